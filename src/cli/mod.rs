@@ -1,0 +1,385 @@
+//! The `drillbook` command line: clap definitions and one function per
+//! subcommand. Errors are one line that says what to do; exit codes are
+//! 0 (done), 1 (drill failed or input invalid), 2 (could not run), 130
+//! (stopped by a signal; resumable).
+
+mod input;
+mod plain;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::drill::event::{DrillOutcome, Event, SessionMode};
+use crate::drill::journal;
+use crate::drill::lock::DrillLock;
+use crate::drill::state::DrillState;
+use crate::drill::store::{DrillDir, DrillStore};
+use crate::engine::session::DrillSession;
+use crate::engine::vars::{self, Prompter};
+use crate::report;
+use crate::runbook::{self, Runbook};
+
+/// The bundled sandbox drill: runs anywhere, touches nothing outside its drill directory.
+pub const DEMO_RUNBOOK: &str = include_str!("../../runbooks/demo.toml");
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "drillbook",
+    version,
+    about = "Guides you through disaster-recovery drills, journaling every step so a drill can be resumed and reported."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a new drill from a runbook.
+    Run {
+        /// The runbook (TOML).
+        runbook: PathBuf,
+        /// Set a variable: --var project=acme (repeatable). Secrets come from their environment variable instead.
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        #[command(flatten)]
+        ui: UiArgs,
+        /// Mark the drill as a training run in its report.
+        #[arg(long)]
+        training: bool,
+    },
+    /// Continue a drill that was interrupted or failed (the latest unfinished one if no id is given).
+    Resume {
+        /// Drill id or unique prefix (see `drillbook list`).
+        drill: Option<String>,
+        #[command(flatten)]
+        ui: UiArgs,
+    },
+    /// List drills with their runbook, status and current step.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate runbooks: every problem with file:line:col.
+    Check {
+        #[arg(required = true)]
+        runbooks: Vec<PathBuf>,
+    },
+    /// Write a drill's report (built from its journal).
+    Report {
+        /// Drill id or unique prefix.
+        drill: String,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+        /// Write to a file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Check a drill journal's hash chain (detects changed, inserted or removed lines).
+    Verify { drill: String },
+    /// Run the bundled sandbox drill (no cloud account needed).
+    Demo {
+        #[command(flatten)]
+        ui: UiArgs,
+    },
+    /// Print the JSON schema of the runbook format (for editor completion).
+    Schema,
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct UiArgs {
+    /// Line-oriented interface (works in pipes; used for scheduled drills).
+    #[arg(long)]
+    pub plain: bool,
+    /// Answer confirmations with yes; in plain mode record manual and checklist steps as skipped.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Json,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("drillbook: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Run { runbook, vars, ui, training } => {
+            let loaded = load_runbook(&runbook)?;
+            start(loaded, &vars, ui, training)
+        }
+        Command::Demo { ui } => {
+            let demo = runbook::parse("(bundled) runbooks/demo.toml", DEMO_RUNBOOK).map_err(|d| d.to_string())?;
+            start(demo, &[], ui, true)
+        }
+        Command::Resume { drill, ui } => resume(drill.as_deref(), ui),
+        Command::List { json } => list(json),
+        Command::Check { runbooks } => Ok(check(&runbooks)),
+        Command::Report { drill, format, output } => report(&drill, format, output.as_deref()),
+        Command::Verify { drill } => verify(&drill),
+        Command::Schema => {
+            let schema = serde_json::to_string_pretty(&runbook::json_schema()).map_err(|e| e.to_string())?;
+            println!("{schema}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "drillbook", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load_runbook(path: &Path) -> Result<Runbook, String> {
+    runbook::load(path).map_err(|error| match error {
+        runbook::LoadError::Invalid(diagnostics) => format!("the runbook is invalid:\n{diagnostics}"),
+        other => other.to_string(),
+    })
+}
+
+/// Step kinds this build can run.
+fn unsupported_steps(runbook: &Runbook) -> Vec<String> {
+    use runbook::Action;
+    runbook
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.action, Action::Manual | Action::Checklist(_) | Action::Command(_)))
+        .map(|s| format!("`{}` ({}, line {})", s.id, s.kind.name(), s.line))
+        .collect()
+}
+
+fn start(runbook: Runbook, var_args: &[String], ui: UiArgs, training: bool) -> Result<ExitCode, String> {
+    let unsupported = unsupported_steps(&runbook);
+    if !unsupported.is_empty() {
+        return Err(format!(
+            "this build of drillbook cannot run these steps yet: {}. `drillbook check` validates them",
+            unsupported.join(", ")
+        ));
+    }
+    let store = DrillStore::from_env().map_err(|e| e.to_string())?;
+    let given = vars::parse_var_args(var_args)?;
+    let mut input = input::Input::stdin();
+    let env = |name: &str| std::env::var(name).ok();
+    let resolved = if ui.yes {
+        vars::resolve_vars(&runbook, &given, &env, &mut vars::NoPrompt)?
+    } else {
+        vars::resolve_vars(&runbook, &given, &env, &mut input)?
+    };
+    let session =
+        DrillSession::start(&store, runbook, resolved, SessionMode::Plain, training).map_err(|e| e.to_string())?;
+    plain::drive(session, input, ui, None)
+}
+
+fn resume(drill: Option<&str>, ui: UiArgs) -> Result<ExitCode, String> {
+    let store = DrillStore::from_env().map_err(|e| e.to_string())?;
+    let dir = match drill {
+        Some(id) => store.find(id).map_err(|e| e.to_string())?,
+        None => latest_unfinished(&store)?,
+    };
+    let (mut session, notice) = DrillSession::resume(dir, SessionMode::Plain).map_err(|e| e.to_string())?;
+    let mut input = input::Input::stdin();
+    let missing: Vec<runbook::VarDef> = session.missing_secrets().into_iter().cloned().collect();
+    let mut secrets = std::collections::BTreeMap::new();
+    for var in missing {
+        let value = std::env::var(var.secret_env_name()).ok().filter(|v| !v.is_empty());
+        let value = match value {
+            Some(value) => value,
+            None if !ui.yes => input.ask(&var, true)?.ok_or_else(|| {
+                format!("secret `{}` has no value: set {} and resume again", var.name, var.secret_env_name())
+            })?,
+            None => {
+                return Err(format!(
+                    "secret `{}` has no value: set {} and resume again",
+                    var.name,
+                    var.secret_env_name()
+                ));
+            }
+        };
+        secrets.insert(var.name.clone(), value);
+    }
+    session.set_secrets(secrets);
+    plain::drive(session, input, ui, Some(notice))
+}
+
+/// The newest drill that is neither completed nor aborted.
+fn latest_unfinished(store: &DrillStore) -> Result<DrillDir, String> {
+    for dir in store.list().map_err(|e| e.to_string())?.into_iter().rev() {
+        // An unreadable journal is reported, not silently passed over.
+        let state = read_state(&dir)?;
+        if !matches!(state.finished.as_ref().map(|f| f.outcome), Some(DrillOutcome::Completed | DrillOutcome::Aborted))
+        {
+            return Ok(dir);
+        }
+    }
+    Err("there is no unfinished drill to resume (`drillbook list` shows all drills)".to_string())
+}
+
+fn check(paths: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for path in paths {
+        match runbook::load(path) {
+            Ok(runbook) => println!("ok: {} ({}, {} steps)", path.display(), runbook.id, runbook.steps.len()),
+            Err(runbook::LoadError::Invalid(diagnostics)) => {
+                failed = true;
+                eprint!("{diagnostics}");
+                let count = diagnostics.0.len();
+                eprintln!("{}: {count} error{}\n", path.display(), if count == 1 { "" } else { "s" });
+            }
+            Err(error) => {
+                failed = true;
+                eprintln!("{error}");
+            }
+        }
+    }
+    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+fn read_state(dir: &DrillDir) -> Result<DrillState, String> {
+    let replay = journal::read::<Event>(&dir.journal()).map_err(|e| e.to_string())?;
+    DrillState::replay(&replay.records).map_err(|e| format!("{}: {e}", dir.journal().display()))
+}
+
+#[derive(serde::Serialize)]
+struct ListEntry {
+    id: String,
+    runbook: String,
+    title: String,
+    status: String,
+    started_at: String,
+    current_step: Option<String>,
+    training: bool,
+}
+
+fn list(json: bool) -> Result<ExitCode, String> {
+    let store = DrillStore::from_env().map_err(|e| e.to_string())?;
+    let mut entries = Vec::new();
+    for dir in store.list().map_err(|e| e.to_string())? {
+        let entry = match read_state(&dir) {
+            Ok(state) => {
+                // A drill whose lock another process holds is live right now.
+                let live = DrillLock::acquire(&dir.path).is_err();
+                let status = match (&state.finished, live) {
+                    (Some(finish), _) => format!("{:?}", finish.outcome).to_lowercase(),
+                    (None, true) => "running".to_string(),
+                    (None, false) => "paused".to_string(),
+                };
+                let current = state
+                    .steps
+                    .iter()
+                    .find(|s| {
+                        !matches!(
+                            s.status,
+                            crate::drill::state::StepStatus::Succeeded
+                                | crate::drill::state::StepStatus::Skipped { .. }
+                                | crate::drill::state::StepStatus::MarkedDone { .. }
+                        )
+                    })
+                    .map(|s| format!("{} ({})", s.outline.id, s.status.label()));
+                ListEntry {
+                    id: dir.id.clone(),
+                    runbook: state.runbook_id.clone(),
+                    title: state.runbook_title.clone(),
+                    status,
+                    started_at: state.started_at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                    current_step: if state.finished.is_some() { None } else { current },
+                    training: state.training,
+                }
+            }
+            Err(error) => ListEntry {
+                id: dir.id.clone(),
+                runbook: String::new(),
+                title: String::new(),
+                status: format!("unreadable: {error}"),
+                started_at: String::new(),
+                current_step: None,
+                training: false,
+            },
+        };
+        entries.push(entry);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries).map_err(|e| e.to_string())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if entries.is_empty() {
+        println!(
+            "no drills yet in {} (start one with `drillbook run RUNBOOK` or `drillbook demo`)",
+            store.root().display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<36}  {:<24}  {:<10}  {:<23}  CURRENT STEP", "ID", "RUNBOOK", "STATUS", "STARTED");
+    for entry in entries {
+        let runbook = if entry.training { format!("{} (training)", entry.runbook) } else { entry.runbook };
+        println!(
+            "{:<36}  {:<24}  {:<10}  {:<23}  {}",
+            entry.id,
+            runbook,
+            entry.status,
+            entry.started_at,
+            entry.current_step.unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(drill: &str, format: ReportFormat, output: Option<&Path>) -> Result<ExitCode, String> {
+    let store = DrillStore::from_env().map_err(|e| e.to_string())?;
+    let dir = store.find(drill).map_err(|e| e.to_string())?;
+    let state = read_state(&dir)?;
+    let head = journal::verify(&dir.journal()).ok().map(|v| v.head);
+    let built = report::build(&state, head);
+    let text = match format {
+        ReportFormat::Md => report::to_markdown(&built),
+        ReportFormat::Json => report::to_json(&built),
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            eprintln!("report written to {}", path.display());
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(text.as_bytes());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(drill: &str) -> Result<ExitCode, String> {
+    let store = DrillStore::from_env().map_err(|e| e.to_string())?;
+    let dir = store.find(drill).map_err(|e| e.to_string())?;
+    match journal::verify(&dir.journal()) {
+        Ok(report) => {
+            println!("ok: {} records, chain intact, head sha256 {}", report.records, report.head);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("drillbook: journal verification failed: {error}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+impl Prompter for input::Input {
+    fn ask(&mut self, var: &runbook::VarDef, secret: bool) -> Result<Option<String>, String> {
+        input::Input::ask(self, var, secret)
+    }
+}

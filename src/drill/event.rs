@@ -1,0 +1,169 @@
+//! What the journal records. Each variant is one decision or fact, written
+//! the moment it happens; [`super::state::DrillState`] is rebuilt from them.
+//! Secrets never appear here: only their names.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::runbook::template::CaptureValue;
+
+/// Everything the report needs to know about a step without the runbook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepOutline {
+    pub id: String,
+    pub title: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub always: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub optional: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklist: Vec<String>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionMode {
+    Plain,
+    Tui,
+}
+
+/// How a finished attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptResult {
+    Succeeded,
+    Failed,
+    TimedOut,
+    Cancelled,
+}
+
+/// Who or what decided to skip a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipCause {
+    /// Its `when` condition was false.
+    Condition,
+    /// The operator chose to skip it.
+    Operator,
+    /// Non-interactive run (`--plain --yes`): manual and checklist steps
+    /// cannot be done by a machine, so they are recorded as skipped.
+    NonInteractive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillOutcome {
+    Completed,
+    Failed,
+    Aborted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+// Events are written once and read once; boxing the big start event buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Event {
+    DrillStarted {
+        drill_id: String,
+        runbook_id: String,
+        runbook_title: String,
+        runbook_path: String,
+        runbook_sha256: String,
+        operator: String,
+        host: String,
+        drillbook_version: String,
+        #[serde(default)]
+        training: bool,
+        rto_target_secs: Option<u64>,
+        rpo_target_secs: Option<u64>,
+        /// Resolved values of every non-secret variable.
+        vars: BTreeMap<String, String>,
+        /// Names of secret variables (values are never journaled).
+        secret_vars: Vec<String>,
+        steps: Vec<StepOutline>,
+    },
+    /// A drillbook process opened the drill (first run or resume).
+    SessionStarted {
+        pid: u32,
+        host: String,
+        mode: SessionMode,
+        resumed: bool,
+    },
+    /// The process stopped working on the drill without finishing it.
+    SessionEnded {
+        reason: String,
+    },
+    StepStarted {
+        step: String,
+        attempt: u32,
+        /// The command as run, with values filled in and secrets as `$ENV` references.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log: Option<String>,
+    },
+    StepConfirmed {
+        step: String,
+        how: String,
+    },
+    CaptureSet {
+        step: String,
+        name: String,
+        value: CaptureValue,
+    },
+    ChecklistTicked {
+        step: String,
+        item: usize,
+        text: String,
+        ticked: bool,
+    },
+    NoteAdded {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        text: String,
+    },
+    StepFinished {
+        step: String,
+        attempt: u32,
+        result: AttemptResult,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        duration_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_sha256: Option<String>,
+    },
+    /// The attempt was cut short by the operator stopping drillbook (Ctrl-C,
+    /// SIGTERM, SIGHUP); it is offered for re-run on resume.
+    StepInterrupted {
+        step: String,
+        attempt: u32,
+        reason: String,
+    },
+    StepSkipped {
+        step: String,
+        cause: SkipCause,
+        reason: String,
+    },
+    /// The operator chose to run a failed or interrupted step again.
+    StepReset {
+        step: String,
+        reason: String,
+    },
+    /// The operator declared the step done without (re-)running it.
+    StepMarkedDone {
+        step: String,
+        note: String,
+    },
+    DrillFinished {
+        outcome: DrillOutcome,
+        reason: Option<String>,
+    },
+}

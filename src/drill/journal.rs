@@ -1,0 +1,583 @@
+//! Append-only JSONL journal with a SHA-256 hash chain.
+//!
+//! A drill's state lives nowhere but in its journal: one JSON [`Record`] per
+//! line, each carrying the hex SHA-256 of the previous line's bytes (without
+//! the `'\n'`) so that any change, insertion or removal of a line is detected
+//! on replay. Every [`Journal::append`] is a single `write_all` of the line
+//! plus `'\n'` followed by `sync_data()`, so a record is durable before the
+//! caller continues and a `kill -9` can at worst leave one incomplete last
+//! line. Such a torn tail is not an error: [`Journal::open`] copies its bytes
+//! to `<journal>.torn-<seq>` and cuts it off; [`read`] and [`verify`] only
+//! report it.
+//!
+//! Sequence numbers start at 1, so in an intact journal line *n* holds seq *n*.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, ErrorKind, Read, Write};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The `prev` value of the first record: 64 zeros.
+pub const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Seq of the first record of a journal.
+pub const FIRST_SEQ: u64 = 1;
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record<E> {
+    /// Position in the journal, starting at [`FIRST_SEQ`] and increasing by one per line.
+    pub seq: u64,
+    /// When the record was appended.
+    pub ts: jiff::Timestamp,
+    /// Hex SHA-256 of the previous line's bytes (without `'\n'`); [`GENESIS_PREV`] for the first.
+    pub prev: String,
+    /// The payload.
+    pub event: E,
+}
+
+/// Serialisation view of a [`Record`] that borrows the event (same field order).
+#[derive(Serialize)]
+struct RecordRef<'a, E> {
+    seq: u64,
+    ts: jiff::Timestamp,
+    prev: &'a str,
+    event: &'a E,
+}
+
+/// A record with its event left unparsed: enough to check structure and chain.
+#[derive(Deserialize)]
+struct RecordHeader {
+    seq: u64,
+    #[allow(dead_code)]
+    ts: jiff::Timestamp,
+    prev: String,
+    #[allow(dead_code)]
+    event: IgnoredAny,
+}
+
+/// What was read from a journal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay<E> {
+    /// Every complete, valid record, in order.
+    pub records: Vec<Record<E>>,
+    /// An incomplete last line left by a crash mid-append, if any.
+    pub torn: Option<TornTail>,
+}
+
+/// An incomplete last line (a crash during an append).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// 1-based line number of the torn line.
+    pub line_number: usize,
+    /// Offset of the first byte of the torn line; the journal's valid length.
+    pub byte_offset: u64,
+    /// Length of the torn line in bytes (including its `'\n'` if it had one).
+    pub bytes: usize,
+    /// Where [`Journal::open`] saved the bytes before cutting them off; `None` from [`read`]/[`verify`].
+    pub saved_to: Option<PathBuf>,
+}
+
+/// Result of a successful [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Number of valid records.
+    pub records: u64,
+    /// Hex SHA-256 of the last valid line ([`GENESIS_PREV`] for an empty journal).
+    pub head: String,
+    /// An incomplete last line, if any (not a break).
+    pub torn: Option<TornTail>,
+}
+
+/// Which link of the chain is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakKind {
+    /// `seq` is not the previous line's seq + 1 (or not [`FIRST_SEQ`] on line 1).
+    Seq,
+    /// `prev` is not the hash of the previous line (or not [`GENESIS_PREV`] on line 1).
+    PrevHash,
+}
+
+/// The first place where a journal's chain does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// 1-based line number of the line whose link is wrong.
+    pub line: usize,
+    /// What is wrong.
+    pub kind: BreakKind,
+    /// The value the chain requires.
+    pub expected: String,
+    /// The value on the line.
+    pub found: String,
+}
+
+impl fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let line = self.line;
+        match (self.kind, line) {
+            (BreakKind::Seq, 1) => write!(
+                f,
+                "line 1: seq is {} but a journal starts at {} (its beginning is missing)",
+                self.found, self.expected
+            ),
+            (BreakKind::Seq, _) => write!(
+                f,
+                "line {line}: seq is {} but line {} has seq {} so {} was expected \
+                 (a line was removed, inserted or reordered)",
+                self.found,
+                line - 1,
+                seq_before(&self.expected),
+                self.expected
+            ),
+            (BreakKind::PrevHash, 1) => write!(
+                f,
+                "line 1: prev hash of the first record must be all zeros (its beginning was \
+                 changed or removed); found {}",
+                self.found
+            ),
+            (BreakKind::PrevHash, _) => write!(
+                f,
+                "line {line}: prev hash does not match line {} (a line was changed, inserted \
+                 or removed); expected {}, found {}",
+                line - 1,
+                self.expected,
+                self.found
+            ),
+        }
+    }
+}
+
+fn seq_before(expected: &str) -> String {
+    match expected.parse::<u64>() {
+        Ok(n) => n.saturating_sub(1).to_string(),
+        Err(_) => "?".to_owned(),
+    }
+}
+
+/// Everything that can go wrong with a journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// A filesystem operation failed (disk full, read-only filesystem, permissions, ...).
+    #[error("{}", io_message(.path, .op, .source))]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What was being done: "create", "open", "read", "append", "sync", ...
+        op: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// [`Journal::create`] found a file already there.
+    #[error(
+        "journal {} already exists; open it (e.g. `drillbook resume`) instead of creating a new one",
+        .path.display()
+    )]
+    AlreadyExists {
+        /// The existing journal.
+        path: PathBuf,
+    },
+    /// A line other than the last one is not a valid record.
+    #[error(
+        "journal {} is corrupt at line {line}: {problem} (only the last line may be incomplete \
+         after a crash, and more lines follow this one); restore the journal from a backup",
+        .path.display()
+    )]
+    Corrupt {
+        /// The journal.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with the line.
+        problem: String,
+    },
+    /// The hash chain or the seq numbering is broken: the journal was edited.
+    #[error("journal {} was modified after it was written: {brk}", .path.display())]
+    Modified {
+        /// The journal.
+        path: PathBuf,
+        /// The first break.
+        brk: ChainBreak,
+    },
+    /// A complete record whose event does not decode into the expected type.
+    #[error(
+        "journal {} line {line} (seq {seq}): event cannot be read: {message} (was it written by \
+         another drillbook version?)",
+        .path.display()
+    )]
+    Event {
+        /// The journal.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The record's seq.
+        seq: u64,
+        /// serde's message.
+        message: String,
+    },
+    /// An earlier append failed midway; this writer refuses further appends.
+    #[error(
+        "journal {} cannot be appended to after an earlier write failed (a partial line may be \
+         on disk): the drill is paused; fix the cause and run `drillbook resume`, which sets the \
+         partial line aside",
+        .path.display()
+    )]
+    Poisoned {
+        /// The journal.
+        path: PathBuf,
+    },
+    /// The event could not be serialised (nothing was written).
+    #[error("journal {}: event cannot be serialised: {source}", .path.display())]
+    Encode {
+        /// The journal.
+        path: PathBuf,
+        /// serde_json's error.
+        source: serde_json::Error,
+    },
+}
+
+impl JournalError {
+    fn io(path: &Path, op: &'static str, source: io::Error) -> Self {
+        JournalError::Io { path: path.to_path_buf(), op, source }
+    }
+}
+
+/// Operations that change the journal: failing one pauses the drill.
+fn is_write_op(op: &str) -> bool {
+    !matches!(op, "open" | "read")
+}
+
+fn io_message(path: &Path, op: &str, source: &io::Error) -> String {
+    let shown = path.display();
+    let pause = if is_write_op(op) { "the drill is paused; " } else { "" };
+    let resume = if is_write_op(op) { ", then run `drillbook resume`" } else { ", then try again" };
+    let advice = match source.kind() {
+        ErrorKind::StorageFull => format!("{pause}free space on that filesystem{resume}"),
+        ErrorKind::QuotaExceeded => format!("{pause}free space or raise the disk quota{resume}"),
+        ErrorKind::FileTooLarge => {
+            format!("{pause}the file size limit (ulimit -f) was reached; raise it{resume}")
+        }
+        ErrorKind::ReadOnlyFilesystem => format!(
+            "{pause}the filesystem is read-only; remount it read-write or move the drill \
+             directory to a writable place{resume}"
+        ),
+        ErrorKind::PermissionDenied => format!(
+            "{pause}check the permissions of {shown} and its directory, or run drillbook as the \
+             user who owns the drill{resume}"
+        ),
+        ErrorKind::NotFound => format!("{pause}check that {shown} and its directory exist{resume}"),
+        _ => format!("{pause}fix the cause{resume}"),
+    };
+    format!("journal {op} failed for {shown} ({source}): {advice}")
+}
+
+/// Hex SHA-256 of a line's bytes.
+fn line_hash(line: &[u8]) -> String {
+    let digest = Sha256::digest(line);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(hex_digit(byte >> 4));
+        out.push(hex_digit(byte & 0x0f));
+    }
+    out
+}
+
+fn hex_digit(nibble: u8) -> char {
+    char::from_digit(u32::from(nibble), 16).unwrap_or('0')
+}
+
+/// One valid, complete line found by [`scan`].
+struct ScannedLine<'a> {
+    line_number: usize,
+    seq: u64,
+    bytes: &'a [u8],
+}
+
+/// Structure and chain of a whole journal.
+struct Scan<'a> {
+    lines: Vec<ScannedLine<'a>>,
+    head: String,
+    next_seq: u64,
+    /// Length of the valid part (where a torn tail starts).
+    valid_len: u64,
+    torn: Option<TornTail>,
+}
+
+/// Checks every line's structure, seq continuity and hash chain.
+fn scan<'a>(path: &Path, data: &'a [u8]) -> Result<Scan<'a>, JournalError> {
+    let mut lines = Vec::new();
+    let mut head = GENESIS_PREV.to_owned();
+    let mut next_seq = FIRST_SEQ;
+    let mut offset: u64 = 0;
+    let mut torn = None;
+
+    let mut chunks = data.split_inclusive(|b| *b == b'\n').peekable();
+    let mut line_number = 0usize;
+    while let Some(chunk) = chunks.next() {
+        line_number += 1;
+        let is_last = chunks.peek().is_none();
+        let (content, terminated) = match chunk.strip_suffix(b"\n") {
+            Some(content) => (content, true),
+            None => (chunk, false),
+        };
+        let parsed = if content.is_empty() {
+            Err("empty line".to_owned())
+        } else {
+            serde_json::from_slice::<RecordHeader>(content).map_err(|e| format!("not a journal record: {e}"))
+        };
+        let header = match parsed {
+            Ok(header) if terminated => header,
+            // No '\n' at the end, or the last line is not a record: a crash mid-append.
+            Ok(_) | Err(_) if is_last => {
+                torn = Some(TornTail { line_number, byte_offset: offset, bytes: chunk.len(), saved_to: None });
+                break;
+            }
+            Ok(_) => unreachable_unterminated(path, line_number)?,
+            Err(problem) => {
+                return Err(JournalError::Corrupt { path: path.to_path_buf(), line: line_number, problem });
+            }
+        };
+        if header.seq != next_seq {
+            return Err(JournalError::Modified {
+                path: path.to_path_buf(),
+                brk: ChainBreak {
+                    line: line_number,
+                    kind: BreakKind::Seq,
+                    expected: next_seq.to_string(),
+                    found: header.seq.to_string(),
+                },
+            });
+        }
+        if header.prev != head {
+            return Err(JournalError::Modified {
+                path: path.to_path_buf(),
+                brk: ChainBreak { line: line_number, kind: BreakKind::PrevHash, expected: head, found: header.prev },
+            });
+        }
+        head = line_hash(content);
+        next_seq = next_seq.saturating_add(1);
+        offset += chunk.len() as u64;
+        lines.push(ScannedLine { line_number, seq: header.seq, bytes: content });
+    }
+    Ok(Scan { lines, head, next_seq, valid_len: offset, torn })
+}
+
+/// `split_inclusive` only yields a chunk without '\n' as the last one; kept as an
+/// error rather than a panic should that ever not hold.
+fn unreachable_unterminated<T>(path: &Path, line: usize) -> Result<T, JournalError> {
+    Err(JournalError::Corrupt {
+        path: path.to_path_buf(),
+        line,
+        problem: "line is not terminated by a newline".to_owned(),
+    })
+}
+
+/// Decodes the events of scanned lines.
+fn decode<E: DeserializeOwned>(path: &Path, lines: &[ScannedLine<'_>]) -> Result<Vec<Record<E>>, JournalError> {
+    lines
+        .iter()
+        .map(|line| {
+            serde_json::from_slice::<Record<E>>(line.bytes).map_err(|e| JournalError::Event {
+                path: path.to_path_buf(),
+                line: line.line_number,
+                seq: line.seq,
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn read_all(path: &Path, file: &mut File) -> Result<Vec<u8>, JournalError> {
+    let mut data = Vec::new();
+    file.read_to_end(&mut data).map_err(|e| JournalError::io(path, "read", e))?;
+    Ok(data)
+}
+
+/// Read-only replay (for `list`, `report`): same validation as [`Journal::open`], but the
+/// file is never modified (a torn tail is reported, not truncated or copied).
+pub fn read<E: DeserializeOwned>(path: &Path) -> Result<Replay<E>, JournalError> {
+    let mut file = File::open(path).map_err(|e| JournalError::io(path, "open", e))?;
+    let data = read_all(path, &mut file)?;
+    let scan = scan(path, &data)?;
+    let records = decode(path, &scan.lines)?;
+    Ok(Replay { records, torn: scan.torn })
+}
+
+/// Checks the hash chain and seq continuity line by line without decoding events.
+///
+/// Returns the head hash (hex SHA-256 of the last valid line) and the number of records;
+/// the first break is a [`JournalError::Modified`] (which line, expected and found) and a
+/// malformed middle line a [`JournalError::Corrupt`]. A torn last line is reported in
+/// [`VerifyReport::torn`]. Never modifies the file.
+pub fn verify(path: &Path) -> Result<VerifyReport, JournalError> {
+    let mut file = File::open(path).map_err(|e| JournalError::io(path, "open", e))?;
+    let data = read_all(path, &mut file)?;
+    let scan = scan(path, &data)?;
+    Ok(VerifyReport { records: scan.lines.len() as u64, head: scan.head, torn: scan.torn })
+}
+
+/// An open journal writer.
+#[derive(Debug)]
+pub struct Journal<E> {
+    file: File,
+    path: PathBuf,
+    next_seq: u64,
+    head: String,
+    poisoned: bool,
+    _event: PhantomData<fn(&E)>,
+}
+
+impl<E: Serialize + DeserializeOwned> Journal<E> {
+    /// Creates a new, empty journal file (error if it exists). The parent directory must exist.
+    pub fn create(path: &Path) -> Result<Self, JournalError> {
+        let file = OpenOptions::new().append(true).create_new(true).open(path).map_err(|e| {
+            if e.kind() == ErrorKind::AlreadyExists {
+                JournalError::AlreadyExists { path: path.to_path_buf() }
+            } else {
+                JournalError::io(path, "create", e)
+            }
+        })?;
+        file.sync_all().map_err(|e| JournalError::io(path, "sync", e))?;
+        sync_parent_dir(path)?;
+        Ok(Journal {
+            file,
+            path: path.to_path_buf(),
+            next_seq: FIRST_SEQ,
+            head: GENESIS_PREV.to_owned(),
+            poisoned: false,
+            _event: PhantomData,
+        })
+    }
+
+    /// Opens an existing journal for appending: reads and validates every line and returns
+    /// the writer plus what was read.
+    ///
+    /// A torn last line (no trailing `'\n'`, or a last line that is not a valid record) is
+    /// not an error: its bytes are first copied to `<journal>.torn-<seq>` next to the journal
+    /// (`.torn-<seq>.<n>` if that exists), then cut off the journal (`set_len` + sync) so the
+    /// next append starts on a clean line. It is returned in [`Replay::torn`].
+    pub fn open(path: &Path) -> Result<(Self, Replay<E>), JournalError> {
+        let mut file =
+            OpenOptions::new().read(true).append(true).open(path).map_err(|e| JournalError::io(path, "open", e))?;
+        let data = read_all(path, &mut file)?;
+        let scan = scan(path, &data)?;
+        let records = decode(path, &scan.lines)?;
+        let mut torn = scan.torn;
+        if let Some(tail) = torn.as_mut() {
+            let start = usize::try_from(tail.byte_offset).unwrap_or(usize::MAX);
+            let bytes = data.get(start..).unwrap_or_default();
+            let saved = save_torn(path, scan.next_seq, bytes)?;
+            file.set_len(scan.valid_len).map_err(|e| JournalError::io(path, "truncate", e))?;
+            file.sync_all().map_err(|e| JournalError::io(path, "sync", e))?;
+            tail.saved_to = Some(saved);
+        }
+        let journal = Journal {
+            file,
+            path: path.to_path_buf(),
+            next_seq: scan.next_seq,
+            head: scan.head,
+            poisoned: false,
+            _event: PhantomData,
+        };
+        Ok((journal, Replay { records, torn }))
+    }
+
+    /// Appends `Record { seq: next, ts: now, prev, event }` as one line with a single
+    /// `write_all` of line + `'\n'`, then `sync_data()`. Returns the record's seq.
+    ///
+    /// If the write or the sync fails, the writer is poisoned (a partial line may be on
+    /// disk): this and every later append return an error; reopen the journal with
+    /// [`Journal::open`], which sets the partial line aside as a torn tail.
+    pub fn append(&mut self, event: &E) -> Result<u64, JournalError> {
+        self.append_stamped(event).map(|(seq, _)| seq)
+    }
+
+    /// Like [`Journal::append`], also returning the timestamp written, so the
+    /// caller's state carries exactly what a replay will see.
+    pub fn append_stamped(&mut self, event: &E) -> Result<(u64, jiff::Timestamp), JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned { path: self.path.clone() });
+        }
+        let seq = self.next_seq;
+        let ts = jiff::Timestamp::now();
+        let record = RecordRef { seq, ts, prev: &self.head, event };
+        let mut buf =
+            serde_json::to_vec(&record).map_err(|source| JournalError::Encode { path: self.path.clone(), source })?;
+        let hash = line_hash(&buf);
+        buf.push(b'\n');
+        if let Err(e) = self.file.write_all(&buf) {
+            self.poisoned = true;
+            return Err(JournalError::io(&self.path, "append", e));
+        }
+        if let Err(e) = self.file.sync_data() {
+            self.poisoned = true;
+            return Err(JournalError::io(&self.path, "sync", e));
+        }
+        self.head = hash;
+        self.next_seq = seq.saturating_add(1);
+        Ok((seq, ts))
+    }
+
+    /// The seq the next append will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Hex SHA-256 of the last line ([`GENESIS_PREV`] for an empty journal).
+    pub fn head(&self) -> &str {
+        &self.head
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether an earlier append failed, so that no further append is allowed.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+}
+
+/// Copies a torn tail to `<journal>.torn-<seq>` (or `.torn-<seq>.<n>`), durably.
+fn save_torn(path: &Path, seq: u64, bytes: &[u8]) -> Result<PathBuf, JournalError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "journal.jsonl".to_owned());
+    let base = format!("{name}.torn-{seq}");
+    for attempt in 0u32..1000 {
+        let file_name = if attempt == 0 { base.clone() } else { format!("{base}.{attempt}") };
+        let target = path.with_file_name(file_name);
+        let mut file = match OpenOptions::new().write(true).create_new(true).open(&target) {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(JournalError::io(&target, "save torn tail", e)),
+        };
+        file.write_all(bytes).map_err(|e| JournalError::io(&target, "save torn tail", e))?;
+        file.sync_all().map_err(|e| JournalError::io(&target, "sync", e))?;
+        sync_parent_dir(&target)?;
+        return Ok(target);
+    }
+    Err(JournalError::io(
+        &path.with_file_name(base),
+        "save torn tail",
+        io::Error::new(ErrorKind::AlreadyExists, "too many saved torn tails with this seq"),
+    ))
+}
+
+/// Makes a newly created directory entry durable.
+fn sync_parent_dir(path: &Path) -> Result<(), JournalError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let result = File::open(dir).and_then(|d| d.sync_all());
+    match result {
+        Ok(()) => Ok(()),
+        // Some filesystems cannot fsync a directory; the data itself is synced.
+        Err(e) if matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::Unsupported) => Ok(()),
+        Err(e) => Err(JournalError::io(dir, "sync directory", e)),
+    }
+}

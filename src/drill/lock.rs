@@ -1,0 +1,154 @@
+//! One process per drill: an exclusive lock on `<drill_dir>/lock`.
+//!
+//! The lock is an advisory `flock`-style lock taken with [`File::try_lock`] on an open file
+//! description; it is released when the [`DrillLock`] is dropped or the process dies
+//! (including `kill -9`), so a crashed process never leaves a stale lock behind. The file's
+//! content (`pid`, `host`, `since`) is informational only: it is shown to a second process
+//! that finds the drill locked. The file is never deleted (deleting a lock file that
+//! another process has open would let two processes hold "the" lock).
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// File name of the lock inside a drill directory.
+pub const LOCK_FILE_NAME: &str = "lock";
+
+/// Held for as long as the process works on the drill; released on drop.
+#[derive(Debug)]
+pub struct DrillLock {
+    file: File,
+    path: PathBuf,
+}
+
+/// Why the lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process (or another open handle in this process) holds the lock.
+    #[error("{}", held_message(.pid, .host, .since))]
+    Held {
+        /// The holder's pid, as written in the lock file.
+        pid: Option<u32>,
+        /// The holder's host name, as written in the lock file.
+        host: Option<String>,
+        /// When the holder took the lock (RFC 3339), as written in the lock file.
+        since: Option<String>,
+    },
+    /// The lock file could not be opened, locked or written.
+    #[error(
+        "drill lock {op} failed for {} ({source}): check that the drill directory exists and is \
+         writable",
+        .path.display()
+    )]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// What was being done: "open", "lock", "write", "sync".
+        op: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+fn held_message(pid: &Option<u32>, host: &Option<String>, since: &Option<String>) -> String {
+    let mut who = Vec::new();
+    if let Some(pid) = pid {
+        who.push(format!("pid {pid}"));
+    }
+    if let Some(host) = host {
+        who.push(format!("on host {host}"));
+    }
+    if let Some(since) = since {
+        who.push(format!("since {since}"));
+    }
+    let detail = if who.is_empty() { String::new() } else { format!(" ({})", who.join(" ")) };
+    format!("drill is open in another drillbook process{detail}; close it first")
+}
+
+impl DrillLock {
+    /// Creates/opens `<drill_dir>/lock` and takes an exclusive lock without waiting, then
+    /// replaces its content with `pid <pid>\nhost <hostname>\nsince <rfc3339>\n` and syncs.
+    ///
+    /// When the lock is held (by another process, or by another `DrillLock` in this one)
+    /// returns [`LockError::Held`] with what the holder wrote in the file.
+    pub fn acquire(drill_dir: &Path) -> Result<DrillLock, LockError> {
+        let path = drill_dir.join(LOCK_FILE_NAME);
+        let io_err = |op: &'static str| {
+            let path = path.clone();
+            move |source: io::Error| LockError::Io { path, op, source }
+        };
+        // Never truncate before holding the lock: the holder's details are in there.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err("open"))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(held_from(&mut file)),
+            Err(TryLockError::Error(e)) => return Err(io_err("lock")(e)),
+        }
+        let content = format!("pid {}\nhost {}\nsince {}\n", std::process::id(), hostname(), jiff::Timestamp::now());
+        file.set_len(0).map_err(io_err("write"))?;
+        file.seek(SeekFrom::Start(0)).map_err(io_err("write"))?;
+        file.write_all(content.as_bytes()).map_err(io_err("write"))?;
+        file.sync_all().map_err(io_err("sync"))?;
+        Ok(DrillLock { file, path })
+    }
+
+    /// The lock file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for DrillLock {
+    fn drop(&mut self) {
+        // Closing the file releases the lock anyway; unlocking first makes it explicit.
+        let _ = self.file.unlock();
+    }
+}
+
+/// Reads the holder's details from the lock file (best effort: missing fields are `None`).
+fn held_from(file: &mut File) -> LockError {
+    let mut text = String::new();
+    let read = file.seek(SeekFrom::Start(0)).and_then(|_| file.take(4096).read_to_string(&mut text));
+    if read.is_err() {
+        text.clear();
+    }
+    let (mut pid, mut host, mut since) = (None, None, None);
+    for line in text.lines() {
+        match line.split_once(' ') {
+            Some(("pid", v)) => pid = v.trim().parse::<u32>().ok(),
+            Some(("host", v)) if !v.trim().is_empty() => host = Some(v.trim().to_owned()),
+            Some(("since", v)) if !v.trim().is_empty() => since = Some(v.trim().to_owned()),
+            _ => {}
+        }
+    }
+    LockError::Held { pid, host, since }
+}
+
+/// This machine's host name, or "unknown".
+pub fn hostname() -> String {
+    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let name = name.trim();
+        if !name.is_empty() {
+            return name.to_owned();
+        }
+    }
+    gethostname().unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn gethostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the pointer and length describe `buf`, which outlives the call.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast::<libc::c_char>(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(buf.get(..len)?).trim().to_owned();
+    (!name.is_empty()).then_some(name)
+}

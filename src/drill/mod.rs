@@ -1,0 +1,8 @@
+//! A drill on disk: the append-only journal (the only source of truth), its
+//! replay into state, the per-drill lock, and the store of drill directories.
+
+pub mod event;
+pub mod journal;
+pub mod lock;
+pub mod state;
+pub mod store;

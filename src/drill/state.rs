@@ -1,0 +1,389 @@
+//! The drill's state, rebuilt only by replaying the journal. `apply` is the
+//! one place that gives events their meaning; the live process uses it too,
+//! so what is on screen is always what a resume would see.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::event::{AttemptResult, DrillOutcome, Event, SessionMode, SkipCause, StepOutline};
+use super::journal::Record;
+use crate::runbook::template::CaptureValue;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepStatus {
+    Pending,
+    Running {
+        attempt: u32,
+    },
+    Succeeded,
+    Failed {
+        reason: String,
+    },
+    Skipped {
+        cause: SkipCause,
+        reason: String,
+    },
+    MarkedDone {
+        note: String,
+    },
+    /// The attempt was cut short (the process died or was stopped).
+    Interrupted {
+        attempt: u32,
+    },
+}
+
+impl StepStatus {
+    pub fn label(&self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Running { .. } => "running",
+            StepStatus::Succeeded => "done",
+            StepStatus::Failed { .. } => "failed",
+            StepStatus::Skipped { .. } => "skipped",
+            StepStatus::MarkedDone { .. } => "marked done",
+            StepStatus::Interrupted { .. } => "interrupted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub number: u32,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub result: Option<AttemptResult>,
+    pub interrupted: Option<String>,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub command: Option<String>,
+    pub log: Option<String>,
+    pub log_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepState {
+    pub outline: StepOutline,
+    pub status: StepStatus,
+    pub attempts: Vec<Attempt>,
+    /// Checklist item index → ticked.
+    pub ticks: BTreeMap<usize, bool>,
+    pub confirmations: Vec<String>,
+    pub settled_at: Option<Timestamp>,
+}
+
+impl StepState {
+    pub fn attempt_count(&self) -> u32 {
+        self.attempts.last().map_or(0, |a| a.number)
+    }
+
+    pub fn ticked(&self, item: usize) -> bool {
+        self.ticks.get(&item).copied().unwrap_or(false)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    pub step: Option<String>,
+    pub text: String,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub pid: u32,
+    pub host: String,
+    pub mode: SessionMode,
+    pub resumed: bool,
+    pub started_at: Timestamp,
+    /// Time of the last event this session wrote.
+    pub last_event_at: Timestamp,
+    pub end_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    pub outcome: DrillOutcome,
+    pub reason: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrillState {
+    pub drill_id: String,
+    pub runbook_id: String,
+    pub runbook_title: String,
+    pub runbook_path: String,
+    pub runbook_sha256: String,
+    pub operator: String,
+    pub host: String,
+    pub drillbook_version: String,
+    pub training: bool,
+    pub rto_target: Option<Duration>,
+    pub rpo_target: Option<Duration>,
+    pub vars: BTreeMap<String, String>,
+    pub secret_vars: Vec<String>,
+    pub started_at: Timestamp,
+    pub last_event_at: Timestamp,
+    pub steps: Vec<StepState>,
+    /// Capture name → (step that made it, value).
+    pub captures: BTreeMap<String, (String, CaptureValue)>,
+    pub notes: Vec<Note>,
+    pub sessions: Vec<Session>,
+    pub finished: Option<Finish>,
+    pub event_count: usize,
+    pub last_seq: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReplayError {
+    #[error("the journal is empty")]
+    Empty,
+    #[error("journal record {seq}: the first event must be drill_started")]
+    NotStarted { seq: u64 },
+    #[error("journal record {seq}: a second drill_started event")]
+    StartedTwice { seq: u64 },
+    #[error("journal record {seq}: unknown step `{step}` (the journal does not match its runbook)")]
+    UnknownStep { seq: u64, step: String },
+}
+
+impl DrillState {
+    /// Rebuilds the state from every record of a journal.
+    pub fn replay(records: &[Record<Event>]) -> Result<Self, ReplayError> {
+        let (first, rest) = records.split_first().ok_or(ReplayError::Empty)?;
+        let mut state = Self::start(first)?;
+        for record in rest {
+            state.apply(record)?;
+        }
+        Ok(state)
+    }
+
+    fn start(record: &Record<Event>) -> Result<Self, ReplayError> {
+        let Event::DrillStarted {
+            drill_id,
+            runbook_id,
+            runbook_title,
+            runbook_path,
+            runbook_sha256,
+            operator,
+            host,
+            drillbook_version,
+            training,
+            rto_target_secs,
+            rpo_target_secs,
+            vars,
+            secret_vars,
+            steps,
+        } = &record.event
+        else {
+            return Err(ReplayError::NotStarted { seq: record.seq });
+        };
+        Ok(DrillState {
+            drill_id: drill_id.clone(),
+            runbook_id: runbook_id.clone(),
+            runbook_title: runbook_title.clone(),
+            runbook_path: runbook_path.clone(),
+            runbook_sha256: runbook_sha256.clone(),
+            operator: operator.clone(),
+            host: host.clone(),
+            drillbook_version: drillbook_version.clone(),
+            training: *training,
+            rto_target: rto_target_secs.map(Duration::from_secs),
+            rpo_target: rpo_target_secs.map(Duration::from_secs),
+            vars: vars.clone(),
+            secret_vars: secret_vars.clone(),
+            started_at: record.ts,
+            last_event_at: record.ts,
+            steps: steps
+                .iter()
+                .map(|outline| StepState {
+                    outline: outline.clone(),
+                    status: StepStatus::Pending,
+                    attempts: Vec::new(),
+                    ticks: BTreeMap::new(),
+                    confirmations: Vec::new(),
+                    settled_at: None,
+                })
+                .collect(),
+            captures: BTreeMap::new(),
+            notes: Vec::new(),
+            sessions: Vec::new(),
+            finished: None,
+            event_count: 1,
+            last_seq: record.seq,
+        })
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepState> {
+        self.steps.iter().find(|s| s.outline.id == id)
+    }
+
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.outline.id == id)
+    }
+
+    fn step_mut(&mut self, seq: u64, id: &str) -> Result<&mut StepState, ReplayError> {
+        self.steps
+            .iter_mut()
+            .find(|s| s.outline.id == id)
+            .ok_or_else(|| ReplayError::UnknownStep { seq, step: id.to_string() })
+    }
+
+    /// Applies one more record.
+    pub fn apply(&mut self, record: &Record<Event>) -> Result<(), ReplayError> {
+        let (seq, at) = (record.seq, record.ts);
+        self.event_count += 1;
+        self.last_seq = seq;
+        self.last_event_at = at;
+        if let Some(session) = self.sessions.last_mut() {
+            session.last_event_at = at;
+        }
+        match &record.event {
+            Event::DrillStarted { .. } => return Err(ReplayError::StartedTwice { seq }),
+            Event::SessionStarted { pid, host, mode, resumed } => {
+                // A new process: whatever the previous one was running died with it.
+                self.interrupt_running("drillbook stopped while the step ran");
+                self.finished = None;
+                self.sessions.push(Session {
+                    pid: *pid,
+                    host: host.clone(),
+                    mode: *mode,
+                    resumed: *resumed,
+                    started_at: at,
+                    last_event_at: at,
+                    end_reason: None,
+                });
+            }
+            Event::SessionEnded { reason } => {
+                if let Some(session) = self.sessions.last_mut() {
+                    session.end_reason = Some(reason.clone());
+                }
+            }
+            Event::StepStarted { step, attempt, command, log } => {
+                let state = self.step_mut(seq, step)?;
+                state.status = StepStatus::Running { attempt: *attempt };
+                state.settled_at = None;
+                state.attempts.push(Attempt {
+                    number: *attempt,
+                    started_at: at,
+                    finished_at: None,
+                    result: None,
+                    interrupted: None,
+                    exit_code: None,
+                    reason: None,
+                    duration_ms: None,
+                    command: command.clone(),
+                    log: log.clone(),
+                    log_sha256: None,
+                });
+            }
+            Event::StepConfirmed { step, how } => {
+                self.step_mut(seq, step)?.confirmations.push(how.clone());
+            }
+            Event::CaptureSet { step, name, value } => {
+                self.step_mut(seq, step)?;
+                self.captures.insert(name.clone(), (step.clone(), value.clone()));
+            }
+            Event::ChecklistTicked { step, item, ticked, .. } => {
+                self.step_mut(seq, step)?.ticks.insert(*item, *ticked);
+            }
+            Event::NoteAdded { step, text } => {
+                if let Some(step) = step {
+                    self.step_mut(seq, step)?;
+                }
+                self.notes.push(Note { step: step.clone(), text: text.clone(), at });
+            }
+            Event::StepFinished { step, attempt, result, exit_code, reason, duration_ms, log_sha256 } => {
+                let state = self.step_mut(seq, step)?;
+                state.status = match result {
+                    AttemptResult::Succeeded => StepStatus::Succeeded,
+                    _ => StepStatus::Failed {
+                        reason: reason.clone().unwrap_or_else(|| format!("{result:?}").to_lowercase()),
+                    },
+                };
+                state.settled_at = Some(at);
+                if let Some(last) = state.attempts.iter_mut().rev().find(|a| a.number == *attempt) {
+                    last.finished_at = Some(at);
+                    last.result = Some(*result);
+                    last.exit_code = *exit_code;
+                    last.reason = reason.clone();
+                    last.duration_ms = Some(*duration_ms);
+                    last.log_sha256 = log_sha256.clone();
+                }
+            }
+            Event::StepInterrupted { step, attempt, reason } => {
+                let state = self.step_mut(seq, step)?;
+                state.status = StepStatus::Interrupted { attempt: *attempt };
+                if let Some(last) = state.attempts.iter_mut().rev().find(|a| a.number == *attempt) {
+                    last.finished_at = Some(at);
+                    last.interrupted = Some(reason.clone());
+                }
+            }
+            Event::StepSkipped { step, cause, reason } => {
+                let state = self.step_mut(seq, step)?;
+                state.status = StepStatus::Skipped { cause: *cause, reason: reason.clone() };
+                state.settled_at = Some(at);
+            }
+            Event::StepReset { step, .. } => {
+                let state = self.step_mut(seq, step)?;
+                state.status = StepStatus::Pending;
+                state.settled_at = None;
+            }
+            Event::StepMarkedDone { step, note } => {
+                let state = self.step_mut(seq, step)?;
+                state.status = StepStatus::MarkedDone { note: note.clone() };
+                state.settled_at = Some(at);
+            }
+            Event::DrillFinished { outcome, reason } => {
+                self.finished = Some(Finish { outcome: *outcome, reason: reason.clone(), at });
+            }
+        }
+        Ok(())
+    }
+
+    fn interrupt_running(&mut self, why: &str) {
+        for step in &mut self.steps {
+            if let StepStatus::Running { attempt } = step.status {
+                step.status = StepStatus::Interrupted { attempt };
+                if let Some(last) = step.attempts.last_mut()
+                    && last.finished_at.is_none()
+                {
+                    last.interrupted = Some(why.to_string());
+                }
+            }
+        }
+    }
+
+    /// Called by the process that now holds the drill's lock: a step still
+    /// "running" in the journal cannot be running anywhere.
+    pub fn mark_orphans_interrupted(&mut self) {
+        self.interrupt_running("drillbook stopped while the step ran");
+    }
+
+    /// Wall-clock time from start to finish (or to the last event).
+    pub fn elapsed(&self) -> Duration {
+        let end = self.finished.as_ref().map_or(self.last_event_at, |f| f.at);
+        span(self.started_at, end)
+    }
+
+    /// Time some drillbook process was working on the drill: the sum of each
+    /// session's span. `elapsed() - active_time()` is time nobody ran it.
+    pub fn active_time(&self) -> Duration {
+        self.sessions.iter().map(|s| span(s.started_at, s.last_event_at)).sum()
+    }
+
+    pub fn capture(&self, name: &str) -> Option<&CaptureValue> {
+        self.captures.get(name).map(|(_, value)| value)
+    }
+
+    /// The step currently running, if any.
+    pub fn running_step(&self) -> Option<&StepState> {
+        self.steps.iter().find(|s| matches!(s.status, StepStatus::Running { .. }))
+    }
+}
+
+fn span(from: Timestamp, to: Timestamp) -> Duration {
+    Duration::try_from(to.duration_since(from)).unwrap_or(Duration::ZERO)
+}

@@ -1,0 +1,61 @@
+//! Turns a runbook `command` step into a [`CommandRequest`]: values filled
+//! in and shell-quoted, secrets passed as environment variables only.
+
+use std::path::PathBuf;
+
+use super::command::{CaptureRule, CaptureStream, CommandRequest};
+use crate::drill::store::DrillDir;
+use crate::runbook::template::{TemplateContext, Templater};
+use crate::runbook::{self, CommandSpec};
+
+/// A command ready to run, and how to show it.
+#[derive(Debug)]
+pub struct PreparedCommand {
+    pub request: CommandRequest,
+    /// The script as run: values filled in, secrets as `"${ENV}"` references.
+    /// Safe to show and to journal.
+    pub display: String,
+}
+
+pub fn prepare(
+    step_id: &str,
+    spec: &CommandSpec,
+    context: &TemplateContext,
+    templater: &Templater,
+    dir: &DrillDir,
+    attempt: u32,
+) -> Result<PreparedCommand, String> {
+    let script = templater.render_shell(&spec.run.text, context).map_err(|e| format!("`run`: {e}"))?;
+    let cwd = match &spec.cwd {
+        Some(cwd) => {
+            Some(PathBuf::from(templater.render_plain(&cwd.text, context).map_err(|e| format!("`cwd`: {e}"))?))
+        }
+        None => None,
+    };
+    let mut env = context.secret_env();
+    for (name, value) in &spec.env {
+        let value = templater.render_env(&value.text, context).map_err(|e| format!("`env.{name}`: {e}"))?;
+        env.push((name.clone(), value));
+    }
+    let mut request = CommandRequest::new(
+        step_id,
+        script.clone(),
+        dir.log_file(step_id, attempt),
+        dir.stderr_log_file(step_id, attempt),
+    );
+    request.cwd = cwd;
+    request.env = env;
+    request.timeout = spec.timeout;
+    request.expect_exit = spec.expect_exit.clone();
+    request.redact = context.secret_values();
+    request.capture = spec.capture.as_ref().map(|rule| CaptureRule {
+        name: rule.name.clone(),
+        regex: rule.regex.clone(),
+        stream: match rule.stream {
+            runbook::CaptureStream::Stdout => CaptureStream::Stdout,
+            runbook::CaptureStream::Stderr => CaptureStream::Stderr,
+            runbook::CaptureStream::Both => CaptureStream::Both,
+        },
+    });
+    Ok(PreparedCommand { request, display: script })
+}

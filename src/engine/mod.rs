@@ -1,0 +1,35 @@
+//! Runs steps. One executor per step kind; each reports progress as
+//! [`EngineEvent`]s over an mpsc channel and obeys a cancellation token.
+//! Nothing here touches the journal or the terminal: the caller decides what
+//! to record and what to show.
+
+pub mod command;
+pub mod command_step;
+pub mod plan;
+pub mod session;
+pub mod vars;
+
+use std::time::Duration;
+
+/// Which stream of a process a line came from. Kept apart all the way to the
+/// log files, because a warning on stderr must never end up in a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// What a running step reports while it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineEvent {
+    /// A batch of complete lines (without their line terminator, ANSI escapes
+    /// kept, secrets already redacted) from one stream, in order.
+    Output { step_id: String, stream: OutputStream, lines: Vec<String> },
+    /// Free-form progress for long work (a download, a wait).
+    Progress { step_id: String, message: String },
+}
+
+/// Default grace period between SIGTERM and SIGKILL when a step is cancelled
+/// or times out.
+pub const KILL_GRACE: Duration = Duration::from_secs(3);

@@ -1,0 +1,261 @@
+//! One process's hold on one drill: the lock, the open journal, the runbook
+//! snapshot and the replayed state. Every decision goes through
+//! [`DrillSession::record`], which journals it durably *before* the state
+//! changes, so what the process believes is always what a resume would see.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::drill::event::{Event, SessionMode, StepOutline};
+use crate::drill::journal::{Journal, JournalError, Record, TornTail};
+use crate::drill::lock::{DrillLock, LockError};
+use crate::drill::state::{DrillState, ReplayError};
+use crate::drill::store::{DrillDir, DrillStore, StoreError};
+use crate::engine::vars::ResolvedVars;
+use crate::runbook::template::{TemplateContext, Templater};
+use crate::runbook::{self, Action, Runbook};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("{journal}: {source}")]
+    Replay { journal: PathBuf, source: ReplayError },
+    #[error(
+        "the drill's runbook snapshot {path} is unreadable or was modified (its SHA-256 no longer matches the journal): {why}"
+    )]
+    Snapshot { path: PathBuf, why: String },
+    #[error("drill {id} is already {state}: nothing to resume (`drillbook report {id}` shows it)")]
+    AlreadyFinished { id: String, state: &'static str },
+}
+
+/// What a resume found that the operator should be told.
+#[derive(Debug, Default)]
+pub struct ResumeNotice {
+    /// A torn last journal line (crash mid-write), already set aside.
+    pub torn: Option<TornTail>,
+    /// The runbook file changed since the drill started; the snapshot is used.
+    pub runbook_changed: Option<RunbookChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunbookChange {
+    pub path: String,
+    /// Step ids whose definition differs, or that were added or removed.
+    pub changed_steps: Vec<String>,
+    pub added_steps: Vec<String>,
+    pub removed_steps: Vec<String>,
+}
+
+pub struct DrillSession {
+    pub dir: DrillDir,
+    pub runbook: Runbook,
+    pub state: DrillState,
+    journal: Journal<Event>,
+    _lock: DrillLock,
+    secrets: BTreeMap<String, String>,
+    templater: Templater,
+}
+
+impl DrillSession {
+    /// Starts a new drill: creates its directory, takes the lock and
+    /// journals the start with the resolved (non-secret) variables.
+    pub fn start(
+        store: &DrillStore,
+        runbook: Runbook,
+        vars: ResolvedVars,
+        mode: SessionMode,
+        training: bool,
+    ) -> Result<Self, SessionError> {
+        let dir = store.create(&runbook.text)?;
+        let lock = DrillLock::acquire(&dir.path)?;
+        let journal = Journal::create(&dir.journal())?;
+        let started = Event::DrillStarted {
+            drill_id: dir.id.clone(),
+            runbook_id: runbook.id.clone(),
+            runbook_title: runbook.title.clone(),
+            runbook_path: absolute(&runbook.path),
+            runbook_sha256: runbook.sha256.clone(),
+            operator: operator(),
+            host: host(),
+            drillbook_version: env!("CARGO_PKG_VERSION").to_string(),
+            training,
+            rto_target_secs: runbook.rto_target.map(|d| d.as_secs()),
+            rpo_target_secs: runbook.rpo_target.map(|d| d.as_secs()),
+            vars: vars.values.clone(),
+            secret_vars: vars.secrets.keys().cloned().collect(),
+            steps: runbook.steps.iter().map(outline).collect(),
+        };
+        let mut journal = journal;
+        let (seq, ts) = journal.append_stamped(&started)?;
+        let record = Record { seq, ts, prev: String::new(), event: started };
+        let state = DrillState::replay(std::slice::from_ref(&record))
+            .map_err(|source| SessionError::Replay { journal: dir.journal(), source })?;
+        let mut session = DrillSession {
+            dir,
+            runbook,
+            state,
+            journal,
+            _lock: lock,
+            secrets: vars.secrets,
+            templater: Templater::new(),
+        };
+        session.record(Event::SessionStarted { pid: std::process::id(), host: host(), mode, resumed: false })?;
+        Ok(session)
+    }
+
+    /// Reopens a drill: lock, journal replay, runbook snapshot. Secrets are
+    /// not journaled, so the caller supplies them again.
+    pub fn resume(dir: DrillDir, mode: SessionMode) -> Result<(Self, ResumeNotice), SessionError> {
+        let lock = DrillLock::acquire(&dir.path)?;
+        let (journal, replay) = Journal::<Event>::open(&dir.journal())?;
+        let mut state = DrillState::replay(&replay.records)
+            .map_err(|source| SessionError::Replay { journal: dir.journal(), source })?;
+        if let Some(finish) = &state.finished {
+            use crate::drill::event::DrillOutcome;
+            match finish.outcome {
+                DrillOutcome::Completed => {
+                    return Err(SessionError::AlreadyFinished { id: dir.id, state: "completed" });
+                }
+                DrillOutcome::Aborted => return Err(SessionError::AlreadyFinished { id: dir.id, state: "aborted" }),
+                DrillOutcome::Failed => {}
+            }
+        }
+        state.mark_orphans_interrupted();
+        let snapshot_path = dir.runbook_snapshot();
+        let runbook = load_snapshot(&snapshot_path, &state)?;
+        let runbook_changed = detect_change(&runbook, &state.runbook_path);
+        let mut session = DrillSession {
+            dir,
+            runbook,
+            state,
+            journal,
+            _lock: lock,
+            secrets: BTreeMap::new(),
+            templater: Templater::new(),
+        };
+        session.record(Event::SessionStarted { pid: std::process::id(), host: host(), mode, resumed: true })?;
+        Ok((session, ResumeNotice { torn: replay.torn, runbook_changed }))
+    }
+
+    /// Journals an event (durably) and then applies it to the state.
+    pub fn record(&mut self, event: Event) -> Result<(), SessionError> {
+        let (seq, ts) = self.journal.append_stamped(&event)?;
+        let record = Record { seq, ts, prev: String::new(), event };
+        self.state.apply(&record).map_err(|source| SessionError::Replay { journal: self.dir.journal(), source })
+    }
+
+    pub fn set_secrets(&mut self, secrets: BTreeMap<String, String>) {
+        self.secrets = secrets;
+    }
+
+    /// Secret variables that still need a value (after a resume).
+    pub fn missing_secrets(&self) -> Vec<&runbook::VarDef> {
+        self.runbook.vars.iter().filter(|v| v.secret && !self.secrets.contains_key(&v.name)).collect()
+    }
+
+    pub fn templater(&self) -> &Templater {
+        &self.templater
+    }
+
+    /// Variables, secrets and captures as templates see them now.
+    pub fn template_context(&self) -> TemplateContext {
+        let mut context = TemplateContext::new();
+        for (name, value) in &self.state.vars {
+            context.set_var(name, value);
+        }
+        for var in &self.runbook.vars {
+            if let Some(value) = self.secrets.get(&var.name) {
+                context.set_secret(&var.name, &var.secret_env_name(), value);
+            }
+        }
+        for (name, (_, value)) in &self.state.captures {
+            context.set_capture(name, value);
+        }
+        let mut fields = BTreeMap::new();
+        fields.insert("id".to_string(), serde_json::Value::from(self.dir.id.clone()));
+        fields.insert("dir".to_string(), serde_json::Value::from(self.dir.path.display().to_string()));
+        fields.insert("downloads".to_string(), serde_json::Value::from(self.dir.downloads().display().to_string()));
+        context.set_capture("drill", &crate::runbook::template::CaptureValue { value: self.dir.id.clone(), fields });
+        context
+    }
+}
+
+fn outline(step: &runbook::Step) -> StepOutline {
+    StepOutline {
+        id: step.id.clone(),
+        title: step.title.clone(),
+        kind: step.kind.name().to_string(),
+        always: step.always,
+        optional: step.optional,
+        checklist: match &step.action {
+            Action::Checklist(list) => list.items.iter().map(|i| i.text.clone()).collect(),
+            _ => Vec::new(),
+        },
+    }
+}
+
+fn load_snapshot(path: &Path, state: &DrillState) -> Result<Runbook, SessionError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SessionError::Snapshot { path: path.to_path_buf(), why: e.to_string() })?;
+    let runbook = runbook::parse(&state.runbook_path, &text)
+        .map_err(|d| SessionError::Snapshot { path: path.to_path_buf(), why: d.to_string() })?;
+    if runbook.sha256 != state.runbook_sha256 {
+        return Err(SessionError::Snapshot { path: path.to_path_buf(), why: "hash mismatch".into() });
+    }
+    if runbook.steps.iter().map(|s| s.id.as_str()).ne(state.steps.iter().map(|s| s.outline.id.as_str())) {
+        return Err(SessionError::Snapshot {
+            path: path.to_path_buf(),
+            why: "its steps differ from the journal's".into(),
+        });
+    }
+    Ok(runbook)
+}
+
+/// Compares the runbook file on disk (if still there) with the snapshot.
+fn detect_change(snapshot: &Runbook, path: &str) -> Option<RunbookChange> {
+    let text = std::fs::read_to_string(path).ok()?;
+    if text == snapshot.text {
+        return None;
+    }
+    let mut change = RunbookChange {
+        path: path.to_string(),
+        changed_steps: Vec::new(),
+        added_steps: Vec::new(),
+        removed_steps: Vec::new(),
+    };
+    match runbook::parse(path, &text) {
+        Ok(current) => {
+            for step in &snapshot.steps {
+                match current.step(&step.id) {
+                    None => change.removed_steps.push(step.id.clone()),
+                    Some(other) if other.source != step.source => change.changed_steps.push(step.id.clone()),
+                    Some(_) => {}
+                }
+            }
+            for step in &current.steps {
+                if snapshot.step(&step.id).is_none() {
+                    change.added_steps.push(step.id.clone());
+                }
+            }
+        }
+        Err(_) => change.changed_steps.push("(the file on disk no longer validates)".to_string()),
+    }
+    Some(change)
+}
+
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
+}
+
+pub fn operator() -> String {
+    std::env::var("DRILLBOOK_OPERATOR").ok().filter(|s| !s.is_empty()).unwrap_or_else(whoami::username)
+}
+
+pub fn host() -> String {
+    whoami::fallible::hostname().unwrap_or_else(|_| "unknown".to_string())
+}

@@ -1,0 +1,89 @@
+//! Durations as runbooks write them: `90s`, `30m`, `4h`, `1h30m`, `2d`, `500ms`.
+
+use std::time::Duration;
+
+/// Parses a human duration. Units: `ms`, `s`, `m`, `h`, `d`; parts may be
+/// combined (`1h30m`). A bare number is refused on purpose: `timeout = "30"`
+/// could mean seconds or minutes, and a wrong guess at 3 a.m. is expensive.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let expected = "expected a number with a unit, like 90s, 30m, 4h or 1h30m";
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(format!("empty duration: {expected}"));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!("bad duration `{text}`: {expected}"));
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| format!("bad duration `{text}`: number too large"))?;
+        rest = rest[digits..].trim_start();
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = rest[unit_len..].trim_start();
+        let part = match unit {
+            "ms" => Duration::from_millis(number),
+            "s" | "sec" | "secs" => Duration::from_secs(number),
+            "m" | "min" | "mins" => Duration::from_secs(number.saturating_mul(60)),
+            "h" | "hr" | "hrs" => Duration::from_secs(number.saturating_mul(3600)),
+            "d" => Duration::from_secs(number.saturating_mul(86_400)),
+            "" => return Err(format!("bad duration `{text}`: `{number}` has no unit; {expected}")),
+            other => return Err(format!("bad duration `{text}`: unknown unit `{other}`; {expected}")),
+        };
+        total = total.saturating_add(part);
+    }
+    Ok(total)
+}
+
+/// Formats a duration compactly for humans: `1h 02m`, `4m 05s`, `12s`, `850ms`.
+pub fn format_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if secs == 0 {
+        return format!("{}ms", duration.as_millis());
+    }
+    let (days, hours, minutes, seconds) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if days > 0 {
+        format!("{days}d {hours:02}h {minutes:02}m")
+    } else if hours > 0 {
+        format!("{hours}h {minutes:02}m {seconds:02}s")
+    } else if minutes > 0 {
+        format!("{minutes}m {seconds:02}s")
+    } else {
+        format!("{seconds}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_single_and_combined_units() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("4h"), Ok(Duration::from_secs(14_400)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+    }
+
+    #[test]
+    fn refuses_bare_numbers_and_unknown_units() {
+        assert!(parse_duration("30").unwrap_err().contains("has no unit"));
+        assert!(parse_duration("3 weeks").unwrap_err().contains("unknown unit `weeks`"));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("99999999999999999999999s").is_err());
+    }
+
+    #[test]
+    fn formats_compactly() {
+        assert_eq!(format_duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(format_duration(Duration::from_secs(12)), "12s");
+        assert_eq!(format_duration(Duration::from_secs(245)), "4m 05s");
+        assert_eq!(format_duration(Duration::from_secs(3725)), "1h 02m 05s");
+    }
+}

@@ -1,0 +1,345 @@
+//! The runbook file as written: a serde model that keeps the byte span of
+//! every value, so validation can point at `file:line:col`.
+//!
+//! Steps are one flat table with every key any kind may use; which keys are
+//! allowed and required for which `kind` is checked in `validate`, where the
+//! error can say "`bucket` does not apply to a `command` step" instead of
+//! serde's generic "unknown field".
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::ops::{Deref, Range};
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Deserialize;
+
+/// A value with the byte range it came from. A newtype over `toml::Spanned`
+/// so it can describe itself in the JSON schema as the bare value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(transparent)]
+pub struct Sp<T>(pub toml::Spanned<T>);
+
+impl<T> Sp<T> {
+    pub fn span(&self) -> Range<usize> {
+        self.0.span()
+    }
+
+    pub fn get_ref(&self) -> &T {
+        self.0.get_ref()
+    }
+}
+
+impl<T> Deref for Sp<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.get_ref()
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Sp<T> {
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+}
+
+/// A drillbook runbook: metadata, variables and an ordered list of steps.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "drillbook runbook")]
+pub struct RawDocument {
+    pub runbook: Sp<RawMeta>,
+    #[serde(default)]
+    pub vars: BTreeMap<Sp<String>, Sp<RawVar>>,
+    #[serde(default, rename = "step")]
+    pub steps: Vec<Sp<RawStep>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMeta {
+    /// Stable identifier of the runbook, e.g. `backup-verification`.
+    pub id: Sp<String>,
+    pub title: Sp<String>,
+    /// Markdown shown on the start screen.
+    pub description: Option<Sp<String>>,
+    /// Recovery time objective: the drill clock is compared against it (e.g. `4h`).
+    pub rto_target: Option<Sp<String>>,
+    /// Recovery point objective: the restored backup's age is compared against it (e.g. `24h`).
+    pub rpo_target: Option<Sp<String>>,
+    /// Namespaces no write step may touch (templates allowed).
+    #[serde(default)]
+    pub protected: Vec<Sp<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawVar {
+    /// Default value (may use other variables: `{{ project }}-dr`).
+    pub default: Option<Sp<String>>,
+    /// Question asked when the variable has no value.
+    pub prompt: Option<Sp<String>>,
+    /// Longer explanation shown with the prompt.
+    pub help: Option<Sp<String>>,
+    /// Never written to the journal, logs or report; reaches commands only as an environment variable.
+    #[serde(default)]
+    pub secret: bool,
+    /// Environment variable the value is read from (and, for secrets, passed as).
+    pub env: Option<Sp<String>>,
+    /// Allowed values; the operator picks one.
+    pub choices: Option<Sp<Vec<String>>>,
+}
+
+/// `confirm = true` asks yes/no; `confirm = "typed"` makes the operator type the target.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawConfirm {
+    Flag(bool),
+    Word(String),
+}
+
+/// `capture = "name"` for typed steps; `{ name, regex }` for command output.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawCapture {
+    Name(String),
+    Regex(RawRegexCapture),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegexCapture {
+    pub name: String,
+    pub regex: String,
+    /// Which output the regex reads: `stdout` (default), `stderr` or `both`.
+    pub stream: Option<String>,
+}
+
+/// Exit codes that count as success.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawExitCodes {
+    One(i64),
+    Many(Vec<i64>),
+}
+
+/// A checklist item: its text, or `{ text, required = false }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawChecklistItem {
+    Text(String),
+    Full(RawChecklistItemFull),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawChecklistItemFull {
+    pub text: String,
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Every step kind drillbook knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    Manual,
+    Checklist,
+    Command,
+    S3Backup,
+    S3Check,
+    K8sImageTag,
+    K8sWait,
+    K8sScale,
+    HttpCheck,
+}
+
+impl StepKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::Manual => "manual",
+            StepKind::Checklist => "checklist",
+            StepKind::Command => "command",
+            StepKind::S3Backup => "s3-backup",
+            StepKind::S3Check => "s3-check",
+            StepKind::K8sImageTag => "k8s-image-tag",
+            StepKind::K8sWait => "k8s-wait",
+            StepKind::K8sScale => "k8s-scale",
+            StepKind::HttpCheck => "http-check",
+        }
+    }
+}
+
+/// One `[[step]]`. Which keys apply depends on `kind`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    // Common to every kind.
+    pub id: Sp<String>,
+    pub kind: Sp<StepKind>,
+    pub title: Option<Sp<String>>,
+    /// Markdown shown beside the step.
+    pub help: Option<Sp<String>>,
+    /// Condition on variables (a template expression); the step is skipped when false.
+    pub when: Option<Sp<String>>,
+    /// A failure or skip of this step does not fail the drill.
+    #[serde(default)]
+    pub optional: bool,
+    /// `stop` (default) or `continue`.
+    pub on_failure: Option<Sp<String>>,
+    /// Teardown: runs even when the drill stops on a failure or is aborted.
+    #[serde(default)]
+    pub always: bool,
+    pub confirm: Option<Sp<RawConfirm>>,
+    pub capture: Option<Sp<RawCapture>>,
+    /// Link opened from the step (checklist, manual, http-check).
+    pub url: Option<Sp<String>>,
+
+    // command
+    /// Shell script run with `sh -c`; template values are shell-quoted automatically.
+    pub run: Option<Sp<String>>,
+    pub cwd: Option<Sp<String>>,
+    pub env: Option<Sp<BTreeMap<String, Sp<String>>>>,
+    pub timeout: Option<Sp<String>>,
+    pub expect_exit: Option<Sp<RawExitCodes>>,
+    /// Run in a pseudo-terminal (interactive programs).
+    pub tty: Option<Sp<bool>>,
+
+    // checklist
+    pub items: Option<Sp<Vec<RawChecklistItem>>>,
+
+    // s3-backup / s3-check
+    pub bucket: Option<Sp<String>>,
+    pub prefix: Option<Sp<String>>,
+    pub pattern: Option<Sp<String>>,
+    /// `latest`/`choose` (s3-backup), `current`/`choose` (k8s-image-tag).
+    pub select: Option<Sp<String>>,
+    pub versions: Option<Sp<bool>>,
+    pub profile: Option<Sp<String>>,
+    pub region: Option<Sp<String>>,
+    pub endpoint: Option<Sp<String>>,
+    pub parts: Option<Sp<i64>>,
+    pub expect: Option<Sp<BTreeMap<String, bool>>>,
+    pub same_as: Option<Sp<String>>,
+    pub other_region_than: Option<Sp<String>>,
+    pub replicated_from: Option<Sp<String>>,
+
+    // kubernetes
+    pub context: Option<Sp<String>>,
+    pub namespace: Option<Sp<String>>,
+    pub deployments: Option<Sp<Vec<String>>>,
+    pub statefulsets: Option<Sp<bool>>,
+    pub all: Option<Sp<bool>>,
+    pub replicas: Option<Sp<i64>>,
+    pub wait: Option<Sp<bool>>,
+    pub expect_tag: Option<Sp<String>>,
+
+    // http-check
+    pub method: Option<Sp<String>>,
+    pub status: Option<Sp<i64>>,
+    pub contains: Option<Sp<String>>,
+    pub retries: Option<Sp<i64>>,
+    pub interval: Option<Sp<String>>,
+}
+
+impl RawStep {
+    /// Kind-specific keys present in this step, with their spans, for the
+    /// "does not apply to this kind" check.
+    pub fn kind_specific_keys(&self) -> Vec<(&'static str, Range<usize>)> {
+        let mut keys = Vec::new();
+        macro_rules! present {
+            ($($field:ident),*) => {$(
+                if let Some(value) = &self.$field {
+                    keys.push((stringify!($field), value.span()));
+                }
+            )*};
+        }
+        present!(
+            run,
+            cwd,
+            env,
+            timeout,
+            expect_exit,
+            tty,
+            items,
+            bucket,
+            prefix,
+            pattern,
+            select,
+            versions,
+            profile,
+            region,
+            endpoint,
+            parts,
+            expect,
+            same_as,
+            other_region_than,
+            replicated_from,
+            context,
+            namespace,
+            deployments,
+            statefulsets,
+            all,
+            replicas,
+            wait,
+            expect_tag,
+            method,
+            status,
+            contains,
+            retries,
+            interval,
+            url,
+            capture,
+            confirm
+        );
+        keys
+    }
+}
+
+/// Keys each kind accepts beyond the common ones (id, kind, title, help,
+/// when, optional, on_failure, always).
+pub fn allowed_keys(kind: StepKind) -> &'static [&'static str] {
+    match kind {
+        StepKind::Manual => &["url", "confirm"],
+        StepKind::Checklist => &["items", "url"],
+        StepKind::Command => &["run", "cwd", "env", "timeout", "expect_exit", "tty", "confirm", "capture"],
+        StepKind::S3Backup => &[
+            "bucket", "prefix", "pattern", "select", "versions", "profile", "region", "endpoint", "parts", "capture",
+            "timeout", "confirm",
+        ],
+        StepKind::S3Check => {
+            &["bucket", "expect", "same_as", "other_region_than", "replicated_from", "profile", "region", "endpoint"]
+        }
+        StepKind::K8sImageTag => &["context", "namespace", "deployments", "select", "capture"],
+        StepKind::K8sWait => &["context", "namespace", "deployments", "expect_tag", "timeout"],
+        StepKind::K8sScale => {
+            &["context", "namespace", "deployments", "statefulsets", "all", "replicas", "wait", "confirm", "timeout"]
+        }
+        StepKind::HttpCheck => &["url", "method", "status", "contains", "retries", "interval", "timeout", "capture"],
+    }
+}
+
+/// Every kind, for suggestions and the "which kinds use this key" hint.
+pub const ALL_KINDS: [StepKind; 9] = [
+    StepKind::Manual,
+    StepKind::Checklist,
+    StepKind::Command,
+    StepKind::S3Backup,
+    StepKind::S3Check,
+    StepKind::K8sImageTag,
+    StepKind::K8sWait,
+    StepKind::K8sScale,
+    StepKind::HttpCheck,
+];

@@ -1,0 +1,152 @@
+//! `drillbook check` and `drillbook schema` on fixture runbooks.
+
+mod support;
+
+use support::{Home, fixture, stderr_of, stdout_of};
+
+#[test]
+fn a_valid_runbook_with_every_step_kind_passes() {
+    let home = Home::new();
+    let output = home.cmd().arg("check").arg(fixture("valid.toml")).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(stdout_of(&output).contains("ok: "), "{}", stdout_of(&output));
+    assert!(stdout_of(&output).contains("8 steps"));
+}
+
+#[test]
+fn the_bundled_runbooks_pass() {
+    let home = Home::new();
+    let runbooks: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!runbooks.is_empty());
+    home.cmd().arg("check").args(&runbooks).assert().success();
+}
+
+#[test]
+fn every_mistake_is_reported_with_line_and_column() {
+    let home = Home::new();
+    let output = home.cmd().arg("check").arg(fixture("broken.toml")).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    let path = fixture("broken.toml").display().to_string();
+    let expect = [
+        (format!("{path}:4:14: error: `rto_target`: bad duration `4 weeks`: unknown unit `weeks`"), "bad duration"),
+        (
+            format!(
+                "{path}:13:22: error: `backup` is used before it is captured: it is captured by step `fetch` at line 16, which runs later"
+            ),
+            "capture used early",
+        ),
+        (format!("{path}:13:45: error: undefined variable `projct`; did you mean `project`?"), "undefined variable"),
+        (format!("{path}:14:11: error: `timeout`: bad duration `30`: `30` has no unit"), "duration without unit"),
+        (format!("{path}:21:7: error: `run` does not apply to a `s3-backup` step"), "key of another kind"),
+        (
+            format!("{path}:24:6: error: duplicate step id `restore`: already used by the step at line 10"),
+            "duplicate id",
+        ),
+        (format!("{path}:30:13: error: namespace `acme-production` is protected"), "protected namespace"),
+    ];
+    for (line, what) in expect {
+        assert!(stderr.contains(&line), "missing {what}: {line}\n---\n{stderr}");
+    }
+    assert!(stderr.contains("7 errors"), "{stderr}");
+}
+
+#[test]
+fn unknown_keys_get_a_suggestion() {
+    let home = Home::new();
+    let output = home.cmd().arg("check").arg(fixture("unknown_key.toml")).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("unknown_key.toml:8:1: error: unknown key `titel`; did you mean `title`?"), "{stderr}");
+    assert!(stderr.contains("8 | titel = \"Oops\""), "snippet shown: {stderr}");
+}
+
+#[test]
+fn wrong_types_and_unknown_kinds_are_explained() {
+    let home = Home::new();
+    let wrong_type =
+        home.runbook("t.toml", "[runbook]\nid = \"t\"\ntitle = 3\n[[step]]\nid = \"a\"\nkind = \"manual\"\n");
+    let output = home.cmd().arg("check").arg(&wrong_type).output().unwrap();
+    assert!(
+        stderr_of(&output).contains("t.toml:3:9: error: invalid type: integer `3`, expected a string"),
+        "{}",
+        stderr_of(&output)
+    );
+    let bad_kind =
+        home.runbook("k.toml", "[runbook]\nid = \"t\"\ntitle = \"T\"\n[[step]]\nid = \"a\"\nkind = \"comand\"\n");
+    let output = home.cmd().arg("check").arg(&bad_kind).output().unwrap();
+    assert!(
+        stderr_of(&output).contains("k.toml:6:8: error: unknown value `comand`; did you mean `command`?"),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+#[test]
+fn secrets_may_not_leak_into_plain_fields() {
+    let home = Home::new();
+    let path = home.runbook(
+        "s.toml",
+        r#"[runbook]
+id = "s"
+title = "S"
+[vars.token]
+secret = true
+[[step]]
+id = "a"
+kind = "checklist"
+url = "https://x/?t={{ token }}"
+items = ["x"]
+[[step]]
+id = "b"
+kind = "command"
+run = "curl -H {{ token }} https://x"
+"#,
+    );
+    let output = home.cmd().arg("check").arg(&path).output().unwrap();
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("s.toml:9:24: error: secret `token` can only be used in a command's `run` or `env`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 error"), "a secret in `run` is fine: {stderr}");
+}
+
+#[test]
+fn quoting_a_template_in_run_is_refused() {
+    let home = Home::new();
+    let path = home.runbook(
+        "q.toml",
+        "[runbook]\nid = \"q\"\ntitle = \"Q\"\n[vars.f]\ndefault = \"x\"\n[[step]]\nid = \"a\"\nkind = \"command\"\nrun = \"restore --file='{{ f }}'\"\n",
+    );
+    let output = home.cmd().arg("check").arg(&path).output().unwrap();
+    assert!(stderr_of(&output).contains("q.toml:9:24: error: don't put quotes around"), "{}", stderr_of(&output));
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let home = Home::new();
+    let output = home.cmd().args(["check", "/nonexistent/runbook.toml"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr_of(&output).contains("cannot read runbook /nonexistent/runbook.toml: No such file"),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+#[test]
+fn schema_is_json_describing_steps() {
+    let home = Home::new();
+    let output = home.cmd().arg("schema").output().unwrap();
+    assert!(output.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(schema["title"], "drillbook runbook");
+    let text = schema.to_string();
+    for key in ["rto_target", "expect_exit", "s3-backup", "k8s-scale", "on_failure"] {
+        assert!(text.contains(key), "schema lacks {key}");
+    }
+}

@@ -1,0 +1,91 @@
+//! Shared helpers for tests that run the real `drillbook` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// A private DRILLBOOK_HOME for one test.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        Home { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `drillbook` with this home, no colour, no inherited CI flag.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("drillbook").expect("binary");
+        cmd.env("DRILLBOOK_HOME", self.path()).env("NO_COLOR", "1").env_remove("CI");
+        cmd
+    }
+
+    pub fn drills(&self) -> Vec<PathBuf> {
+        let mut drills: Vec<PathBuf> = std::fs::read_dir(self.path().join("drills"))
+            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        drills.sort();
+        drills
+    }
+
+    pub fn only_drill(&self) -> PathBuf {
+        let drills = self.drills();
+        assert_eq!(drills.len(), 1, "expected one drill, found {drills:?}");
+        drills[0].clone()
+    }
+
+    pub fn journal(&self) -> String {
+        std::fs::read_to_string(self.only_drill().join("journal.jsonl")).expect("journal")
+    }
+
+    /// Writes a runbook into the home's parent temp dir and returns its path.
+    pub fn runbook(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::write(&path, text).expect("write runbook");
+        path
+    }
+
+    /// Every file under the home, recursively (for secret greps).
+    pub fn all_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.path(), &mut out);
+        out
+    }
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+pub fn stdout_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+impl Home {
+    /// A `std::process::Command` for spawning (assert_cmd's waits).
+    pub fn cmd_std(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("drillbook"));
+        cmd.env("DRILLBOOK_HOME", self.path()).env("NO_COLOR", "1").env_remove("CI");
+        cmd
+    }
+}
