@@ -663,7 +663,7 @@ impl Driver {
             }),
         };
         if let Err(error) = self.session.record(Event::DrillFinished { outcome, reason: reason.clone() }) {
-            self.out.line(&format!("drillbook: error: {error}"));
+            eprintln!("drillbook: error: {error}");
             return ExitCode::from(2);
         }
         let built = report::build(&self.session.state, None);
