@@ -150,3 +150,16 @@ fn schema_is_json_describing_steps() {
         assert!(text.contains(key), "schema lacks {key}");
     }
 }
+
+#[test]
+fn the_committed_schema_is_current() {
+    let home = Home::new();
+    let output = home.cmd().arg("schema").output().unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/drillbook.schema.json")).unwrap();
+    assert_eq!(
+        committed,
+        stdout_of(&output),
+        "assets/drillbook.schema.json is stale: run `cargo run -- schema > assets/drillbook.schema.json`"
+    );
+}
