@@ -1,0 +1,4 @@
+//! Self-contained widgets with their own state, reused by several panels.
+
+pub mod log_pane;
+pub mod picker;
