@@ -14,9 +14,10 @@ use super::UiArgs;
 use super::input::Input;
 use crate::drill::event::{AttemptResult, DrillOutcome, Event, SkipCause};
 use crate::drill::state::StepStatus;
-use crate::engine::command::{CommandStatus, run_command};
+use crate::engine::command::run_command;
 use crate::engine::session::{DrillSession, ResumeNotice, SessionError};
-use crate::engine::{EngineEvent, OutputStream, command_step, plan};
+use crate::engine::steps::{self, CommandEnd};
+use crate::engine::{EngineEvent, OutputStream, plan};
 use crate::report;
 use crate::runbook::duration::format_duration;
 use crate::runbook::{Action, ChecklistSpec, Confirm, Step};
@@ -366,7 +367,7 @@ impl Driver {
     }
 
     fn next_attempt(&self, step: &Step) -> u32 {
-        self.session.state.step(&step.id).map_or(0, |s| s.attempt_count()) + 1
+        steps::next_attempt(&self.session, step)
     }
 
     fn url(&self, step: &Step) -> Option<String> {
@@ -549,15 +550,10 @@ impl Driver {
     }
 
     async fn command(&mut self, step: &Step) -> Result<(), Halt> {
-        let Action::Command(spec) = &step.action else { return Ok(()) };
-        let attempt = self.next_attempt(step);
-        let context = self.session.template_context();
-        let prepared =
-            match command_step::prepare(&step.id, spec, &context, self.session.templater(), &self.session.dir, attempt)
-            {
-                Ok(prepared) => prepared,
-                Err(reason) => return self.fail_without_running(step, reason),
-            };
+        let (attempt, prepared) = match steps::prepare_command(&self.session, step) {
+            Ok(prepared) => prepared,
+            Err(reason) => return self.fail_without_running(step, reason),
+        };
         if !self.confirm(step, &prepared.display).await? {
             self.out.line("  not confirmed: skipped");
             return Ok(self.session.record(Event::StepSkipped {
@@ -569,19 +565,7 @@ impl Driver {
         if step.confirm == Confirm::No {
             self.out.line(&format!("  $ {}", prepared.display.replace('\n', "\n    ")));
         }
-        let log = prepared
-            .request
-            .log_path
-            .strip_prefix(&self.session.dir.path)
-            .unwrap_or(&prepared.request.log_path)
-            .display()
-            .to_string();
-        self.session.record(Event::StepStarted {
-            step: step.id.clone(),
-            attempt,
-            command: Some(prepared.display.clone()),
-            log: Some(log),
-        })?;
+        steps::record_command_start(&mut self.session, step, attempt, &prepared)?;
 
         let (sender, mut events) = mpsc::channel(64);
         let cancel = self.stop.child_token();
@@ -594,61 +578,25 @@ impl Driver {
         let outcome = match task.await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(error)) => {
-                self.session.record(Event::StepFinished {
-                    step: step.id.clone(),
-                    attempt,
-                    result: AttemptResult::Failed,
-                    exit_code: None,
-                    reason: Some(error.to_string()),
-                    duration_ms: 0,
-                    log_sha256: None,
-                })?;
                 self.out.line(&format!("  ✗ failed: {error}"));
-                return Ok(());
+                return Ok(steps::record_failure_without_run(&mut self.session, step, error.to_string())?);
             }
-            Err(join) => {
-                return Err(Halt::Stopped(format!("internal error in the step runner: {join}")));
+            Err(join) => return Err(Halt::Stopped(format!("internal error in the step runner: {join}"))),
+        };
+        let stopped_by = self.stop.is_cancelled().then(|| format!("stopped by {}", self.stop_reason()));
+        match steps::record_command_end(&mut self.session, step, attempt, &outcome, stopped_by.as_deref())? {
+            CommandEnd::Interrupted => return Err(Halt::Stopped(self.stop_reason())),
+            CommandEnd::Succeeded => {
+                if let (Some(value), Action::Command(spec)) = (&outcome.captured, &step.action)
+                    && let Some(rule) = &spec.capture
+                {
+                    self.out.line(&format!("  captured {} = {value}", rule.name));
+                }
+                self.out.line(&format!("  ✓ done in {}", format_duration(outcome.duration)));
             }
-        };
-        if outcome.status == CommandStatus::Cancelled && self.stop.is_cancelled() {
-            let reason = self.stop_reason();
-            self.session.record(Event::StepInterrupted {
-                step: step.id.clone(),
-                attempt,
-                reason: format!("stopped by {reason}"),
-            })?;
-            return Err(Halt::Stopped(reason));
-        }
-        if let (Some(value), Some(rule)) = (&outcome.captured, &spec.capture)
-            && outcome.status.is_success()
-        {
-            self.session.record(Event::CaptureSet {
-                step: step.id.clone(),
-                name: rule.name.clone(),
-                value: crate::runbook::template::CaptureValue::plain(value.clone()),
-            })?;
-            self.out.line(&format!("  captured {} = {value}", rule.name));
-        }
-        let result = match &outcome.status {
-            CommandStatus::Succeeded => AttemptResult::Succeeded,
-            CommandStatus::Failed { .. } => AttemptResult::Failed,
-            CommandStatus::TimedOut { .. } => AttemptResult::TimedOut,
-            CommandStatus::Cancelled => AttemptResult::Cancelled,
-        };
-        let took = format_duration(outcome.duration);
-        self.session.record(Event::StepFinished {
-            step: step.id.clone(),
-            attempt,
-            result,
-            exit_code: outcome.exit_code,
-            reason: (!outcome.status.is_success()).then(|| outcome.status.describe()),
-            duration_ms: outcome.duration.as_millis() as u64,
-            log_sha256: Some(outcome.log_sha256.clone()),
-        })?;
-        if outcome.status.is_success() {
-            self.out.line(&format!("  ✓ done in {took}"));
-        } else {
-            self.out.line(&format!("  ✗ failed after {took}: {}", outcome.status.describe()));
+            CommandEnd::Failed(reason) => {
+                self.out.line(&format!("  ✗ failed after {}: {reason}", format_duration(outcome.duration)));
+            }
         }
         Ok(())
     }

@@ -130,7 +130,7 @@ impl fmt::Display for ChainBreak {
                 "line {line}: seq is {} but line {} has seq {} so {} was expected \
                  (a line was removed, inserted or reordered)",
                 self.found,
-                line - 1,
+                line.saturating_sub(1),
                 seq_before(&self.expected),
                 self.expected
             ),
@@ -144,7 +144,7 @@ impl fmt::Display for ChainBreak {
                 f,
                 "line {line}: prev hash does not match line {} (a line was changed, inserted \
                  or removed); expected {}, found {}",
-                line - 1,
+                line.saturating_sub(1),
                 self.expected,
                 self.found
             ),
@@ -167,7 +167,8 @@ pub enum JournalError {
     Io {
         /// The file or directory concerned.
         path: PathBuf,
-        /// What was being done: "create", "open", "read", "append", "sync", ...
+        /// What was being done: "create", "open", "read", "append", "sync" (after an append),
+        /// "truncate", "save torn tail", "sync directory".
         op: &'static str,
         /// The OS error.
         source: io::Error,
@@ -183,8 +184,8 @@ pub enum JournalError {
     },
     /// A line other than the last one is not a valid record.
     #[error(
-        "journal {} is corrupt at line {line}: {problem} (only the last line may be incomplete \
-         after a crash, and more lines follow this one); restore the journal from a backup",
+        "journal {} is corrupt at line {line}: {problem}; this is not a line torn by a crash \
+         (more lines follow it), so restore the journal from a backup or repair that line",
         .path.display()
     )]
     Corrupt {
@@ -205,8 +206,8 @@ pub enum JournalError {
     },
     /// A complete record whose event does not decode into the expected type.
     #[error(
-        "journal {} line {line} (seq {seq}): event cannot be read: {message} (was it written by \
-         another drillbook version?)",
+        "journal {} line {line} (seq {seq}): event cannot be read: {message}; was it written by \
+         another drillbook version?",
         .path.display()
     )]
     Event {
@@ -235,7 +236,7 @@ pub enum JournalError {
     Encode {
         /// The journal.
         path: PathBuf,
-        /// serde_json's error.
+        /// `serde_json`'s error.
         source: serde_json::Error,
     },
 }
@@ -246,14 +247,26 @@ impl JournalError {
     }
 }
 
-/// Operations that change the journal: failing one pauses the drill.
+/// Operations whose failure interrupts a running drill (an append and its sync).
 fn is_write_op(op: &str) -> bool {
-    !matches!(op, "open" | "read")
+    matches!(op, "append" | "sync")
+}
+
+/// serde_json's message with its position given as a column only: the line it would
+/// name is always 1 (one record per line) and would be confused with the journal's line.
+fn serde_message(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match msg.strip_suffix(&suffix) {
+        Some(head) if e.column() > 0 => format!("{head} (column {})", e.column()),
+        Some(head) => head.to_owned(),
+        None => msg,
+    }
 }
 
 fn io_message(path: &Path, op: &str, source: &io::Error) -> String {
     let shown = path.display();
-    let pause = if is_write_op(op) { "the drill is paused; " } else { "" };
+    let pause = if is_write_op(op) { "the drill is paused and everything recorded so far is safe; " } else { "" };
     let resume = if is_write_op(op) { ", then run `drillbook resume`" } else { ", then try again" };
     let advice = match source.kind() {
         ErrorKind::StorageFull => format!("{pause}free space on that filesystem{resume}"),
@@ -318,7 +331,7 @@ fn scan<'a>(path: &Path, data: &'a [u8]) -> Result<Scan<'a>, JournalError> {
     let mut chunks = data.split_inclusive(|b| *b == b'\n').peekable();
     let mut line_number = 0usize;
     while let Some(chunk) = chunks.next() {
-        line_number += 1;
+        line_number = line_number.saturating_add(1);
         let is_last = chunks.peek().is_none();
         let (content, terminated) = match chunk.strip_suffix(b"\n") {
             Some(content) => (content, true),
@@ -327,7 +340,8 @@ fn scan<'a>(path: &Path, data: &'a [u8]) -> Result<Scan<'a>, JournalError> {
         let parsed = if content.is_empty() {
             Err("empty line".to_owned())
         } else {
-            serde_json::from_slice::<RecordHeader>(content).map_err(|e| format!("not a journal record: {e}"))
+            serde_json::from_slice::<RecordHeader>(content)
+                .map_err(|e| format!("not a journal record: {}", serde_message(&e)))
         };
         let header = match parsed {
             Ok(header) if terminated => header,
@@ -360,7 +374,7 @@ fn scan<'a>(path: &Path, data: &'a [u8]) -> Result<Scan<'a>, JournalError> {
         }
         head = line_hash(content);
         next_seq = next_seq.saturating_add(1);
-        offset += chunk.len() as u64;
+        offset = offset.saturating_add(chunk.len() as u64);
         lines.push(ScannedLine { line_number, seq: header.seq, bytes: content });
     }
     Ok(Scan { lines, head, next_seq, valid_len: offset, torn })
@@ -385,7 +399,7 @@ fn decode<E: DeserializeOwned>(path: &Path, lines: &[ScannedLine<'_>]) -> Result
                 path: path.to_path_buf(),
                 line: line.line_number,
                 seq: line.seq,
-                message: e.to_string(),
+                message: serde_message(&e),
             })
         })
         .collect()
@@ -441,7 +455,7 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
                 JournalError::io(path, "create", e)
             }
         })?;
-        file.sync_all().map_err(|e| JournalError::io(path, "sync", e))?;
+        file.sync_all().map_err(|e| JournalError::io(path, "create", e))?;
         sync_parent_dir(path)?;
         Ok(Journal {
             file,
@@ -472,7 +486,7 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
             let bytes = data.get(start..).unwrap_or_default();
             let saved = save_torn(path, scan.next_seq, bytes)?;
             file.set_len(scan.valid_len).map_err(|e| JournalError::io(path, "truncate", e))?;
-            file.sync_all().map_err(|e| JournalError::io(path, "sync", e))?;
+            file.sync_all().map_err(|e| JournalError::io(path, "truncate", e))?;
             tail.saved_to = Some(saved);
         }
         let journal = Journal {
@@ -556,7 +570,7 @@ fn save_torn(path: &Path, seq: u64, bytes: &[u8]) -> Result<PathBuf, JournalErro
             Err(e) => return Err(JournalError::io(&target, "save torn tail", e)),
         };
         file.write_all(bytes).map_err(|e| JournalError::io(&target, "save torn tail", e))?;
-        file.sync_all().map_err(|e| JournalError::io(&target, "sync", e))?;
+        file.sync_all().map_err(|e| JournalError::io(&target, "save torn tail", e))?;
         sync_parent_dir(&target)?;
         return Ok(target);
     }

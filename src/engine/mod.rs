@@ -7,6 +7,7 @@ pub mod command;
 pub mod command_step;
 pub mod plan;
 pub mod session;
+pub mod steps;
 pub mod vars;
 
 use std::time::Duration;

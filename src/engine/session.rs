@@ -59,6 +59,9 @@ pub struct DrillSession {
     _lock: DrillLock,
     secrets: BTreeMap<String, String>,
     templater: Templater,
+    /// Records appended since the last `take_new_records`, for an interface
+    /// that mirrors the state (the TUI applies them to its own copy).
+    new_records: Vec<Record<Event>>,
 }
 
 impl DrillSession {
@@ -103,6 +106,7 @@ impl DrillSession {
             _lock: lock,
             secrets: vars.secrets,
             templater: Templater::new(),
+            new_records: Vec::new(),
         };
         session.record(Event::SessionStarted { pid: std::process::id(), host: host(), mode, resumed: false })?;
         Ok(session)
@@ -137,6 +141,7 @@ impl DrillSession {
             _lock: lock,
             secrets: BTreeMap::new(),
             templater: Templater::new(),
+            new_records: Vec::new(),
         };
         session.record(Event::SessionStarted { pid: std::process::id(), host: host(), mode, resumed: true })?;
         Ok((session, ResumeNotice { torn: replay.torn, runbook_changed }))
@@ -146,7 +151,14 @@ impl DrillSession {
     pub fn record(&mut self, event: Event) -> Result<(), SessionError> {
         let (seq, ts) = self.journal.append_stamped(&event)?;
         let record = Record { seq, ts, prev: String::new(), event };
-        self.state.apply(&record).map_err(|source| SessionError::Replay { journal: self.dir.journal(), source })
+        self.state.apply(&record).map_err(|source| SessionError::Replay { journal: self.dir.journal(), source })?;
+        self.new_records.push(record);
+        Ok(())
+    }
+
+    /// Records appended since the last call (including the session start).
+    pub fn take_new_records(&mut self) -> Vec<Record<Event>> {
+        std::mem::take(&mut self.new_records)
     }
 
     pub fn set_secrets(&mut self, secrets: BTreeMap<String, String>) {
