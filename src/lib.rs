@@ -10,3 +10,4 @@ pub mod drill;
 pub mod engine;
 pub mod report;
 pub mod runbook;
+pub mod ui;

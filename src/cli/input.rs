@@ -10,34 +10,41 @@ use tokio::sync::mpsc;
 use crate::runbook::VarDef;
 
 pub struct Input {
-    lines: mpsc::UnboundedReceiver<String>,
+    /// Started on the first question, so a full-screen interface that never
+    /// asks one keeps standard input to itself.
+    lines: Option<mpsc::UnboundedReceiver<String>>,
     pub is_terminal: bool,
 }
 
 impl Input {
     pub fn stdin() -> Self {
-        let (sender, lines) = mpsc::unbounded_channel();
-        let is_terminal = std::io::stdin().is_terminal();
-        std::thread::spawn(move || {
-            let stdin = std::io::stdin();
-            for line in stdin.lock().lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
+        Input { lines: None, is_terminal: std::io::stdin().is_terminal() }
+    }
+
+    fn lines(&mut self) -> &mut mpsc::UnboundedReceiver<String> {
+        self.lines.get_or_insert_with(|| {
+            let (sender, lines) = mpsc::unbounded_channel();
+            std::thread::spawn(move || {
+                let stdin = std::io::stdin();
+                for line in stdin.lock().lines() {
+                    let Ok(line) = line else { break };
+                    if sender.send(line).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
-        Input { lines, is_terminal }
+            });
+            lines
+        })
     }
 
     /// Next line, waiting outside the async runtime. `None` at end of input.
     pub fn blocking_line(&mut self) -> Option<String> {
-        self.lines.blocking_recv()
+        self.lines().blocking_recv()
     }
 
     /// Next line. `None` at end of input.
     pub async fn line(&mut self) -> Option<String> {
-        self.lines.recv().await
+        self.lines().recv().await
     }
 
     /// Asks for a variable's value (before the drill runs).

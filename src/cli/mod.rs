@@ -175,6 +175,20 @@ fn start(runbook: Runbook, var_args: &[String], ui: UiArgs, training: bool) -> R
     }
     let store = DrillStore::from_env().map_err(|e| e.to_string())?;
     let given = vars::parse_var_args(var_args)?;
+    if use_tui(ui) {
+        // Same checks as plain mode on what was given; the start screen asks for the rest.
+        vars::resolve_vars(&runbook, &given, &|_| Some(String::new()), &mut vars::NoPrompt)?;
+        let env = runbook
+            .vars
+            .iter()
+            .filter_map(|var| {
+                let name = if var.secret { Some(var.secret_env_name()) } else { var.env.clone() };
+                let value = std::env::var(name?).ok().filter(|v| !v.is_empty())?;
+                Some((var.name.clone(), value))
+            })
+            .collect();
+        return crate::ui::runtime::run(crate::ui::runtime::Opening::New { runbook, given, env, training, store });
+    }
     let mut input = input::Input::stdin();
     let env = |name: &str| std::env::var(name).ok();
     let resolved = if ui.yes {
@@ -215,7 +229,18 @@ fn resume(drill: Option<&str>, ui: UiArgs) -> Result<ExitCode, String> {
         secrets.insert(var.name.clone(), value);
     }
     session.set_secrets(secrets);
+    if use_tui(ui) {
+        return crate::ui::runtime::run(crate::ui::runtime::Opening::Resume { session: Box::new(session), notice });
+    }
     plain::drive(session, input, ui, Some(notice))
+}
+
+/// The full-screen interface, unless asked for plain mode, running in CI,
+/// or not attached to a terminal.
+fn use_tui(ui: UiArgs) -> bool {
+    use std::io::IsTerminal;
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    !ui.plain && !ci && std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }
 
 /// The newest drill that is neither completed nor aborted.

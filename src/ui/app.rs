@@ -1,0 +1,279 @@
+//! All UI state, the messages that change it and the effects it asks the
+//! runtime to carry out. Nothing here does I/O.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
+use tui_input::Input;
+
+use super::keymap::Context;
+use super::theme::Theme;
+use super::widgets::log_pane::LogPane;
+use super::widgets::picker::Picker;
+use crate::drill::event::Event;
+use crate::drill::journal::Record;
+use crate::drill::state::DrillState;
+use crate::engine::OutputStream;
+use crate::runbook::template::{TemplateContext, Templater};
+use crate::runbook::{Runbook, VarDef};
+
+/// Lines of output kept in memory per step; the full log is on disk.
+pub const LOG_CAPACITY: usize = 10_000;
+
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    /// The clock, for the drill timer and spinners.
+    Tick(Timestamp),
+    /// A drill was started or resumed: the state to mirror from now on.
+    DrillOpened {
+        id: String,
+        state: Box<DrillState>,
+        notices: Vec<String>,
+    },
+    /// Records the runtime journaled for an effect this app asked for.
+    EffectDone(Vec<Record<Event>>),
+    /// Records journaled on the runtime's own account (a command ended).
+    StepEnded(Vec<Record<Event>>),
+    Output {
+        step: usize,
+        stream: OutputStream,
+        lines: Vec<String>,
+    },
+    /// Earlier output restored from a log file on resume.
+    RestoredLog {
+        step: usize,
+        lines: Vec<String>,
+    },
+    /// The runtime could not carry out an effect.
+    EffectFailed(String),
+    /// A passing remark for the status line (e.g. the URL that was opened).
+    Notice(String),
+    /// SIGTERM, SIGHUP or SIGINT.
+    Signal(&'static str),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+// Effects are short-lived values moved once; boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Effect {
+    StartDrill {
+        values: BTreeMap<String, String>,
+        secrets: BTreeMap<String, String>,
+    },
+    Record(Event),
+    RunCommand {
+        step: usize,
+    },
+    FailStep {
+        step: usize,
+        reason: String,
+    },
+    OpenUrl(String),
+    /// Leave. `interrupt`: the reason to journal for a running step.
+    Quit {
+        interrupt: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Start,
+    Main,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Steps,
+    Log,
+}
+
+/// What a one-line text dialog is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextPurpose {
+    Note { step: usize, item: Option<usize> },
+    SkipReason { step: usize },
+    MarkDoneNote { step: usize },
+    Search,
+}
+
+impl TextPurpose {
+    pub fn title(&self) -> &'static str {
+        match self {
+            TextPurpose::Note { .. } => "Add a note",
+            TextPurpose::SkipReason { .. } => "Why skip this step?",
+            TextPurpose::MarkDoneNote { .. } => "Mark done: what was done instead?",
+            TextPurpose::Search => "Search the log",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Modal {
+    Help { scroll: u16 },
+    Confirm { step: usize, command: String, target: String },
+    TypedConfirm { step: usize, command: String, target: String, expected: String, input: Input, mismatch: bool },
+    Interrupted { step: usize },
+    Failure { step: usize },
+    Text { purpose: TextPurpose, input: Input },
+    QuitConfirm,
+    Picker { field: usize, picker: Picker },
+}
+
+impl Modal {
+    pub fn context(&self) -> Context {
+        match self {
+            Modal::Help { .. } => Context::Help,
+            Modal::Confirm { .. } | Modal::TypedConfirm { .. } | Modal::QuitConfirm | Modal::Text { .. } => {
+                Context::Confirm
+            }
+            Modal::Interrupted { .. } => Context::Interrupted,
+            Modal::Failure { .. } => Context::Failure,
+            Modal::Picker { .. } => Context::Confirm,
+        }
+    }
+}
+
+/// One variable on the start screen.
+#[derive(Debug)]
+pub struct Field {
+    pub var: VarDef,
+    pub input: Input,
+    /// Typed by the operator: a template default no longer follows other fields.
+    pub edited: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct StartForm {
+    pub fields: Vec<Field>,
+    pub focused: usize,
+    pub error: Option<String>,
+}
+
+pub struct App {
+    pub runbook: Arc<Runbook>,
+    pub templater: Templater,
+    pub theme: Theme,
+    pub screen: Screen,
+    pub start: StartForm,
+    pub drill_id: String,
+    pub drill: Option<DrillState>,
+    pub selected: usize,
+    pub focus: Focus,
+    pub logs: Vec<LogPane>,
+    pub checklist_cursor: usize,
+    pub modal: Option<Modal>,
+    pub aborting: bool,
+    /// Effects sent whose records have not come back yet; nothing new is
+    /// started meanwhile, so one decision never runs twice.
+    pub in_flight: usize,
+    pub now: Timestamp,
+    pub size: (u16, u16),
+    pub status: Option<String>,
+    pub notices: Vec<String>,
+    pub quit_armed: bool,
+    pub quitting: bool,
+    /// Secret variable name → the environment variable commands get it in.
+    pub secret_envs: BTreeMap<String, String>,
+}
+
+impl App {
+    pub fn new(runbook: Arc<Runbook>, start: StartForm, now: Timestamp, theme: Theme) -> Self {
+        let secret_envs =
+            runbook.vars.iter().filter(|v| v.secret).map(|v| (v.name.clone(), v.secret_env_name())).collect();
+        let logs = runbook.steps.iter().map(|_| LogPane::new(LOG_CAPACITY)).collect();
+        App {
+            runbook,
+            templater: Templater::new(),
+            theme,
+            screen: Screen::Start,
+            start,
+            drill_id: String::new(),
+            drill: None,
+            selected: 0,
+            focus: Focus::Steps,
+            logs,
+            checklist_cursor: 0,
+            modal: None,
+            aborting: false,
+            in_flight: 0,
+            now,
+            size: (80, 24),
+            status: None,
+            notices: Vec::new(),
+            quit_armed: false,
+            quitting: false,
+            secret_envs,
+        }
+    }
+
+    /// Variables and captures as templates see them, secrets as references
+    /// (their values never enter the UI).
+    pub fn template_context(&self) -> TemplateContext {
+        let mut context = TemplateContext::new();
+        if let Some(drill) = &self.drill {
+            for (name, value) in &drill.vars {
+                context.set_var(name, value);
+            }
+            for (name, (_, value)) in &drill.captures {
+                context.set_capture(name, value);
+            }
+        }
+        for (name, env) in &self.secret_envs {
+            context.set_secret(name, env, "");
+        }
+        let mut fields = BTreeMap::new();
+        fields.insert("id".to_string(), serde_json::Value::from(self.drill_id.clone()));
+        context.set_capture("drill", &crate::runbook::template::CaptureValue { value: self.drill_id.clone(), fields });
+        context
+    }
+
+    /// The contexts whose bindings apply now, most specific first.
+    pub fn contexts(&self) -> Vec<Context> {
+        if let Some(modal) = &self.modal {
+            return vec![modal.context()];
+        }
+        if self.screen == Screen::Start {
+            return vec![Context::Start];
+        }
+        let mut contexts = Vec::new();
+        if self.focus == Focus::Log {
+            if self.logs.get(self.selected).is_some_and(|log| log.search_status().is_some()) {
+                contexts.push(Context::SearchedLog);
+            }
+            contexts.push(Context::Log);
+        } else {
+            contexts.push(Context::Steps);
+        }
+        if let Some(drill) = &self.drill {
+            if drill.finished.is_some() {
+                contexts.insert(0, Context::Finished);
+            }
+            if let Some(step) = drill.steps.get(self.selected)
+                && matches!(step.status, crate::drill::state::StepStatus::Running { .. })
+            {
+                match step.outline.kind.as_str() {
+                    "manual" => contexts.insert(0, Context::Manual),
+                    "checklist" => contexts.insert(0, Context::Checklist),
+                    _ => {}
+                }
+            }
+        }
+        contexts.push(Context::Global);
+        contexts
+    }
+
+    /// Index of the step a process is running for, if any.
+    pub fn running_command(&self) -> Option<usize> {
+        let drill = self.drill.as_ref()?;
+        drill.steps.iter().position(|s| {
+            matches!(s.status, crate::drill::state::StepStatus::Running { .. })
+                && !matches!(s.outline.kind.as_str(), "manual" | "checklist")
+        })
+    }
+}

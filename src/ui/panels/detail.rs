@@ -1,0 +1,133 @@
+//! The selected step: what it is, where it acts, its help, the command as
+//! it will run (secrets as `${ENV}` references), and for manual and
+//! checklist steps what the operator has to do.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Widget, Wrap};
+
+use crate::drill::state::StepStatus;
+use crate::runbook::Action;
+use crate::ui::app::App;
+use crate::ui::update::step_target;
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let theme = app.theme;
+    let Some(step) = app.runbook.steps.get(app.selected) else { return };
+    let state = app.drill.as_ref().and_then(|d| d.steps.get(app.selected));
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(theme.dim())
+        .title(Span::styled(format!(" {} ", step.title), theme.title()));
+    let mut lines: Vec<Line> = Vec::new();
+
+    if let Some(finish) = app.drill.as_ref().and_then(|d| d.finished.as_ref()) {
+        let style =
+            if finish.outcome == crate::drill::event::DrillOutcome::Completed { theme.ok() } else { theme.bad() };
+        lines.push(Line::from(vec![
+            Span::styled(format!("Drill {:?}", finish.outcome).to_lowercase(), style.add_modifier(Modifier::BOLD)),
+            Span::styled(format!("  · report: drillbook report {}", short(&app.drill_id)), theme.dim()),
+            Span::styled("  · q to quit", theme.dim()),
+        ]));
+    }
+
+    let status = state.map_or("pending", |s| s.status.label());
+    let mut meta = vec![
+        Span::styled(step.kind.name(), theme.code()),
+        Span::raw(" · "),
+        Span::raw(status),
+        Span::styled(format!(" · `{}`", step.id), theme.dim()),
+    ];
+    if let Some(state) = state
+        && state.attempt_count() > 1
+    {
+        meta.push(Span::styled(format!(" · attempt {}", state.attempt_count()), theme.dim()));
+    }
+    if step.always {
+        meta.push(Span::styled(" · teardown (always runs)", theme.warn()));
+    }
+    if step.optional {
+        meta.push(Span::styled(" · optional", theme.dim()));
+    }
+    lines.push(Line::from(meta));
+    if let Some(target) = step_target(app, app.selected) {
+        lines.push(Line::from(vec![Span::styled("target: ", theme.dim()), Span::styled(target, theme.warn())]));
+    }
+    if let Some(StepStatus::Failed { reason }) = state.map(|s| &s.status) {
+        let code = state.and_then(|s| s.attempts.last()).and_then(|a| a.exit_code);
+        let code = code.map(|c| format!(" (exit code {c})")).unwrap_or_default();
+        lines.push(Line::from(Span::styled(format!("✗ {reason}{code}"), theme.bad())));
+    }
+    if let Some(StepStatus::Skipped { reason, .. } | StepStatus::MarkedDone { note: reason }) = state.map(|s| &s.status)
+    {
+        lines.push(Line::from(Span::styled(format!("↷ {reason}"), theme.dim())));
+    }
+    let running = matches!(state.map(|s| &s.status), Some(StepStatus::Running { .. }));
+    match &step.action {
+        Action::Manual if running => {
+            lines.push(Line::from(vec![
+                Span::styled("Do this, then press ", theme.warn()),
+                Span::styled("enter", theme.key()),
+                Span::styled(" (or ", theme.warn()),
+                Span::styled("s", theme.key()),
+                Span::styled(" to skip).", theme.warn()),
+            ]));
+        }
+        Action::Checklist(list) => {
+            for (index, item) in list.items.iter().enumerate() {
+                let ticked = state.is_some_and(|s| s.ticked(index));
+                let cursor = running && index == app.checklist_cursor;
+                let mark = if ticked { "[x]" } else { "[ ]" };
+                let optional = if item.required { "" } else { " (optional)" };
+                let style = if ticked { theme.ok() } else { ratatui::style::Style::new() };
+                let line = Line::from(vec![
+                    Span::raw(if cursor { "▶ " } else { "  " }),
+                    Span::styled(format!("{mark} {}{optional}", item.text), style),
+                ]);
+                lines.push(if cursor { line.patch_style(theme.selected()) } else { line });
+            }
+            if running {
+                lines.push(Line::from(Span::styled("space ticks · n adds a note · o opens the link", theme.dim())));
+            }
+        }
+        Action::Command(spec) => {
+            let context = app.template_context();
+            let command = match (&state.and_then(|s| s.attempts.last()).and_then(|a| a.command.clone()), running) {
+                (Some(command), _) => command.clone(),
+                (None, _) => {
+                    app.templater.render_shell(&spec.run.text, &context).unwrap_or_else(|_| spec.run.text.clone())
+                }
+            };
+            for (index, line) in command.lines().enumerate() {
+                let prompt = if index == 0 { "$ " } else { "  " };
+                lines.push(Line::from(vec![
+                    Span::styled(prompt, theme.dim()),
+                    Span::styled(line.to_string(), theme.code()),
+                ]));
+            }
+        }
+        _ => {}
+    }
+    if let Some(url) = &step.url {
+        let rendered = app.templater.render_plain(&url.text, &app.template_context()).unwrap_or(url.text.clone());
+        lines.push(Line::from(vec![Span::styled("link: ", theme.dim()), Span::raw(rendered)]));
+    }
+    if let Some(help) = &step.help {
+        let rendered = app.templater.render_plain(help, &app.template_context()).unwrap_or_else(|_| help.clone());
+        lines.push(Line::raw(""));
+        let markdown: Text = tui_markdown::from_str(&rendered);
+        for line in markdown.lines {
+            let owned: Vec<Span<'static>> =
+                line.spans.into_iter().map(|s| Span::styled(s.content.into_owned(), s.style)).collect();
+            lines.push(Line::from(owned).style(line.style));
+        }
+    }
+    Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).render(area, buf);
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}

@@ -1,0 +1,150 @@
+//! Dialogs over the main screen: confirmations (yes/no and typed), what to
+//! do with an interrupted or failed step, text input (notes, reasons,
+//! search), and quitting while a step runs. Destructive steps always show
+//! where they act.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget, Wrap};
+
+use crate::drill::state::StepStatus;
+use crate::ui::app::{App, Modal};
+use crate::ui::keymap;
+use crate::ui::layout::centered;
+
+const WIDTH: u16 = 72;
+
+pub fn render(app: &App, modal: &Modal, area: Rect, buf: &mut Buffer) {
+    let theme = app.theme;
+    let (title, mut lines, input): (String, Vec<Line>, Option<(String, bool)>) = match modal {
+        Modal::Confirm { step, command, target } => {
+            let mut lines = intro(app, *step, target);
+            lines.extend(command_lines(app, command));
+            (" Run this step? ".into(), lines, None)
+        }
+        Modal::TypedConfirm { step, command, target, expected, input, mismatch } => {
+            let mut lines = intro(app, *step, target);
+            lines.extend(command_lines(app, command));
+            lines.push(Line::raw(""));
+            lines.push(Line::from(vec![
+                Span::raw("Type "),
+                Span::styled(expected.clone(), theme.key()),
+                Span::raw(" to run it (esc: skip the step)."),
+            ]));
+            if *mismatch {
+                lines.push(Line::from(Span::styled(format!("`{}` does not match", input.value()), theme.bad())));
+            }
+            (" Destructive step: type to confirm ".into(), lines, Some((input.value().to_string(), true)))
+        }
+        Modal::Interrupted { step } => {
+            let name = step_name(app, *step);
+            let attempt = match app.drill.as_ref().and_then(|d| d.steps.get(*step)).map(|s| &s.status) {
+                Some(StepStatus::Interrupted { attempt }) => format!(" (attempt {attempt})"),
+                _ => String::new(),
+            };
+            let lines = vec![
+                Line::from(format!("`{name}`{attempt} was running when drillbook stopped.")),
+                Line::from("Its command may or may not have finished its work: check the log before choosing."),
+            ];
+            (" Interrupted step ".into(), lines, None)
+        }
+        Modal::Failure { step } => {
+            let reason = match app.drill.as_ref().and_then(|d| d.steps.get(*step)).map(|s| &s.status) {
+                Some(StepStatus::Failed { reason }) => reason.clone(),
+                _ => String::new(),
+            };
+            let lines = vec![
+                Line::from(vec![
+                    Span::raw(format!("`{}` failed: ", step_name(app, *step))),
+                    Span::styled(reason, theme.bad()),
+                ]),
+                Line::from(Span::styled("The log pane shows its last lines.", theme.dim())),
+            ];
+            (" Step failed ".into(), lines, None)
+        }
+        Modal::Text { purpose, input } => {
+            (format!(" {} ", purpose.title()), Vec::new(), Some((input.value().to_string(), false)))
+        }
+        Modal::QuitConfirm => {
+            let running = app.running_command().map(|i| step_name(app, i)).unwrap_or_default();
+            let lines = vec![
+                Line::from(format!("`{running}` is running. Quitting stops it; it is kept as interrupted.")),
+                Line::from("`drillbook resume` continues the drill later. Quit now?"),
+            ];
+            (" Quit? ".into(), lines, None)
+        }
+        Modal::Help { .. } | Modal::Picker { .. } => return,
+    };
+    let mut hints = Vec::new();
+    let hint_list = match modal {
+        Modal::Text { .. } | Modal::TypedConfirm { .. } => {
+            vec![("enter".to_string(), "accept"), ("esc".to_string(), "cancel")]
+        }
+        Modal::QuitConfirm => vec![("y".to_string(), "quit"), ("n".to_string(), "stay")],
+        other => keymap::hints(&[other.context()]),
+    };
+    for (key, description) in hint_list {
+        hints.push(Span::styled(format!(" {key}"), theme.key()));
+        hints.push(Span::styled(format!(" {description} "), theme.dim()));
+    }
+    let height = (lines.len() as u16 + if input.is_some() { 2 } else { 0 } + 4).min(area.height);
+    let dialog = centered(area, WIDTH, height);
+    Clear.render(dialog, buf);
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Double)
+        .border_style(theme.border(true))
+        .title(Span::styled(title, theme.title()))
+        .title_bottom(Line::from(hints));
+    let inner = block.inner(dialog);
+    block.render(dialog, buf);
+    if let Some((value, _)) = &input {
+        lines.push(Line::raw(""));
+        let line_y = inner.y + lines.len() as u16 - 1;
+        let _ = line_y;
+        lines.push(Line::from(vec![Span::styled("> ", theme.key()), Span::raw(value.clone())]));
+    }
+    Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+}
+
+fn intro<'a>(app: &App, step: usize, target: &str) -> Vec<Line<'a>> {
+    let theme = app.theme;
+    vec![
+        Line::from(vec![Span::raw("Step "), Span::styled(step_name(app, step), theme.title())]),
+        Line::from(vec![Span::raw("Where: "), Span::styled(target.to_string(), theme.warn())]),
+        Line::raw(""),
+    ]
+}
+
+fn command_lines<'a>(app: &App, command: &str) -> Vec<Line<'a>> {
+    let theme = app.theme;
+    command
+        .lines()
+        .take(8)
+        .enumerate()
+        .map(|(i, line)| {
+            Line::from(vec![
+                Span::styled(if i == 0 { "$ " } else { "  " }, theme.dim()),
+                Span::styled(line.to_string(), theme.code()),
+            ])
+        })
+        .collect()
+}
+
+fn step_name(app: &App, step: usize) -> String {
+    app.runbook.steps.get(step).map_or_else(String::new, |s| format!("{} ({})", s.title, s.id))
+}
+
+/// Where the terminal cursor goes when a dialog has a text input.
+pub fn cursor(modal: &Modal, area: Rect) -> Option<(u16, u16)> {
+    let (input, lines_before) = match modal {
+        Modal::Text { input, .. } => (input, 1u16),
+        Modal::TypedConfirm { .. } => return None,
+        _ => return None,
+    };
+    let dialog = centered(area, WIDTH, lines_before + 2 + 4);
+    let x = dialog.x + 1 + 2 + input.visual_cursor() as u16;
+    let y = dialog.y + 1 + lines_before;
+    Some((x.min(dialog.x + dialog.width.saturating_sub(2)), y))
+}

@@ -1,0 +1,81 @@
+//! Bottom two lines: the drill clock against the RTO target, the backup age
+//! against the RPO target, where the current step acts, a message, and the
+//! key hints of what can be pressed now (from the keymap).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use super::{clock, since};
+use crate::runbook::duration::format_duration;
+use crate::ui::app::App;
+use crate::ui::keymap;
+use crate::ui::update::step_target;
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let theme = app.theme;
+    let mut spans = Vec::new();
+    if let Some(drill) = &app.drill {
+        let end = drill.finished.as_ref().map_or(app.now, |f| f.at);
+        let elapsed = since(drill.started_at, end);
+        let clock_text = format!(" ⏱ {}", clock(elapsed));
+        match drill.rto_target {
+            Some(target) => {
+                let used = elapsed.as_secs_f64() / target.as_secs_f64().max(1.0);
+                let style = if used > 1.0 {
+                    theme.bad()
+                } else if used > 0.75 {
+                    theme.warn()
+                } else {
+                    theme.ok()
+                };
+                spans.push(Span::styled(
+                    format!("{clock_text} / RTO {} ({:.0}%)", format_duration(target), used * 100.0),
+                    style,
+                ));
+            }
+            None => spans.push(Span::raw(clock_text)),
+        }
+        spans.push(Span::raw("  "));
+        let age = drill.captures.values().find_map(|(_, c)| c.fields.get("age_secs").and_then(|v| v.as_u64()));
+        match (age, drill.rpo_target) {
+            (Some(age), Some(target)) => {
+                let style = if age <= target.as_secs() { theme.ok() } else { theme.bad() };
+                let verdict = if age <= target.as_secs() { "PASS" } else { "FAIL" };
+                spans.push(Span::styled(
+                    format!(
+                        "RPO {verdict}: backup {} old / {}",
+                        format_duration(std::time::Duration::from_secs(age)),
+                        format_duration(target)
+                    ),
+                    style,
+                ));
+            }
+            (None, Some(target)) => spans
+                .push(Span::styled(format!("RPO {} (backup age not known yet)", format_duration(target)), theme.dim())),
+            _ => {}
+        }
+        if drill.training {
+            spans.push(Span::styled("  TRAINING", theme.warn()));
+        }
+        if let Some(target) = step_target(app, app.selected) {
+            spans.push(Span::raw("  "));
+            spans.push(Span::styled(target, theme.warn()));
+        }
+    } else {
+        spans.push(Span::styled(format!(" {}", app.runbook.title), theme.title()));
+    }
+    if let Some(status) = &app.status {
+        spans.push(Span::raw("  "));
+        let style = if status.starts_with("error") { theme.bad() } else { Style::new() };
+        spans.push(Span::styled(status.clone(), style));
+    }
+    let mut hints = Vec::new();
+    for (key, description) in keymap::hints(&app.contexts()) {
+        hints.push(Span::styled(format!(" {key}"), theme.key()));
+        hints.push(Span::styled(format!(" {description} "), theme.dim()));
+    }
+    Paragraph::new(vec![Line::from(spans), Line::from(hints)]).render(area, buf);
+}

@@ -1,0 +1,471 @@
+//! The one place the TUI does I/O: it owns the terminal, the drill session
+//! (journal, lock) and the running command, turns terminal input, engine
+//! events, the clock and signals into `Msg`s on one channel, carries out
+//! the `Effect`s that `update` returns, and redraws at most every 16 ms.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event as TermEvent};
+use ratatui::crossterm::execute;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::app::{App, Effect, LOG_CAPACITY, Msg};
+use super::theme::Theme;
+use super::update::{start_form, update};
+use super::{render, tracing_to};
+use crate::drill::event::{DrillOutcome, Event, SessionMode};
+use crate::drill::store::DrillStore;
+use crate::engine::command::{CommandError, CommandOutcome, run_command};
+use crate::engine::session::{DrillSession, ResumeNotice};
+use crate::engine::steps;
+use crate::engine::vars::ResolvedVars;
+use crate::engine::{EngineEvent, OutputStream};
+use crate::runbook::Runbook;
+
+/// How the TUI opens: on the start screen of a new drill, or on a resumed one.
+pub enum Opening {
+    New {
+        runbook: Runbook,
+        given: BTreeMap<String, String>,
+        env: BTreeMap<String, String>,
+        training: bool,
+        store: DrillStore,
+    },
+    Resume {
+        session: Box<DrillSession>,
+        notice: ResumeNotice,
+    },
+}
+
+/// Frames are drawn at most this often, however fast messages arrive.
+const FRAME: Duration = Duration::from_millis(16);
+const TICK: Duration = Duration::from_millis(200);
+
+enum Incoming {
+    Ui(Msg),
+    CommandDone { step: usize, attempt: u32, result: Result<CommandOutcome, CommandError> },
+}
+
+struct Runtime {
+    tx: mpsc::Sender<Incoming>,
+    session: Option<DrillSession>,
+    store: Option<DrillStore>,
+    runbook: Option<Runbook>,
+    training: bool,
+    running: Option<CancellationToken>,
+    /// Quit once the running command has ended, journaling this reason.
+    quit_after_command: Option<String>,
+    exit: Option<ExitCode>,
+    stopped_by_signal: bool,
+}
+
+pub fn run(opening: Opening) -> Result<ExitCode, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(run_async(opening))
+}
+
+async fn run_async(opening: Opening) -> Result<ExitCode, String> {
+    let (tx, mut rx) = mpsc::channel::<Incoming>(1024);
+    let now = jiff::Timestamp::now();
+    let theme = Theme::from_env();
+    let (mut app, mut runtime) = match opening {
+        Opening::New { runbook, given, env, training, store } => {
+            let form = start_form(&runbook, &given, &env);
+            let app = App::new(Arc::new(runbook.clone()), form, now, theme);
+            let runtime = Runtime {
+                tx: tx.clone(),
+                session: None,
+                store: Some(store),
+                runbook: Some(runbook),
+                training,
+                running: None,
+                quit_after_command: None,
+                exit: None,
+                stopped_by_signal: false,
+            };
+            (app, runtime)
+        }
+        Opening::Resume { session, notice } => {
+            let session = *session;
+            let app = App::new(Arc::new(session.runbook.clone()), Default::default(), now, theme);
+            let runtime = Runtime {
+                tx: tx.clone(),
+                session: Some(session),
+                store: None,
+                runbook: None,
+                training: false,
+                running: None,
+                quit_after_command: None,
+                exit: None,
+                stopped_by_signal: false,
+            };
+            let _ = notice;
+            (app, runtime)
+        }
+    };
+
+    spawn_input_thread(tx.clone());
+    spawn_ticker(tx.clone());
+    spawn_signals(tx.clone())?;
+
+    let mut terminal = ratatui::init();
+    let _ = execute!(std::io::stdout(), EnableMouseCapture);
+    if let Ok(size) = terminal.size() {
+        update(&mut app, Msg::Resize(size.width, size.height));
+    }
+    if let Some(session) = runtime.session.as_mut() {
+        tracing_to(&session.dir.trace_log());
+        let state = Box::new(session.state.clone());
+        session.take_new_records();
+        app.in_flight += 1; // DrillOpened answers like an effect.
+        let restored = restore_logs(session);
+        let effects = update(&mut app, Msg::DrillOpened { id: session.dir.id.clone(), state, notices: Vec::new() });
+        for (step, lines) in restored {
+            update(&mut app, Msg::RestoredLog { step, lines });
+        }
+        runtime.execute_all(&mut app, effects).await;
+    }
+
+    let mut last_draw: Option<Instant> = None;
+    let mut dirty = true;
+    loop {
+        if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
+            let _ = terminal.draw(|frame| {
+                render::render(&app, frame);
+                if let Some(position) = render::cursor(&app, frame.area()) {
+                    frame.set_cursor_position(position);
+                }
+            });
+            last_draw = Some(Instant::now());
+            dirty = false;
+        }
+        if let Some(code) = runtime.exit {
+            let _ = execute!(std::io::stdout(), DisableMouseCapture);
+            ratatui::restore();
+            runtime.farewell(&app);
+            return Ok(code);
+        }
+        let deadline = last_draw.map_or_else(tokio::time::Instant::now, |t| tokio::time::Instant::from_std(t + FRAME));
+        let incoming = tokio::select! {
+            incoming = rx.recv() => incoming,
+            () = tokio::time::sleep_until(deadline), if dirty => continue,
+        };
+        let Some(first) = incoming else { break };
+        runtime.handle(&mut app, first).await;
+        // Drain what is queued before drawing, so a flood of output costs one frame.
+        for _ in 0..512 {
+            match rx.try_recv() {
+                Ok(next) => runtime.handle(&mut app, next).await,
+                Err(_) => break,
+            }
+        }
+        dirty = true;
+    }
+    let _ = execute!(std::io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+    Ok(runtime.exit.unwrap_or(ExitCode::SUCCESS))
+}
+
+impl Runtime {
+    async fn handle(&mut self, app: &mut App, incoming: Incoming) {
+        match incoming {
+            Incoming::Ui(msg) => {
+                let effects = update(app, msg);
+                self.execute_all(app, effects).await;
+            }
+            Incoming::CommandDone { step, attempt, result } => {
+                self.running = None;
+                let Some(session) = self.session.as_mut() else { return };
+                let Some(runbook_step) = session.runbook.steps.get(step).cloned() else { return };
+                let stopped_by = self.quit_after_command.clone();
+                let recorded = match &result {
+                    Ok(outcome) => {
+                        steps::record_command_end(session, &runbook_step, attempt, outcome, stopped_by.as_deref())
+                            .map(|_| ())
+                    }
+                    Err(error) => steps::record_failure_without_run(session, &runbook_step, error.to_string()),
+                };
+                let records = session.take_new_records();
+                let effects = update(app, Msg::StepEnded(records));
+                if let Err(error) = recorded {
+                    let effects = update(app, Msg::EffectFailed(error.to_string()));
+                    self.execute_all(app, effects).await;
+                }
+                if let Some(reason) = self.quit_after_command.take() {
+                    self.leave(reason);
+                    return;
+                }
+                self.execute_all(app, effects).await;
+            }
+        }
+    }
+
+    async fn execute_all(&mut self, app: &mut App, effects: Vec<Effect>) {
+        let mut queue: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            let follow_up = self.execute(app, effect).await;
+            queue.extend(follow_up);
+        }
+    }
+
+    /// Carries out one effect; returns what `update` asked for in reply.
+    async fn execute(&mut self, app: &mut App, effect: Effect) -> Vec<Effect> {
+        tracing::debug!(?effect, "effect");
+        match effect {
+            Effect::StartDrill { values, secrets } => {
+                let (Some(store), Some(runbook)) = (self.store.as_ref(), self.runbook.take()) else {
+                    return update(app, Msg::EffectFailed("the drill was already started".into()));
+                };
+                let vars = ResolvedVars { values, secrets };
+                match DrillSession::start(store, runbook, vars, SessionMode::Tui, self.training) {
+                    Ok(mut session) => {
+                        tracing_to(&session.dir.trace_log());
+                        tracing::info!(drill = %session.dir.id, "drill started");
+                        session.take_new_records();
+                        let msg = Msg::DrillOpened {
+                            id: session.dir.id.clone(),
+                            state: Box::new(session.state.clone()),
+                            notices: Vec::new(),
+                        };
+                        self.session = Some(session);
+                        update(app, msg)
+                    }
+                    Err(error) => update(app, Msg::EffectFailed(error.to_string())),
+                }
+            }
+            Effect::Record(event) => {
+                let Some(session) = self.session.as_mut() else { return Vec::new() };
+                match session.record(event) {
+                    Ok(()) => {
+                        let records = session.take_new_records();
+                        update(app, Msg::EffectDone(records))
+                    }
+                    Err(error) => update(app, Msg::EffectFailed(format!("{error}"))),
+                }
+            }
+            Effect::FailStep { step, reason } => {
+                let Some(session) = self.session.as_mut() else { return Vec::new() };
+                let Some(runbook_step) = session.runbook.steps.get(step).cloned() else { return Vec::new() };
+                match steps::record_failure_without_run(session, &runbook_step, reason) {
+                    Ok(()) => {
+                        let records = session.take_new_records();
+                        update(app, Msg::EffectDone(records))
+                    }
+                    Err(error) => update(app, Msg::EffectFailed(error.to_string())),
+                }
+            }
+            Effect::RunCommand { step } => self.run_command(app, step),
+            Effect::OpenUrl(url) => {
+                let notice = open_url(&url);
+                update(app, Msg::Notice(notice))
+            }
+            Effect::Quit { interrupt } => {
+                match (&self.running, interrupt) {
+                    (Some(cancel), reason) => {
+                        // Stop the command; quit once its end is journaled.
+                        self.quit_after_command = Some(reason.unwrap_or_else(|| "quit by the operator".into()));
+                        cancel.cancel();
+                    }
+                    (None, reason) => self.leave(reason.unwrap_or_else(|| "quit by the operator".into())),
+                }
+                if app.status.as_deref().is_some_and(|s| s.starts_with("stopped by")) {
+                    self.stopped_by_signal = true;
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn run_command(&mut self, app: &mut App, step: usize) -> Vec<Effect> {
+        let Some(session) = self.session.as_mut() else { return Vec::new() };
+        let Some(runbook_step) = session.runbook.steps.get(step).cloned() else { return Vec::new() };
+        let (attempt, prepared) = match steps::prepare_command(session, &runbook_step) {
+            Ok(prepared) => prepared,
+            Err(reason) => {
+                return match steps::record_failure_without_run(session, &runbook_step, reason) {
+                    Ok(()) => {
+                        let records = session.take_new_records();
+                        update(app, Msg::EffectDone(records))
+                    }
+                    Err(error) => update(app, Msg::EffectFailed(error.to_string())),
+                };
+            }
+        };
+        if let Err(error) = steps::record_command_start(session, &runbook_step, attempt, &prepared) {
+            return update(app, Msg::EffectFailed(error.to_string()));
+        }
+        let records = session.take_new_records();
+        let cancel = CancellationToken::new();
+        self.running = Some(cancel.clone());
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let (engine_tx, mut engine_rx) = mpsc::channel(64);
+            let task = tokio::spawn(run_command(prepared.request, engine_tx, cancel));
+            while let Some(event) = engine_rx.recv().await {
+                if let EngineEvent::Output { stream, lines, .. } = event
+                    && tx.send(Incoming::Ui(Msg::Output { step, stream, lines })).await.is_err()
+                {
+                    break;
+                }
+            }
+            let result = match task.await {
+                Ok(result) => result,
+                Err(join) => Err(CommandError::Wait {
+                    step_id: format!("#{step}"),
+                    source: std::io::Error::other(join.to_string()),
+                }),
+            };
+            let _ = tx.send(Incoming::CommandDone { step, attempt, result }).await;
+        });
+        update(app, Msg::EffectDone(records))
+    }
+
+    fn leave(&mut self, reason: String) {
+        if let Some(session) = self.session.as_mut()
+            && session.state.finished.is_none()
+        {
+            let _ = session.record(Event::SessionEnded { reason: reason.clone() });
+        }
+        self.exit = Some(if reason.starts_with("stopped by") {
+            ExitCode::from(130)
+        } else {
+            match self.session.as_ref().and_then(|s| s.state.finished.as_ref()).map(|f| f.outcome) {
+                Some(DrillOutcome::Completed) | None => ExitCode::SUCCESS,
+                Some(_) => ExitCode::from(1),
+            }
+        });
+    }
+
+    /// One line on the restored terminal saying where things stand.
+    fn farewell(&self, _app: &App) {
+        let Some(session) = &self.session else { return };
+        let id = &session.dir.id;
+        let text = match session.state.finished.as_ref().map(|f| f.outcome) {
+            Some(outcome) => {
+                format!("Drill {id} {}. Report: drillbook report {id}", format!("{outcome:?}").to_lowercase())
+            }
+            None => format!("Drill {id} paused. Continue with: drillbook resume {id}"),
+        };
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), "{text}");
+    }
+}
+
+fn spawn_input_thread(tx: mpsc::Sender<Incoming>) {
+    std::thread::spawn(move || {
+        loop {
+            if tx.is_closed() {
+                return;
+            }
+            match event::poll(Duration::from_millis(250)) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(_) => return,
+            }
+            let msg = match event::read() {
+                Ok(TermEvent::Key(key)) => Msg::Key(key),
+                Ok(TermEvent::Mouse(mouse)) => Msg::Mouse(mouse),
+                Ok(TermEvent::Resize(width, height)) => Msg::Resize(width, height),
+                Ok(_) => continue,
+                Err(_) => return,
+            };
+            if tx.blocking_send(Incoming::Ui(msg)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+fn spawn_ticker(tx: mpsc::Sender<Incoming>) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(TICK);
+        loop {
+            interval.tick().await;
+            if tx.send(Incoming::Ui(Msg::Tick(jiff::Timestamp::now()))).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+fn spawn_signals(tx: mpsc::Sender<Incoming>) -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    for (kind, name) in
+        [(SignalKind::terminate(), "SIGTERM"), (SignalKind::hangup(), "SIGHUP"), (SignalKind::interrupt(), "SIGINT")]
+    {
+        let mut stream = signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                if tx.send(Incoming::Ui(Msg::Signal(name))).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// The last lines of each step's latest log, to show on resume.
+fn restore_logs(session: &DrillSession) -> Vec<(usize, Vec<String>)> {
+    let mut restored = Vec::new();
+    for (index, step) in session.state.steps.iter().enumerate() {
+        let Some(log) = step.attempts.iter().rev().find_map(|a| a.log.clone()) else { continue };
+        let lines = tail_lines(&session.dir.path.join(log), LOG_CAPACITY);
+        if !lines.is_empty() {
+            restored.push((index, lines));
+        }
+    }
+    restored
+}
+
+/// Up to `count` last lines of a file, reading at most a few MiB of it.
+fn tail_lines(path: &Path, count: usize) -> Vec<String> {
+    const MAX_BYTES: u64 = 4 << 20;
+    let Ok(mut file) = std::fs::File::open(path) else { return Vec::new() };
+    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = length.saturating_sub(MAX_BYTES);
+    if file.seek(SeekFrom::Start(start)).is_err() {
+        return Vec::new();
+    }
+    let mut bytes = Vec::new();
+    if file.read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if start > 0 && !lines.is_empty() {
+        lines.remove(0); // probably cut in the middle
+    }
+    let skip = lines.len().saturating_sub(count);
+    lines.split_off(skip)
+}
+
+/// Opens a link in the browser, or says where to copy it from.
+fn open_url(url: &str) -> String {
+    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    match std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(_) => format!("opened {url}"),
+        Err(_) => format!("no browser opener ({opener}) here: copy the link {url}"),
+    }
+}
+
+// Keep the unused-import lint quiet where OutputStream is only matched on.
+#[allow(dead_code)]
+fn _uses(_: OutputStream) {}
