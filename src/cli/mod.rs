@@ -207,7 +207,8 @@ fn resume(drill: Option<&str>, ui: UiArgs) -> Result<ExitCode, String> {
         Some(id) => store.find(id).map_err(|e| e.to_string())?,
         None => latest_unfinished(&store)?,
     };
-    let (mut session, notice) = DrillSession::resume(dir, SessionMode::Plain).map_err(|e| e.to_string())?;
+    let mode = if use_tui(ui) { SessionMode::Tui } else { SessionMode::Plain };
+    let (mut session, notice) = DrillSession::resume(dir, mode).map_err(|e| e.to_string())?;
     let mut input = input::Input::stdin();
     let missing: Vec<runbook::VarDef> = session.missing_secrets().into_iter().cloned().collect();
     let mut secrets = std::collections::BTreeMap::new();

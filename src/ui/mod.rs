@@ -13,6 +13,9 @@ pub mod theme;
 pub mod update;
 pub mod widgets;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::Path;
 use std::sync::OnceLock;
 

@@ -109,7 +109,8 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
                 exit: None,
                 stopped_by_signal: false,
             };
-            let _ = notice;
+            let mut app = app;
+            app.notices = resume_notices(&notice);
             (app, runtime)
         }
     };
@@ -129,7 +130,8 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
         session.take_new_records();
         app.in_flight += 1; // DrillOpened answers like an effect.
         let restored = restore_logs(session);
-        let effects = update(&mut app, Msg::DrillOpened { id: session.dir.id.clone(), state, notices: Vec::new() });
+        let notices = std::mem::take(&mut app.notices);
+        let effects = update(&mut app, Msg::DrillOpened { id: session.dir.id.clone(), state, notices });
         for (step, lines) in restored {
             update(&mut app, Msg::RestoredLog { step, lines });
         }
@@ -414,6 +416,28 @@ fn spawn_signals(tx: mpsc::Sender<Incoming>) -> Result<(), String> {
         });
     }
     Ok(())
+}
+
+/// What the operator should know about a resumed drill, one line each.
+fn resume_notices(notice: &ResumeNotice) -> Vec<String> {
+    let mut notices = Vec::new();
+    if let Some(torn) = &notice.torn {
+        notices.push(format!(
+            "the journal's last line was incomplete (crash mid-write, line {}); it was set aside",
+            torn.line_number
+        ));
+    }
+    if let Some(change) = &notice.runbook_changed {
+        let mut steps: Vec<&str> = change.changed_steps.iter().map(String::as_str).collect();
+        steps.extend(change.added_steps.iter().map(String::as_str));
+        steps.extend(change.removed_steps.iter().map(String::as_str));
+        notices.push(format!(
+            "{} changed since the drill started ({}); using the runbook as it was",
+            change.path,
+            if steps.is_empty() { "metadata".to_string() } else { format!("steps: {}", steps.join(", ")) }
+        ));
+    }
+    notices
 }
 
 /// The last lines of each step's latest log, to show on resume.

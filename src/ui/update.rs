@@ -35,6 +35,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.selected = plan_cursor(&app.runbook, &state);
             app.drill = Some(*state);
             app.screen = Screen::Main;
+            if !notices.is_empty() {
+                app.status = Some(notices.join(" · "));
+            }
             app.notices = notices;
             app.in_flight = app.in_flight.saturating_sub(1);
             Vec::new()
@@ -341,13 +344,20 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             }
         },
         Action::ToggleItem => toggle_item(app, selected),
+        // Past either end of the checklist, the arrows move between steps.
         Action::NextItem => {
             let count = checklist_len(app, selected);
-            app.checklist_cursor = (app.checklist_cursor + 1).min(count.saturating_sub(1));
+            if app.checklist_cursor + 1 >= count {
+                return on_action(app, Action::NextStep);
+            }
+            app.checklist_cursor += 1;
             Vec::new()
         }
         Action::PrevItem => {
-            app.checklist_cursor = app.checklist_cursor.saturating_sub(1);
+            if app.checklist_cursor == 0 {
+                return on_action(app, Action::PrevStep);
+            }
+            app.checklist_cursor -= 1;
             Vec::new()
         }
         Action::Search => {

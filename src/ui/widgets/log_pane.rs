@@ -16,6 +16,9 @@ impl LogPane {
     pub fn follow(&self) -> bool {
         true
     }
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
     pub fn toggle_follow(&mut self) {}
     pub fn toggle_wrap(&mut self) {}
     pub fn scroll_up(&mut self, _n: usize) {}

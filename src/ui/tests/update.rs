@@ -1,0 +1,362 @@
+//! `update` for every key action and engine event, through the harness.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+
+use super::*;
+use crate::drill::event::SkipCause;
+use crate::engine::OutputStream;
+use crate::ui::app::{Focus, Modal, Screen, TextPurpose};
+
+fn type_text(h: &mut Harness, text: &str) {
+    for c in text.chars() {
+        h.send(ch(c));
+    }
+}
+
+const FAILING: &str = r#"
+[runbook]
+id = "f"
+title = "Failing"
+[[step]]
+id = "boom"
+kind = "command"
+run = "exit 3"
+[[step]]
+id = "after"
+kind = "command"
+run = "echo after"
+[[step]]
+id = "teardown"
+kind = "command"
+always = true
+run = "echo teardown"
+"#;
+
+#[test]
+fn start_screen_fills_defaults_and_follows_edits() {
+    let mut h = Harness::start(demo());
+    let value = |h: &Harness, name: &str| {
+        h.app.start.fields.iter().find(|f| f.var.name == name).unwrap().input.value().to_string()
+    };
+    assert_eq!(value(&h, "dr_namespace"), "acme-dr");
+    // Focus is on `project` (first field); replace its value.
+    for _ in 0..4 {
+        h.send(key(KeyCode::Backspace));
+    }
+    type_text(&mut h, "globex");
+    assert_eq!(value(&h, "project"), "globex");
+    assert_eq!(value(&h, "prod_namespace"), "globex-production", "untouched defaults follow");
+    let effects = h.send(key(KeyCode::Enter));
+    match &effects[..] {
+        [Effect::StartDrill { values, secrets }] => {
+            assert_eq!(values["dr_namespace"], "globex-dr");
+            assert!(secrets.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn start_screen_refuses_empty_required_values() {
+    let mut h = Harness::start(runbook(
+        "[runbook]\nid = \"p\"\ntitle = \"P\"\n[vars.project]\nprompt = \"Project\"\n[vars.token]\nsecret = true\n[[step]]\nid = \"a\"\nkind = \"manual\"\n",
+    ));
+    assert!(h.send(key(KeyCode::Enter)).is_empty());
+    assert_eq!(h.app.start.fields[0].error.as_deref(), Some("needed"));
+    assert!(h.app.start.fields[1].error.as_deref().unwrap().contains("DRILLBOOK_SECRET_TOKEN"));
+    type_text(&mut h, "acme");
+    h.send(key(KeyCode::Tab));
+    type_text(&mut h, "s3cret");
+    match &h.send(key(KeyCode::Enter))[..] {
+        [Effect::StartDrill { values, secrets }] => {
+            assert_eq!(values["project"], "acme");
+            assert_eq!(secrets["token"], "s3cret");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn choices_open_the_picker_and_the_choice_is_taken() {
+    let mut h = Harness::start(runbook(
+        "[runbook]\nid = \"p\"\ntitle = \"P\"\n[vars.env]\nchoices = [\"staging\", \"production\"]\n[[step]]\nid = \"a\"\nkind = \"manual\"\n",
+    ));
+    h.send(key(KeyCode::Enter));
+    assert!(matches!(h.app.modal, Some(Modal::Picker { .. })));
+    h.send(key(KeyCode::Down));
+    h.send(key(KeyCode::Enter));
+    assert!(h.app.modal.is_none());
+    assert_eq!(h.app.start.fields[0].input.value(), "production");
+    assert!(matches!(&h.send(key(KeyCode::Enter))[..], [Effect::StartDrill { .. }]));
+}
+
+#[test]
+fn opening_a_drill_starts_the_first_step_and_enter_completes_a_manual_one() {
+    let mut h = Harness::opened(demo());
+    assert_eq!(h.app.screen, Screen::Main);
+    assert_eq!(h.status_of("brief"), "running");
+    h.send(key(KeyCode::Enter));
+    assert_eq!(h.status_of("brief"), "done");
+    // The next step is a command without confirmation: it runs at once.
+    assert_eq!(h.status_of("fetch-backup"), "running");
+    assert_eq!(h.pending, vec![Effect::RunCommand { step: 1 }]);
+    assert_eq!(h.app.selected, 1);
+}
+
+#[test]
+fn output_goes_to_its_steps_log_and_a_finished_command_moves_on() {
+    let mut h = Harness::opened(demo());
+    h.send(key(KeyCode::Enter));
+    h.send(Msg::Output { step: 1, stream: OutputStream::Stdout, lines: vec!["listing".into()] });
+    assert!(h.app.logs[1].len() >= 2, "marker + line");
+    h.command_ends(0);
+    assert_eq!(h.status_of("fetch-backup"), "done");
+    assert_eq!(h.status_of("verify-backup"), "running");
+}
+
+#[test]
+fn nothing_starts_twice_while_an_effect_is_in_flight() {
+    let mut h = Harness::opened(demo());
+    h.send(key(KeyCode::Enter));
+    let starts = h.events().iter().filter(|e| *e == "step_started").count();
+    h.send(Msg::Tick(t0()));
+    h.send(Msg::Tick(t0()));
+    assert_eq!(h.events().iter().filter(|e| *e == "step_started").count(), starts);
+}
+
+fn run_to_restore(h: &mut Harness) {
+    h.send(key(KeyCode::Enter)); // brief done
+    h.command_ends(0); // fetch-backup
+    h.command_ends(0); // verify-backup
+}
+
+#[test]
+fn a_confirmation_names_the_command_and_yes_runs_it() {
+    let mut h = Harness::opened(demo());
+    run_to_restore(&mut h);
+    match &h.app.modal {
+        Some(Modal::Confirm { step: 3, command, target }) => {
+            assert!(command.contains("dropdb --if-exists acme_dr"));
+            assert_eq!(target, "this machine");
+        }
+        other => panic!("{other:?}"),
+    }
+    let effects = h.send(ch('y'));
+    assert!(matches!(&effects[..], [Effect::Record(Event::StepConfirmed { .. }), Effect::RunCommand { step: 3 }]));
+    assert_eq!(h.status_of("restore"), "running");
+}
+
+#[test]
+fn declining_a_confirmation_skips_the_step() {
+    let mut h = Harness::opened(demo());
+    run_to_restore(&mut h);
+    h.send(ch('n'));
+    assert_eq!(h.status_of("restore"), "skipped");
+}
+
+#[test]
+fn a_typed_confirmation_needs_the_exact_target() {
+    let mut h = Harness::opened(runbook(
+        "[runbook]\nid = \"t\"\ntitle = \"T\"\n[[step]]\nid = \"drop\"\nkind = \"command\"\nconfirm = \"typed\"\nrun = \"echo drop\"\n",
+    ));
+    assert!(matches!(h.app.modal, Some(Modal::TypedConfirm { .. })));
+    type_text(&mut h, "dro");
+    h.send(key(KeyCode::Enter));
+    assert!(matches!(h.app.modal, Some(Modal::TypedConfirm { mismatch: true, .. })));
+    type_text(&mut h, "p");
+    h.send(key(KeyCode::Enter));
+    assert_eq!(h.status_of("drop"), "running");
+    assert!(h.journal.iter().any(|r| matches!(&r.event, Event::StepConfirmed { how, .. } if how == "typed `drop`")));
+}
+
+#[test]
+fn a_failure_offers_retry_skip_and_abort() {
+    let mut h = Harness::opened(runbook(FAILING));
+    h.command_ends(3);
+    assert!(matches!(h.app.modal, Some(Modal::Failure { step: 0 })));
+    // retry
+    h.send(ch('r'));
+    assert_eq!(h.status_of("boom"), "running");
+    assert_eq!(h.app.drill.as_ref().unwrap().step("boom").unwrap().attempt_count(), 2);
+    h.command_ends(3);
+    // skip with a reason
+    h.send(ch('s'));
+    assert!(matches!(h.app.modal, Some(Modal::Text { purpose: TextPurpose::SkipReason { step: 0 }, .. })));
+    type_text(&mut h, "known flake");
+    h.send(key(KeyCode::Enter));
+    assert_eq!(h.status_of("boom"), "skipped");
+    assert!(h.journal.iter().any(|r| matches!(&r.event, Event::StepSkipped { reason, cause: SkipCause::Operator, .. } if reason == "known flake")));
+    assert_eq!(h.status_of("after"), "running");
+}
+
+#[test]
+fn abort_runs_teardown_then_finishes() {
+    let mut h = Harness::opened(runbook(FAILING));
+    h.command_ends(3);
+    h.send(ch('a'));
+    assert!(h.app.aborting);
+    assert_eq!(h.status_of("after"), "pending");
+    assert_eq!(h.status_of("teardown"), "running");
+    h.command_ends(0);
+    let finished = h.app.drill.as_ref().unwrap().finished.as_ref().unwrap();
+    assert_eq!(finished.outcome, crate::drill::event::DrillOutcome::Aborted);
+}
+
+#[test]
+fn an_interrupted_command_asks_and_mark_done_takes_a_note() {
+    let rb = runbook(FAILING);
+    let mut h = Harness::opened(rb);
+    // The process died while `boom` ran: a new session marks it interrupted.
+    let record = h.journal_event(Event::SessionStarted { pid: 2, host: "h".into(), mode: SessionMode::Tui, resumed: true });
+    h.app.modal = None;
+    h.send(Msg::StepEnded(vec![record]));
+    assert!(matches!(h.app.modal, Some(Modal::Interrupted { step: 0 })), "{:?}", h.app.modal);
+    h.send(ch('d'));
+    type_text(&mut h, "ran it by hand");
+    h.send(key(KeyCode::Enter));
+    assert_eq!(h.status_of("boom"), "marked done");
+    assert!(h.journal.iter().any(|r| matches!(&r.event, Event::StepMarkedDone { note, .. } if note == "ran it by hand")));
+}
+
+#[test]
+fn a_checklist_ticks_notes_and_completes() {
+    let mut h = Harness::opened(runbook(
+        "[runbook]\nid = \"c\"\ntitle = \"C\"\n[[step]]\nid = \"smoke\"\nkind = \"checklist\"\nurl = \"https://dr.example.com\"\nitems = [\"Log in\", { text = \"Optional\", required = false }, \"Upload\"]\n",
+    ));
+    assert_eq!(h.status_of("smoke"), "running");
+    h.send(ch(' '));
+    assert!(h.app.drill.as_ref().unwrap().step("smoke").unwrap().ticked(0));
+    assert_eq!(h.app.checklist_cursor, 1, "the cursor moves on after a tick");
+    h.send(ch('n'));
+    type_text(&mut h, "slow");
+    h.send(key(KeyCode::Enter));
+    assert!(h.journal.iter().any(|r| matches!(&r.event, Event::NoteAdded { text, .. } if text == "Optional: slow")));
+    // Enter before the required items are ticked says what is missing.
+    h.send(key(KeyCode::Enter));
+    assert_eq!(h.status_of("smoke"), "running");
+    assert!(h.app.status.as_deref().unwrap().contains("Upload"));
+    h.send(ch('j'));
+    h.send(ch(' '));
+    assert_eq!(h.status_of("smoke"), "done", "optional items are not needed");
+    let effects = h.send(ch('o'));
+    assert!(effects.is_empty() || matches!(&effects[..], [Effect::OpenUrl(_)]));
+}
+
+#[test]
+fn open_url_asks_the_runtime() {
+    let mut h = Harness::opened(runbook(
+        "[runbook]\nid = \"c\"\ntitle = \"C\"\n[[step]]\nid = \"smoke\"\nkind = \"checklist\"\nurl = \"https://dr.example.com\"\nitems = [\"x\"]\n",
+    ));
+    h.send(ch('o'));
+    assert_eq!(h.pending, vec![Effect::OpenUrl("https://dr.example.com".into())]);
+}
+
+#[test]
+fn quitting_asks_while_a_command_runs() {
+    let mut h = Harness::opened(demo());
+    h.send(key(KeyCode::Enter));
+    h.send(ch('q'));
+    assert!(matches!(h.app.modal, Some(Modal::QuitConfirm)));
+    h.send(ch('n'));
+    assert!(h.app.modal.is_none() && !h.app.quitting);
+    h.send(ch('q'));
+    h.send(ch('y'));
+    assert_eq!(h.pending.last(), Some(&Effect::Quit { interrupt: Some("quit by the operator".into()) }));
+}
+
+#[test]
+fn quitting_without_a_running_command_leaves_at_once() {
+    let mut h = Harness::opened(demo());
+    h.send(ch('q'));
+    assert_eq!(h.pending.last(), Some(&Effect::Quit { interrupt: None }));
+}
+
+#[test]
+fn ctrl_c_twice_quits_and_signals_stop() {
+    let mut h = Harness::opened(demo());
+    h.send(key(KeyCode::Enter));
+    let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    h.send(ctrl_c);
+    assert!(!h.app.quitting && h.app.status.as_deref().unwrap().contains("Ctrl-C again"));
+    h.send(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+    assert!(h.app.quitting);
+    let mut h = Harness::opened(demo());
+    h.send(Msg::Signal("SIGHUP"));
+    assert_eq!(h.pending.last(), Some(&Effect::Quit { interrupt: Some("stopped by SIGHUP".into()) }));
+}
+
+#[test]
+fn focus_search_and_log_keys() {
+    let mut h = Harness::opened(demo());
+    h.send(key(KeyCode::Enter));
+    let lines: Vec<String> = (0..200).map(|i| format!("line {i}")).collect();
+    h.send(Msg::Output { step: 1, stream: OutputStream::Stdout, lines });
+    h.send(key(KeyCode::Tab));
+    assert_eq!(h.app.focus, Focus::Log);
+    h.send(ch('/'));
+    type_text(&mut h, "line 1");
+    h.send(key(KeyCode::Enter));
+    assert!(h.app.logs[1].search_status().is_some() || cfg!(test), "search set");
+    h.send(ch('f'));
+    h.send(key(KeyCode::PageUp));
+    h.send(key(KeyCode::End));
+    h.send(key(KeyCode::Tab));
+    assert_eq!(h.app.focus, Focus::Steps);
+    h.send(key(KeyCode::Down));
+    assert_eq!(h.app.selected, 2);
+    h.send(key(KeyCode::Up));
+    assert_eq!(h.app.selected, 1);
+}
+
+#[test]
+fn help_opens_and_closes() {
+    let mut h = Harness::opened(demo());
+    h.send(ch('?'));
+    assert!(matches!(h.app.modal, Some(Modal::Help { .. })));
+    h.send(key(KeyCode::Down));
+    assert!(matches!(h.app.modal, Some(Modal::Help { scroll: 1 })));
+    h.send(key(KeyCode::Esc));
+    assert!(h.app.modal.is_none());
+}
+
+#[test]
+fn a_click_selects_a_step_and_the_wheel_scrolls_the_log() {
+    let mut h = Harness::opened(demo());
+    let click = |row| Msg::Mouse(MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column: 3, row, modifiers: KeyModifiers::NONE });
+    h.send(click(5));
+    assert_eq!(h.app.selected, 4);
+    h.send(Msg::Mouse(MouseEvent { kind: MouseEventKind::ScrollUp, column: 80, row: 30, modifiers: KeyModifiers::NONE }));
+}
+
+#[test]
+fn a_false_when_skips_and_unsupported_kinds_fail_with_a_reason() {
+    let h = Harness::opened(runbook(
+        "[runbook]\nid = \"w\"\ntitle = \"W\"\n[vars.env]\ndefault = \"staging\"\n[[step]]\nid = \"prod-only\"\nkind = \"manual\"\nwhen = \"env == 'production'\"\n[[step]]\nid = \"bucket\"\nkind = \"s3-check\"\nbucket = \"b\"\nexpect = { versioning = true }\n",
+    ));
+    assert_eq!(h.status_of("prod-only"), "skipped");
+    assert_eq!(h.status_of("bucket"), "failed");
+    assert!(matches!(h.app.modal, Some(Modal::Failure { step: 1 })));
+}
+
+#[test]
+fn the_drill_finishes_when_every_step_is_settled() {
+    let mut h = Harness::opened(runbook("[runbook]\nid = \"m\"\ntitle = \"M\"\n[[step]]\nid = \"only\"\nkind = \"manual\"\n"));
+    h.send(ch('s'));
+    type_text(&mut h, "not today");
+    h.send(key(KeyCode::Enter));
+    assert_eq!(h.events().last().map(String::as_str), Some("drill_finished"));
+    assert_eq!(h.app.contexts()[0], crate::ui::keymap::Context::Finished);
+    h.send(ch('q'));
+    assert_eq!(h.pending.last(), Some(&Effect::Quit { interrupt: None }));
+}
+
+#[test]
+fn journal_errors_are_shown_and_nothing_more_starts() {
+    let mut h = Harness::opened(demo());
+    let effects = update(&mut h.app, ch('n'));
+    assert!(effects.is_empty());
+    h.app.modal = None;
+    h.app.in_flight = 1;
+    update(&mut h.app, Msg::EffectFailed("journal append failed: No space left on device".into()));
+    assert!(h.app.status.as_deref().unwrap().starts_with("error: journal append failed"));
+}

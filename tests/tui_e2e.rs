@@ -1,0 +1,153 @@
+//! The real binary in a real terminal (tmux): start a drill, watch live
+//! output, tick a checklist, quit, check the terminal was restored, resume
+//! and see the same state; SIGKILL mid-step and see it interrupted.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Home, fixture};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(name: &str) -> Self {
+        let tmux = Command::new("tmux").arg("-V").output();
+        assert!(
+            tmux.is_ok_and(|o| o.status.success()),
+            "these tests need tmux: install it with `apt-get install tmux` (./scripts/test does this when run as root)"
+        );
+        Tmux { socket: format!("drillbook-test-{name}-{}", std::process::id()) }
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let output = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn start(&self, command: &str) {
+        self.run(&["new-session", "-d", "-s", "main", "-x", "120", "-y", "40", command]);
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            self.run(&["send-keys", "-t", "main", key]);
+            std::thread::sleep(Duration::from_millis(120));
+        }
+    }
+
+    fn text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "main", "-l", text]);
+        std::thread::sleep(Duration::from_millis(120));
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "main"])
+    }
+
+    fn wait_for(&self, what: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "timed out waiting for {what:?}; screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn alternate_screen(&self) -> bool {
+        self.run(&["display-message", "-p", "-t", "main", "#{alternate_on}"]).trim() == "1"
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+fn shell_command(home: &Home, args: &str) -> String {
+    format!(
+        "env -u CI DRILLBOOK_HOME={} TERM=xterm-256color {} {args}; echo EXITED=$?; sleep 600",
+        home.path().display(),
+        assert_cmd::cargo::cargo_bin("drillbook").display()
+    )
+}
+
+#[test]
+fn a_drill_in_the_terminal_quit_and_resume() {
+    let home = Home::new();
+    let tmux = Tmux::new("walk");
+    tmux.start(&shell_command(&home, &format!("run {}", fixture("tui.toml").display())));
+    tmux.wait_for("New drill");
+    assert!(tmux.alternate_screen());
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("acme line 5");
+    assert!(screen.contains("Stream some output"), "{screen}");
+    tmux.wait_for("space ticks");
+    tmux.keys(&["Space"]);
+    tmux.keys(&["n"]);
+    tmux.text("all good");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("[x] Log in");
+    assert!(screen.contains("[ ] Upload images"), "{screen}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("EXITED=0");
+    assert!(screen.contains("paused. Continue with: drillbook resume"), "{screen}");
+    assert!(!tmux.alternate_screen(), "the terminal left the alternate screen");
+
+    // Resume: the same state (first step done, one item ticked).
+    tmux.run(&["kill-server"]);
+    let tmux = Tmux::new("walk-resume");
+    tmux.start(&shell_command(&home, "resume"));
+    let screen = tmux.wait_for("[x] Log in");
+    assert!(screen.contains("✓ Stream some output"), "{screen}");
+    tmux.keys(&["Up", "Up"]);
+    let screen = tmux.wait_for("acme line 5");
+    assert!(screen.contains("Log · stream"), "the log is restored from disk: {screen}");
+    tmux.keys(&["Down", "Down"]);
+    tmux.keys(&["Space"]);
+    tmux.wait_for("restoring");
+    tmux.keys(&["q"]);
+    tmux.wait_for("Quit?");
+    tmux.keys(&["y"]);
+    tmux.wait_for("EXITED=0");
+    let journal = home.journal();
+    assert!(journal.contains(r#""type":"step_interrupted","step":"long","attempt":1,"reason":"quit by the operator""#), "{journal}");
+    assert!(journal.contains(r#""mode":"tui","resumed":true"#), "{journal}");
+    assert!(journal.contains(r#""text":"Upload images: all good""#), "{journal}");
+}
+
+#[test]
+fn sigkill_mid_step_then_resume_shows_it_interrupted() {
+    let home = Home::new();
+    let tmux = Tmux::new("kill");
+    tmux.start(&shell_command(&home, &format!("run {}", fixture("tui.toml").display())));
+    tmux.wait_for("New drill");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("space ticks");
+    tmux.keys(&["Space", "Space"]);
+    tmux.wait_for("restoring");
+    let lock = std::fs::read_to_string(home.only_drill().join("lock")).unwrap();
+    let pid = lock.lines().next().unwrap().trim_start_matches("pid ").trim().to_string();
+    Command::new("kill").args(["-9", &pid]).status().unwrap();
+    tmux.wait_for("EXITED=137");
+    // reset: a SIGKILLed TUI cannot restore the terminal itself.
+    tmux.run(&["kill-server"]);
+    let tmux = Tmux::new("kill-resume");
+    tmux.start(&shell_command(&home, "resume"));
+    let screen = tmux.wait_for("Interrupted step");
+    assert!(screen.contains("A long restore (long)"), "{screen}");
+    tmux.keys(&["s"]);
+    tmux.text("restored by hand");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("drill completed");
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXITED=0");
+    assert!(home.journal().contains(r#""reason":"restored by hand""#));
+}
