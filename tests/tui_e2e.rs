@@ -118,7 +118,10 @@ fn a_drill_in_the_terminal_quit_and_resume() {
     tmux.keys(&["y"]);
     tmux.wait_for("EXITED=0");
     let journal = home.journal();
-    assert!(journal.contains(r#""type":"step_interrupted","step":"long","attempt":1,"reason":"quit by the operator""#), "{journal}");
+    assert!(
+        journal.contains(r#""type":"step_interrupted","step":"long","attempt":1,"reason":"quit by the operator""#),
+        "{journal}"
+    );
     assert!(journal.contains(r#""mode":"tui","resumed":true"#), "{journal}");
     assert!(journal.contains(r#""text":"Upload images: all good""#), "{journal}");
 }

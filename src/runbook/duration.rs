@@ -37,22 +37,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
-/// Formats a duration compactly for humans: `1h 02m`, `4m 05s`, `12s`, `850ms`.
+/// Formats a duration compactly for humans, leaving out zero parts:
+/// `4h`, `1h 2m 5s`, `4m 5s`, `12s`, `850ms`.
 pub fn format_duration(duration: Duration) -> String {
     let secs = duration.as_secs();
     if secs == 0 {
         return format!("{}ms", duration.as_millis());
     }
-    let (days, hours, minutes, seconds) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    if days > 0 {
-        format!("{days}d {hours:02}h {minutes:02}m")
-    } else if hours > 0 {
-        format!("{hours}h {minutes:02}m {seconds:02}s")
-    } else if minutes > 0 {
-        format!("{minutes}m {seconds:02}s")
-    } else {
-        format!("{seconds}s")
-    }
+    let parts = [(secs / 86_400, "d"), (secs / 3600 % 24, "h"), (secs / 60 % 60, "m"), (secs % 60, "s")];
+    parts.iter().filter(|(n, _)| *n > 0).map(|(n, unit)| format!("{n}{unit}")).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -83,7 +76,9 @@ mod tests {
     fn formats_compactly() {
         assert_eq!(format_duration(Duration::from_millis(850)), "850ms");
         assert_eq!(format_duration(Duration::from_secs(12)), "12s");
-        assert_eq!(format_duration(Duration::from_secs(245)), "4m 05s");
-        assert_eq!(format_duration(Duration::from_secs(3725)), "1h 02m 05s");
+        assert_eq!(format_duration(Duration::from_secs(245)), "4m 5s");
+        assert_eq!(format_duration(Duration::from_secs(3725)), "1h 2m 5s");
+        assert_eq!(format_duration(Duration::from_secs(14_400)), "4h");
+        assert_eq!(format_duration(Duration::from_secs(86_400)), "1d");
     }
 }

@@ -119,6 +119,9 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
     spawn_ticker(tx.clone());
     spawn_signals(tx.clone())?;
 
+    // color-eyre's hooks first: ratatui's panic hook chains onto them and
+    // restores the terminal before the report prints.
+    let _ = color_eyre::install();
     let mut terminal = ratatui::init();
     let _ = execute!(std::io::stdout(), EnableMouseCapture);
     if let Ok(size) = terminal.size() {

@@ -492,9 +492,12 @@ fn on_mouse(app: &mut App, mouse: ratatui::crossterm::event::MouseEvent) -> Vec<
     };
     match mouse.kind {
         MouseEventKind::Down(MouseButton::Left) if inside(areas.steps) => {
-            // Row 0 is the border; each step takes one row.
-            let row = usize::from(mouse.row.saturating_sub(areas.steps.y + 1));
-            if row < app.runbook.steps.len() {
+            // Row 0 is the border; each step takes one row; the list
+            // scrolls so the selection stays visible.
+            let rows = usize::from(areas.steps.height.saturating_sub(2)).max(1);
+            let offset = app.selected.saturating_sub(rows - 1);
+            let row = usize::from(mouse.row.saturating_sub(areas.steps.y + 1)) + offset;
+            if row < app.runbook.steps.len() && row < offset + rows {
                 app.selected = row;
                 app.focus = Focus::Steps;
             }

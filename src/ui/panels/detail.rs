@@ -58,7 +58,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     if let Some(StepStatus::Failed { reason }) = state.map(|s| &s.status) {
         let code = state.and_then(|s| s.attempts.last()).and_then(|a| a.exit_code);
-        let code = code.filter(|_| !reason.contains("exit code")).map(|c| format!(" (exit code {c})")).unwrap_or_default();
+        let code =
+            code.filter(|_| !reason.contains("exit code")).map(|c| format!(" (exit code {c})")).unwrap_or_default();
         lines.push(Line::from(Span::styled(format!("✗ {reason}{code}"), theme.bad())));
     }
     if let Some(StepStatus::Skipped { reason, .. } | StepStatus::MarkedDone { note: reason }) = state.map(|s| &s.status)

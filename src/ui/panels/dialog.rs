@@ -88,7 +88,7 @@ pub fn render(app: &App, modal: &Modal, area: Rect, buf: &mut Buffer) {
         hints.push(Span::styled(format!(" {key}"), theme.key()));
         hints.push(Span::styled(format!(" {description} "), theme.dim()));
     }
-    let height = (lines.len() as u16 + if input.is_some() { 2 } else { 0 } + 4).min(area.height);
+    let height = (lines.len() as u16 + if input.is_some() { 2 } else { 0 } + 2).min(area.height);
     let dialog = centered(area, WIDTH, height);
     Clear.render(dialog, buf);
     let block = Block::new()
@@ -143,7 +143,7 @@ pub fn cursor(modal: &Modal, area: Rect) -> Option<(u16, u16)> {
         Modal::TypedConfirm { .. } => return None,
         _ => return None,
     };
-    let dialog = centered(area, WIDTH, lines_before + 2 + 4);
+    let dialog = centered(area, WIDTH, lines_before + 2 + 2);
     let x = dialog.x + 1 + 2 + input.visual_cursor() as u16;
     let y = dialog.y + 1 + lines_before;
     Some((x.min(dialog.x + dialog.width.saturating_sub(2)), y))

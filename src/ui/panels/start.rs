@@ -14,8 +14,22 @@ use crate::ui::keymap::{self, Context};
 const FIELD_ROWS: u16 = 2;
 
 fn areas(app: &App, area: Rect) -> [Rect; 3] {
-    let fields = (app.start.fields.len() as u16 * FIELD_ROWS + 2).min(area.height / 2);
-    Layout::vertical([Constraint::Min(5), Constraint::Length(fields.max(3)), Constraint::Length(2)]).areas(area)
+    let fields = (app.start.fields.len() as u16 * FIELD_ROWS + 2).clamp(3, area.height / 2);
+    // The description box takes what it needs (roughly), the variables
+    // follow right under it, and the key hints sit at the bottom.
+    let description_rows = app.runbook.description.as_deref().map_or(0, |d| {
+        let width = usize::from(area.width.saturating_sub(2)).max(1);
+        d.lines().map(|l| l.chars().count().div_ceil(width).max(1)).sum::<usize>()
+    }) as u16;
+    let about = (description_rows + 5).min(area.height.saturating_sub(fields + 2));
+    let [about, vars, _, footer] = Layout::vertical([
+        Constraint::Length(about),
+        Constraint::Length(fields),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    [about, vars, footer]
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {

@@ -20,7 +20,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if let Some(drill) = &app.drill {
         let end = drill.finished.as_ref().map_or(app.now, |f| f.at);
         let elapsed = since(drill.started_at, end);
-        let clock_text = format!(" ⏱ {}", clock(elapsed));
+        let clock_text = format!(" drill {}", clock(elapsed));
         match drill.rto_target {
             Some(target) => {
                 let used = elapsed.as_secs_f64() / target.as_secs_f64().max(1.0);

@@ -20,11 +20,17 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .border_style(theme.border(focused))
         .title(Span::styled(title, theme.title()));
     let inner_width = usize::from(area.width.saturating_sub(2));
+    // Only the visible window is built, so a 5,000-step runbook draws as
+    // fast as a short one.
+    let rows = usize::from(area.height.saturating_sub(2)).max(1);
+    let offset = app.selected.saturating_sub(rows - 1);
     let items: Vec<ListItem> = app
         .runbook
         .steps
         .iter()
         .enumerate()
+        .skip(offset)
+        .take(rows)
         .map(|(index, step)| {
             let state = app.drill.as_ref().and_then(|d| d.steps.get(index));
             let (icon, style) = match state.map(|s| &s.status) {
@@ -55,7 +61,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         })
         .collect();
     let list = List::new(items).block(block).highlight_style(theme.selected());
-    let mut state = ListState::default().with_selected(Some(app.selected));
+    let mut state = ListState::default().with_selected(Some(app.selected - offset));
     StatefulWidget::render(list, area, buf, &mut state);
 }
 

@@ -64,13 +64,8 @@ impl Harness {
     /// A harness with the drill already started (variables from defaults).
     pub fn opened(runbook: Arc<Runbook>) -> Self {
         let mut harness = Self::start(runbook.clone());
-        let vars: BTreeMap<String, String> = harness
-            .app
-            .start
-            .fields
-            .iter()
-            .map(|f| (f.var.name.clone(), f.input.value().to_string()))
-            .collect();
+        let vars: BTreeMap<String, String> =
+            harness.app.start.fields.iter().map(|f| (f.var.name.clone(), f.input.value().to_string())).collect();
         let started = Event::DrillStarted {
             drill_id: DRILL_ID.into(),
             runbook_id: runbook.id.clone(),
@@ -102,7 +97,12 @@ impl Harness {
                 .collect(),
         };
         let first = harness.stamp(started);
-        let session = harness.stamp(Event::SessionStarted { pid: 1, host: "dr-laptop".into(), mode: SessionMode::Tui, resumed: false });
+        let session = harness.stamp(Event::SessionStarted {
+            pid: 1,
+            host: "dr-laptop".into(),
+            mode: SessionMode::Tui,
+            resumed: false,
+        });
         let mut state = DrillState::replay(&[first.clone()]).unwrap();
         state.apply(&session).unwrap();
         harness.journal = vec![first, session];
@@ -138,7 +138,12 @@ impl Harness {
                     }
                     Effect::FailStep { step, reason } => {
                         let id = self.app.runbook.steps[step].id.clone();
-                        let a = self.journal_event(Event::StepStarted { step: id.clone(), attempt: 1, command: None, log: None });
+                        let a = self.journal_event(Event::StepStarted {
+                            step: id.clone(),
+                            attempt: 1,
+                            command: None,
+                            log: None,
+                        });
                         let b = self.journal_event(Event::StepFinished {
                             step: id,
                             attempt: 1,
@@ -197,6 +202,9 @@ impl Harness {
     }
 
     pub fn events(&self) -> Vec<String> {
-        self.journal.iter().map(|r| serde_json::to_value(&r.event).unwrap()["type"].as_str().unwrap().to_string()).collect()
+        self.journal
+            .iter()
+            .map(|r| serde_json::to_value(&r.event).unwrap()["type"].as_str().unwrap().to_string())
+            .collect()
     }
 }

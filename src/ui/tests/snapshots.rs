@@ -54,7 +54,11 @@ fn running_with_log() {
 fn failed_step() {
     let mut h = Harness::opened(demo());
     h.send(key(KeyCode::Enter));
-    h.send(Msg::Output { step: 1, stream: OutputStream::Stderr, lines: vec!["An error occurred (AccessDenied)".into()] });
+    h.send(Msg::Output {
+        step: 1,
+        stream: OutputStream::Stderr,
+        lines: vec!["An error occurred (AccessDenied)".into()],
+    });
     h.command_ends(1);
     at(&mut h, 200);
     both("failed", &mut h);

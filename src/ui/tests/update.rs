@@ -185,7 +185,9 @@ fn a_failure_offers_retry_skip_and_abort() {
     type_text(&mut h, "known flake");
     h.send(key(KeyCode::Enter));
     assert_eq!(h.status_of("boom"), "skipped");
-    assert!(h.journal.iter().any(|r| matches!(&r.event, Event::StepSkipped { reason, cause: SkipCause::Operator, .. } if reason == "known flake")));
+    assert!(h.journal.iter().any(
+        |r| matches!(&r.event, Event::StepSkipped { reason, cause: SkipCause::Operator, .. } if reason == "known flake")
+    ));
     assert_eq!(h.status_of("after"), "running");
 }
 
@@ -207,7 +209,8 @@ fn an_interrupted_command_asks_and_mark_done_takes_a_note() {
     let rb = runbook(FAILING);
     let mut h = Harness::opened(rb);
     // The process died while `boom` ran: a new session marks it interrupted.
-    let record = h.journal_event(Event::SessionStarted { pid: 2, host: "h".into(), mode: SessionMode::Tui, resumed: true });
+    let record =
+        h.journal_event(Event::SessionStarted { pid: 2, host: "h".into(), mode: SessionMode::Tui, resumed: true });
     h.app.modal = None;
     h.send(Msg::StepEnded(vec![record]));
     assert!(matches!(h.app.modal, Some(Modal::Interrupted { step: 0 })), "{:?}", h.app.modal);
@@ -215,7 +218,9 @@ fn an_interrupted_command_asks_and_mark_done_takes_a_note() {
     type_text(&mut h, "ran it by hand");
     h.send(key(KeyCode::Enter));
     assert_eq!(h.status_of("boom"), "marked done");
-    assert!(h.journal.iter().any(|r| matches!(&r.event, Event::StepMarkedDone { note, .. } if note == "ran it by hand")));
+    assert!(
+        h.journal.iter().any(|r| matches!(&r.event, Event::StepMarkedDone { note, .. } if note == "ran it by hand"))
+    );
 }
 
 #[test]
@@ -322,10 +327,22 @@ fn help_opens_and_closes() {
 #[test]
 fn a_click_selects_a_step_and_the_wheel_scrolls_the_log() {
     let mut h = Harness::opened(demo());
-    let click = |row| Msg::Mouse(MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column: 3, row, modifiers: KeyModifiers::NONE });
+    let click = |row| {
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: 3,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
     h.send(click(5));
     assert_eq!(h.app.selected, 4);
-    h.send(Msg::Mouse(MouseEvent { kind: MouseEventKind::ScrollUp, column: 80, row: 30, modifiers: KeyModifiers::NONE }));
+    h.send(Msg::Mouse(MouseEvent {
+        kind: MouseEventKind::ScrollUp,
+        column: 80,
+        row: 30,
+        modifiers: KeyModifiers::NONE,
+    }));
 }
 
 #[test]
@@ -340,7 +357,8 @@ fn a_false_when_skips_and_unsupported_kinds_fail_with_a_reason() {
 
 #[test]
 fn the_drill_finishes_when_every_step_is_settled() {
-    let mut h = Harness::opened(runbook("[runbook]\nid = \"m\"\ntitle = \"M\"\n[[step]]\nid = \"only\"\nkind = \"manual\"\n"));
+    let mut h =
+        Harness::opened(runbook("[runbook]\nid = \"m\"\ntitle = \"M\"\n[[step]]\nid = \"only\"\nkind = \"manual\"\n"));
     h.send(ch('s'));
     type_text(&mut h, "not today");
     h.send(key(KeyCode::Enter));

@@ -1,0 +1,115 @@
+//! Frame time of the main screen with a huge drill against a small one, in
+//! the same process: 1,000,000 log lines and 5,000 steps vs 100 lines and
+//! 10 steps. Target: the big frame costs at most 1.5x the small one.
+//!
+//!     cargo bench --bench render
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drillbook::drill::event::{Event, SessionMode, StepOutline};
+use drillbook::drill::journal::Record;
+use drillbook::drill::state::DrillState;
+use drillbook::engine::OutputStream;
+use drillbook::ui::app::{App, Msg};
+use drillbook::ui::render::render;
+use drillbook::ui::theme::Theme;
+use drillbook::ui::update::{start_form, update};
+use drillbook::ui::widgets::log_pane::LogPane;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn runbook(steps: usize) -> drillbook::runbook::Runbook {
+    let mut text = String::from("[runbook]\nid = \"bench\"\ntitle = \"Bench\"\nrto_target = \"4h\"\n");
+    for i in 0..steps {
+        text.push_str(&format!(
+            "[[step]]\nid = \"step-{i}\"\ntitle = \"Step number {i}\"\nkind = \"command\"\nrun = \"echo {i}\"\n"
+        ));
+    }
+    drillbook::runbook::parse("bench.toml", &text).expect("runbook")
+}
+
+fn app(steps: usize, lines: usize) -> App {
+    let runbook = Arc::new(runbook(steps));
+    let form = start_form(&runbook, &BTreeMap::new(), &BTreeMap::new());
+    let now = jiff::Timestamp::now();
+    let mut app = App::new(runbook.clone(), form, now, Theme { color: true });
+    app.size = (200, 60);
+    let started = Event::DrillStarted {
+        drill_id: "bench".into(),
+        runbook_id: runbook.id.clone(),
+        runbook_title: runbook.title.clone(),
+        runbook_path: "bench.toml".into(),
+        runbook_sha256: runbook.sha256.clone(),
+        operator: "bench".into(),
+        host: "bench".into(),
+        drillbook_version: "bench".into(),
+        training: false,
+        rto_target_secs: Some(14_400),
+        rpo_target_secs: None,
+        vars: BTreeMap::new(),
+        secret_vars: Vec::new(),
+        steps: runbook
+            .steps
+            .iter()
+            .map(|s| StepOutline {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                kind: "command".into(),
+                always: false,
+                optional: false,
+                checklist: Vec::new(),
+            })
+            .collect(),
+    };
+    let record = |seq, event| Record { seq, ts: now, prev: String::new(), event };
+    let mut state = DrillState::replay(&[record(1, started)]).expect("state");
+    state
+        .apply(&record(2, Event::SessionStarted { pid: 1, host: "b".into(), mode: SessionMode::Tui, resumed: false }))
+        .expect("apply");
+    app.in_flight = 1;
+    let _ = update(&mut app, Msg::DrillOpened { id: "bench".into(), state: Box::new(state), notices: Vec::new() });
+    // The selected step (the one that runs) holds the whole log.
+    let selected = app.selected;
+    app.logs[selected] = LogPane::new(lines.max(1));
+    let batch: Vec<String> =
+        (0..1000).map(|i| format!("\x1b[32m{i:>8}\x1b[0m restoring table public.pages: copied {i} rows")).collect();
+    let mut pushed = 0;
+    while pushed < lines {
+        let take = batch.len().min(lines - pushed);
+        app.logs[selected].push_lines(OutputStream::Stdout, &batch[..take]);
+        pushed += take;
+    }
+    app
+}
+
+fn mean_frame(app: &App, frames: u32) -> Duration {
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
+    for _ in 0..20 {
+        terminal.draw(|f| render(app, f)).expect("draw");
+    }
+    let started = Instant::now();
+    for _ in 0..frames {
+        terminal.draw(|f| render(app, f)).expect("draw");
+    }
+    started.elapsed() / frames
+}
+
+fn main() {
+    let small = app(10, 100);
+    let big = app(5_000, 1_000_000);
+    let frames = 300;
+    // Interleave the runs so machine noise hits both alike.
+    let mut small_total = Duration::ZERO;
+    let mut big_total = Duration::ZERO;
+    for _ in 0..5 {
+        small_total += mean_frame(&small, frames);
+        big_total += mean_frame(&big, frames);
+    }
+    let (small_mean, big_mean) = (small_total / 5, big_total / 5);
+    let ratio = big_mean.as_secs_f64() / small_mean.as_secs_f64();
+    println!("render 200x60: 10 steps / 100 lines: {small_mean:?} per frame");
+    println!("render 200x60: 5,000 steps / 1,000,000 lines: {big_mean:?} per frame");
+    println!("ratio: {ratio:.2}x (target <= 1.5x) {}", if ratio <= 1.5 { "PASS" } else { "FAIL" });
+}
