@@ -154,3 +154,30 @@ fn sigkill_mid_step_then_resume_shows_it_interrupted() {
     tmux.wait_for("EXITED=0");
     assert!(home.journal().contains(r#""reason":"restored by hand""#));
 }
+
+#[test]
+fn sigterm_and_sighup_restore_the_terminal_and_keep_the_step_resumable() {
+    for (signal, name) in [("-TERM", "SIGTERM"), ("-HUP", "SIGHUP")] {
+        let home = Home::new();
+        let tmux = Tmux::new(&format!("signal{signal}"));
+        tmux.start(&shell_command(&home, &format!("run {}", fixture("tui.toml").display())));
+        tmux.wait_for("New drill");
+        tmux.keys(&["Enter"]);
+        tmux.wait_for("space ticks");
+        tmux.keys(&["Space", "Space"]);
+        tmux.wait_for("restoring");
+        let lock = std::fs::read_to_string(home.only_drill().join("lock")).unwrap();
+        let pid = lock.lines().next().unwrap().trim_start_matches("pid ").trim().to_string();
+        Command::new("kill").args([signal, &pid]).status().unwrap();
+        let screen = tmux.wait_for("EXITED=130");
+        assert!(screen.contains("paused. Continue with: drillbook resume"), "{name}: {screen}");
+        assert!(!tmux.alternate_screen(), "{name}: the terminal left the alternate screen");
+        let journal = home.journal();
+        assert!(
+            journal.contains(&format!(
+                r#""type":"step_interrupted","step":"long","attempt":1,"reason":"stopped by {name}""#
+            )),
+            "{journal}"
+        );
+    }
+}

@@ -247,6 +247,10 @@ fn use_tui(ui: UiArgs) -> bool {
 /// The newest drill that is neither completed nor aborted.
 fn latest_unfinished(store: &DrillStore) -> Result<DrillDir, String> {
     for dir in store.list().map_err(|e| e.to_string())?.into_iter().rev() {
+        // A drill killed before its first event was written never started.
+        if journal::read::<Event>(&dir.journal()).is_ok_and(|replay| replay.records.is_empty()) {
+            continue;
+        }
         // An unreadable journal is reported, not silently passed over.
         let state = read_state(&dir)?;
         if !matches!(state.finished.as_ref().map(|f| f.outcome), Some(DrillOutcome::Completed | DrillOutcome::Aborted))
@@ -279,6 +283,12 @@ fn check(paths: &[PathBuf]) -> ExitCode {
 
 fn read_state(dir: &DrillDir) -> Result<DrillState, String> {
     let replay = journal::read::<Event>(&dir.journal()).map_err(|e| e.to_string())?;
+    if replay.records.is_empty() {
+        return Err(format!(
+            "drill {} never started (it was stopped before its first journal line was complete)",
+            dir.id
+        ));
+    }
     DrillState::replay(&replay.records).map_err(|e| format!("{}: {e}", dir.journal().display()))
 }
 

@@ -117,9 +117,9 @@ pub const BINDINGS: &[Binding] = &[
     key(K::Char('r'), A::Retry, C::Interrupted, "run it again", true),
     key(K::Char('d'), A::MarkDone, C::Interrupted, "mark done (with a note)", true),
     key(K::Char('s'), A::Skip, C::Interrupted, "skip (with a reason)", true),
-    key(K::Char('r'), A::Retry, C::Failure, "retry the step", true),
-    key(K::Char('s'), A::Skip, C::Failure, "skip it (with a reason)", true),
-    key(K::Char('a'), A::Abort, C::Failure, "abort the drill (teardown still runs)", true),
+    key(K::Char('r'), A::Retry, C::Failure, "retry", true),
+    key(K::Char('s'), A::Skip, C::Failure, "skip (with a reason)", true),
+    key(K::Char('a'), A::Abort, C::Failure, "abort (teardown runs)", true),
     key(K::Esc, A::Cancel, C::Help, "close help", true),
     key(K::Char('?'), A::Cancel, C::Help, "close help", false),
     key(K::Up, A::ScrollUp, C::Help, "scroll", false),
@@ -228,8 +228,22 @@ pub fn help_sections() -> Vec<(Context, Vec<(String, &'static str)>)> {
             None => sections.push((binding.context, vec![entry])),
         }
     }
-    // Global last: the specific contexts are what the operator looks for.
-    sections.sort_by_key(|(c, _)| *c == Context::Global);
+    // Where the operator spends time first, dialogs after, global last.
+    const ORDER: [Context; 12] = [
+        Context::Steps,
+        Context::Log,
+        Context::SearchedLog,
+        Context::Manual,
+        Context::Checklist,
+        Context::Start,
+        Context::Confirm,
+        Context::Interrupted,
+        Context::Failure,
+        Context::Finished,
+        Context::Help,
+        Context::Global,
+    ];
+    sections.sort_by_key(|(c, _)| ORDER.iter().position(|o| o == c));
     sections
 }
 

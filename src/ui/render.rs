@@ -32,7 +32,8 @@ pub fn render(app: &App, frame: &mut Frame) {
         match modal {
             Modal::Help { scroll } => panels::help::render(app, *scroll, area, buf),
             Modal::Picker { picker, .. } => {
-                let dialog = layout::centered(area, 70, 18);
+                let rows = picker.total_rows() as u16;
+                let dialog = layout::centered(area, 70, (rows + 7).clamp(9, 20));
                 ratatui::widgets::Widget::render(ratatui::widgets::Clear, dialog, buf);
                 picker.render(dialog, buf, true);
             }

@@ -24,6 +24,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::Mouse(mouse) => on_mouse(app, mouse),
         Msg::Resize(width, height) => {
             app.size = (width, height);
+            sync_viewports(app);
             Vec::new()
         }
         Msg::Tick(now) => {
@@ -35,6 +36,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.selected = plan_cursor(&app.runbook, &state);
             app.drill = Some(*state);
             app.screen = Screen::Main;
+            sync_viewports(app);
             if !notices.is_empty() {
                 app.status = Some(notices.join(" · "));
             }
@@ -83,6 +85,15 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         effects.extend(next);
     }
     effects
+}
+
+/// Tells every log pane how big it is drawn, so paging and search
+/// scrolling match the screen.
+fn sync_viewports(app: &mut App) {
+    let areas = layout::main_areas(ratatui::layout::Rect::new(0, 0, app.size.0, app.size.1));
+    for log in &mut app.logs {
+        log.set_viewport(areas.log);
+    }
 }
 
 /// Effects the runtime answers with `EffectDone` or `EffectFailed`.

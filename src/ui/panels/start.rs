@@ -39,7 +39,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let mut lines = vec![
         Line::from(Span::styled(runbook.title.clone(), theme.title())),
         Line::from(vec![
-            Span::styled(format!("{} · {} steps", runbook.id, runbook.steps.len()), theme.dim()),
+            Span::styled(
+                format!(
+                    "{} · {} step{}",
+                    runbook.id,
+                    runbook.steps.len(),
+                    if runbook.steps.len() == 1 { "" } else { "s" }
+                ),
+                theme.dim(),
+            ),
             Span::raw("   "),
             Span::raw(
                 runbook

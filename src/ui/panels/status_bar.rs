@@ -10,7 +10,7 @@ use ratatui::widgets::{Paragraph, Widget};
 
 use super::{clock, since};
 use crate::runbook::duration::format_duration;
-use crate::ui::app::App;
+use crate::ui::app::{App, Modal};
 use crate::ui::keymap;
 use crate::ui::update::step_target;
 
@@ -73,7 +73,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         spans.push(Span::styled(status.clone(), style));
     }
     let mut hints = Vec::new();
-    for (key, description) in keymap::hints(&app.contexts()) {
+    let typing = matches!(app.modal, Some(Modal::Text { .. } | Modal::TypedConfirm { .. }));
+    let active = if typing {
+        vec![("enter".to_string(), "accept"), ("esc".to_string(), "cancel")]
+    } else {
+        keymap::hints(&app.contexts())
+    };
+    for (key, description) in active {
         hints.push(Span::styled(format!(" {key}"), theme.key()));
         hints.push(Span::styled(format!(" {description} "), theme.dim()));
     }

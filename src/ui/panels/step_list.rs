@@ -3,8 +3,8 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, List, ListItem, ListState, StatefulWidget};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, BorderType, Borders, Widget};
 
 use super::{clock, since, spinner};
 use crate::drill::state::{StepState, StepStatus};
@@ -19,50 +19,44 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .border_type(BorderType::Rounded)
         .border_style(theme.border(focused))
         .title(Span::styled(title, theme.title()));
-    let inner_width = usize::from(area.width.saturating_sub(2));
-    // Only the visible window is built, so a 5,000-step runbook draws as
-    // fast as a short one.
-    let rows = usize::from(area.height.saturating_sub(2)).max(1);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if inner.width == 0 || inner.height == 0 {
+        return;
+    }
+    // Only the visible window is drawn, straight into the buffer, so a
+    // 5,000-step runbook draws as fast as a short one.
+    let rows = usize::from(inner.height);
     let offset = app.selected.saturating_sub(rows - 1);
-    let items: Vec<ListItem> = app
-        .runbook
-        .steps
-        .iter()
-        .enumerate()
-        .skip(offset)
-        .take(rows)
-        .map(|(index, step)| {
-            let state = app.drill.as_ref().and_then(|d| d.steps.get(index));
-            let (icon, style) = match state.map(|s| &s.status) {
-                None | Some(StepStatus::Pending) => ("○".to_string(), theme.dim()),
-                Some(StepStatus::Running { .. }) => (spinner(app.now).to_string(), theme.running()),
-                Some(StepStatus::Succeeded) => ("✓".to_string(), theme.ok()),
-                Some(StepStatus::MarkedDone { .. }) => ("☑".to_string(), theme.ok()),
-                Some(StepStatus::Failed { .. }) => ("✗".to_string(), theme.bad()),
-                Some(StepStatus::Skipped { .. }) => ("↷".to_string(), theme.dim()),
-                Some(StepStatus::Interrupted { .. }) => ("⏸".to_string(), theme.warn()),
-            };
-            let elapsed = state.and_then(|s| elapsed(app, s)).unwrap_or_default();
-            let number = format!("{:>2} ", index + 1);
-            let room = inner_width.saturating_sub(number.len() + 2 + elapsed.chars().count() + 1);
-            let title: String = truncate(&step.title, room);
-            let pad = room.saturating_sub(title.chars().count());
-            let mut title_style = Style::new();
-            if step.always {
-                title_style = title_style.add_modifier(Modifier::ITALIC);
-            }
-            ListItem::new(Line::from(vec![
-                Span::styled(number, theme.dim()),
-                Span::styled(format!("{icon} "), style),
-                Span::styled(title, title_style),
-                Span::raw(" ".repeat(pad + 1)),
-                Span::styled(elapsed, theme.dim()),
-            ]))
-        })
-        .collect();
-    let list = List::new(items).block(block).highlight_style(theme.selected());
-    let mut state = ListState::default().with_selected(Some(app.selected - offset));
-    StatefulWidget::render(list, area, buf, &mut state);
+    let width = usize::from(inner.width);
+    for (row, (index, step)) in app.runbook.steps.iter().enumerate().skip(offset).take(rows).enumerate() {
+        let y = inner.y + row as u16;
+        let state = app.drill.as_ref().and_then(|d| d.steps.get(index));
+        let (icon, style) = match state.map(|s| &s.status) {
+            None | Some(StepStatus::Pending) => ("○", theme.dim()),
+            Some(StepStatus::Running { .. }) => (spinner(app.now), theme.running()),
+            Some(StepStatus::Succeeded) => ("✓", theme.ok()),
+            Some(StepStatus::MarkedDone { .. }) => ("☑", theme.ok()),
+            Some(StepStatus::Failed { .. }) => ("✗", theme.bad()),
+            Some(StepStatus::Skipped { .. }) => ("↷", theme.dim()),
+            Some(StepStatus::Interrupted { .. }) => ("⏸", theme.warn()),
+        };
+        let elapsed = state.and_then(|s| elapsed(app, s)).unwrap_or_default();
+        let number = format!("{:>2} ", index + 1);
+        let mut x = inner.x;
+        let right = inner.x + inner.width;
+        x = buf.set_stringn(x, y, &number, width, theme.dim()).0;
+        x = buf.set_stringn(x, y, icon, usize::from(right.saturating_sub(x)), style).0;
+        x = buf.set_stringn(x, y, " ", usize::from(right.saturating_sub(x)), Style::new()).0;
+        let room = usize::from(right.saturating_sub(x)).saturating_sub(elapsed.chars().count() + 1);
+        let title_style = if step.always { Style::new().add_modifier(Modifier::ITALIC) } else { Style::new() };
+        buf.set_stringn(x, y, truncate(&step.title, room), room, title_style);
+        let elapsed_x = right.saturating_sub(elapsed.chars().count() as u16);
+        buf.set_stringn(elapsed_x, y, &elapsed, usize::from(right - elapsed_x), theme.dim());
+        if index == app.selected {
+            buf.set_style(Rect::new(inner.x, y, inner.width, 1), theme.selected());
+        }
+    }
 }
 
 fn done_count(drill: &crate::drill::state::DrillState) -> String {

@@ -103,7 +103,7 @@ impl Harness {
             mode: SessionMode::Tui,
             resumed: false,
         });
-        let mut state = DrillState::replay(&[first.clone()]).unwrap();
+        let mut state = DrillState::replay(std::slice::from_ref(&first)).unwrap();
         state.apply(&session).unwrap();
         harness.journal = vec![first, session];
         harness.app.in_flight = 1;
