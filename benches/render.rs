@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drillbook::drill::event::{Event, SessionMode, StepOutline};
+use drillbook::drill::event::{Event, SessionMode};
 use drillbook::drill::journal::Record;
 use drillbook::drill::state::DrillState;
 use drillbook::engine::OutputStream;
@@ -50,18 +50,7 @@ fn app(steps: usize, lines: usize) -> App {
         rpo_target_secs: None,
         vars: BTreeMap::new(),
         secret_vars: Vec::new(),
-        steps: runbook
-            .steps
-            .iter()
-            .map(|s| StepOutline {
-                id: s.id.clone(),
-                title: s.title.clone(),
-                kind: "command".into(),
-                always: false,
-                optional: false,
-                checklist: Vec::new(),
-            })
-            .collect(),
+        steps: drillbook::engine::session::step_outlines(&runbook),
     };
     let record = |seq, event| Record { seq, ts: now, prev: String::new(), event };
     let mut state = DrillState::replay(&[record(1, started)]).expect("state");

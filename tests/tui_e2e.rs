@@ -126,18 +126,23 @@ fn a_drill_in_the_terminal_quit_and_resume() {
     assert!(journal.contains(r#""text":"Upload images: all good""#), "{journal}");
 }
 
-#[test]
-fn sigkill_mid_step_then_resume_shows_it_interrupted() {
-    let home = Home::new();
-    let tmux = Tmux::new("kill");
-    tmux.start(&shell_command(&home, &format!("run {}", fixture("tui.toml").display())));
+/// Runs the fixture drill up to its long step; returns drillbook's pid.
+fn start_long_step(tmux: &Tmux, home: &Home) -> String {
+    tmux.start(&shell_command(home, &format!("run {}", fixture("tui.toml").display())));
     tmux.wait_for("New drill");
     tmux.keys(&["Enter"]);
     tmux.wait_for("space ticks");
     tmux.keys(&["Space", "Space"]);
     tmux.wait_for("restoring");
     let lock = std::fs::read_to_string(home.only_drill().join("lock")).unwrap();
-    let pid = lock.lines().next().unwrap().trim_start_matches("pid ").trim().to_string();
+    lock.lines().next().unwrap().trim_start_matches("pid ").trim().to_string()
+}
+
+#[test]
+fn sigkill_mid_step_then_resume_shows_it_interrupted() {
+    let home = Home::new();
+    let tmux = Tmux::new("kill");
+    let pid = start_long_step(&tmux, &home);
     Command::new("kill").args(["-9", &pid]).status().unwrap();
     tmux.wait_for("EXITED=137");
     // reset: a SIGKILLed TUI cannot restore the terminal itself.
@@ -160,14 +165,7 @@ fn sigterm_and_sighup_restore_the_terminal_and_keep_the_step_resumable() {
     for (signal, name) in [("-TERM", "SIGTERM"), ("-HUP", "SIGHUP")] {
         let home = Home::new();
         let tmux = Tmux::new(&format!("signal{signal}"));
-        tmux.start(&shell_command(&home, &format!("run {}", fixture("tui.toml").display())));
-        tmux.wait_for("New drill");
-        tmux.keys(&["Enter"]);
-        tmux.wait_for("space ticks");
-        tmux.keys(&["Space", "Space"]);
-        tmux.wait_for("restoring");
-        let lock = std::fs::read_to_string(home.only_drill().join("lock")).unwrap();
-        let pid = lock.lines().next().unwrap().trim_start_matches("pid ").trim().to_string();
+        let pid = start_long_step(&tmux, &home);
         Command::new("kill").args([signal, &pid]).status().unwrap();
         let screen = tmux.wait_for("EXITED=130");
         assert!(screen.contains("paused. Continue with: drillbook resume"), "{name}: {screen}");

@@ -350,20 +350,8 @@ impl Driver {
     }
 
     fn fail_without_running(&mut self, step: &Step, reason: String) -> Result<(), Halt> {
-        let attempt =
-            self.session.state.steps.iter().find(|s| s.outline.id == step.id).map_or(0, |s| s.attempt_count()) + 1;
         self.out.line(&format!("  ✗ failed: {reason}"));
-        self.session.record(Event::StepStarted { step: step.id.clone(), attempt, command: None, log: None })?;
-        self.session.record(Event::StepFinished {
-            step: step.id.clone(),
-            attempt,
-            result: AttemptResult::Failed,
-            exit_code: None,
-            reason: Some(reason),
-            duration_ms: 0,
-            log_sha256: None,
-        })?;
-        Ok(())
+        Ok(steps::record_failure_without_run(&mut self.session, step, reason)?)
     }
 
     fn next_attempt(&self, step: &Step) -> u32 {
@@ -399,15 +387,13 @@ impl Driver {
             }
             match choice.as_str() {
                 "y" | "yes" => {
-                    self.session.record(Event::StepFinished {
-                        step: step.id.clone(),
+                    self.session.record(Event::finished_by_hand(
+                        &step.id,
                         attempt,
-                        result: AttemptResult::Succeeded,
-                        exit_code: None,
-                        reason: None,
-                        duration_ms: started.elapsed().as_millis() as u64,
-                        log_sha256: None,
-                    })?;
+                        AttemptResult::Succeeded,
+                        None,
+                        started.elapsed().as_millis() as u64,
+                    ))?;
                     self.out.line("  ✓ done");
                 }
                 "s" | "skip" => {
@@ -499,15 +485,13 @@ impl Driver {
             self.out.line(&format!("  ✗ {reason}"));
             (AttemptResult::Failed, Some(reason))
         };
-        self.session.record(Event::StepFinished {
-            step: step.id.clone(),
+        self.session.record(Event::finished_by_hand(
+            &step.id,
             attempt,
             result,
-            exit_code: None,
             reason,
-            duration_ms: started.elapsed().as_millis() as u64,
-            log_sha256: None,
-        })?;
+            started.elapsed().as_millis() as u64,
+        ))?;
         Ok(())
     }
 

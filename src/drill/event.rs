@@ -167,3 +167,25 @@ pub enum Event {
         reason: Option<String>,
     },
 }
+
+impl Event {
+    /// The end of a step the operator did by hand (manual, checklist):
+    /// no exit code, no log.
+    pub fn finished_by_hand(
+        step: &str,
+        attempt: u32,
+        result: AttemptResult,
+        reason: Option<String>,
+        duration_ms: u64,
+    ) -> Self {
+        Event::StepFinished {
+            step: step.to_string(),
+            attempt,
+            result,
+            exit_code: None,
+            reason,
+            duration_ms,
+            log_sha256: None,
+        }
+    }
+}

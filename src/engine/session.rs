@@ -91,7 +91,7 @@ impl DrillSession {
             rpo_target_secs: runbook.rpo_target.map(|d| d.as_secs()),
             vars: vars.values.clone(),
             secret_vars: vars.secrets.keys().cloned().collect(),
-            steps: runbook.steps.iter().map(outline).collect(),
+            steps: step_outlines(&runbook),
         };
         let mut journal = journal;
         let (seq, ts) = journal.append_stamped(&started)?;
@@ -195,6 +195,11 @@ impl DrillSession {
         context.set_capture("drill", &crate::runbook::template::CaptureValue { value: self.dir.id.clone(), fields });
         context
     }
+}
+
+/// What the journal keeps of each step, so reports need no runbook.
+pub fn step_outlines(runbook: &Runbook) -> Vec<StepOutline> {
+    runbook.steps.iter().map(outline).collect()
 }
 
 fn outline(step: &runbook::Step) -> StepOutline {

@@ -109,13 +109,5 @@ pub fn record_command_end(
 pub fn record_failure_without_run(session: &mut DrillSession, step: &Step, reason: String) -> Result<(), SessionError> {
     let attempt = next_attempt(session, step);
     session.record(Event::StepStarted { step: step.id.clone(), attempt, command: None, log: None })?;
-    session.record(Event::StepFinished {
-        step: step.id.clone(),
-        attempt,
-        result: AttemptResult::Failed,
-        exit_code: None,
-        reason: Some(reason),
-        duration_ms: 0,
-        log_sha256: None,
-    })
+    session.record(Event::finished_by_hand(&step.id, attempt, AttemptResult::Failed, Some(reason), 0))
 }

@@ -482,15 +482,13 @@ fn record_step_done(app: &App, index: usize) -> Vec<Effect> {
     let duration_ms = started
         .and_then(|s| std::time::Duration::try_from(app.now.duration_since(s)).ok())
         .map_or(0, |d| d.as_millis() as u64);
-    vec![Effect::Record(Event::StepFinished {
-        step: state.outline.id.clone(),
-        attempt: state.attempt_count(),
-        result: crate::drill::event::AttemptResult::Succeeded,
-        exit_code: None,
-        reason: None,
+    vec![Effect::Record(Event::finished_by_hand(
+        &state.outline.id,
+        state.attempt_count(),
+        crate::drill::event::AttemptResult::Succeeded,
+        None,
         duration_ms,
-        log_sha256: None,
-    })]
+    ))]
 }
 
 fn on_mouse(app: &mut App, mouse: ratatui::crossterm::event::MouseEvent) -> Vec<Effect> {

@@ -16,10 +16,10 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::app::{App, Effect, Msg};
 use super::theme::Theme;
 use super::update::{start_form, update};
-use crate::drill::event::{Event, SessionMode, StepOutline};
+use crate::drill::event::{Event, SessionMode};
 use crate::drill::journal::Record;
 use crate::drill::state::DrillState;
-use crate::runbook::{self, Action, Runbook};
+use crate::runbook::{self, Runbook};
 
 pub const DRILL_ID: &str = "01900000-0000-7000-8000-000000000001";
 
@@ -80,21 +80,7 @@ impl Harness {
             rpo_target_secs: runbook.rpo_target.map(|d| d.as_secs()),
             vars,
             secret_vars: Vec::new(),
-            steps: runbook
-                .steps
-                .iter()
-                .map(|s| StepOutline {
-                    id: s.id.clone(),
-                    title: s.title.clone(),
-                    kind: s.kind.name().into(),
-                    always: s.always,
-                    optional: s.optional,
-                    checklist: match &s.action {
-                        Action::Checklist(list) => list.items.iter().map(|i| i.text.clone()).collect(),
-                        _ => Vec::new(),
-                    },
-                })
-                .collect(),
+            steps: crate::engine::session::step_outlines(&runbook),
         };
         let first = harness.stamp(started);
         let session = harness.stamp(Event::SessionStarted {

@@ -64,8 +64,8 @@ fn failed_step() {
     both("failed", &mut h);
 }
 
-#[test]
-fn checklist() {
+/// The demo drill run up to its checklist (commands succeed, confirmations answered).
+fn at_smoke_test() -> Harness {
     let mut h = Harness::opened(demo());
     h.send(key(KeyCode::Enter));
     for _ in 0..4 {
@@ -75,6 +75,12 @@ fn checklist() {
         }
     }
     h.command_ends(0);
+    h
+}
+
+#[test]
+fn checklist() {
+    let mut h = at_smoke_test();
     h.send(ch(' '));
     at(&mut h, 600);
     assert_eq!(h.status_of("smoke"), "running");
@@ -83,15 +89,7 @@ fn checklist() {
 
 #[test]
 fn typed_confirm() {
-    let mut h = Harness::opened(demo());
-    h.send(key(KeyCode::Enter));
-    for _ in 0..4 {
-        h.command_ends(0);
-        if h.app.modal.is_some() {
-            h.send(ch('y'));
-        }
-    }
-    h.command_ends(0);
+    let mut h = at_smoke_test();
     for _ in 0..4 {
         h.send(ch(' '));
     }
