@@ -160,7 +160,12 @@ fn unsupported_steps(runbook: &Runbook) -> Vec<String> {
     runbook
         .steps
         .iter()
-        .filter(|s| !matches!(s.action, Action::Manual | Action::Checklist(_) | Action::Command(_)))
+        .filter(|s| {
+            !matches!(
+                s.action,
+                Action::Manual | Action::Checklist(_) | Action::Command(_) | Action::S3Backup(_) | Action::S3Check(_)
+            )
+        })
         .map(|s| format!("`{}` ({}, line {})", s.id, s.kind.name(), s.line))
         .collect()
 }

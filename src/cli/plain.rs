@@ -16,7 +16,7 @@ use crate::drill::event::{AttemptResult, DrillOutcome, Event, SkipCause};
 use crate::drill::state::StepStatus;
 use crate::engine::command::run_command;
 use crate::engine::session::{DrillSession, ResumeNotice, SessionError};
-use crate::engine::steps::{self, CommandEnd};
+use crate::engine::steps::{self, CommandEnd, StepLog};
 use crate::engine::{EngineEvent, OutputStream, plan};
 use crate::report;
 use crate::runbook::duration::format_duration;
@@ -342,6 +342,8 @@ impl Driver {
             Action::Manual => self.manual(&step).await,
             Action::Checklist(list) => self.checklist(&step, list).await,
             Action::Command(_) => self.command(&step).await,
+            Action::S3Backup(spec) => self.s3_backup(&step, spec).await,
+            Action::S3Check(spec) => self.s3_check(&step, spec).await,
             _ => self.fail_without_running(
                 &step,
                 format!("step kind `{}` is not supported by this build yet", step.kind.name()),
@@ -583,6 +585,182 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Starts a non-command attempt with its log file.
+    fn start_logged(&mut self, step: &Step, command: String) -> Result<(u32, StepLog), Halt> {
+        let attempt = self.next_attempt(step);
+        let log = StepLog::create(&self.session, step, attempt);
+        self.session.record(Event::StepStarted {
+            step: step.id.clone(),
+            attempt,
+            command: Some(command),
+            log: Some(log.relative.clone()),
+        })?;
+        Ok((attempt, log))
+    }
+
+    fn end_logged(&mut self, step: &Step, attempt: u32, started: Instant, error: Option<String>) -> Result<(), Halt> {
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match error {
+            None => {
+                self.out.line(&format!("  ✓ done in {}", format_duration(started.elapsed())));
+                self.session.record(Event::finished_by_hand(
+                    &step.id,
+                    attempt,
+                    AttemptResult::Succeeded,
+                    None,
+                    duration_ms,
+                ))?;
+            }
+            Some(reason) => {
+                self.out.line(&format!("  ✗ failed: {reason}"));
+                self.session.record(Event::finished_by_hand(
+                    &step.id,
+                    attempt,
+                    AttemptResult::Failed,
+                    Some(reason),
+                    duration_ms,
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn s3_backup(&mut self, step: &Step, spec: &crate::runbook::S3BackupSpec) -> Result<(), Halt> {
+        use crate::engine::s3::{Store, backup};
+        let context = self.session.template_context();
+        let rendered = match backup::BackupStep::render(spec, &context, self.session.templater()) {
+            Ok(rendered) => rendered,
+            Err(reason) => return self.fail_without_running(step, reason),
+        };
+        let store = match Store::connect(&rendered.store).await {
+            Ok(store) => store,
+            Err(error) => return self.fail_without_running(step, error.to_string()),
+        };
+        self.out.line(&format!("  listing {} on {}", rendered.location(), store.endpoint()));
+        let objects = match backup::candidates(&store, &rendered).await {
+            Ok(objects) => objects,
+            Err(error) => return self.fail_without_running(step, error.to_string()),
+        };
+        let now = jiff::Timestamp::now();
+        let previous = self
+            .session
+            .state
+            .step(&step.id)
+            .and_then(|s| s.choice.clone())
+            .and_then(|choice| backup::find_choice(&objects, &choice).cloned());
+        for (index, object) in objects.iter().take(10).enumerate() {
+            let [key, size, modified, age, version] = backup::describe(object, now);
+            self.out.line(&format!("  {:>2}. {key}  {size}  {modified}  ({age} old)  {version}", index + 1));
+        }
+        if objects.len() > 10 {
+            self.out.line(&format!("      … and {} more", objects.len() - 10));
+        }
+        let chosen = match previous {
+            Some(previous) => {
+                self.out.line(&format!("  continuing with the backup chosen before: {}", previous.key));
+                previous
+            }
+            None if rendered.choose && !self.yes => loop {
+                let (answer, _) = self.ask_choice(&step.id, "  Which backup? number [1]: ").await?;
+                let index = if answer.is_empty() { Some(1) } else { answer.parse::<usize>().ok() };
+                match index.and_then(|i| objects.get(i.wrapping_sub(1))) {
+                    Some(object) => break object.clone(),
+                    None => self.out.line(&format!("  choose 1 to {}", objects.len())),
+                }
+            },
+            None => objects[0].clone(),
+        };
+        self.session.record(Event::Chosen { step: step.id.clone(), choice: backup::choice_json(&chosen) })?;
+        let version = chosen.version_id.as_deref().map(|v| format!("?versionId={v}")).unwrap_or_default();
+        let started = Instant::now();
+        let (attempt, mut log) =
+            self.start_logged(step, format!("s3-backup s3://{}/{}{version}", rendered.bucket, chosen.key))?;
+        let (sender, mut events) = mpsc::channel(64);
+        let cancel = self.stop.child_token();
+        let downloads = self.session.dir.downloads();
+        let (task_store, task_step, task_object, task_id, task_cancel) =
+            (store.clone(), rendered.clone(), chosen.clone(), step.id.clone(), cancel.clone());
+        let task = tokio::spawn(async move {
+            backup::fetch(&task_store, &task_step, &task_object, &downloads, &task_id, &sender, &task_cancel).await
+        });
+        let mut last_progress = Instant::now() - std::time::Duration::from_secs(10);
+        while let Some(event) = events.recv().await {
+            match event {
+                EngineEvent::Output { stream, lines, .. } => {
+                    for line in &lines {
+                        log.line(line);
+                    }
+                    self.out.output(stream, &lines);
+                }
+                EngineEvent::Progress { message, .. } => {
+                    // Line-oriented progress: at most one line every 2 s.
+                    if last_progress.elapsed() >= std::time::Duration::from_secs(2) || !message.contains('%') {
+                        log.line(&message);
+                        self.out.output(OutputStream::Stdout, std::slice::from_ref(&message));
+                        last_progress = Instant::now();
+                    }
+                }
+            }
+        }
+        let result = task.await.map_err(|e| Halt::Stopped(format!("internal error in the step runner: {e}")))?;
+        match result {
+            Ok((_, capture)) => {
+                if let Some(name) = &step.capture {
+                    self.session.record(Event::CaptureSet {
+                        step: step.id.clone(),
+                        name: name.clone(),
+                        value: capture.clone(),
+                    })?;
+                    self.out.line(&format!("  captured {name} = {}", capture.value));
+                }
+                self.end_logged(step, attempt, started, None)
+            }
+            Err(crate::engine::s3::download::DownloadError::Cancelled { done, total }) if self.stop.is_cancelled() => {
+                let reason = self.stop_reason();
+                log.line(&format!("interrupted at {done} of {total} bytes; `drillbook resume` continues from there"));
+                self.session.record(Event::StepInterrupted {
+                    step: step.id.clone(),
+                    attempt,
+                    reason: format!("stopped by {reason}"),
+                })?;
+                Err(Halt::Stopped(reason))
+            }
+            Err(error) => {
+                log.line(&error.to_string());
+                self.end_logged(step, attempt, started, Some(error.to_string()))
+            }
+        }
+    }
+
+    async fn s3_check(&mut self, step: &Step, spec: &crate::runbook::S3CheckSpec) -> Result<(), Halt> {
+        use crate::engine::s3::{Store, check};
+        let context = self.session.template_context();
+        let rendered = match check::CheckStep::render(spec, &context, self.session.templater()) {
+            Ok(rendered) => rendered,
+            Err(reason) => return self.fail_without_running(step, reason),
+        };
+        let store = match Store::connect(&rendered.store).await {
+            Ok(store) => store,
+            Err(error) => return self.fail_without_running(step, error.to_string()),
+        };
+        let started = Instant::now();
+        let (attempt, mut log) =
+            self.start_logged(step, format!("s3-check s3://{} on {}", rendered.bucket, store.endpoint()))?;
+        let result = check::run(&store, &rendered).await;
+        let error = match result {
+            Ok(rows) => {
+                let lines = check::table(&rows);
+                for line in &lines {
+                    log.line(line);
+                }
+                self.out.output(OutputStream::Stdout, &lines);
+                check::failures(&rows)
+            }
+            Err(error) => Some(error.to_string()),
+        };
+        self.end_logged(step, attempt, started, error)
     }
 
     fn finish(&mut self, outcome: DrillOutcome) -> ExitCode {

@@ -112,6 +112,12 @@ pub enum Event {
         step: String,
         how: String,
     },
+    /// What a step decided to act on (the backup object, the image tag),
+    /// before acting, so a resumed step acts on the same thing.
+    Chosen {
+        step: String,
+        choice: serde_json::Value,
+    },
     CaptureSet {
         step: String,
         name: String,

@@ -72,6 +72,8 @@ pub struct StepState {
     pub ticks: BTreeMap<usize, bool>,
     pub confirmations: Vec<String>,
     pub settled_at: Option<Timestamp>,
+    /// The latest journaled choice (backup object, image tag).
+    pub choice: Option<serde_json::Value>,
 }
 
 impl StepState {
@@ -205,6 +207,7 @@ impl DrillState {
                     ticks: BTreeMap::new(),
                     confirmations: Vec::new(),
                     settled_at: None,
+                    choice: None,
                 })
                 .collect(),
             captures: BTreeMap::new(),
@@ -281,6 +284,9 @@ impl DrillState {
             }
             Event::StepConfirmed { step, how } => {
                 self.step_mut(seq, step)?.confirmations.push(how.clone());
+            }
+            Event::Chosen { step, choice } => {
+                self.step_mut(seq, step)?.choice = Some(choice.clone());
             }
             Event::CaptureSet { step, name, value } => {
                 self.step_mut(seq, step)?;

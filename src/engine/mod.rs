@@ -6,6 +6,7 @@
 pub mod command;
 pub mod command_step;
 pub mod plan;
+pub mod s3;
 pub mod session;
 pub mod steps;
 pub mod vars;

@@ -111,3 +111,27 @@ pub fn record_failure_without_run(session: &mut DrillSession, step: &Step, reaso
     session.record(Event::StepStarted { step: step.id.clone(), attempt, command: None, log: None })?;
     session.record(Event::finished_by_hand(&step.id, attempt, AttemptResult::Failed, Some(reason), 0))
 }
+
+/// The log file of a step that is not a shell command (S3, Kubernetes):
+/// what it reported, line by line, like a command's log.
+pub struct StepLog {
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    pub relative: String,
+}
+
+impl StepLog {
+    pub fn create(session: &DrillSession, step: &Step, attempt: u32) -> StepLog {
+        let path = session.dir.log_file(&step.id, attempt);
+        let relative = path.strip_prefix(&session.dir.path).unwrap_or(&path).display().to_string();
+        let file = std::fs::File::create(&path).ok().map(std::io::BufWriter::new);
+        StepLog { file, relative }
+    }
+
+    pub fn line(&mut self, line: &str) {
+        use std::io::Write;
+        if let Some(file) = &mut self.file {
+            let _ = writeln!(file, "{line}");
+            let _ = file.flush();
+        }
+    }
+}

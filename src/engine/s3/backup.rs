@@ -1,0 +1,235 @@
+//! `s3-backup`: list every object under the prefix (paginated), keep those
+//! matching the pattern, newest first by LastModified; download the chosen
+//! one into the drill's `downloads/` and verify it. The listing is read
+//! through the API, never by parsing a CLI's text output.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::download::{self, DownloadError, Downloaded, Progress};
+use super::{ObjectInfo, S3Error, Store, StoreConfig};
+use crate::engine::{EngineEvent, OutputStream};
+use crate::runbook::duration::format_duration;
+use crate::runbook::template::{CaptureValue, TemplateContext, Templater};
+use crate::runbook::{BackupSelect, S3BackupSpec};
+
+/// An `s3-backup` step with its templates rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupStep {
+    pub bucket: String,
+    pub prefix: String,
+    pub pattern: Option<String>,
+    pub versions: bool,
+    pub choose: bool,
+    pub parts: Option<u32>,
+    pub store: StoreConfig,
+}
+
+impl BackupStep {
+    pub fn render(spec: &S3BackupSpec, context: &TemplateContext, templater: &Templater) -> Result<BackupStep, String> {
+        let render = |t: &crate::runbook::Template, what: &str| {
+            templater.render_plain(&t.text, context).map_err(|e| format!("`{what}`: {e}"))
+        };
+        let optional =
+            |t: &Option<crate::runbook::Template>, what: &str| t.as_ref().map(|t| render(t, what)).transpose();
+        let pattern = optional(&spec.pattern, "pattern")?;
+        if let Some(pattern) = &pattern {
+            regex::Regex::new(pattern).map_err(|e| format!("`pattern` is not a valid regex: {e}"))?;
+        }
+        Ok(BackupStep {
+            bucket: render(&spec.bucket, "bucket")?,
+            prefix: optional(&spec.prefix, "prefix")?.unwrap_or_default(),
+            pattern,
+            versions: spec.versions,
+            choose: spec.select == BackupSelect::Choose,
+            parts: spec.parts,
+            store: StoreConfig {
+                endpoint: optional(&spec.endpoint, "endpoint")?,
+                profile: optional(&spec.profile, "profile")?,
+                region: optional(&spec.region, "region")?,
+            },
+        })
+    }
+
+    /// `s3://bucket/prefix`, for messages.
+    pub fn location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+/// Every matching object (and older versions when asked), newest first.
+pub async fn candidates(store: &Store, step: &BackupStep) -> Result<Vec<ObjectInfo>, S3Error> {
+    let pattern = match &step.pattern {
+        Some(pattern) => Some(regex::Regex::new(pattern).map_err(|e| S3Error::Other(e.to_string()))?),
+        None => None,
+    };
+    let mut objects: Vec<ObjectInfo> = store
+        .list(&step.bucket, &step.prefix, step.versions)
+        .await?
+        .into_iter()
+        .filter(|o| !o.key.ends_with('/'))
+        .filter(|o| pattern.as_ref().is_none_or(|p| p.is_match(&o.key)))
+        .collect();
+    objects.sort_by(|a, b| b.last_modified.cmp(&a.last_modified).then_with(|| b.is_latest.cmp(&a.is_latest)));
+    if objects.is_empty() {
+        let matching = step.pattern.as_ref().map(|p| format!(" matching {p}")).unwrap_or_default();
+        return Err(S3Error::Other(format!("no backup under {}{matching}", step.location())));
+    }
+    Ok(objects)
+}
+
+/// How many ranged parts to use: one stream for custom endpoints (moto and
+/// most S3-compatible servers serve ranges slowly), 8 on AWS for objects
+/// big enough to split; `parts = N` in the runbook wins.
+pub fn parts_for(store: &Store, step: &BackupStep, size: u64) -> u32 {
+    match step.parts {
+        Some(parts) => parts.max(1),
+        None if store.is_custom_endpoint() || size < (64 << 20) => 1,
+        None => 8,
+    }
+}
+
+/// The object a decision picked, as journaled.
+pub fn choice_json(object: &ObjectInfo) -> serde_json::Value {
+    serde_json::json!({
+        "key": object.key,
+        "version_id": object.version_id,
+        "size": object.size,
+        "last_modified": object.last_modified.to_string(),
+        "etag": object.etag,
+    })
+}
+
+/// The object a journaled choice names, if it is still listed.
+pub fn find_choice<'a>(objects: &'a [ObjectInfo], choice: &serde_json::Value) -> Option<&'a ObjectInfo> {
+    let key = choice.get("key")?.as_str()?;
+    let version = choice.get("version_id").and_then(|v| v.as_str());
+    objects.iter().find(|o| o.key == key && o.version_id.as_deref() == version)
+}
+
+/// Downloads and verifies `object` into `downloads`, telling the log how
+/// it goes; returns the capture (`{{ backup }}` is the local path).
+pub async fn fetch(
+    store: &Store,
+    step: &BackupStep,
+    object: &ObjectInfo,
+    downloads: &Path,
+    step_id: &str,
+    events: &mpsc::Sender<EngineEvent>,
+    cancel: &CancellationToken,
+) -> Result<(Downloaded, CaptureValue), DownloadError> {
+    let say = |line: String| {
+        let events = events.clone();
+        let step_id = step_id.to_string();
+        async move {
+            let _ = events.send(EngineEvent::Output { step_id, stream: OutputStream::Stdout, lines: vec![line] }).await;
+        }
+    };
+    let head = store.head(&step.bucket, &object.key, object.version_id.as_deref()).await?;
+    let parts = parts_for(store, step, head.size);
+    let name = object.key.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("backup");
+    let dest = downloads.join(name);
+    let version = object.version_id.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default();
+    say(format!(
+        "downloading s3://{}/{}{version}: {} from {}",
+        step.bucket,
+        object.key,
+        human_bytes(head.size),
+        store.endpoint()
+    ))
+    .await;
+    say(format!(
+        "strategy: {} ({})",
+        if parts == 1 { "one stream".to_string() } else { format!("{parts} concurrent ranged parts") },
+        if step.parts.is_some() {
+            "parts set by the runbook"
+        } else if store.is_custom_endpoint() {
+            "custom endpoint"
+        } else {
+            "AWS"
+        }
+    ))
+    .await;
+    let target = download::Target {
+        bucket: step.bucket.clone(),
+        key: object.key.clone(),
+        version_id: object.version_id.clone(),
+        head,
+    };
+    let options = download::Options { dest, parts, attempts: 5 };
+    let progress_events = events.clone();
+    let progress_step = step_id.to_string();
+    let progress = move |progress: Progress| {
+        let message = match progress {
+            Progress::Bytes { done, total, bytes_per_sec } => {
+                let eta =
+                    if bytes_per_sec > 0.0 { ((total - done.min(total)) as f64 / bytes_per_sec) as u64 } else { 0 };
+                format!(
+                    "{:>3}% {} of {} · {}/s · ETA {}",
+                    (done * 100).checked_div(total).unwrap_or(100),
+                    human_bytes(done),
+                    human_bytes(total),
+                    human_bytes(bytes_per_sec as u64),
+                    format_duration(std::time::Duration::from_secs(eta))
+                )
+            }
+            Progress::Retrying { attempt, of, reason } => format!("retrying (attempt {attempt} of {of}): {reason}"),
+            Progress::Resuming { from } => format!("resuming: {} already on disk", human_bytes(from)),
+            Progress::Verifying => "verifying…".to_string(),
+        };
+        let _ = progress_events.try_send(EngineEvent::Progress { step_id: progress_step.clone(), message });
+    };
+    let downloaded = download::download(store, &target, &options, &progress, cancel).await?;
+    say(format!("verified: {}; sha256 {}", downloaded.checks.join(", "), downloaded.sha256)).await;
+    say(format!("saved to {}", downloaded.path.display())).await;
+    let age = Timestamp::now().duration_since(object.last_modified).as_secs().max(0) as u64;
+    let mut fields = BTreeMap::new();
+    let mut put = |name: &str, value: serde_json::Value| {
+        fields.insert(name.to_string(), value);
+    };
+    put("key", object.key.clone().into());
+    put("version_id", object.version_id.clone().map_or(serde_json::Value::Null, Into::into));
+    put("path", downloaded.path.display().to_string().into());
+    put("size", downloaded.size.into());
+    put("last_modified", object.last_modified.to_string().into());
+    put("age", format_duration(std::time::Duration::from_secs(age)).into());
+    put("age_secs", age.into());
+    put("sha256", downloaded.sha256.clone().into());
+    put("bucket", step.bucket.clone().into());
+    put("endpoint", store.endpoint().into());
+    put("verified", downloaded.checks.join(", ").into());
+    put("strategy", downloaded.strategy.clone().into());
+    let capture = CaptureValue { value: downloaded.path.display().to_string(), fields };
+    Ok((downloaded, capture))
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// Rows for a picker or a plain-mode list: key, size, last modified, age, version.
+pub fn describe(object: &ObjectInfo, now: Timestamp) -> [String; 5] {
+    let age = now.duration_since(object.last_modified).as_secs().max(0) as u64;
+    [
+        object.key.clone(),
+        human_bytes(object.size),
+        object.last_modified.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        format_duration(std::time::Duration::from_secs(age)),
+        match (&object.version_id, object.is_latest) {
+            (Some(v), true) => format!("{v} (current)"),
+            (Some(v), false) => v.clone(),
+            (None, _) => "-".into(),
+        },
+    ]
+}

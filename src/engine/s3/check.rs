@@ -1,0 +1,296 @@
+//! `s3-check`: read how a bucket is provisioned and compare it with what
+//! the runbook expects, property by property. A property that cannot be
+//! read (access denied) is "unknown", never a pass.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prop<T> {
+    Known(T),
+    Unknown(String),
+}
+
+impl<T: Clone> Prop<T> {
+    pub fn known(&self) -> Option<T> {
+        match self {
+            Prop::Known(value) => Some(value.clone()),
+            Prop::Unknown(_) => None,
+        }
+    }
+}
+
+/// What to read beyond the usual properties.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wanted {
+    pub object_lock: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketProperties {
+    pub region: Prop<String>,
+    pub versioning: Prop<bool>,
+    pub encryption: Prop<bool>,
+    pub encryption_algorithm: Option<String>,
+    pub public_access_blocked: Prop<bool>,
+    pub replication: Prop<bool>,
+    /// Buckets that enabled replication rules write to.
+    pub replication_destinations: Vec<String>,
+    pub ownership_enforced: Prop<bool>,
+    pub ownership: Option<String>,
+    pub object_lock: Prop<bool>,
+}
+
+impl BucketProperties {
+    pub fn flag(&self, name: &str) -> Option<&Prop<bool>> {
+        Some(match name {
+            "versioning" => &self.versioning,
+            "encryption" => &self.encryption,
+            "public_access_blocked" => &self.public_access_blocked,
+            "replication" => &self.replication,
+            "ownership_enforced" => &self.ownership_enforced,
+            "object_lock" => &self.object_lock,
+            _ => return None,
+        })
+    }
+}
+
+/// One line of the expected-vs-actual table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckRow {
+    pub property: String,
+    pub expected: String,
+    pub actual: String,
+    pub ok: bool,
+}
+
+/// The settings "same as the source bucket" compares, as provisioning pages list them.
+pub const SAME_AS_PROPERTIES: [&str; 4] = ["ownership_enforced", "public_access_blocked", "versioning", "encryption"];
+
+/// A rendered `s3-check` with the properties of every bucket it names.
+pub struct CheckInput<'a> {
+    pub bucket: &'a str,
+    pub properties: &'a BucketProperties,
+    pub expect: &'a BTreeMap<String, bool>,
+    pub same_as: Option<(&'a str, &'a BucketProperties)>,
+    pub other_region_than: Option<(&'a str, &'a BucketProperties)>,
+    pub replicated_from: Option<(&'a str, &'a BucketProperties)>,
+}
+
+fn show(prop: &Prop<bool>) -> String {
+    match prop {
+        Prop::Known(true) => "yes".into(),
+        Prop::Known(false) => "no".into(),
+        Prop::Unknown(why) => format!("unknown ({why})"),
+    }
+}
+
+pub fn evaluate(input: &CheckInput<'_>) -> Vec<CheckRow> {
+    let mut rows = Vec::new();
+    let mut expected: BTreeMap<String, (bool, String)> =
+        input.expect.iter().map(|(k, v)| (k.clone(), (*v, "expect".to_string()))).collect();
+    if let Some((source, props)) = input.same_as {
+        for name in SAME_AS_PROPERTIES {
+            if expected.contains_key(name) {
+                continue;
+            }
+            match props.flag(name) {
+                Some(Prop::Known(value)) => {
+                    expected.insert(name.to_string(), (*value, format!("same as {source}")));
+                }
+                Some(Prop::Unknown(why)) => rows.push(CheckRow {
+                    property: name.to_string(),
+                    expected: format!("same as {source} (unknown: {why})"),
+                    actual: input.properties.flag(name).map(show).unwrap_or_default(),
+                    ok: false,
+                }),
+                None => {}
+            }
+        }
+    }
+    for (name, (want, why)) in &expected {
+        let Some(actual) = input.properties.flag(name) else { continue };
+        rows.push(CheckRow {
+            property: name.clone(),
+            expected: if why == "expect" { yes_no(*want) } else { format!("{} ({why})", yes_no(*want)) },
+            actual: show(actual),
+            ok: actual.known() == Some(*want),
+        });
+    }
+    if let Some((source, props)) = input.other_region_than {
+        let (mine, theirs) = (input.properties.region.known(), props.region.known());
+        rows.push(CheckRow {
+            property: "region".into(),
+            expected: format!("not {} (the region of {source})", theirs.clone().unwrap_or_else(|| "unknown".into())),
+            actual: mine.clone().unwrap_or_else(|| "unknown".into()),
+            ok: matches!((&mine, &theirs), (Some(a), Some(b)) if a != b),
+        });
+    }
+    if let Some((source, props)) = input.replicated_from {
+        let ok = props.replication_destinations.iter().any(|d| d == input.bucket);
+        rows.push(CheckRow {
+            property: "replicated from".into(),
+            expected: format!("{source} has an enabled rule writing here"),
+            actual: match &props.replication {
+                Prop::Unknown(why) => format!("unknown ({why})"),
+                Prop::Known(_) if props.replication_destinations.is_empty() => format!("{source} replicates nowhere"),
+                Prop::Known(_) => format!("{source} replicates to {}", props.replication_destinations.join(", ")),
+            },
+            ok,
+        });
+    }
+    rows
+}
+
+fn yes_no(value: bool) -> String {
+    if value { "yes".into() } else { "no".into() }
+}
+
+/// The table as text lines, for plain mode and the log pane.
+pub fn table(rows: &[CheckRow]) -> Vec<String> {
+    let width = |f: fn(&CheckRow) -> &str, title: &str| {
+        rows.iter().map(|r| f(r).chars().count()).max().unwrap_or(0).max(title.len())
+    };
+    let (p, e, a) =
+        (width(|r| &r.property, "property"), width(|r| &r.expected, "expected"), width(|r| &r.actual, "actual"));
+    let mut lines = vec![format!("{:<p$}  {:<e$}  {:<a$}  result", "property", "expected", "actual")];
+    for row in rows {
+        lines.push(format!(
+            "{:<p$}  {:<e$}  {:<a$}  {}",
+            row.property,
+            row.expected,
+            row.actual,
+            if row.ok { "ok" } else { "MISMATCH" }
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(versioning: bool, region: &str) -> BucketProperties {
+        BucketProperties {
+            region: Prop::Known(region.into()),
+            versioning: Prop::Known(versioning),
+            encryption: Prop::Known(true),
+            encryption_algorithm: Some("AES256".into()),
+            public_access_blocked: Prop::Unknown("access denied".into()),
+            replication: Prop::Known(false),
+            replication_destinations: Vec::new(),
+            ownership_enforced: Prop::Known(true),
+            ownership: Some("BucketOwnerEnforced".into()),
+            object_lock: Prop::Unknown("not read".into()),
+        }
+    }
+
+    #[test]
+    fn expect_compares_and_unknown_is_never_a_pass() {
+        let bucket = props(false, "eu-west-1");
+        let expect = BTreeMap::from([("versioning".to_string(), true), ("public_access_blocked".to_string(), true)]);
+        let rows = evaluate(&CheckInput {
+            bucket: "b",
+            properties: &bucket,
+            expect: &expect,
+            same_as: None,
+            other_region_than: None,
+            replicated_from: None,
+        });
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| !r.ok));
+        assert_eq!(rows[0].actual, "unknown (access denied)");
+        assert_eq!(rows[1].actual, "no");
+    }
+
+    #[test]
+    fn same_as_other_region_and_replicated_from() {
+        let mut source = props(true, "eu-west-1");
+        source.public_access_blocked = Prop::Known(true);
+        source.replication = Prop::Known(true);
+        source.replication_destinations = vec!["b".into()];
+        let mut bucket = props(true, "eu-central-1");
+        bucket.public_access_blocked = Prop::Known(true);
+        let expect = BTreeMap::new();
+        let rows = evaluate(&CheckInput {
+            bucket: "b",
+            properties: &bucket,
+            expect: &expect,
+            same_as: Some(("src", &source)),
+            other_region_than: Some(("src", &source)),
+            replicated_from: Some(("src", &source)),
+        });
+        assert_eq!(rows.len(), 6, "{rows:?}");
+        assert!(rows.iter().all(|r| r.ok), "{rows:?}");
+        assert!(table(&rows)[0].starts_with("property"));
+    }
+}
+
+/// An `s3-check` step with its templates rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckStep {
+    pub bucket: String,
+    pub expect: BTreeMap<String, bool>,
+    pub same_as: Option<String>,
+    pub other_region_than: Option<String>,
+    pub replicated_from: Option<String>,
+    pub store: super::StoreConfig,
+}
+
+impl CheckStep {
+    pub fn render(
+        spec: &crate::runbook::S3CheckSpec,
+        context: &crate::runbook::template::TemplateContext,
+        templater: &crate::runbook::template::Templater,
+    ) -> Result<CheckStep, String> {
+        let render = |t: &crate::runbook::Template| templater.render_plain(&t.text, context);
+        let optional = |t: &Option<crate::runbook::Template>| t.as_ref().map(render).transpose();
+        Ok(CheckStep {
+            bucket: render(&spec.bucket)?,
+            expect: spec.expect.clone(),
+            same_as: optional(&spec.same_as)?,
+            other_region_than: optional(&spec.other_region_than)?,
+            replicated_from: optional(&spec.replicated_from)?,
+            store: super::StoreConfig {
+                endpoint: optional(&spec.endpoint)?,
+                profile: optional(&spec.profile)?,
+                region: optional(&spec.region)?,
+            },
+        })
+    }
+}
+
+/// Reads every bucket the check names and compares.
+pub async fn run(store: &super::Store, step: &CheckStep) -> Result<Vec<CheckRow>, super::S3Error> {
+    let wanted = Wanted { object_lock: step.expect.contains_key("object_lock") };
+    let mine = store.properties(&step.bucket, &wanted).await?;
+    let mut others: BTreeMap<String, BucketProperties> = BTreeMap::new();
+    for source in [&step.same_as, &step.other_region_than, &step.replicated_from].into_iter().flatten() {
+        if !others.contains_key(source) {
+            others.insert(source.clone(), store.properties(source, &Wanted::default()).await?);
+        }
+    }
+    fn pick<'a>(
+        others: &'a BTreeMap<String, BucketProperties>,
+        name: &'a Option<String>,
+    ) -> Option<(&'a str, &'a BucketProperties)> {
+        name.as_ref().and_then(|n| others.get(n).map(|p| (n.as_str(), p)))
+    }
+    Ok(evaluate(&CheckInput {
+        bucket: &step.bucket,
+        properties: &mine,
+        expect: &step.expect,
+        same_as: pick(&others, &step.same_as),
+        other_region_than: pick(&others, &step.other_region_than),
+        replicated_from: pick(&others, &step.replicated_from),
+    }))
+}
+
+/// One line naming every property that differs, or `None` when all match.
+pub fn failures(rows: &[CheckRow]) -> Option<String> {
+    let bad: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.ok)
+        .map(|r| format!("{} (expected {}, actual {})", r.property, r.expected, r.actual))
+        .collect();
+    (!bad.is_empty()).then(|| format!("bucket differs: {}", bad.join("; ")))
+}

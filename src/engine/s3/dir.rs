@@ -1,0 +1,188 @@
+//! The sandbox bucket: a local directory that behaves like a versioned S3
+//! bucket, for `demo` and training. `<root>/<bucket>/<key>` is the current
+//! version of a key; older versions live in
+//! `<root>/<bucket>/.versions/<key>/<version-id>`; a version id is the
+//! file's modification time in nanoseconds; bucket settings (for
+//! `s3-check`) come from `<root>/<bucket>/.bucket.json`.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+
+use super::check::{BucketProperties, Prop};
+use super::{Body, Checksum, ObjectHead, ObjectInfo, S3Error};
+
+const VERSIONS: &str = ".versions";
+const SETTINGS: &str = ".bucket.json";
+
+#[derive(Debug, Clone)]
+pub struct DirStore {
+    root: PathBuf,
+}
+
+impl DirStore {
+    pub fn new(root: PathBuf) -> Self {
+        DirStore { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn bucket_dir(&self, bucket: &str) -> Result<PathBuf, S3Error> {
+        let dir = self.root.join(bucket);
+        if bucket.contains('/') || bucket.starts_with('.') || !dir.is_dir() {
+            return Err(S3Error::NoSuchBucket(bucket.to_string()));
+        }
+        Ok(dir)
+    }
+
+    pub fn list(&self, bucket: &str, prefix: &str, versions: bool) -> Result<Vec<ObjectInfo>, S3Error> {
+        let dir = self.bucket_dir(bucket)?;
+        let mut objects = Vec::new();
+        walk(&dir, &dir, &mut |key, path| {
+            if key.starts_with(prefix) {
+                objects.push(info(key, path, true)?);
+            }
+            Ok(())
+        })?;
+        if versions {
+            let versions_dir = dir.join(VERSIONS);
+            if versions_dir.is_dir() {
+                walk(&versions_dir, &versions_dir, &mut |relative, path| {
+                    // `<key>/<version-id>`
+                    let Some((key, _)) = relative.rsplit_once('/') else { return Ok(()) };
+                    if key.starts_with(prefix) {
+                        objects.push(info(key, path, false)?);
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        objects.sort_by(|a, b| a.key.cmp(&b.key).then(b.last_modified.cmp(&a.last_modified)));
+        Ok(objects)
+    }
+
+    fn path_of(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<PathBuf, S3Error> {
+        let dir = self.bucket_dir(bucket)?;
+        if key.split('/').any(|part| part == ".." || part.is_empty()) || key.starts_with(VERSIONS) {
+            return Err(S3Error::NoSuchKey { bucket: bucket.into(), key: key.into() });
+        }
+        let current = dir.join(key);
+        let path = match version {
+            Some(version) if current.is_file() && version_id(&current).as_deref() == Some(version) => current,
+            Some(version) => dir.join(VERSIONS).join(key).join(version),
+            None => current,
+        };
+        if path.is_file() { Ok(path) } else { Err(S3Error::NoSuchKey { bucket: bucket.into(), key: key.into() }) }
+    }
+
+    pub fn head(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<ObjectHead, S3Error> {
+        let path = self.path_of(bucket, key, version)?;
+        let object = info(key, &path, version.is_none())?;
+        // A sandbox object carries a full-object SHA-256, like an upload
+        // made with `--checksum-algorithm SHA256`.
+        let mut hasher = Sha256::new();
+        let mut file = std::fs::File::open(&path).map_err(|source| S3Error::Io { path: path.clone(), source })?;
+        std::io::copy(&mut file, &mut hasher).map_err(|source| S3Error::Io { path: path.clone(), source })?;
+        let checksum = base64::engine::general_purpose::STANDARD.encode(hasher.finalize());
+        Ok(ObjectHead {
+            size: object.size,
+            etag: None,
+            version_id: object.version_id,
+            last_modified: Some(object.last_modified),
+            checksum: Some(Checksum::Sha256(checksum)),
+        })
+    }
+
+    pub async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<Body, S3Error> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let path = self.path_of(bucket, key, version)?;
+        let mut file =
+            tokio::fs::File::open(&path).await.map_err(|source| S3Error::Io { path: path.clone(), source })?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|source| S3Error::Io { path: path.clone(), source })?;
+        match end {
+            // A bounded range: read it into memory only up to the part size the caller asked for.
+            Some(end) => {
+                let mut buf = vec![0u8; (end + 1).saturating_sub(start) as usize];
+                file.read_exact(&mut buf).await.map_err(|source| S3Error::Io { path: path.clone(), source })?;
+                Ok(Body::Memory(Some(bytes::Bytes::from(buf))))
+            }
+            None => Ok(Body::File(file)),
+        }
+    }
+
+    pub fn properties(&self, bucket: &str) -> Result<BucketProperties, S3Error> {
+        let dir = self.bucket_dir(bucket)?;
+        let settings: serde_json::Value = std::fs::read_to_string(dir.join(SETTINGS))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        let flag = |name: &str| Prop::Known(settings.get(name).and_then(|v| v.as_bool()).unwrap_or(false));
+        let destinations: Vec<String> = settings
+            .get("replication_destinations")
+            .and_then(|v| v.as_array())
+            .map(|list| list.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        Ok(BucketProperties {
+            region: Prop::Known(settings.get("region").and_then(|v| v.as_str()).unwrap_or("sandbox").to_string()),
+            versioning: Prop::Known(
+                settings.get("versioning").and_then(|v| v.as_bool()).unwrap_or_else(|| dir.join(VERSIONS).is_dir()),
+            ),
+            encryption: flag("encryption"),
+            encryption_algorithm: None,
+            public_access_blocked: flag("public_access_blocked"),
+            replication: Prop::Known(!destinations.is_empty()),
+            replication_destinations: destinations,
+            ownership_enforced: flag("ownership_enforced"),
+            ownership: None,
+            object_lock: flag("object_lock"),
+        })
+    }
+}
+
+fn version_id(path: &Path) -> Option<String> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let nanos = modified.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    Some(nanos.to_string())
+}
+
+fn info(key: &str, path: &Path, is_latest: bool) -> Result<ObjectInfo, S3Error> {
+    let metadata = std::fs::metadata(path).map_err(|source| S3Error::Io { path: path.to_path_buf(), source })?;
+    let modified = metadata.modified().map_err(|source| S3Error::Io { path: path.to_path_buf(), source })?;
+    let last_modified = Timestamp::try_from(modified).unwrap_or(Timestamp::UNIX_EPOCH);
+    let version_id =
+        if is_latest { version_id(path) } else { path.file_name().map(|n| n.to_string_lossy().into_owned()) };
+    Ok(ObjectInfo { key: key.to_string(), version_id, size: metadata.len(), last_modified, etag: None, is_latest })
+}
+
+/// Calls `visit(key, path)` for every file below `dir`, skipping the
+/// versions and settings entries at the top.
+fn walk(top: &Path, dir: &Path, visit: &mut dyn FnMut(&str, &Path) -> Result<(), S3Error>) -> Result<(), S3Error> {
+    let entries = std::fs::read_dir(dir).map_err(|source| S3Error::Io { path: dir.to_path_buf(), source })?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(relative) = path.strip_prefix(top) else { continue };
+        let key = relative.to_string_lossy().replace('\\', "/");
+        if dir == top && (key == VERSIONS || key == SETTINGS) {
+            continue;
+        }
+        if path.is_dir() {
+            walk(top, &path, visit)?;
+        } else {
+            visit(&key, &path)?;
+        }
+    }
+    Ok(())
+}

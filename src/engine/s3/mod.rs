@@ -1,0 +1,204 @@
+//! S3: find, pick, download and verify backups (`s3-backup`), and check
+//! how a bucket is provisioned (`s3-check`). The bucket sits behind
+//! [`Store`]: the real S3 API (aws-sdk-s3, any S3-compatible endpoint) or a
+//! local directory that behaves like a versioned bucket (`file://` endpoint:
+//! the sandbox for demo and training). Both pass the same tests.
+
+pub mod aws;
+pub mod backup;
+pub mod check;
+pub mod dir;
+pub mod download;
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use jiff::Timestamp;
+
+/// One object (or one version of one) in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub size: u64,
+    pub last_modified: Timestamp,
+    pub etag: Option<String>,
+    /// False for older versions of a key.
+    pub is_latest: bool,
+}
+
+/// A full-object checksum S3 stores with an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checksum {
+    Sha256(String),
+    Crc32c(String),
+    Crc64Nvme(String),
+}
+
+impl Checksum {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Checksum::Sha256(_) => "SHA-256",
+            Checksum::Crc32c(_) => "CRC32C",
+            Checksum::Crc64Nvme(_) => "CRC64NVME",
+        }
+    }
+
+    pub fn expected(&self) -> &str {
+        match self {
+            Checksum::Sha256(v) | Checksum::Crc32c(v) | Checksum::Crc64Nvme(v) => v,
+        }
+    }
+}
+
+/// What HEAD says about the object to download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectHead {
+    pub size: u64,
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+    pub last_modified: Option<Timestamp>,
+    /// Only full-object checksums: a composite (multipart) checksum does not
+    /// describe the file as a whole.
+    pub checksum: Option<Checksum>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    #[error(
+        "no AWS credentials found ({0}): set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
+    )]
+    NoCredentials(String),
+    #[error("access denied: {operation} on s3://{bucket}")]
+    AccessDenied { bucket: String, operation: String },
+    #[error("no such bucket: s3://{0}")]
+    NoSuchBucket(String),
+    #[error("no such object: s3://{bucket}/{key}")]
+    NoSuchKey { bucket: String, key: String },
+    #[error(
+        "the object s3://{bucket}/{key} changed while it was being downloaded (its ETag no longer matches); run the step again"
+    )]
+    Changed { bucket: String, key: String },
+    #[error("cannot reach {endpoint}: {detail}")]
+    Unreachable { endpoint: String, detail: String },
+    #[error("{operation} on s3://{bucket} failed: {detail}")]
+    Service { bucket: String, operation: String, detail: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl S3Error {
+    /// Worth trying again (the server or network hiccuped).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, S3Error::Unreachable { .. } | S3Error::Service { .. })
+    }
+}
+
+/// A stream of an object's bytes.
+pub enum Body {
+    Aws(aws_sdk_s3::primitives::ByteStream),
+    File(tokio::fs::File),
+    Memory(Option<Bytes>),
+}
+
+impl Body {
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, String> {
+        match self {
+            Body::Aws(stream) => stream.next().await.transpose().map_err(|e| e.to_string()),
+            Body::Memory(bytes) => Ok(bytes.take()),
+            Body::File(file) => {
+                use tokio::io::AsyncReadExt;
+                let mut buf = vec![0u8; 256 * 1024];
+                let read = file.read(&mut buf).await.map_err(|e| e.to_string())?;
+                if read == 0 {
+                    return Ok(None);
+                }
+                buf.truncate(read);
+                Ok(Some(Bytes::from(buf)))
+            }
+        }
+    }
+}
+
+/// Where the objects are.
+#[derive(Clone)]
+pub enum Store {
+    Aws(aws::AwsStore),
+    Dir(dir::DirStore),
+}
+
+/// How to reach a store: endpoint (`file://…` is the sandbox), profile, region.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub endpoint: Option<String>,
+    pub profile: Option<String>,
+    pub region: Option<String>,
+}
+
+impl Store {
+    pub async fn connect(config: &StoreConfig) -> Result<Store, S3Error> {
+        let endpoint =
+            config.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty()));
+        if let Some(path) = endpoint.as_deref().and_then(|e| e.strip_prefix("file://")) {
+            return Ok(Store::Dir(dir::DirStore::new(PathBuf::from(path))));
+        }
+        Ok(Store::Aws(aws::AwsStore::connect(endpoint, config.profile.clone(), config.region.clone()).await?))
+    }
+
+    /// Where requests go, for the status bar and the report.
+    pub fn endpoint(&self) -> String {
+        match self {
+            Store::Aws(store) => store.endpoint(),
+            Store::Dir(store) => format!("file://{}", store.root().display()),
+        }
+    }
+
+    /// Whether the endpoint is custom (not AWS): many S3-compatible servers
+    /// serve one stream faster than many ranges.
+    pub fn is_custom_endpoint(&self) -> bool {
+        match self {
+            Store::Aws(store) => store.has_custom_endpoint(),
+            Store::Dir(_) => true,
+        }
+    }
+
+    pub async fn list(&self, bucket: &str, prefix: &str, versions: bool) -> Result<Vec<ObjectInfo>, S3Error> {
+        match self {
+            Store::Aws(store) => store.list(bucket, prefix, versions).await,
+            Store::Dir(store) => store.list(bucket, prefix, versions),
+        }
+    }
+
+    pub async fn head(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<ObjectHead, S3Error> {
+        match self {
+            Store::Aws(store) => store.head(bucket, key, version).await,
+            Store::Dir(store) => store.head(bucket, key, version),
+        }
+    }
+
+    /// The object's bytes from `start` (to `end`, inclusive, if given),
+    /// failing with [`S3Error::Changed`] if its ETag is no longer `etag`.
+    pub async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        etag: Option<&str>,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<Body, S3Error> {
+        match self {
+            Store::Aws(store) => store.get(bucket, key, version, etag, start, end).await,
+            Store::Dir(store) => store.get(bucket, key, version, start, end).await,
+        }
+    }
+
+    pub async fn properties(&self, bucket: &str, wanted: &check::Wanted) -> Result<check::BucketProperties, S3Error> {
+        match self {
+            Store::Aws(store) => store.properties(bucket, wanted).await,
+            Store::Dir(store) => store.properties(bucket),
+        }
+    }
+}
