@@ -44,6 +44,16 @@ pub enum Msg {
         stream: OutputStream,
         lines: Vec<String>,
     },
+    /// Progress of long work (a download): shown in the detail pane.
+    Progress {
+        step: usize,
+        message: String,
+    },
+    /// Backups found for a step with `select = "choose"`: the operator picks.
+    PickBackup {
+        step: usize,
+        rows: Vec<PickRow>,
+    },
     /// Earlier output restored from a log file on resume.
     RestoredLog {
         step: usize,
@@ -68,6 +78,15 @@ pub enum Effect {
     Record(Event),
     RunCommand {
         step: usize,
+    },
+    /// Run an S3 step (s3-backup, s3-check).
+    RunS3 {
+        step: usize,
+    },
+    /// The operator picked a backup (`None`: cancelled the pick).
+    BackupPicked {
+        step: usize,
+        key: Option<String>,
     },
     FailStep {
         step: usize,
@@ -121,7 +140,25 @@ pub enum Modal {
     Failure { step: usize },
     Text { purpose: TextPurpose, input: Input },
     QuitConfirm,
-    Picker { field: usize, picker: Picker },
+    Picker { purpose: PickerPurpose, picker: Picker },
+}
+
+/// What a picker chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickerPurpose {
+    /// A start-screen variable with `choices`.
+    Var(usize),
+    /// The backup object of an `s3-backup` step.
+    Backup(usize),
+}
+
+/// A row offered by a picker the runtime filled: its value and its cells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickRow {
+    pub value: String,
+    pub cells: Vec<String>,
+    pub sort: Vec<i128>,
+    pub marked: bool,
 }
 
 impl Modal {
@@ -180,6 +217,8 @@ pub struct App {
     pub quitting: bool,
     /// Secret variable name → the environment variable commands get it in.
     pub secret_envs: BTreeMap<String, String>,
+    /// Latest progress line per step (downloads).
+    pub progress: BTreeMap<usize, String>,
 }
 
 impl App {
@@ -209,6 +248,7 @@ impl App {
             quit_armed: false,
             quitting: false,
             secret_envs,
+            progress: BTreeMap::new(),
         }
     }
 
@@ -269,6 +309,7 @@ impl App {
     }
 
     /// Index of the step a process is running for, if any.
+    /// A step some process or task is working on (command, download).
     pub fn running_command(&self) -> Option<usize> {
         let drill = self.drill.as_ref()?;
         drill.steps.iter().position(|s| {

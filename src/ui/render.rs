@@ -31,9 +31,10 @@ pub fn render(app: &App, frame: &mut Frame) {
         let buf = frame.buffer_mut();
         match modal {
             Modal::Help { scroll } => panels::help::render(app, *scroll, area, buf),
-            Modal::Picker { picker, .. } => {
+            Modal::Picker { picker, purpose } => {
                 let rows = picker.total_rows() as u16;
-                let dialog = layout::centered(area, 70, (rows + 7).clamp(9, 20));
+                let width = if matches!(purpose, super::app::PickerPurpose::Backup(_)) { 130 } else { 70 };
+                let dialog = layout::centered(area, width, (rows + 7).clamp(9, 24));
                 ratatui::widgets::Widget::render(ratatui::widgets::Clear, dialog, buf);
                 picker.render(dialog, buf, true);
             }

@@ -15,18 +15,24 @@ use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::app::PickRow;
 use super::app::{App, Effect, LOG_CAPACITY, Msg};
 use super::theme::Theme;
 use super::update::{start_form, update};
 use super::{render, tracing_to};
-use crate::drill::event::{DrillOutcome, Event, SessionMode};
+use crate::drill::event::{AttemptResult, DrillOutcome, Event, SessionMode};
 use crate::drill::store::DrillStore;
 use crate::engine::command::{CommandError, CommandOutcome, run_command};
+use crate::engine::s3::download::DownloadError;
+use crate::engine::s3::{ObjectInfo, Store, backup, check};
 use crate::engine::session::{DrillSession, ResumeNotice};
 use crate::engine::steps;
+use crate::engine::steps::StepLog;
 use crate::engine::vars::ResolvedVars;
 use crate::engine::{EngineEvent, OutputStream};
+use crate::runbook::Action;
 use crate::runbook::Runbook;
+use crate::runbook::template::CaptureValue;
 
 /// How the TUI opens: on the start screen of a new drill, or on a resumed one.
 pub enum Opening {
@@ -49,7 +55,38 @@ const TICK: Duration = Duration::from_millis(200);
 
 enum Incoming {
     Ui(Msg),
-    CommandDone { step: usize, attempt: u32, result: Result<CommandOutcome, CommandError> },
+    CommandDone {
+        step: usize,
+        attempt: u32,
+        result: Result<CommandOutcome, CommandError>,
+    },
+    /// Output or progress of an S3 step (logged to its file, then shown).
+    S3Event {
+        step: usize,
+        event: EngineEvent,
+    },
+    S3Listed {
+        step: usize,
+        attempt: u32,
+        result: Result<Listed, String>,
+    },
+    S3Fetched {
+        step: usize,
+        attempt: u32,
+        result: Result<CaptureValue, DownloadError>,
+    },
+    S3Checked {
+        step: usize,
+        attempt: u32,
+        result: Result<Vec<check::CheckRow>, String>,
+    },
+}
+
+/// A finished listing of an `s3-backup` step.
+struct Listed {
+    store: Store,
+    rendered: backup::BackupStep,
+    objects: Vec<ObjectInfo>,
 }
 
 struct Runtime {
@@ -59,6 +96,10 @@ struct Runtime {
     runbook: Option<Runbook>,
     training: bool,
     running: Option<CancellationToken>,
+    /// Logs of non-command steps that are running, by step index.
+    step_logs: BTreeMap<usize, StepLog>,
+    /// A listing waiting for the operator to pick a backup.
+    pending_pick: Option<(usize, u32, Listed)>,
     /// Quit once the running command has ended, journaling this reason.
     quit_after_command: Option<String>,
     exit: Option<ExitCode>,
@@ -89,6 +130,8 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
                 runbook: Some(runbook),
                 training,
                 running: None,
+                step_logs: BTreeMap::new(),
+                pending_pick: None,
                 quit_after_command: None,
                 exit: None,
                 stopped_by_signal: false,
@@ -105,6 +148,8 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
                 runbook: None,
                 training: false,
                 running: None,
+                step_logs: BTreeMap::new(),
+                pending_pick: None,
                 quit_after_command: None,
                 exit: None,
                 stopped_by_signal: false,
@@ -188,6 +233,69 @@ impl Runtime {
                 let effects = update(app, msg);
                 self.execute_all(app, effects).await;
             }
+            Incoming::S3Event { step, event } => {
+                let msg = match event {
+                    EngineEvent::Output { stream, lines, .. } => {
+                        if let Some(log) = self.step_logs.get_mut(&step) {
+                            for line in &lines {
+                                log.line(line);
+                            }
+                        }
+                        Msg::Output { step, stream, lines }
+                    }
+                    EngineEvent::Progress { message, .. } => Msg::Progress { step, message },
+                };
+                let effects = update(app, msg);
+                self.execute_all(app, effects).await;
+            }
+            Incoming::S3Listed { step, attempt, result } => {
+                let effects = self.s3_listed(app, step, attempt, result);
+                self.execute_all(app, effects).await;
+            }
+            Incoming::S3Fetched { step, attempt, result } => {
+                self.running = None;
+                let stopped = self.quit_after_command.clone();
+                let outcome = match result {
+                    Ok(capture) => {
+                        let name = self
+                            .session
+                            .as_ref()
+                            .and_then(|s| s.runbook.steps.get(step))
+                            .and_then(|s| s.capture.clone());
+                        if let (Some(name), Some(session)) = (name, self.session.as_mut()) {
+                            let id = session.runbook.steps[step].id.clone();
+                            let _ = session.record(Event::CaptureSet { step: id, name, value: capture });
+                        }
+                        Ok(())
+                    }
+                    Err(DownloadError::Cancelled { done, total }) if stopped.is_some() => {
+                        self.log_line(
+                            step,
+                            &format!("interrupted at {done} of {total} bytes; `drillbook resume` continues from there"),
+                        );
+                        Err(None)
+                    }
+                    Err(error) => Err(Some(error.to_string())),
+                };
+                self.end_s3(app, step, attempt, outcome).await;
+            }
+            Incoming::S3Checked { step, attempt, result } => {
+                let outcome = match result {
+                    Ok(rows) => {
+                        let lines = check::table(&rows);
+                        for line in &lines {
+                            self.log_line(step, line);
+                        }
+                        let _ = update(app, Msg::Output { step, stream: OutputStream::Stdout, lines });
+                        match check::failures(&rows) {
+                            None => Ok(()),
+                            Some(reason) => Err(Some(reason)),
+                        }
+                    }
+                    Err(error) => Err(Some(error)),
+                };
+                self.end_s3(app, step, attempt, outcome).await;
+            }
             Incoming::CommandDone { step, attempt, result } => {
                 self.running = None;
                 let Some(session) = self.session.as_mut() else { return };
@@ -270,6 +378,8 @@ impl Runtime {
                 }
             }
             Effect::RunCommand { step } => self.run_command(app, step),
+            Effect::RunS3 { step } => self.run_s3(app, step),
+            Effect::BackupPicked { step, key } => self.backup_picked(app, step, key),
             Effect::OpenUrl(url) => {
                 let notice = open_url(&url);
                 update(app, Msg::Notice(notice))
@@ -333,6 +443,237 @@ impl Runtime {
             let _ = tx.send(Incoming::CommandDone { step, attempt, result }).await;
         });
         update(app, Msg::EffectDone(records))
+    }
+
+    fn log_line(&mut self, step: usize, line: &str) {
+        if let Some(log) = self.step_logs.get_mut(&step) {
+            log.line(line);
+        }
+    }
+
+    /// Journals the end of an S3 step: done, failed (with a reason) or,
+    /// when drillbook is quitting, interrupted (`Err(None)`).
+    async fn end_s3(&mut self, app: &mut App, step: usize, attempt: u32, outcome: Result<(), Option<String>>) {
+        self.step_logs.remove(&step);
+        let Some(session) = self.session.as_mut() else { return };
+        let Some(runbook_step) = session.runbook.steps.get(step).cloned() else { return };
+        let started = session.state.step(&runbook_step.id).and_then(|s| s.attempts.last().map(|a| a.started_at));
+        let duration_ms = started
+            .and_then(|s| std::time::Duration::try_from(jiff::Timestamp::now().duration_since(s)).ok())
+            .map_or(0, |d| d.as_millis() as u64);
+        let recorded = match outcome {
+            Ok(()) => session.record(Event::finished_by_hand(
+                &runbook_step.id,
+                attempt,
+                AttemptResult::Succeeded,
+                None,
+                duration_ms,
+            )),
+            Err(Some(reason)) => session.record(Event::finished_by_hand(
+                &runbook_step.id,
+                attempt,
+                AttemptResult::Failed,
+                Some(reason),
+                duration_ms,
+            )),
+            Err(None) => session.record(Event::StepInterrupted {
+                step: runbook_step.id.clone(),
+                attempt,
+                reason: self.quit_after_command.clone().unwrap_or_else(|| "stopped".into()),
+            }),
+        };
+        let records = session.take_new_records();
+        let effects = update(app, Msg::StepEnded(records));
+        if let Err(error) = recorded {
+            let _ = update(app, Msg::EffectFailed(error.to_string()));
+        }
+        if let Some(reason) = self.quit_after_command.take() {
+            self.leave(reason);
+            return;
+        }
+        self.execute_all(app, effects).await;
+    }
+
+    /// Starts an S3 step: journals its start, then lists or checks in a task.
+    fn run_s3(&mut self, app: &mut App, step: usize) -> Vec<Effect> {
+        let Some(session) = self.session.as_mut() else { return Vec::new() };
+        let Some(runbook_step) = session.runbook.steps.get(step).cloned() else { return Vec::new() };
+        let context = session.template_context();
+        let attempt = steps::next_attempt(session, &runbook_step);
+        let tx = self.tx.clone();
+        let (description, task): (String, std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) =
+            match &runbook_step.action {
+                Action::S3Backup(spec) => match backup::BackupStep::render(spec, &context, session.templater()) {
+                    Ok(rendered) => (
+                        format!("s3-backup {}", rendered.location()),
+                        Box::pin(async move {
+                            let result = async {
+                                let store = Store::connect(&rendered.store).await.map_err(|e| e.to_string())?;
+                                let objects = backup::candidates(&store, &rendered).await.map_err(|e| e.to_string())?;
+                                Ok(Listed { store, rendered, objects })
+                            }
+                            .await;
+                            let _ = tx.send(Incoming::S3Listed { step, attempt, result }).await;
+                        }),
+                    ),
+                    Err(reason) => return vec![Effect::FailStep { step, reason }],
+                },
+                Action::S3Check(spec) => match check::CheckStep::render(spec, &context, session.templater()) {
+                    Ok(rendered) => (
+                        format!("s3-check s3://{}", rendered.bucket),
+                        Box::pin(async move {
+                            let result = async {
+                                let store = Store::connect(&rendered.store).await.map_err(|e| e.to_string())?;
+                                check::run(&store, &rendered).await.map_err(|e| e.to_string())
+                            }
+                            .await;
+                            let _ = tx.send(Incoming::S3Checked { step, attempt, result }).await;
+                        }),
+                    ),
+                    Err(reason) => return vec![Effect::FailStep { step, reason }],
+                },
+                _ => return vec![Effect::FailStep { step, reason: "not an S3 step".into() }],
+            };
+        let log = StepLog::create(session, &runbook_step, attempt);
+        let started = session.record(Event::StepStarted {
+            step: runbook_step.id.clone(),
+            attempt,
+            command: Some(description),
+            log: Some(log.relative.clone()),
+        });
+        if let Err(error) = started {
+            return update(app, Msg::EffectFailed(error.to_string()));
+        }
+        self.step_logs.insert(step, log);
+        let records = session.take_new_records();
+        tokio::spawn(task);
+        update(app, Msg::EffectDone(records))
+    }
+
+    /// A listing arrived: continue with the journaled choice, take the
+    /// newest, or ask the operator.
+    fn s3_listed(&mut self, app: &mut App, step: usize, attempt: u32, result: Result<Listed, String>) -> Vec<Effect> {
+        let listed = match result {
+            Ok(listed) => listed,
+            Err(reason) => {
+                self.log_line(step, &reason);
+                return self.fail_running(app, step, attempt, reason);
+            }
+        };
+        let Some(session) = self.session.as_ref() else { return Vec::new() };
+        let id = session.runbook.steps[step].id.clone();
+        let previous = session.state.step(&id).and_then(|s| s.choice.clone());
+        let now = jiff::Timestamp::now();
+        let lines: Vec<String> = listed
+            .objects
+            .iter()
+            .take(10)
+            .map(|o| {
+                let [key, size, modified, age, version] = backup::describe(o, now);
+                format!("{key}  {size}  {modified}  ({age} old)  {version}")
+            })
+            .collect();
+        let mut lines =
+            std::iter::once(format!("found {} backups under {}", listed.objects.len(), listed.rendered.location()))
+                .chain(lines)
+                .collect::<Vec<_>>();
+        if let Some(previous) = previous.as_ref().and_then(|p| backup::find_choice(&listed.objects, p)).cloned() {
+            lines.push(format!("continuing with the backup chosen before: {}", previous.key));
+            self.show(app, step, lines);
+            return self.fetch(app, step, attempt, listed, previous);
+        }
+        self.show(app, step, lines);
+        if listed.rendered.choose {
+            let rows = listed
+                .objects
+                .iter()
+                .enumerate()
+                .map(|(index, o)| {
+                    let cells = backup::describe(o, now).to_vec();
+                    let age = now.duration_since(o.last_modified).as_secs() as i128;
+                    PickRow {
+                        value: index.to_string(),
+                        sort: vec![0, o.size as i128, -age, age],
+                        cells,
+                        marked: index == 0,
+                    }
+                })
+                .collect();
+            self.pending_pick = Some((step, attempt, listed));
+            app.in_flight += 1; // PickBackup answers like an effect.
+            return update(app, Msg::PickBackup { step, rows });
+        }
+        let newest = listed.objects[0].clone();
+        self.fetch(app, step, attempt, listed, newest)
+    }
+
+    fn backup_picked(&mut self, app: &mut App, step: usize, key: Option<String>) -> Vec<Effect> {
+        let Some((pending_step, attempt, listed)) = self.pending_pick.take() else {
+            return update(app, Msg::EffectFailed("no backup listing is waiting for a choice".into()));
+        };
+        let chosen = key.and_then(|k| k.parse::<usize>().ok()).and_then(|i| listed.objects.get(i).cloned());
+        match chosen {
+            Some(object) if pending_step == step => {
+                let effects = self.fetch(app, step, attempt, listed, object);
+                let mut all = update(app, Msg::EffectDone(Vec::new()));
+                all.extend(effects);
+                all
+            }
+            _ => {
+                let effects = self.fail_running(app, step, attempt, "no backup was chosen".into());
+                let mut all = update(app, Msg::EffectDone(Vec::new()));
+                all.extend(effects);
+                all
+            }
+        }
+    }
+
+    fn show(&mut self, app: &mut App, step: usize, lines: Vec<String>) {
+        for line in &lines {
+            self.log_line(step, line);
+        }
+        let _ = update(app, Msg::Output { step, stream: OutputStream::Stdout, lines });
+    }
+
+    /// Journals the choice and starts the download task.
+    fn fetch(&mut self, app: &mut App, step: usize, attempt: u32, listed: Listed, object: ObjectInfo) -> Vec<Effect> {
+        let Some(session) = self.session.as_mut() else { return Vec::new() };
+        let id = session.runbook.steps[step].id.clone();
+        if let Err(error) = session.record(Event::Chosen { step: id.clone(), choice: backup::choice_json(&object) }) {
+            return update(app, Msg::EffectFailed(error.to_string()));
+        }
+        let records = session.take_new_records();
+        let downloads = session.dir.downloads();
+        let cancel = CancellationToken::new();
+        self.running = Some(cancel.clone());
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let (events_tx, mut events_rx) = mpsc::channel(64);
+            let forward_tx = tx.clone();
+            let forward = tokio::spawn(async move {
+                while let Some(event) = events_rx.recv().await {
+                    if forward_tx.send(Incoming::S3Event { step, event }).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let result = backup::fetch(&listed.store, &listed.rendered, &object, &downloads, &id, &events_tx, &cancel)
+                .await
+                .map(|(_, capture)| capture);
+            drop(events_tx);
+            let _ = forward.await;
+            let _ = tx.send(Incoming::S3Fetched { step, attempt, result }).await;
+        });
+        update(app, Msg::StepEnded(records))
+    }
+
+    fn fail_running(&mut self, app: &mut App, step: usize, attempt: u32, reason: String) -> Vec<Effect> {
+        self.step_logs.remove(&step);
+        let Some(session) = self.session.as_mut() else { return Vec::new() };
+        let id = session.runbook.steps[step].id.clone();
+        let _ = session.record(Event::finished_by_hand(&id, attempt, AttemptResult::Failed, Some(reason), 0));
+        let records = session.take_new_records();
+        update(app, Msg::StepEnded(records))
     }
 
     fn leave(&mut self, reason: String) {
@@ -492,7 +833,3 @@ fn open_url(url: &str) -> String {
         Err(_) => format!("no browser opener ({opener}) here: copy the link {url}"),
     }
 }
-
-// Keep the unused-import lint quiet where OutputStream is only matched on.
-#[allow(dead_code)]
-fn _uses(_: OutputStream) {}

@@ -8,7 +8,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, M
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
-use super::app::{App, Effect, Field, Focus, Modal, Msg, Screen, StartForm, TextPurpose};
+use super::app::{App, Effect, Field, Focus, Modal, Msg, PickerPurpose, Screen, StartForm, TextPurpose};
 use super::keymap::{self, Action};
 use super::layout;
 use super::widgets::picker::{Column, Picker, PickerOutcome, Row, SortKey};
@@ -57,6 +57,16 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             if let Some(log) = app.logs.get_mut(step) {
                 log.push_lines(stream, &lines);
             }
+            Vec::new()
+        }
+        Msg::Progress { step, message } => {
+            app.progress.insert(step, message);
+            Vec::new()
+        }
+        Msg::PickBackup { step, rows } => {
+            app.in_flight = app.in_flight.saturating_sub(1);
+            app.selected = step;
+            app.modal = Some(backup_picker(step, rows));
             Vec::new()
         }
         Msg::RestoredLog { step, lines } => {
@@ -234,6 +244,7 @@ fn start_step(app: &mut App, index: usize) -> Vec<Effect> {
             });
             Vec::new()
         }
+        StepAction::S3Backup(_) | StepAction::S3Check(_) => vec![Effect::RunS3 { step: index }],
         _ => vec![Effect::FailStep {
             step: index,
             reason: format!("step kind `{}` is not supported by this build yet", step.kind.name()),
@@ -631,7 +642,15 @@ fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 Vec::new()
             }
         },
-        Modal::Picker { field, mut picker } => match picker.handle_key(key) {
+        Modal::Picker { purpose: PickerPurpose::Backup(step), mut picker } => match picker.handle_key(key) {
+            PickerOutcome::Accepted(value) => vec![Effect::BackupPicked { step, key: Some(value) }],
+            PickerOutcome::Cancelled => vec![Effect::BackupPicked { step, key: None }],
+            PickerOutcome::Continue => {
+                app.modal = Some(Modal::Picker { purpose: PickerPurpose::Backup(step), picker });
+                Vec::new()
+            }
+        },
+        Modal::Picker { purpose: PickerPurpose::Var(field), mut picker } => match picker.handle_key(key) {
             PickerOutcome::Accepted(value) => {
                 if let Some(f) = app.start.fields.get_mut(field) {
                     f.input = Input::new(value);
@@ -643,7 +662,7 @@ fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             }
             PickerOutcome::Cancelled => Vec::new(),
             PickerOutcome::Continue => {
-                app.modal = Some(Modal::Picker { field, picker });
+                app.modal = Some(Modal::Picker { purpose: PickerPurpose::Var(field), picker });
                 Vec::new()
             }
         },
@@ -806,7 +825,49 @@ fn choices_picker(field: usize, var: &VarDef, current: &str) -> Modal {
     let title = var.prompt.clone().unwrap_or_else(|| format!("Choose {}", var.name));
     let columns =
         vec![Column { title: var.name.clone(), width: ratatui::layout::Constraint::Min(10), align_right: false }];
-    Modal::Picker { field, picker: Picker::new(title, columns, rows).with_default(current) }
+    Modal::Picker {
+        purpose: PickerPurpose::Var(field),
+        picker: Picker::new(title, columns, rows).with_default(current),
+    }
+}
+
+/// The backup picker: key, size, last modified, age, version; the newest
+/// (first) row preselected.
+fn backup_picker(step: usize, rows: Vec<super::app::PickRow>) -> Modal {
+    let default = rows.first().map(|r| r.value.clone()).unwrap_or_default();
+    use ratatui::layout::Constraint::{Length, Min};
+    let titles = [
+        ("key", false, Min(24)),
+        ("size", true, Length(10)),
+        ("last modified", false, Length(20)),
+        ("age", true, Length(12)),
+        ("version", false, Length(24)),
+    ];
+    let columns = titles
+        .iter()
+        .map(|(title, right, width)| Column { title: title.to_string(), width: *width, align_right: *right })
+        .collect();
+    let rows = rows
+        .into_iter()
+        .map(|row| Row {
+            sort_keys: row
+                .cells
+                .iter()
+                .enumerate()
+                .map(|(i, cell)| match row.sort.get(i) {
+                    Some(number) => SortKey::Number(*number),
+                    None => SortKey::Text(cell.clone()),
+                })
+                .collect(),
+            cells: row.cells,
+            value: row.value,
+            marked: row.marked,
+        })
+        .collect();
+    Modal::Picker {
+        purpose: PickerPurpose::Backup(step),
+        picker: Picker::new("Choose the backup to restore", columns, rows).with_default(&default),
+    }
 }
 
 fn submit_start(app: &mut App) -> Vec<Effect> {

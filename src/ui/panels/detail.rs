@@ -67,6 +67,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         lines.push(Line::from(Span::styled(format!("↷ {reason}"), theme.dim())));
     }
     let running = matches!(state.map(|s| &s.status), Some(StepStatus::Running { .. }));
+    if running && let Some(progress) = app.progress.get(&app.selected) {
+        lines.push(progress_line(app, progress));
+    }
     match &step.action {
         Action::Manual if running => {
             lines.push(Line::from(vec![
@@ -127,6 +130,25 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         }
     }
     Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).render(area, buf);
+}
+
+/// `[██████░░░░░░] 42% 430 MiB of 1.0 GiB · …` from a progress message
+/// that starts with a percentage; other messages as they are.
+fn progress_line(app: &App, message: &str) -> Line<'static> {
+    let theme = app.theme;
+    let percent = message.trim_start().split('%').next().and_then(|p| p.trim().parse::<u64>().ok());
+    match percent {
+        Some(percent) => {
+            let width = 24u64;
+            let filled = (percent.min(100) * width / 100) as usize;
+            Line::from(vec![
+                Span::styled("█".repeat(filled), theme.ok()),
+                Span::styled("░".repeat(width as usize - filled), theme.dim()),
+                Span::raw(format!(" {}", message.trim_start())),
+            ])
+        }
+        None => Line::from(Span::styled(message.to_string(), theme.warn())),
+    }
 }
 
 fn short(id: &str) -> &str {
