@@ -348,7 +348,7 @@ fn a_click_selects_a_step_and_the_wheel_scrolls_the_log() {
 #[test]
 fn a_false_when_skips_and_unsupported_kinds_fail_with_a_reason() {
     let h = Harness::opened(runbook(
-        "[runbook]\nid = \"w\"\ntitle = \"W\"\n[vars.env]\ndefault = \"staging\"\n[[step]]\nid = \"prod-only\"\nkind = \"manual\"\nwhen = \"env == 'production'\"\n[[step]]\nid = \"bucket\"\nkind = \"s3-check\"\nbucket = \"b\"\nexpect = { versioning = true }\n",
+        "[runbook]\nid = \"w\"\ntitle = \"W\"\n[vars.env]\ndefault = \"staging\"\n[[step]]\nid = \"prod-only\"\nkind = \"manual\"\nwhen = \"env == 'production'\"\n[[step]]\nid = \"bucket\"\nkind = \"k8s-wait\"\nnamespace = \"dr\"\n",
     ));
     assert_eq!(h.status_of("prod-only"), "skipped");
     assert_eq!(h.status_of("bucket"), "failed");
