@@ -92,7 +92,7 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
-#[derive(Debug, Clone, Copy, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct UiArgs {
     /// Line-oriented interface (works in pipes; used for scheduled drills).
     #[arg(long)]
@@ -100,6 +100,30 @@ pub struct UiArgs {
     /// Answer confirmations with yes; in plain mode record manual and checklist steps as skipped.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// S3 endpoint for every S3 step without its own (MinIO, Ceph, moto; `file://DIR` is the sandbox store).
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS profile for every S3 step without its own.
+    #[arg(long, value_name = "NAME", env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+}
+
+impl UiArgs {
+    /// Hands `--endpoint-url` and `--profile` to the AWS SDK, which reads
+    /// them from the environment. Called before any thread exists.
+    fn export_aws_settings(&self) {
+        // SAFETY: runs at the start of the command, before the runtime or
+        // any other thread is started, so nothing reads the environment
+        // concurrently.
+        unsafe {
+            if let Some(endpoint) = &self.endpoint_url {
+                std::env::set_var("AWS_ENDPOINT_URL", endpoint);
+            }
+            if let Some(profile) = &self.profile {
+                std::env::set_var("AWS_PROFILE", profile);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -123,14 +147,19 @@ pub fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Run { runbook, vars, ui, training } => {
+            ui.export_aws_settings();
             let loaded = load_runbook(&runbook)?;
             start(loaded, &vars, ui, training)
         }
         Command::Demo { ui } => {
+            ui.export_aws_settings();
             let demo = runbook::parse("(bundled) runbooks/demo.toml", DEMO_RUNBOOK).map_err(|d| d.to_string())?;
             start(demo, &[], ui, true)
         }
-        Command::Resume { drill, ui } => resume(drill.as_deref(), ui),
+        Command::Resume { drill, ui } => {
+            ui.export_aws_settings();
+            resume(drill.as_deref(), ui)
+        }
         Command::List { json } => list(json),
         Command::Check { runbooks } => Ok(check(&runbooks)),
         Command::Report { drill, format, output } => report(&drill, format, output.as_deref()),
@@ -180,7 +209,7 @@ fn start(runbook: Runbook, var_args: &[String], ui: UiArgs, training: bool) -> R
     }
     let store = DrillStore::from_env().map_err(|e| e.to_string())?;
     let given = vars::parse_var_args(var_args)?;
-    if use_tui(ui) {
+    if use_tui(&ui) {
         // Same checks as plain mode on what was given; the start screen asks for the rest.
         vars::resolve_vars(&runbook, &given, &|_| Some(String::new()), &mut vars::NoPrompt)?;
         let env = runbook
@@ -212,7 +241,7 @@ fn resume(drill: Option<&str>, ui: UiArgs) -> Result<ExitCode, String> {
         Some(id) => store.find(id).map_err(|e| e.to_string())?,
         None => latest_unfinished(&store)?,
     };
-    let mode = if use_tui(ui) { SessionMode::Tui } else { SessionMode::Plain };
+    let mode = if use_tui(&ui) { SessionMode::Tui } else { SessionMode::Plain };
     let (mut session, notice) = DrillSession::resume(dir, mode).map_err(|e| e.to_string())?;
     let mut input = input::Input::stdin();
     let missing: Vec<runbook::VarDef> = session.missing_secrets().into_iter().cloned().collect();
@@ -235,7 +264,7 @@ fn resume(drill: Option<&str>, ui: UiArgs) -> Result<ExitCode, String> {
         secrets.insert(var.name.clone(), value);
     }
     session.set_secrets(secrets);
-    if use_tui(ui) {
+    if use_tui(&ui) {
         return crate::ui::runtime::run(crate::ui::runtime::Opening::Resume { session: Box::new(session), notice });
     }
     plain::drive(session, input, ui, Some(notice))
@@ -243,7 +272,7 @@ fn resume(drill: Option<&str>, ui: UiArgs) -> Result<ExitCode, String> {
 
 /// The full-screen interface, unless asked for plain mode, running in CI,
 /// or not attached to a terminal.
-fn use_tui(ui: UiArgs) -> bool {
+fn use_tui(ui: &UiArgs) -> bool {
     use std::io::IsTerminal;
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
     !ui.plain && !ci && std::io::stdin().is_terminal() && std::io::stdout().is_terminal()

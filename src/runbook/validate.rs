@@ -906,10 +906,12 @@ fn template(value: &Sp<String>) -> Template {
     Template { text: value.to_string(), span: value.span() }
 }
 
-/// Offset of the first `{{` that sits inside shell quotes, if any.
+/// Offset of the first `{{` that sits inside shell quotes, if any. A
+/// command substitution `$( … )` starts a fresh quoting context, as in sh.
 fn first_template_inside_quotes(script: &str) -> Option<usize> {
     let bytes = script.as_bytes();
     let (mut single, mut double) = (false, false);
+    let mut outer: Vec<(bool, bool)> = Vec::new();
     let mut index = 0;
     while index < bytes.len() {
         let byte = bytes[index];
@@ -939,6 +941,16 @@ fn first_template_inside_quotes(script: &str) -> Option<usize> {
             b'\\' if !single => index += 1,
             b'\'' if !double => single = !single,
             b'"' if !single => double = !double,
+            b'$' if !single && bytes.get(index + 1) == Some(&b'(') => {
+                outer.push((single, double));
+                (single, double) = (false, false);
+                index += 1;
+            }
+            b')' if !single && !double => {
+                if let Some(state) = outer.pop() {
+                    (single, double) = state;
+                }
+            }
             _ => {}
         }
         index += 1;
@@ -1009,6 +1021,8 @@ mod tests {
         assert_eq!(first_template_inside_quotes("echo 'a' {{ x }} \"b\""), None);
         assert_eq!(first_template_inside_quotes("echo {{ x | replace('a', \"b\") }} ok"), None);
         assert_eq!(first_template_inside_quotes("echo \\\" {{ x }}"), None);
+        assert_eq!(first_template_inside_quotes("echo \"$(ls \"$d\"/{{ x }} | wc -l)\" files"), None);
+        assert_eq!(first_template_inside_quotes("echo \"$(echo '{{ x }}')\""), Some(14));
     }
 
     #[test]

@@ -191,13 +191,14 @@ impl AwsStore {
         };
         let versioning = match client.get_bucket_versioning().bucket(bucket).send().await {
             Ok(out) => Prop::Known(matches!(out.status(), Some(aws_sdk_s3::types::BucketVersioningStatus::Enabled))),
-            // Some S3-compatible servers (moto among them) answer with a
-            // differently named XML root the SDK cannot read. Fall back to
-            // what the objects show: version ids exist only once versioning
-            // has been enabled.
-            Err(e) if matches!(e, SdkError::ResponseError(_)) || error_status(&e) == Some(200) => {
-                self.versioning_from_objects(bucket).await
-            }
+            // Some S3-compatible servers (moto among them) name the XML root
+            // differently, which the SDK refuses; read the status from the
+            // answer itself.
+            Err(e) if error_status(&e) == Some(200) => match raw_body(&e).and_then(|b| xml_value(&b, "Status")) {
+                Some(status) => Prop::Known(status == "Enabled"),
+                None if raw_body(&e).is_some() => Prop::Known(false),
+                None => unknown(e),
+            },
             Err(e) => unknown(e),
         };
         let (encryption, encryption_algorithm) = match client.get_bucket_encryption().bucket(bucket).send().await {
@@ -277,13 +278,6 @@ impl AwsStore {
         })
     }
 
-    async fn versioning_from_objects(&self, bucket: &str) -> Prop<bool> {
-        match self.client.list_object_versions().bucket(bucket).max_keys(100).send().await {
-            Ok(out) => Prop::Known(out.versions().iter().any(|v| v.version_id().is_some_and(|id| id != "null"))),
-            Err(e) => unknown(e),
-        }
-    }
-
     fn error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
         &self,
         error: SdkError<E, R>,
@@ -324,6 +318,26 @@ fn unknown<T, E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(err
         }
         (None, None) => "unreachable".to_string(),
     })
+}
+
+/// The body of a response the SDK could not deserialize.
+fn raw_body<E>(error: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<String> {
+    match error {
+        SdkError::ServiceError(service) => {
+            service.raw().body().bytes().map(|b| String::from_utf8_lossy(b).into_owned())
+        }
+        SdkError::ResponseError(response) => {
+            response.raw().body().bytes().map(|b| String::from_utf8_lossy(b).into_owned())
+        }
+        _ => None,
+    }
+}
+
+/// The text of the first `<name>` element.
+fn xml_value(xml: &str, name: &str) -> Option<String> {
+    let start = xml.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(xml[start..end].trim().to_string())
 }
 
 fn error_status<E, R: std::fmt::Debug>(error: &SdkError<E, R>) -> Option<u16> {

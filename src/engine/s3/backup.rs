@@ -160,7 +160,7 @@ pub async fn fetch(
         version_id: object.version_id.clone(),
         head,
     };
-    let options = download::Options { dest, parts, attempts: 5 };
+    let options = download::Options { dest, parts, attempts: 8 };
     let progress_events = events.clone();
     let progress_step = step_id.to_string();
     let progress = move |progress: Progress| {

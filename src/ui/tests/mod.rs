@@ -43,6 +43,14 @@ pub fn ch(c: char) -> Msg {
     key(KeyCode::Char(c))
 }
 
+/// What the harness reports it was asked to run for a step.
+fn effect_for(app: &App, step: usize) -> Effect {
+    match app.runbook.steps[step].action {
+        crate::runbook::Action::S3Backup(_) | crate::runbook::Action::S3Check(_) => Effect::RunS3 { step },
+        _ => Effect::RunCommand { step },
+    }
+}
+
 /// The app and a journal kept in memory, answering effects like the runtime.
 pub struct Harness {
     pub app: App,
@@ -141,7 +149,7 @@ impl Harness {
                         });
                         next.extend(update(&mut self.app, Msg::EffectDone(vec![a, b])));
                     }
-                    Effect::RunCommand { step } => {
+                    Effect::RunCommand { step } | Effect::RunS3 { step } => {
                         let id = self.app.runbook.steps[step].id.clone();
                         let attempt = self.app.drill.as_ref().unwrap().steps[step].attempt_count() + 1;
                         let record = self.journal_event(Event::StepStarted {
@@ -150,7 +158,7 @@ impl Harness {
                             command: Some(format!("run {id}")),
                             log: Some(format!("logs/{id}.{attempt}.log")),
                         });
-                        self.pending.push(Effect::RunCommand { step });
+                        self.pending.push(effect_for(&self.app, step));
                         next.extend(update(&mut self.app, Msg::EffectDone(vec![record])));
                     }
                     other => self.pending.push(other),

@@ -98,7 +98,7 @@ fn opening_a_drill_starts_the_first_step_and_enter_completes_a_manual_one() {
     h.send(key(KeyCode::Enter));
     assert_eq!(h.status_of("brief"), "done");
     // The next step is a command without confirmation: it runs at once.
-    assert_eq!(h.status_of("fetch-backup"), "running");
+    assert_eq!(h.status_of("prepare-sandbox"), "running");
     assert_eq!(h.pending, vec![Effect::RunCommand { step: 1 }]);
     assert_eq!(h.app.selected, 1);
 }
@@ -110,8 +110,9 @@ fn output_goes_to_its_steps_log_and_a_finished_command_moves_on() {
     h.send(Msg::Output { step: 1, stream: OutputStream::Stdout, lines: vec!["listing".into()] });
     assert!(h.app.logs[1].len() >= 2, "marker + line");
     h.command_ends(0);
-    assert_eq!(h.status_of("fetch-backup"), "done");
-    assert_eq!(h.status_of("verify-backup"), "running");
+    assert_eq!(h.status_of("prepare-sandbox"), "done");
+    assert_eq!(h.status_of("fetch-backup"), "running");
+    assert_eq!(h.pending.last(), Some(&Effect::RunS3 { step: 2 }));
 }
 
 #[test]
@@ -126,8 +127,8 @@ fn nothing_starts_twice_while_an_effect_is_in_flight() {
 
 fn run_to_restore(h: &mut Harness) {
     h.send(key(KeyCode::Enter)); // brief done
+    h.command_ends(0); // prepare-sandbox
     h.command_ends(0); // fetch-backup
-    h.command_ends(0); // verify-backup
 }
 
 #[test]
