@@ -15,6 +15,7 @@
 //!   for `-d`) has its body swallowed as a form: the object is stored empty. The helpers
 //!   always send `application/octet-stream` unless told otherwise.
 //! - Bucket names must be 3–63 characters (`InvalidBucketName` otherwise).
+//! - Requests are path-style (`http://127.0.0.1:PORT/bucket/key`); the helpers use that.
 //! - Versions, ranged GETs (206 + `Content-Range`), full-object SHA-256 checksums
 //!   (returned only with `x-amz-checksum-mode: ENABLED`, never on ranged GETs), multipart
 //!   uploads and the bucket configurations (encryption, public access block, replication,
@@ -170,6 +171,12 @@ impl Moto {
         }
     }
 
+    /// moto's process id while it runs, e.g. to `SIGSTOP` it for a "server hangs" test
+    /// (drop still kills a stopped process).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the moto process is running (false after [`Moto::stop`]).
     pub fn is_running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|child| matches!(child.try_wait(), Ok(None)))
@@ -230,8 +237,9 @@ impl Moto {
             }
             // Only trust an answer on the port once this process owns the listening socket:
             // otherwise it might come from another test's server that grabbed the port.
+            let remaining = START_TIMEOUT.saturating_sub(started.elapsed()).max(Duration::from_millis(100));
             if owns_listening_socket(pid, self.port) != Some(false)
-                && let Ok(response) = http_request_timeout(&self.endpoint, "GET", "/moto-api/", &[], b"", START_TIMEOUT)
+                && let Ok(response) = http_request_timeout(&self.endpoint, "GET", "/moto-api/", &[], b"", remaining)
                 && response.status == 200
             {
                 return Ok(());
