@@ -430,3 +430,33 @@ expect = { versioning = true }
     assert!(output.status.success(), "{}", stdout_of(&output));
     assert!(stdout_of(&output).contains("versioning   yes       yes     ok"), "{}", stdout_of(&output));
 }
+
+#[test]
+fn unreachable_endpoints_and_missing_credentials_are_named() {
+    let home = Home::new();
+    let runbook = home.runbook("rb.toml", &backup_runbook(""));
+    // Nothing listens on port 9 of loopback.
+    let env = moto::aws_env("http://127.0.0.1:9");
+    let output = run(&home, &env, &runbook, &["run", "--plain", "--yes"], "");
+    let stdout = stdout_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("cannot reach http://127.0.0.1:9"), "{stdout}");
+
+    let home = Home::new();
+    let runbook = home.runbook("rb.toml", &backup_runbook(""));
+    let moto = Moto::start();
+    let mut command = home.cmd_std();
+    command.args(["run", "--plain", "--yes"]).arg(&runbook);
+    for (k, v) in moto.env() {
+        if !k.starts_with("AWS_ACCESS_KEY_ID") && !k.starts_with("AWS_SECRET_ACCESS_KEY") {
+            command.env(k, v);
+        }
+    }
+    for name in moto::AWS_ENV_TO_REMOVE {
+        command.env_remove(name);
+    }
+    command.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").env("HOME", home.path());
+    let output = command.output().unwrap();
+    let stdout = stdout_of(&output);
+    assert!(stdout.contains("no AWS credentials found"), "{stdout}");
+}
