@@ -42,7 +42,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn format_duration(duration: Duration) -> String {
     let secs = duration.as_secs();
     if secs == 0 {
-        return format!("{}ms", duration.as_millis());
+        return match duration.as_millis() {
+            0 => "0s".to_string(),
+            millis => format!("{millis}ms"),
+        };
     }
     let parts = [(secs / 86_400, "d"), (secs / 3600 % 24, "h"), (secs / 60 % 60, "m"), (secs % 60, "s")];
     parts.iter().filter(|(n, _)| *n > 0).map(|(n, unit)| format!("{n}{unit}")).collect::<Vec<_>>().join(" ")

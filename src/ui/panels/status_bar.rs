@@ -73,8 +73,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         spans.push(Span::styled(status.clone(), style));
     }
     let mut hints = Vec::new();
-    let typing = matches!(app.modal, Some(Modal::Text { .. } | Modal::TypedConfirm { .. }));
-    let active = if typing {
+    let active = if matches!(app.modal, Some(Modal::Picker { .. })) {
+        vec![("enter".to_string(), "choose"), ("esc".to_string(), "cancel"), ("type".to_string(), "to filter")]
+    } else if matches!(app.modal, Some(Modal::Text { .. } | Modal::TypedConfirm { .. })) {
         vec![("enter".to_string(), "accept"), ("esc".to_string(), "cancel")]
     } else {
         keymap::hints(&app.contexts())
