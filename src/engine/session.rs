@@ -98,16 +98,8 @@ impl DrillSession {
         let record = Record { seq, ts, prev: String::new(), event: started };
         let state = DrillState::replay(std::slice::from_ref(&record))
             .map_err(|source| SessionError::Replay { journal: dir.journal(), source })?;
-        let mut session = DrillSession {
-            dir,
-            runbook,
-            state,
-            journal,
-            _lock: lock,
-            secrets: vars.secrets,
-            templater: Templater::new(),
-            new_records: Vec::new(),
-        };
+        let mut session = DrillSession::assemble(dir, runbook, state, journal, lock);
+        session.secrets = vars.secrets;
         session.record(Event::SessionStarted { pid: std::process::id(), host: host(), mode, resumed: false })?;
         Ok(session)
     }
@@ -133,7 +125,13 @@ impl DrillSession {
         let snapshot_path = dir.runbook_snapshot();
         let runbook = load_snapshot(&snapshot_path, &state)?;
         let runbook_changed = detect_change(&runbook, &state.runbook_path);
-        let mut session = DrillSession {
+        let mut session = DrillSession::assemble(dir, runbook, state, journal, lock);
+        session.record(Event::SessionStarted { pid: std::process::id(), host: host(), mode, resumed: true })?;
+        Ok((session, ResumeNotice { torn: replay.torn, runbook_changed }))
+    }
+
+    fn assemble(dir: DrillDir, runbook: Runbook, state: DrillState, journal: Journal<Event>, lock: DrillLock) -> Self {
+        DrillSession {
             dir,
             runbook,
             state,
@@ -142,9 +140,7 @@ impl DrillSession {
             secrets: BTreeMap::new(),
             templater: Templater::new(),
             new_records: Vec::new(),
-        };
-        session.record(Event::SessionStarted { pid: std::process::id(), host: host(), mode, resumed: true })?;
-        Ok((session, ResumeNotice { torn: replay.torn, runbook_changed }))
+        }
     }
 
     /// Journals an event (durably) and then applies it to the state.

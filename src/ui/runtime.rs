@@ -123,38 +123,14 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
         Opening::New { runbook, given, env, training, store } => {
             let form = start_form(&runbook, &given, &env);
             let app = App::new(Arc::new(runbook.clone()), form, now, theme);
-            let runtime = Runtime {
-                tx: tx.clone(),
-                session: None,
-                store: Some(store),
-                runbook: Some(runbook),
-                training,
-                running: None,
-                step_logs: BTreeMap::new(),
-                pending_pick: None,
-                quit_after_command: None,
-                exit: None,
-                stopped_by_signal: false,
-            };
+            let mut runtime = Runtime::new(tx.clone(), None);
+            (runtime.store, runtime.runbook, runtime.training) = (Some(store), Some(runbook), training);
             (app, runtime)
         }
         Opening::Resume { session, notice } => {
             let session = *session;
-            let app = App::new(Arc::new(session.runbook.clone()), Default::default(), now, theme);
-            let runtime = Runtime {
-                tx: tx.clone(),
-                session: Some(session),
-                store: None,
-                runbook: None,
-                training: false,
-                running: None,
-                step_logs: BTreeMap::new(),
-                pending_pick: None,
-                quit_after_command: None,
-                exit: None,
-                stopped_by_signal: false,
-            };
-            let mut app = app;
+            let mut app = App::new(Arc::new(session.runbook.clone()), Default::default(), now, theme);
+            let runtime = Runtime::new(tx.clone(), Some(session));
             app.notices = resume_notices(&notice);
             (app, runtime)
         }
@@ -227,6 +203,22 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
 }
 
 impl Runtime {
+    fn new(tx: mpsc::Sender<Incoming>, session: Option<DrillSession>) -> Self {
+        Runtime {
+            tx,
+            session,
+            store: None,
+            runbook: None,
+            training: false,
+            running: None,
+            step_logs: BTreeMap::new(),
+            pending_pick: None,
+            quit_after_command: None,
+            exit: None,
+            stopped_by_signal: false,
+        }
+    }
+
     async fn handle(&mut self, app: &mut App, incoming: Incoming) {
         match incoming {
             Incoming::Ui(msg) => {
