@@ -173,7 +173,7 @@ fn the_newest_matching_backup_is_downloaded_verified_and_reported() {
             "{stdout}"
         );
         let drill = home.only_drill();
-        let file = drill.join("downloads/daily-acme-202611270300.pgdump");
+        let file = drill.join("downloads/fetch-backup/daily-acme-202611270300.pgdump");
         assert_eq!(std::fs::read(&file).unwrap(), newest);
         let leftovers: Vec<_> =
             std::fs::read_dir(drill.join("downloads")).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -280,7 +280,7 @@ fn a_wrong_checksum_fails_the_step_and_deletes_the_file() {
     assert!(stdout.contains("verification failed: SHA-256 checksum: expected AAAA"), "{stdout}");
     assert!(stdout.contains("the file was deleted"), "{stdout}");
     assert!(!stdout.contains("| key="), "the next step never got the file: {stdout}");
-    let downloads: Vec<_> = std::fs::read_dir(home.only_drill().join("downloads")).unwrap().collect();
+    let downloads: Vec<_> = std::fs::read_dir(home.only_drill().join("downloads/fetch-backup")).unwrap().collect();
     assert!(downloads.is_empty(), "{downloads:?}");
 }
 
@@ -312,7 +312,7 @@ fn wait_for_partial(home: &Home) -> PathBuf {
     let started = Instant::now();
     loop {
         if let Some(drill) = home.drills().first() {
-            let state = drill.join("downloads/daily-acme-big.pgdump.partial.json");
+            let state = drill.join("downloads/fetch-backup/daily-acme-big.pgdump.partial.json");
             if std::fs::read_to_string(&state).is_ok_and(|s| s.contains("[[0,")) {
                 return state;
             }

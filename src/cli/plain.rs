@@ -565,7 +565,7 @@ impl Driver {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(error)) => {
                 self.out.line(&format!("  ✗ failed: {error}"));
-                return Ok(steps::record_failure_without_run(&mut self.session, step, error.to_string())?);
+                return Ok(steps::record_attempt_failed(&mut self.session, step, attempt, error.to_string())?);
             }
             Err(join) => return Err(Halt::Stopped(format!("internal error in the step runner: {join}"))),
         };
@@ -648,7 +648,7 @@ impl Driver {
             .session
             .state
             .step(&step.id)
-            .and_then(|s| s.choice.clone())
+            .and_then(|s| s.resumable_choice(None).cloned())
             .and_then(|choice| backup::find_choice(&objects, &choice).cloned());
         for (index, object) in objects.iter().take(10).enumerate() {
             let [key, size, modified, age, version] = backup::describe(object, now);

@@ -81,6 +81,14 @@ impl StepState {
         self.attempts.last().map_or(0, |a| a.number)
     }
 
+    /// The journaled choice (backup object, tag), if the attempt before
+    /// `current` was interrupted: a resumed step continues with the same
+    /// object. After a failure the operator gets to choose afresh.
+    pub fn resumable_choice(&self, current: Option<u32>) -> Option<&serde_json::Value> {
+        let previous = self.attempts.iter().rev().find(|a| current.is_none_or(|c| a.number < c))?;
+        previous.interrupted.as_ref().and(self.choice.as_ref())
+    }
+
     pub fn ticked(&self, item: usize) -> bool {
         self.ticks.get(&item).copied().unwrap_or(false)
     }

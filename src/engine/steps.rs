@@ -112,6 +112,17 @@ pub fn record_failure_without_run(session: &mut DrillSession, step: &Step, reaso
     session.record(Event::finished_by_hand(&step.id, attempt, AttemptResult::Failed, Some(reason), 0))
 }
 
+/// Journals the failure of an attempt that was already started (the
+/// executor itself failed: spawn, log or pipe errors).
+pub fn record_attempt_failed(
+    session: &mut DrillSession,
+    step: &Step,
+    attempt: u32,
+    reason: String,
+) -> Result<(), SessionError> {
+    session.record(Event::finished_by_hand(&step.id, attempt, AttemptResult::Failed, Some(reason), 0))
+}
+
 /// The log file of a step that is not a shell command (S3, Kubernetes):
 /// what it reported, line by line, like a command's log.
 pub struct StepLog {

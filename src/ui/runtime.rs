@@ -298,7 +298,7 @@ impl Runtime {
                         steps::record_command_end(session, &runbook_step, attempt, outcome, stopped_by.as_deref())
                             .map(|_| ())
                     }
-                    Err(error) => steps::record_failure_without_run(session, &runbook_step, error.to_string()),
+                    Err(error) => steps::record_attempt_failed(session, &runbook_step, attempt, error.to_string()),
                 };
                 let records = session.take_new_records();
                 let effects = update(app, Msg::StepEnded(records));
@@ -554,7 +554,7 @@ impl Runtime {
         };
         let Some(session) = self.session.as_ref() else { return Vec::new() };
         let id = session.runbook.steps[step].id.clone();
-        let previous = session.state.step(&id).and_then(|s| s.choice.clone());
+        let previous = session.state.step(&id).and_then(|s| s.resumable_choice(Some(attempt)).cloned());
         let now = jiff::Timestamp::now();
         let lines: Vec<String> = listed
             .objects

@@ -138,7 +138,9 @@ impl AwsStore {
                     })
             })
             .flatten();
+        let kms = output.server_side_encryption().is_some_and(|e| e.as_str().starts_with("aws:kms"));
         Ok(ObjectHead {
+            etag_is_not_md5: kms || output.sse_customer_algorithm().is_some(),
             size: output.content_length().unwrap_or(0).max(0) as u64,
             etag: output.e_tag().map(str::to_string),
             version_id: output.version_id().filter(|v| *v != "null").map(str::to_string),
@@ -175,11 +177,31 @@ impl AwsStore {
         Ok(Body::Aws(output.body))
     }
 
+    /// A client for the region the bucket lives in: the SDK does not follow
+    /// S3's cross-region redirects, and `other_region_than` or
+    /// `replicated_from` name buckets in other regions by design.
+    async fn client_for(&self, bucket: &str) -> Result<Client, S3Error> {
+        let region = match self.client.head_bucket().bucket(bucket).send().await {
+            Ok(out) => out.bucket_region().map(str::to_string),
+            Err(SdkError::ServiceError(service)) if service.raw().status().as_u16() == 301 => {
+                service.raw().headers().get("x-amz-bucket-region").map(str::to_string)
+            }
+            Err(e) => return Err(self.error(e, bucket, "HeadBucket")),
+        };
+        match region {
+            Some(region) if self.endpoint.is_none() && Some(&region) != self.region.as_ref() => {
+                let config = self.client.config().to_builder().region(aws_config::Region::new(region)).build();
+                Ok(Client::from_conf(config))
+            }
+            _ => Ok(self.client.clone()),
+        }
+    }
+
     pub async fn properties(&self, bucket: &str, wanted: &Wanted) -> Result<BucketProperties, S3Error> {
         // The bucket must exist and be reachable at all: that is an error,
         // not a row of "unknown".
-        self.client.head_bucket().bucket(bucket).send().await.map_err(|e| self.error(e, bucket, "HeadBucket"))?;
-        let client = &self.client;
+        let regional = self.client_for(bucket).await?;
+        let client = &regional;
         let region = match client.get_bucket_location().bucket(bucket).send().await {
             Ok(out) => Prop::Known(
                 out.location_constraint()
@@ -364,6 +386,11 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
             let code = service.err().code().unwrap_or("");
             let message = service.err().message().unwrap_or("");
             match (code, status) {
+                ("InvalidObjectState", _) => S3Error::Archived {
+                    bucket: bucket.to_string(),
+                    key: key.unwrap_or_default().to_string(),
+                    detail: message.to_string(),
+                },
                 ("AccessDenied" | "AllAccessDisabled", _) | (_, Some(403)) => {
                     S3Error::AccessDenied { bucket: bucket.to_string(), operation: operation.to_string() }
                 }

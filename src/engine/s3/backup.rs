@@ -132,7 +132,8 @@ pub async fn fetch(
     let head = store.head(&step.bucket, &object.key, object.version_id.as_deref()).await?;
     let parts = parts_for(store, step, head.size);
     let name = object.key.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("backup");
-    let dest = downloads.join(name);
+    // One directory per step: two steps may fetch objects with the same name.
+    let dest = downloads.join(step_id).join(name);
     let version = object.version_id.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default();
     say(format!(
         "downloading s3://{}/{}{version}: {} from {}",

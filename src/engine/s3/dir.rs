@@ -94,6 +94,7 @@ impl DirStore {
             version_id: object.version_id,
             last_modified: Some(object.last_modified),
             checksum: Some(Checksum::Sha256(checksum)),
+            etag_is_not_md5: false,
         })
     }
 
@@ -112,15 +113,9 @@ impl DirStore {
         file.seek(std::io::SeekFrom::Start(start))
             .await
             .map_err(|source| S3Error::Io { path: path.clone(), source })?;
-        match end {
-            // A bounded range: read it into memory only up to the part size the caller asked for.
-            Some(end) => {
-                let mut buf = vec![0u8; (end + 1).saturating_sub(start) as usize];
-                file.read_exact(&mut buf).await.map_err(|source| S3Error::Io { path: path.clone(), source })?;
-                Ok(Body::Memory(Some(bytes::Bytes::from(buf))))
-            }
-            None => Ok(Body::File(file)),
-        }
+        // Streamed in chunks either way, so memory stays bounded for any range.
+        let limit = end.map_or(u64::MAX, |end| (end + 1).saturating_sub(start));
+        Ok(Body::File(file.take(limit)))
     }
 
     pub fn properties(&self, bucket: &str) -> Result<BucketProperties, S3Error> {

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Checksum, ObjectHead, S3Error, Store};
 
 /// Bytes between two saves of the resume state.
-const CHECKPOINT: u64 = 8 << 20;
+const CHECKPOINT: u64 = 64 << 20;
 /// Smallest part for ranged downloads.
 const MIN_PART: u64 = 8 << 20;
 
@@ -176,6 +176,26 @@ pub async fn download(
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     let size = target.head.size;
+    // A crash between the rename and the journal entry leaves a verified
+    // file in place: check it again instead of downloading it again.
+    if dest.is_file() && !partial_path(dest).exists() && std::fs::metadata(dest).map(|m| m.len()).ok() == Some(size) {
+        progress(Progress::Verifying);
+        let (path, head) = (dest.clone(), target.head.clone());
+        let digests = tokio::task::spawn_blocking(move || hash_file(&path, &head))
+            .await
+            .map_err(|e| S3Error::Other(e.to_string()))??;
+        if let Ok(checks) = verify(dest, &target.head, &digests) {
+            return Ok(Downloaded {
+                path: dest.clone(),
+                size,
+                sha256: digests.sha256_hex(),
+                checks,
+                strategy: "already on disk".into(),
+                resumed_from: size,
+            });
+        }
+        let _ = std::fs::remove_file(dest);
+    }
     let mut state = match load_state(dest, target) {
         Some(state) => {
             progress(Progress::Resuming { from: state.bytes_done() });
@@ -249,7 +269,7 @@ struct Digests {
 
 impl Digests {
     fn new(head: &ObjectHead) -> Self {
-        let single_part_etag = head.etag.as_deref().is_some_and(|e| !e.contains('-'));
+        let single_part_etag = head.etag.as_deref().is_some_and(|e| !e.contains('-')) && !head.etag_is_not_md5;
         Digests {
             sha256: Sha256::new(),
             md5: (head.checksum.is_none() && single_part_etag).then(Md5::new),
@@ -329,6 +349,9 @@ fn verify(path: &Path, head: &ObjectHead, digests: &Digests) -> Result<Vec<Strin
             }
             checks.push(format!("{} checksum", checksum.name()));
         }
+        None if head.etag_is_not_md5 => {
+            checks.push("no checksum to compare (SSE-KMS/SSE-C: the ETag is not an MD5)".to_string());
+        }
         None => {
             if let (Some(md5), Some(etag)) = (&digests.md5, &head.etag) {
                 let actual = hex(&md5.clone().finalize());
@@ -341,36 +364,6 @@ fn verify(path: &Path, head: &ObjectHead, digests: &Digests) -> Result<Vec<Strin
         }
     }
     Ok(checks)
-}
-
-/// Transient failures are retried with backoff; the rest end the download.
-async fn with_retries<T, F, Fut>(
-    options: &Options,
-    progress: &(dyn Fn(Progress) + Send + Sync),
-    cancel: &CancellationToken,
-    mut attempt_fn: F,
-) -> Result<T, S3Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, S3Error>>,
-{
-    let attempts = options.attempts.max(1);
-    let mut attempt = 1;
-    loop {
-        match attempt_fn().await {
-            Ok(value) => return Ok(value),
-            Err(error) if error.is_transient() && attempt < attempts && !cancel.is_cancelled() => {
-                attempt += 1;
-                progress(Progress::Retrying { attempt, of: attempts, reason: error.to_string() });
-                let backoff = Duration::from_millis(200 * 2u64.pow(attempt.min(6)));
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = cancel.cancelled() => return Err(error),
-                }
-            }
-            Err(error) => return Err(error),
-        }
-    }
 }
 
 struct Rate {
@@ -419,21 +412,24 @@ async fn single_stream(
             position += want as u64;
         }
     }
+    let hasher = BackgroundHasher::new(digests);
     let mut rate = Rate::new(offset);
     let mut failures = 0u32;
     while offset < size {
         let result: Result<(), S3Error> = async {
-            let mut body = with_retries(options, progress, cancel, || {
-                store.get(
-                    &target.bucket,
-                    &target.key,
-                    target.version_id.as_deref(),
-                    target.head.etag.as_deref(),
-                    offset,
-                    None,
-                )
-            })
-            .await?;
+            let request = store.get(
+                &target.bucket,
+                &target.key,
+                target.version_id.as_deref(),
+                target.head.etag.as_deref(),
+                offset,
+                None,
+            );
+            // The outer loop retries; here only cancellation may cut the wait.
+            let mut body = tokio::select! {
+                body = request => body?,
+                () = cancel.cancelled() => return Err(S3Error::Other("cancelled".into())),
+            };
             let mut pending: Vec<u8> = Vec::with_capacity(1 << 20);
             let mut since_checkpoint = 0u64;
             loop {
@@ -445,10 +441,11 @@ async fn single_stream(
                 let Some(chunk) = chunk else { break };
                 pending.extend_from_slice(&chunk);
                 if pending.len() >= 1 << 20 {
-                    write_chunk(file, &partial, offset, &pending, &mut digests)?;
-                    offset += pending.len() as u64;
-                    since_checkpoint += pending.len() as u64;
-                    pending.clear();
+                    let written = pending.len() as u64;
+                    file.write_all_at(&pending, offset).map_err(io(&partial))?;
+                    hasher.feed(std::mem::replace(&mut pending, Vec::with_capacity(1 << 20)));
+                    offset += written;
+                    since_checkpoint += written;
                     rate.report(offset, size, progress, false);
                     if since_checkpoint >= CHECKPOINT {
                         file.sync_data().map_err(io(&partial))?;
@@ -459,8 +456,9 @@ async fn single_stream(
                 }
             }
             if !pending.is_empty() {
-                write_chunk(file, &partial, offset, &pending, &mut digests)?;
+                file.write_all_at(&pending, offset).map_err(io(&partial))?;
                 offset += pending.len() as u64;
+                hasher.feed(pending);
             }
             Ok(())
         }
@@ -493,25 +491,52 @@ async fn single_stream(
                     return Err(error.into());
                 }
                 progress(Progress::Retrying { attempt: failures + 1, of: options.attempts, reason: error.to_string() });
-                tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(failures.min(6)))).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(failures.min(6)))) => {}
+                    () = cancel.cancelled() => return Err(DownloadError::Cancelled { done: offset, total: size }),
+                }
             }
             Err(error) => return Err(error.into()),
         }
     }
     rate.report(offset, size, progress, true);
-    Ok(digests)
+    Ok(hasher.finish()?)
 }
 
-fn write_chunk(
-    file: &std::fs::File,
-    path: &Path,
-    offset: u64,
-    bytes: &[u8],
-    digests: &mut Digests,
-) -> Result<(), S3Error> {
-    file.write_all_at(bytes, offset).map_err(io(path))?;
-    digests.update(bytes);
-    Ok(())
+/// Hashes on its own thread, so checksumming overlaps the network instead
+/// of adding to it. Chunks arrive in file order; the bounded channel keeps
+/// memory flat (a slow hasher slows the download rather than buffering it).
+struct BackgroundHasher {
+    sender: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    thread: Option<std::thread::JoinHandle<Digests>>,
+}
+
+impl BackgroundHasher {
+    fn new(mut digests: Digests) -> Self {
+        let (sender, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let thread = std::thread::spawn(move || {
+            for chunk in chunks {
+                digests.update(&chunk);
+            }
+            digests
+        });
+        BackgroundHasher { sender: Some(sender), thread: Some(thread) }
+    }
+
+    fn feed(&self, chunk: Vec<u8>) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(chunk);
+        }
+    }
+
+    fn finish(mut self) -> Result<Digests, S3Error> {
+        drop(self.sender.take());
+        self.thread
+            .take()
+            .ok_or_else(|| S3Error::Other("hasher already finished".into()))?
+            .join()
+            .map_err(|_| S3Error::Other("the hashing thread failed".into()))
+    }
 }
 
 /// Concurrent ranged GETs, each written at its offset.
@@ -560,9 +585,13 @@ async fn ranged(
                 completed += 1;
                 match finished {
                     Ok((start, end)) => {
-                        file.sync_data().map_err(io(&partial))?;
                         state.add(start, end);
-                        save_state(&options.dest, state)?;
+                        let saved = file.sync_data().map_err(io(&partial)).and_then(|()| save_state(&options.dest, state));
+                        if let Err(error) = saved {
+                            // Stop the other parts before giving up.
+                            cancel.cancel();
+                            return Err(error.into());
+                        }
                     }
                     Err(error) => {
                         cancel.cancel();
@@ -635,7 +664,10 @@ async fn fetch_range(
             Ok(()) if position >= end => return Ok(()),
             _ if retry && attempt < options.attempts && !cancel.is_cancelled() => {
                 attempt += 1;
-                tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt.min(6)))).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt.min(6)))) => {}
+                    () = cancel.cancelled() => return Err(S3Error::Other("cancelled".into())),
+                }
             }
             Ok(()) => {
                 return Err(S3Error::Unreachable {

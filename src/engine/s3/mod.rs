@@ -61,6 +61,8 @@ pub struct ObjectHead {
     /// Only full-object checksums: a composite (multipart) checksum does not
     /// describe the file as a whole.
     pub checksum: Option<Checksum>,
+    /// Encrypted with SSE-KMS or SSE-C: then the ETag is not an MD5 of the data.
+    pub etag_is_not_md5: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,8 @@ pub enum S3Error {
     Unreachable { endpoint: String, detail: String },
     #[error("{operation} on s3://{bucket} failed: {detail}")]
     Service { bucket: String, operation: String, detail: String },
+    #[error("s3://{bucket}/{key} is archived ({detail}): restore it from Glacier first, or choose another backup")]
+    Archived { bucket: String, key: String, detail: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
@@ -99,7 +103,7 @@ impl S3Error {
 /// A stream of an object's bytes.
 pub enum Body {
     Aws(aws_sdk_s3::primitives::ByteStream),
-    File(tokio::fs::File),
+    File(tokio::io::Take<tokio::fs::File>),
     Memory(Option<Bytes>),
 }
 
