@@ -205,6 +205,9 @@ pub struct App {
     pub logs: Vec<LogPane>,
     pub checklist_cursor: usize,
     pub modal: Option<Modal>,
+    /// A dialog that arrived while another was open (a backup picker while
+    /// the help or the quit question is shown); it opens when that closes.
+    pub queued_modal: Option<Modal>,
     pub aborting: bool,
     /// Effects sent whose records have not come back yet; nothing new is
     /// started meanwhile, so one decision never runs twice.
@@ -239,6 +242,7 @@ impl App {
             logs,
             checklist_cursor: 0,
             modal: None,
+            queued_modal: None,
             aborting: false,
             in_flight: 0,
             now,

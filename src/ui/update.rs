@@ -66,7 +66,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::PickBackup { step, rows } => {
             app.in_flight = app.in_flight.saturating_sub(1);
             app.selected = step;
-            app.modal = Some(backup_picker(step, rows));
+            let picker = backup_picker(step, rows);
+            if app.modal.is_some() {
+                app.queued_modal = Some(picker);
+            } else {
+                app.modal = Some(picker);
+            }
             Vec::new()
         }
         Msg::RestoredLog { step, lines } => {
@@ -86,6 +91,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::Signal(name) => quit(app, Some(format!("stopped by {name}"))),
     };
+    if app.modal.is_none() {
+        app.modal = app.queued_modal.take();
+    }
     // Count what is in flight before deciding anything else, so the same
     // step is never started twice.
     app.in_flight += effects.iter().filter(|e| expects_reply(e)).count();

@@ -379,3 +379,22 @@ fn journal_errors_are_shown_and_nothing_more_starts() {
     update(&mut h.app, Msg::EffectFailed("journal append failed: No space left on device".into()));
     assert!(h.app.status.as_deref().unwrap().starts_with("error: journal append failed"));
 }
+
+#[test]
+fn a_backup_picker_waits_for_an_open_dialog() {
+    let mut h = Harness::opened(demo());
+    h.send(ch('?'));
+    let rows = vec![crate::ui::app::PickRow {
+        value: "0".into(),
+        cells: vec!["acme/daily.pgdump".into(), "1 B".into(), "now".into(), "0s".into(), "-".into()],
+        sort: vec![0, 1, 0, 0],
+        marked: true,
+    }];
+    h.app.in_flight += 1;
+    h.send(Msg::PickBackup { step: 2, rows });
+    assert!(matches!(h.app.modal, Some(Modal::Help { .. })), "the help stays open");
+    h.send(key(KeyCode::Esc));
+    assert!(matches!(h.app.modal, Some(Modal::Picker { .. })), "then the picker opens");
+    h.send(key(KeyCode::Enter));
+    assert_eq!(h.pending.last(), Some(&Effect::BackupPicked { step: 2, key: Some("0".into()) }));
+}
