@@ -38,6 +38,10 @@
 // clippy::duplicated_attributes.
 #![allow(unused)]
 
+#[path = "wire.rs"]
+mod wire;
+use wire::{free_port, read_line, read_response_head};
+
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -795,43 +799,6 @@ fn authority(url: &str) -> &str {
     rest.split('/').next().unwrap_or(rest)
 }
 
-/// Reads a status line and headers, skipping interim 1xx responses.
-fn read_response_head(reader: &mut impl BufRead) -> io::Result<(u16, Vec<(String, String)>)> {
-    loop {
-        let status_line = read_line(reader)?;
-        if status_line.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before a response"));
-        }
-        let status =
-            status_line.split_whitespace().nth(1).and_then(|code| code.parse::<u16>().ok()).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("bad status line {status_line:?}"))
-            })?;
-        let mut headers = vec![];
-        loop {
-            let line = read_line(reader)?;
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                headers.push((name.trim().to_owned(), value.trim().to_owned()));
-            }
-        }
-        if !(100..200).contains(&status) {
-            return Ok((status, headers));
-        }
-    }
-}
-
-/// One line without its CRLF; empty at the end of the stream or on an empty line.
-fn read_line(reader: &mut impl BufRead) -> io::Result<String> {
-    let mut line = Vec::new();
-    reader.read_until(b'\n', &mut line)?;
-    while line.last().is_some_and(|byte| *byte == b'\n' || *byte == b'\r') {
-        line.pop();
-    }
-    Ok(String::from_utf8_lossy(&line).into_owned())
-}
-
 /// Percent-encodes all but RFC 3986's unreserved characters, for query values.
 pub fn percent_encode(text: &str) -> String {
     let mut out = String::new();
@@ -843,11 +810,6 @@ pub fn percent_encode(text: &str) -> String {
         }
     }
     out
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
-    listener.local_addr().expect("local address of the port probe").port()
 }
 
 /// Owner-only permissions: the kubeconfig holds a (fake) token, and kubectl-like tools warn

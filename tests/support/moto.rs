@@ -34,6 +34,10 @@
 // clippy::duplicated_attributes.
 #![allow(unused)]
 
+#[path = "wire.rs"]
+mod wire;
+use wire::{free_port, read_line, read_response_head};
+
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -569,11 +573,6 @@ pub fn percent_encode(text: &str, keep_slash: bool) -> String {
     out
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
-    listener.local_addr().expect("local address of the port probe").port()
-}
-
 /// Whether process `pid` holds the socket listening on 127.0.0.1:`port`, from /proc;
 /// `None` where /proc cannot tell (not Linux).
 fn owns_listening_socket(pid: u32, port: u16) -> Option<bool> {
@@ -732,43 +731,6 @@ fn exchange(
         };
     let _ = stream.shutdown(Shutdown::Both);
     Ok(HttpResponse { status, headers, body, complete })
-}
-
-/// Reads a status line and headers, skipping interim 1xx responses.
-fn read_response_head(reader: &mut impl BufRead) -> io::Result<(u16, Vec<(String, String)>)> {
-    loop {
-        let status_line = read_line(reader)?;
-        if status_line.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before a response"));
-        }
-        let status =
-            status_line.split_whitespace().nth(1).and_then(|code| code.parse::<u16>().ok()).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("bad status line {status_line:?}"))
-            })?;
-        let mut headers = vec![];
-        loop {
-            let line = read_line(reader)?;
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                headers.push((name.trim().to_owned(), value.trim().to_owned()));
-            }
-        }
-        if !(100..200).contains(&status) {
-            return Ok((status, headers));
-        }
-    }
-}
-
-/// One line without its CRLF; empty at end of stream or on an empty line.
-fn read_line(reader: &mut impl BufRead) -> io::Result<String> {
-    let mut line = Vec::new();
-    reader.read_until(b'\n', &mut line)?;
-    while line.last().is_some_and(|byte| *byte == b'\n' || *byte == b'\r') {
-        line.pop();
-    }
-    Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
 /// Reads a body framed by `Content-Length`, chunked encoding or the end of the connection;
