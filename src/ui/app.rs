@@ -215,7 +215,6 @@ pub struct App {
     pub now: Timestamp,
     pub size: (u16, u16),
     pub status: Option<String>,
-    pub notices: Vec<String>,
     pub quit_armed: bool,
     pub quitting: bool,
     /// Secret variable name → the environment variable commands get it in.
@@ -248,7 +247,6 @@ impl App {
             now,
             size: (80, 24),
             status: None,
-            notices: Vec::new(),
             quit_armed: false,
             quitting: false,
             secret_envs,

@@ -186,14 +186,9 @@ pub fn resolve(contexts: &[Context], key: KeyEvent) -> Option<Action> {
     contexts.iter().find_map(|context| {
         BINDINGS
             .iter()
-            .find(|b| b.context == *context && b.code == normalise(key.code) && b.modifiers == modifiers)
+            .find(|b| b.context == *context && b.code == key.code && b.modifiers == modifiers)
             .map(|b| b.action)
     })
-}
-
-/// Crossterm reports Shift-Tab as BackTab and shifted letters as uppercase.
-fn normalise(code: KeyCode) -> KeyCode {
-    code
 }
 
 /// Key hints for the status bar: the hinted bindings of the active

@@ -103,7 +103,6 @@ struct Runtime {
     /// Quit once the running command has ended, journaling this reason.
     quit_after_command: Option<String>,
     exit: Option<ExitCode>,
-    stopped_by_signal: bool,
 }
 
 pub fn run(opening: Opening) -> Result<ExitCode, String> {
@@ -119,6 +118,7 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
     let (tx, mut rx) = mpsc::channel::<Incoming>(1024);
     let now = jiff::Timestamp::now();
     let theme = Theme::from_env();
+    let mut resume_notice = Vec::new();
     let (mut app, mut runtime) = match opening {
         Opening::New { runbook, given, env, training, store } => {
             let form = start_form(&runbook, &given, &env);
@@ -129,9 +129,9 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
         }
         Opening::Resume { session, notice } => {
             let session = *session;
-            let mut app = App::new(Arc::new(session.runbook.clone()), Default::default(), now, theme);
+            let app = App::new(Arc::new(session.runbook.clone()), Default::default(), now, theme);
             let runtime = Runtime::new(tx.clone(), Some(session));
-            app.notices = resume_notices(&notice);
+            resume_notice = resume_notices(&notice);
             (app, runtime)
         }
     };
@@ -154,7 +154,7 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
         session.take_new_records();
         app.in_flight += 1; // DrillOpened answers like an effect.
         let restored = restore_logs(session);
-        let notices = std::mem::take(&mut app.notices);
+        let notices = std::mem::take(&mut resume_notice);
         let effects = update(&mut app, Msg::DrillOpened { id: session.dir.id.clone(), state, notices });
         for (step, lines) in restored {
             update(&mut app, Msg::RestoredLog { step, lines });
@@ -178,7 +178,7 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
         if let Some(code) = runtime.exit {
             let _ = execute!(std::io::stdout(), DisableMouseCapture);
             ratatui::restore();
-            runtime.farewell(&app);
+            runtime.farewell();
             return Ok(code);
         }
         let deadline = last_draw.map_or_else(tokio::time::Instant::now, |t| tokio::time::Instant::from_std(t + FRAME));
@@ -215,7 +215,6 @@ impl Runtime {
             pending_pick: None,
             quit_after_command: None,
             exit: None,
-            stopped_by_signal: false,
         }
     }
 
@@ -384,9 +383,6 @@ impl Runtime {
                         cancel.cancel();
                     }
                     (None, reason) => self.leave(reason.unwrap_or_else(|| "quit by the operator".into())),
-                }
-                if app.status.as_deref().is_some_and(|s| s.starts_with("stopped by")) {
-                    self.stopped_by_signal = true;
                 }
                 Vec::new()
             }
@@ -685,7 +681,7 @@ impl Runtime {
     }
 
     /// One line on the restored terminal saying where things stand.
-    fn farewell(&self, _app: &App) {
+    fn farewell(&self) {
         let Some(session) = &self.session else { return };
         let id = &session.dir.id;
         let text = match session.state.finished.as_ref().map(|f| f.outcome) {

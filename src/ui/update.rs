@@ -40,7 +40,6 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             if !notices.is_empty() {
                 app.status = Some(notices.join(" · "));
             }
-            app.notices = notices;
             app.in_flight = app.in_flight.saturating_sub(1);
             Vec::new()
         }

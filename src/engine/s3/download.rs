@@ -264,7 +264,6 @@ struct Digests {
     md5: Option<Md5>,
     crc32c: Option<u32>,
     crc64: Option<crc64fast_nvme::Digest>,
-    sha256_done: Option<String>,
 }
 
 impl Digests {
@@ -275,7 +274,6 @@ impl Digests {
             md5: (head.checksum.is_none() && single_part_etag).then(Md5::new),
             crc32c: matches!(head.checksum, Some(Checksum::Crc32c(_))).then_some(0),
             crc64: matches!(head.checksum, Some(Checksum::Crc64Nvme(_))).then(crc64fast_nvme::Digest::new),
-            sha256_done: None,
         }
     }
 
@@ -292,12 +290,8 @@ impl Digests {
         }
     }
 
-    fn sha256_bytes(&mut self) -> Vec<u8> {
-        self.sha256.clone().finalize().to_vec()
-    }
-
     fn sha256_hex(&self) -> String {
-        self.sha256_done.clone().unwrap_or_else(|| hex(&self.sha256.clone().finalize()))
+        hex(&self.sha256.clone().finalize())
     }
 }
 
@@ -331,12 +325,10 @@ fn verify(path: &Path, head: &ObjectHead, digests: &Digests) -> Result<Vec<Strin
     }
     let mut checks = vec!["size".to_string()];
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    let mut digests_sha =
-        Digests { sha256: digests.sha256.clone(), md5: None, crc32c: None, crc64: None, sha256_done: None };
     match &head.checksum {
         Some(checksum) => {
             let actual = match checksum {
-                Checksum::Sha256(_) => b64(&digests_sha.sha256_bytes()),
+                Checksum::Sha256(_) => b64(&digests.sha256.clone().finalize()),
                 Checksum::Crc32c(_) => b64(&digests.crc32c.unwrap_or(0).to_be_bytes()),
                 Checksum::Crc64Nvme(_) => b64(&digests.crc64.as_ref().map_or(0, |d| d.sum64()).to_be_bytes()),
             };
