@@ -42,7 +42,7 @@ async fn collect(mut rx: mpsc::Receiver<EngineEvent>) -> (Vec<String>, Vec<Strin
                     OutputStream::Stderr => err.extend(lines),
                 }
             }
-            EngineEvent::Progress { .. } => {}
+            EngineEvent::Progress { .. } | EngineEvent::Pods { .. } => {}
         }
     }
     (out, err)

@@ -5,6 +5,7 @@
 
 mod input;
 mod plain;
+mod sandbox;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -86,6 +87,11 @@ pub enum Command {
         #[command(flatten)]
         ui: UiArgs,
     },
+    /// The simulated cluster of the sandbox: create it, deploy to it, break it, look at it.
+    Sandbox {
+        #[command(subcommand)]
+        command: sandbox::SandboxCommand,
+    },
     /// Print the JSON schema of the runbook format (for editor completion).
     Schema,
     /// Print shell completions.
@@ -106,6 +112,10 @@ pub struct UiArgs {
     /// AWS profile for every S3 step without its own.
     #[arg(long, value_name = "NAME", env = "AWS_PROFILE")]
     pub profile: Option<String>,
+    /// Kubeconfig context for every Kubernetes step without its own (default: the current context;
+    /// `sandbox:DIR` is the simulated cluster).
+    #[arg(long, value_name = "NAME", env = "DRILLBOOK_KUBE_CONTEXT")]
+    pub context: Option<String>,
 }
 
 impl UiArgs {
@@ -121,6 +131,9 @@ impl UiArgs {
             }
             if let Some(profile) = &self.profile {
                 std::env::set_var("AWS_PROFILE", profile);
+            }
+            if let Some(context) = &self.context {
+                std::env::set_var(crate::engine::k8s::CONTEXT_ENV, context);
             }
         }
     }
@@ -164,6 +177,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Check { runbooks } => Ok(check(&runbooks)),
         Command::Report { drill, format, output } => report(&drill, format, output.as_deref()),
         Command::Verify { drill } => verify(&drill),
+        Command::Sandbox { command } => sandbox::run(command),
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&runbook::json_schema()).map_err(|e| e.to_string())?;
             println!("{schema}");
@@ -192,7 +206,14 @@ fn unsupported_steps(runbook: &Runbook) -> Vec<String> {
         .filter(|s| {
             !matches!(
                 s.action,
-                Action::Manual | Action::Checklist(_) | Action::Command(_) | Action::S3Backup(_) | Action::S3Check(_)
+                Action::Manual
+                    | Action::Checklist(_)
+                    | Action::Command(_)
+                    | Action::S3Backup(_)
+                    | Action::S3Check(_)
+                    | Action::K8sImageTag(_)
+                    | Action::K8sWait(_)
+                    | Action::K8sScale(_)
             )
         })
         .map(|s| format!("`{}` ({}, line {})", s.id, s.kind.name(), s.line))

@@ -10,6 +10,8 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod k8s;
+
 use super::UiArgs;
 use super::input::Input;
 use crate::drill::event::{AttemptResult, DrillOutcome, Event, SkipCause};
@@ -344,7 +346,10 @@ impl Driver {
             Action::Command(_) => self.command(&step).await,
             Action::S3Backup(spec) => self.s3_backup(&step, spec).await,
             Action::S3Check(spec) => self.s3_check(&step, spec).await,
-            _ => self.fail_without_running(
+            Action::K8sImageTag(spec) => self.k8s_image_tag(&step, spec).await,
+            Action::K8sWait(spec) => self.k8s_wait(&step, spec).await,
+            Action::K8sScale(spec) => self.k8s_scale(&step, spec).await,
+            Action::HttpCheck(_) => self.fail_without_running(
                 &step,
                 format!("step kind `{}` is not supported by this build yet", step.kind.name()),
             ),
@@ -499,7 +504,13 @@ impl Driver {
 
     /// Asks for confirmation where the step wants it. `false`: not confirmed.
     async fn confirm(&mut self, step: &Step, display: &str) -> Result<bool, Halt> {
-        if step.confirm == Confirm::No {
+        let expected = step.id.clone();
+        self.confirm_as(step, display, step.confirm, &expected).await
+    }
+
+    /// `Typed`: the operator types `expected` (a step id, a namespace).
+    async fn confirm_as(&mut self, step: &Step, display: &str, confirm: Confirm, expected: &str) -> Result<bool, Halt> {
+        if confirm == Confirm::No {
             return Ok(true);
         }
         self.out.line(&format!("  will run:\n    {}", display.replace('\n', "\n    ")));
@@ -508,18 +519,18 @@ impl Driver {
             return Ok(true);
         }
         loop {
-            if step.confirm == Confirm::Typed {
-                let question = format!("  Type `{}` to run it (empty to skip): ", step.id);
+            if confirm == Confirm::Typed {
+                let question = format!("  Type `{expected}` to run it (empty to skip): ");
                 let (answer, _) = self.ask_choice(&step.id, &question).await?;
-                if answer == step.id {
+                if answer == expected {
                     self.session
-                        .record(Event::StepConfirmed { step: step.id.clone(), how: format!("typed `{}`", step.id) })?;
+                        .record(Event::StepConfirmed { step: step.id.clone(), how: format!("typed `{expected}`") })?;
                     return Ok(true);
                 }
                 if answer.is_empty() {
                     return Ok(false);
                 }
-                self.out.line(&format!("  `{answer}` does not match `{}`", step.id));
+                self.out.line(&format!("  `{answer}` does not match `{expected}`"));
             } else {
                 let (answer, _) = self.ask_choice(&step.id, "  Run it? [y/N]: ").await?;
                 match answer.as_str() {
@@ -702,6 +713,7 @@ impl Driver {
                         last_progress = Instant::now();
                     }
                 }
+                EngineEvent::Pods { .. } => {}
             }
         }
         let result = task.await.map_err(|e| Halt::Stopped(format!("internal error in the step runner: {e}")))?;

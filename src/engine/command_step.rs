@@ -25,6 +25,7 @@ pub fn prepare(
     dir: &DrillDir,
     attempt: u32,
 ) -> Result<PreparedCommand, String> {
+    const DRILLBOOK_ENV: &str = "DRILLBOOK";
     let script = templater.render_shell(&spec.run.text, context).map_err(|e| format!("`run`: {e}"))?;
     let cwd = match &spec.cwd {
         Some(cwd) => {
@@ -33,6 +34,11 @@ pub fn prepare(
         None => None,
     };
     let mut env = context.secret_env();
+    // `"$DRILLBOOK" sandbox …` reaches this very binary, however it was
+    // started (`cargo run`, a path, PATH): the sandbox drill needs it.
+    if let Ok(exe) = std::env::current_exe() {
+        env.push((DRILLBOOK_ENV.to_string(), exe.display().to_string()));
+    }
     for (name, value) in &spec.env {
         let value = templater.render_env(&value.text, context).map_err(|e| format!("`env.{name}`: {e}"))?;
         env.push((name.clone(), value));

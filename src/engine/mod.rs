@@ -5,6 +5,7 @@
 
 pub mod command;
 pub mod command_step;
+pub mod k8s;
 pub mod plan;
 pub mod s3;
 pub mod session;
@@ -30,6 +31,8 @@ pub enum EngineEvent {
     Output { step_id: String, stream: OutputStream, lines: Vec<String> },
     /// Free-form progress for long work (a download, a wait).
     Progress { step_id: String, message: String },
+    /// The pods a Kubernetes step watches, as of now.
+    Pods { step_id: String, table: k8s::wait::PodTable },
 }
 
 /// Default grace period between SIGTERM and SIGKILL when a step is cancelled

@@ -66,6 +66,9 @@ pub struct StepReport {
     pub checklist: Vec<ChecklistReport>,
     pub notes: Vec<NoteReport>,
     pub confirmations: Vec<String>,
+    /// What the step decided to act on (backup object, image tag, the
+    /// workloads a scale changed with their previous replicas), as journaled.
+    pub choice: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -189,6 +192,7 @@ pub fn build(state: &DrillState, head_sha256: Option<String>) -> Report {
                     .map(|n| NoteReport { at: n.at.to_string(), text: n.text.clone() })
                     .collect(),
                 confirmations: step.confirmations.clone(),
+                choice: step.choice.clone(),
             }
         })
         .collect();
@@ -353,6 +357,9 @@ pub fn to_markdown(report: &Report) -> String {
                 let _ = writeln!(out, "  - `{name}.{field}` = `{field_value}`");
             }
         }
+        if let Some(choice) = &step.choice {
+            choice_markdown(&mut out, choice);
+        }
         for item in &step.checklist {
             let _ = writeln!(out, "- [{}] {}", if item.ticked { "x" } else { " " }, item.item);
         }
@@ -390,6 +397,29 @@ pub fn to_markdown(report: &Report) -> String {
         report.drill_id
     );
     out
+}
+
+/// A journaled choice in words: where a Kubernetes step acted and what a
+/// scale changed (the previous replicas are what to restore).
+fn choice_markdown(out: &mut String, choice: &serde_json::Value) {
+    use std::fmt::Write as _;
+    let text = |key: &str| choice.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    if let (Some(context), Some(namespace)) = (text("context"), text("namespace")) {
+        let _ = writeln!(out, "- cluster: context `{context}`, namespace `{namespace}`");
+    }
+    if let (Some(tag), Some(image)) = (text("tag"), text("image")) {
+        let _ = writeln!(out, "- chosen tag `{tag}` (`{image}`)");
+    }
+    if let Some(plan) = crate::engine::k8s::scale::ScalePlan::from_choice(choice) {
+        let _ = writeln!(out, "- scaled to {} replica(s); previous replicas:", plan.to);
+        for workload in &plan.workloads {
+            let _ = writeln!(out, "  - {}/{}: {}", workload.kind, workload.name, workload.replicas);
+        }
+    }
+    if let Some(key) = text("key") {
+        let version = text("version_id").map(|v| format!(" (version `{v}`)")).unwrap_or_default();
+        let _ = writeln!(out, "- chosen object `{key}`{version}");
+    }
 }
 
 fn short(hash: &str) -> &str {

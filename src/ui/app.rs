@@ -49,10 +49,28 @@ pub enum Msg {
         step: usize,
         message: String,
     },
+    /// The pods a Kubernetes step watches, as of now.
+    Pods {
+        step: usize,
+        table: crate::engine::k8s::wait::PodTable,
+    },
     /// Backups found for a step with `select = "choose"`: the operator picks.
     PickBackup {
         step: usize,
         rows: Vec<PickRow>,
+    },
+    /// Tags found by a `k8s-image-tag` step that must ask (`select =
+    /// "choose"`, or the deployments disagree): the operator picks.
+    PickTag {
+        step: usize,
+        rows: Vec<PickRow>,
+    },
+    /// What a `k8s-scale` step will do, for its confirmation.
+    ScalePlanned {
+        step: usize,
+        lines: Vec<String>,
+        target: String,
+        namespace: String,
     },
     /// Earlier output restored from a log file on resume.
     RestoredLog {
@@ -87,6 +105,24 @@ pub enum Effect {
     BackupPicked {
         step: usize,
         key: Option<String>,
+    },
+    /// Run a Kubernetes step (`k8s-image-tag`, `k8s-wait`; a confirmed `k8s-scale`).
+    RunK8s {
+        step: usize,
+    },
+    /// List what a `k8s-scale` step would change, to confirm it.
+    PlanScale {
+        step: usize,
+    },
+    /// The operator picked a tag (`None`: cancelled the pick).
+    TagPicked {
+        step: usize,
+        tag: Option<String>,
+    },
+    /// Show the log of a pod in the step's log pane.
+    PodLogs {
+        step: usize,
+        pod: String,
     },
     FailStep {
         step: usize,
@@ -150,6 +186,10 @@ pub enum PickerPurpose {
     Var(usize),
     /// The backup object of an `s3-backup` step.
     Backup(usize),
+    /// The image tag of a `k8s-image-tag` step.
+    Tag(usize),
+    /// A pod of a Kubernetes step whose logs to show.
+    Pod(usize),
 }
 
 /// A row offered by a picker the runtime filled: its value and its cells.
@@ -219,8 +259,12 @@ pub struct App {
     pub quitting: bool,
     /// Secret variable name → the environment variable commands get it in.
     pub secret_envs: BTreeMap<String, String>,
-    /// Latest progress line per step (downloads).
+    /// Latest progress line per step (downloads, waits).
     pub progress: BTreeMap<usize, String>,
+    /// Latest pod table per Kubernetes step.
+    pub pods: BTreeMap<usize, crate::engine::k8s::wait::PodTable>,
+    /// Selected row of the pod table (for `l`: that pod's logs).
+    pub pod_cursor: usize,
 }
 
 impl App {
@@ -251,6 +295,8 @@ impl App {
             quitting: false,
             secret_envs,
             progress: BTreeMap::new(),
+            pods: BTreeMap::new(),
+            pod_cursor: 0,
         }
     }
 
@@ -305,6 +351,9 @@ impl App {
                     _ => {}
                 }
             }
+        }
+        if self.pods.get(&self.selected).is_some_and(|t| !t.rows.is_empty()) {
+            contexts.push(Context::Pods);
         }
         contexts.push(Context::Global);
         contexts

@@ -43,6 +43,7 @@ pub enum Action {
     NextField,
     PrevField,
     StartDrill,
+    PodLogs,
 }
 
 /// Where a binding applies. Resolution tries the most specific context
@@ -63,6 +64,7 @@ pub enum Context {
     Interrupted,
     Failure,
     Finished,
+    Pods,
     Help,
 }
 
@@ -80,6 +82,7 @@ impl Context {
             Context::Interrupted => "Interrupted step",
             Context::Failure => "Failed step",
             Context::Finished => "Finished drill",
+            Context::Pods => "Kubernetes step with pods",
             Context::Help => "Help",
         }
     }
@@ -172,6 +175,8 @@ pub const BINDINGS: &[Binding] = &[
     key(K::PageDown, A::PageDown, C::Steps, "scroll the log down", false),
     key(K::Char('f'), A::ToggleFollow, C::Steps, "follow output on/off", false),
     key(K::Char('/'), A::Search, C::Steps, "search the log", false),
+    // A step with a pod table.
+    key(K::Char('l'), A::PodLogs, C::Pods, "show a pod's logs", true),
     // Everywhere.
     key(K::Tab, A::SwitchFocus, C::Global, "switch between steps and log", true),
     key(K::Char('n'), A::AddNote, C::Global, "add a note to the step", true),

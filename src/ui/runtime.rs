@@ -15,6 +15,8 @@ use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod k8s;
+
 use super::app::PickRow;
 use super::app::{App, Effect, LOG_CAPACITY, Msg};
 use super::theme::Theme;
@@ -80,6 +82,7 @@ enum Incoming {
         attempt: u32,
         result: Result<Vec<check::CheckRow>, String>,
     },
+    K8s(k8s::K8sIncoming),
 }
 
 /// A finished listing of an `s3-backup` step.
@@ -100,6 +103,10 @@ struct Runtime {
     step_logs: BTreeMap<usize, StepLog>,
     /// A listing waiting for the operator to pick a backup.
     pending_pick: Option<(usize, u32, Listed)>,
+    /// Tags waiting for the operator to pick one.
+    pending_tag: Option<k8s::PendingTag>,
+    /// A scale shown for confirmation.
+    pending_scale: Option<k8s::PendingScale>,
     /// Quit once the running command has ended, journaling this reason.
     quit_after_command: Option<String>,
     exit: Option<ExitCode>,
@@ -213,6 +220,8 @@ impl Runtime {
             running: None,
             step_logs: BTreeMap::new(),
             pending_pick: None,
+            pending_tag: None,
+            pending_scale: None,
             quit_after_command: None,
             exit: None,
         }
@@ -235,6 +244,7 @@ impl Runtime {
                         Msg::Output { step, stream, lines }
                     }
                     EngineEvent::Progress { message, .. } => Msg::Progress { step, message },
+                    EngineEvent::Pods { table, .. } => Msg::Pods { step, table },
                 };
                 let effects = update(app, msg);
                 self.execute_all(app, effects).await;
@@ -287,6 +297,7 @@ impl Runtime {
                 };
                 self.end_s3(app, step, attempt, outcome).await;
             }
+            Incoming::K8s(incoming) => self.handle_k8s(app, incoming).await,
             Incoming::CommandDone { step, attempt, result } => {
                 self.running = None;
                 let Some(session) = self.session.as_mut() else { return };
@@ -371,6 +382,10 @@ impl Runtime {
             Effect::RunCommand { step } => self.run_command(app, step),
             Effect::RunS3 { step } => self.run_s3(app, step),
             Effect::BackupPicked { step, key } => self.backup_picked(app, step, key),
+            Effect::RunK8s { step } => self.run_k8s(app, step),
+            Effect::PlanScale { step } => self.plan_scale(app, step),
+            Effect::TagPicked { step, tag } => self.tag_picked(app, step, tag),
+            Effect::PodLogs { step, pod } => self.pod_logs(app, step, pod),
             Effect::OpenUrl(url) => {
                 let notice = open_url(&url);
                 update(app, Msg::Notice(notice))

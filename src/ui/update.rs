@@ -62,6 +62,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.progress.insert(step, message);
             Vec::new()
         }
+        Msg::Pods { step, table } => {
+            app.pod_cursor = app.pod_cursor.min(table.rows.len().saturating_sub(1));
+            app.pods.insert(step, table);
+            Vec::new()
+        }
         Msg::PickBackup { step, rows } => {
             app.in_flight = app.in_flight.saturating_sub(1);
             app.selected = step;
@@ -70,6 +75,42 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                 app.queued_modal = Some(picker);
             } else {
                 app.modal = Some(picker);
+            }
+            Vec::new()
+        }
+        Msg::PickTag { step, rows } => {
+            app.in_flight = app.in_flight.saturating_sub(1);
+            app.selected = step;
+            let picker = tag_picker(step, rows);
+            if app.modal.is_some() {
+                app.queued_modal = Some(picker);
+            } else {
+                app.modal = Some(picker);
+            }
+            Vec::new()
+        }
+        Msg::ScalePlanned { step, lines, target, namespace } => {
+            app.in_flight = app.in_flight.saturating_sub(1);
+            app.selected = step;
+            let command = lines.join("\n");
+            let typed = app.runbook.steps.get(step).is_some_and(|s| s.confirm == Confirm::Typed);
+            let dialog = if typed {
+                Modal::TypedConfirm {
+                    step,
+                    command,
+                    target,
+                    expected: namespace,
+                    input: Input::default(),
+                    mismatch: false,
+                }
+            } else {
+                // Scaling is destructive: it is confirmed even with `confirm = false`.
+                Modal::Confirm { step, command, target }
+            };
+            if app.modal.is_some() {
+                app.queued_modal = Some(dialog);
+            } else {
+                app.modal = Some(dialog);
             }
             Vec::new()
         }
@@ -117,7 +158,12 @@ fn sync_viewports(app: &mut App) {
 fn expects_reply(effect: &Effect) -> bool {
     matches!(
         effect,
-        Effect::StartDrill { .. } | Effect::Record(_) | Effect::RunCommand { .. } | Effect::FailStep { .. }
+        Effect::StartDrill { .. }
+            | Effect::Record(_)
+            | Effect::RunCommand { .. }
+            | Effect::FailStep { .. }
+            | Effect::PlanScale { .. }
+            | Effect::RunK8s { .. }
     )
 }
 
@@ -252,7 +298,9 @@ fn start_step(app: &mut App, index: usize) -> Vec<Effect> {
             Vec::new()
         }
         StepAction::S3Backup(_) | StepAction::S3Check(_) => vec![Effect::RunS3 { step: index }],
-        _ => vec![Effect::FailStep {
+        StepAction::K8sImageTag(_) | StepAction::K8sWait(_) => vec![Effect::RunK8s { step: index }],
+        StepAction::K8sScale(_) => vec![Effect::PlanScale { step: index }],
+        StepAction::HttpCheck(_) => vec![Effect::FailStep {
             step: index,
             reason: format!("step kind `{}` is not supported by this build yet", step.kind.name()),
         }],
@@ -277,8 +325,21 @@ pub fn step_target(app: &App, index: usize) -> Option<String> {
 }
 
 fn k8s_target(target: &crate::runbook::K8sTarget, render: impl Fn(&crate::runbook::Template) -> String) -> String {
-    let context =
-        target.context.as_ref().map_or_else(|| "current context".to_string(), |c| format!("context {}", render(c)));
+    let context = target.context.as_ref().map_or_else(
+        || match std::env::var(crate::engine::k8s::CONTEXT_ENV) {
+            Ok(context) if !context.is_empty() => format!("context {context}"),
+            _ => "current context".to_string(),
+        },
+        |c| {
+            let context = render(c);
+            // The sandbox's directory says nothing to the operator.
+            if context.starts_with(crate::engine::k8s::SANDBOX_PREFIX) {
+                "context sandbox (simulated)".to_string()
+            } else {
+                format!("context {context}")
+            }
+        },
+    );
     format!("{context}, namespace {}", render(&target.namespace))
 }
 
@@ -373,6 +434,10 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             }
         },
         Action::ToggleItem => toggle_item(app, selected),
+        Action::PodLogs => {
+            app.modal = pod_picker(app);
+            Vec::new()
+        }
         // Past either end of the checklist, the arrows move between steps.
         Action::NextItem => {
             let count = checklist_len(app, selected);
@@ -657,6 +722,22 @@ fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 Vec::new()
             }
         },
+        Modal::Picker { purpose: PickerPurpose::Tag(step), mut picker } => match picker.handle_key(key) {
+            PickerOutcome::Accepted(value) => vec![Effect::TagPicked { step, tag: Some(value) }],
+            PickerOutcome::Cancelled => vec![Effect::TagPicked { step, tag: None }],
+            PickerOutcome::Continue => {
+                app.modal = Some(Modal::Picker { purpose: PickerPurpose::Tag(step), picker });
+                Vec::new()
+            }
+        },
+        Modal::Picker { purpose: PickerPurpose::Pod(step), mut picker } => match picker.handle_key(key) {
+            PickerOutcome::Accepted(pod) => vec![Effect::PodLogs { step, pod }],
+            PickerOutcome::Cancelled => Vec::new(),
+            PickerOutcome::Continue => {
+                app.modal = Some(Modal::Picker { purpose: PickerPurpose::Pod(step), picker });
+                Vec::new()
+            }
+        },
         Modal::Picker { purpose: PickerPurpose::Var(field), mut picker } => match picker.handle_key(key) {
             PickerOutcome::Accepted(value) => {
                 if let Some(f) = app.start.fields.get_mut(field) {
@@ -687,7 +768,11 @@ fn back_to_decision(app: &App, step: usize) -> Option<Modal> {
 
 fn confirmed(app: &mut App, step: usize, how: String) -> Vec<Effect> {
     let id = app.runbook.steps[step].id.clone();
-    vec![Effect::Record(Event::StepConfirmed { step: id, how }), Effect::RunCommand { step }]
+    let run = match app.runbook.steps[step].action {
+        StepAction::K8sScale(_) => Effect::RunK8s { step },
+        _ => Effect::RunCommand { step },
+    };
+    vec![Effect::Record(Event::StepConfirmed { step: id, how }), run]
 }
 
 fn not_confirmed(app: &mut App, step: usize) -> Vec<Effect> {
@@ -841,15 +926,66 @@ fn choices_picker(field: usize, var: &VarDef, current: &str) -> Modal {
 /// The backup picker: key, size, last modified, age, version; the newest
 /// (first) row preselected.
 fn backup_picker(step: usize, rows: Vec<super::app::PickRow>) -> Modal {
-    let default = rows.first().map(|r| r.value.clone()).unwrap_or_default();
     use ratatui::layout::Constraint::{Length, Min};
-    let titles = [
+    let columns = [
         ("key", false, Min(24)),
         ("size", true, Length(10)),
         ("last modified", false, Length(20)),
         ("age", true, Length(12)),
         ("version", false, Length(24)),
     ];
+    table_picker(PickerPurpose::Backup(step), "Choose the backup to restore", &columns, rows)
+}
+
+fn tag_picker(step: usize, rows: Vec<super::app::PickRow>) -> Modal {
+    use ratatui::layout::Constraint::{Length, Min};
+    let columns = [
+        ("tag", false, Min(20)),
+        ("running in", false, Min(16)),
+        ("revision", true, Length(9)),
+        ("age", true, Length(10)),
+        ("", false, Length(8)),
+    ];
+    table_picker(PickerPurpose::Tag(step), "Choose the image tag to deploy", &columns, rows)
+}
+
+/// The pods of the selected step's table, to show one's logs.
+fn pod_picker(app: &App) -> Option<Modal> {
+    use ratatui::layout::Constraint::{Length, Min};
+    let table = app.pods.get(&app.selected)?;
+    let columns = [
+        ("pod", false, Min(24)),
+        ("ready", false, Length(6)),
+        ("status", false, Length(18)),
+        ("restarts", true, Length(9)),
+    ];
+    let rows = table
+        .rows
+        .iter()
+        .map(|row| super::app::PickRow {
+            value: row.name.clone(),
+            cells: vec![row.name.clone(), row.ready.clone(), row.status.clone(), row.restarts.to_string()],
+            sort: Vec::new(),
+            marked: row.health == crate::engine::k8s::wait::Health::Failing,
+        })
+        .collect::<Vec<_>>();
+    let default =
+        table.rows.iter().find(|r| r.health == crate::engine::k8s::wait::Health::Failing).or(table.rows.first())?;
+    let default = default.name.clone();
+    match table_picker(PickerPurpose::Pod(app.selected), "Show the logs of a pod", &columns, rows) {
+        Modal::Picker { purpose, picker } => Some(Modal::Picker { purpose, picker: picker.with_default(&default) }),
+        other => Some(other),
+    }
+}
+
+/// A picker over rows the runtime filled; the first row is the default.
+fn table_picker(
+    purpose: PickerPurpose,
+    title: &str,
+    titles: &[(&str, bool, ratatui::layout::Constraint)],
+    rows: Vec<super::app::PickRow>,
+) -> Modal {
+    let default = rows.first().map(|r| r.value.clone()).unwrap_or_default();
     let columns = titles
         .iter()
         .map(|(title, right, width)| Column { title: title.to_string(), width: *width, align_right: *right })
@@ -871,10 +1007,7 @@ fn backup_picker(step: usize, rows: Vec<super::app::PickRow>) -> Modal {
             marked: row.marked,
         })
         .collect();
-    Modal::Picker {
-        purpose: PickerPurpose::Backup(step),
-        picker: Picker::new("Choose the backup to restore", columns, rows).with_default(&default),
-    }
+    Modal::Picker { purpose, picker: Picker::new(title, columns, rows).with_default(&default) }
 }
 
 fn submit_start(app: &mut App) -> Vec<Effect> {

@@ -54,7 +54,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     lines.push(Line::from(meta));
     if let Some(target) = step_target(app, app.selected) {
-        lines.push(Line::from(vec![Span::styled("target: ", theme.dim()), Span::styled(target, theme.warn())]));
+        let mut spans = vec![Span::styled("target: ", theme.dim()), Span::styled(target, theme.warn())];
+        if is_protected_target(app, app.selected) {
+            spans.push(Span::styled("  protected: read-only", theme.ok().add_modifier(Modifier::BOLD)));
+        }
+        lines.push(Line::from(spans));
     }
     if let Some(StepStatus::Failed { reason }) = state.map(|s| &s.status) {
         let code = state.and_then(|s| s.attempts.last()).and_then(|a| a.exit_code);
@@ -67,8 +71,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         lines.push(Line::from(Span::styled(format!("↷ {reason}"), theme.dim())));
     }
     let running = matches!(state.map(|s| &s.status), Some(StepStatus::Running { .. }));
-    if running && let Some(progress) = app.progress.get(&app.selected) {
+    let table = app.pods.get(&app.selected);
+    if running
+        && let Some(progress) = app.progress.get(&app.selected)
+        && table.is_none_or(|t| &t.summary != progress)
+    {
         lines.push(progress_line(app, progress));
+    }
+    if let Some(table) = table {
+        pod_table(app, table, area.width.saturating_sub(2) as usize, &mut lines);
     }
     match &step.action {
         Action::Manual if running => {
@@ -148,6 +159,50 @@ fn progress_line(app: &App, message: &str) -> Line<'static> {
             ])
         }
         None => Line::from(Span::styled(message.to_string(), theme.warn())),
+    }
+}
+
+/// Whether the step reads a namespace the runbook protects.
+fn is_protected_target(app: &App, index: usize) -> bool {
+    let Some(step) = app.runbook.steps.get(index) else { return false };
+    let namespace = match &step.action {
+        Action::K8sImageTag(s) => &s.target.namespace,
+        Action::K8sWait(s) => &s.target.namespace,
+        Action::K8sScale(s) => &s.target.namespace,
+        _ => return false,
+    };
+    let context = app.template_context();
+    let Ok(namespace) = app.templater.render_plain(&namespace.text, &context) else { return false };
+    crate::engine::k8s::protected_namespaces(&app.runbook, &context, &app.templater)
+        .is_ok_and(|protected| protected.contains(&namespace))
+}
+
+/// The live pod table: failing rows in red, rows on their way in yellow.
+fn pod_table(app: &App, table: &crate::engine::k8s::wait::PodTable, width: usize, lines: &mut Vec<Line<'static>>) {
+    use crate::engine::k8s::wait::{Health, table_lines_within};
+    let theme = app.theme;
+    let text = table_lines_within(table, width);
+    let mut text = text.into_iter();
+    if let Some(summary) = text.next() {
+        lines.push(Line::from(Span::styled(summary, theme.title())));
+    }
+    if let Some(header) = text.next() {
+        lines.push(Line::from(Span::styled(header, theme.dim())));
+    }
+    for (row, line) in table.rows.iter().zip(text.by_ref()) {
+        let style = match row.health {
+            Health::Failing => theme.bad().add_modifier(Modifier::BOLD),
+            Health::Progressing => theme.warn(),
+            Health::Ready => theme.ok(),
+        };
+        lines.push(Line::from(Span::styled(line, style)));
+    }
+    for rest in text {
+        lines.push(Line::from(Span::styled(rest, theme.dim())));
+    }
+    if let Some(row) = table.rows.iter().find(|r| r.health == Health::Failing) {
+        let why = row.problem.clone().unwrap_or_default();
+        lines.push(Line::from(Span::styled(format!("✗ {}: {why} · l shows its logs", row.name), theme.bad())));
     }
 }
 

@@ -20,12 +20,12 @@ pub fn render(app: &App, modal: &Modal, area: Rect, buf: &mut Buffer) {
     let (title, mut lines, input): (String, Vec<Line>, Option<(String, bool)>) = match modal {
         Modal::Confirm { step, command, target } => {
             let mut lines = intro(app, *step, target);
-            lines.extend(command_lines(app, command));
+            lines.extend(command_lines(app, *step, command));
             (" Run this step? ".into(), lines, None)
         }
         Modal::TypedConfirm { step, command, target, expected, input, mismatch } => {
             let mut lines = intro(app, *step, target);
-            lines.extend(command_lines(app, command));
+            lines.extend(command_lines(app, *step, command));
             lines.push(Line::raw(""));
             lines.push(Line::from(vec![
                 Span::raw("Type "),
@@ -117,17 +117,22 @@ fn intro<'a>(app: &App, step: usize, target: &str) -> Vec<Line<'a>> {
     ]
 }
 
-fn command_lines<'a>(app: &App, command: &str) -> Vec<Line<'a>> {
+/// The command a step will run (with a `$` prompt), or for other steps
+/// what they will change, as they are.
+fn command_lines<'a>(app: &App, step: usize, command: &str) -> Vec<Line<'a>> {
     let theme = app.theme;
+    let shell = app.runbook.steps.get(step).is_some_and(|s| matches!(s.action, crate::runbook::Action::Command(_)));
     command
         .lines()
-        .take(8)
+        .take(12)
         .enumerate()
         .map(|(i, line)| {
-            Line::from(vec![
-                Span::styled(if i == 0 { "$ " } else { "  " }, theme.dim()),
-                Span::styled(line.to_string(), theme.code()),
-            ])
+            let prompt = match (shell, i) {
+                (true, 0) => "$ ",
+                (true, _) => "  ",
+                (false, _) => "",
+            };
+            Line::from(vec![Span::styled(prompt, theme.dim()), Span::styled(line.to_string(), theme.code())])
         })
         .collect()
 }

@@ -60,9 +60,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         if drill.training {
             spans.push(Span::styled("  TRAINING", theme.warn()));
         }
-        if let Some(target) = step_target(app, app.selected) {
+        // Where the running step acts, whichever step is selected.
+        let running = app.running_command();
+        if let Some(target) = step_target(app, running.unwrap_or(app.selected)) {
             spans.push(Span::raw("  "));
             spans.push(Span::styled(target, theme.warn()));
+        }
+        if let Some(lost) = running.and_then(|step| app.progress.get(&step)).filter(|p| p.starts_with("watch lost")) {
+            spans.push(Span::raw("  "));
+            spans.push(Span::styled(lost.clone(), theme.bad()));
         }
     } else {
         spans.push(Span::styled(format!(" {}", app.runbook.title), theme.title()));

@@ -47,6 +47,9 @@ pub fn ch(c: char) -> Msg {
 fn effect_for(app: &App, step: usize) -> Effect {
     match app.runbook.steps[step].action {
         crate::runbook::Action::S3Backup(_) | crate::runbook::Action::S3Check(_) => Effect::RunS3 { step },
+        crate::runbook::Action::K8sImageTag(_)
+        | crate::runbook::Action::K8sWait(_)
+        | crate::runbook::Action::K8sScale(_) => Effect::RunK8s { step },
         _ => Effect::RunCommand { step },
     }
 }
@@ -149,7 +152,7 @@ impl Harness {
                         });
                         next.extend(update(&mut self.app, Msg::EffectDone(vec![a, b])));
                     }
-                    Effect::RunCommand { step } | Effect::RunS3 { step } => {
+                    Effect::RunCommand { step } | Effect::RunS3 { step } | Effect::RunK8s { step } => {
                         let id = self.app.runbook.steps[step].id.clone();
                         let attempt = self.app.drill.as_ref().unwrap().steps[step].attempt_count() + 1;
                         let record = self.journal_event(Event::StepStarted {

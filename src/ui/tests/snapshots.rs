@@ -68,7 +68,7 @@ fn failed_step() {
 fn at_smoke_test() -> Harness {
     let mut h = Harness::opened(demo());
     h.send(key(KeyCode::Enter));
-    for _ in 0..4 {
+    for _ in 0..5 {
         h.command_ends(0);
         if h.app.modal.is_some() {
             h.send(ch('y'));
@@ -93,7 +93,20 @@ fn typed_confirm() {
     for _ in 0..4 {
         h.send(ch(' '));
     }
-    for c in "scale".chars() {
+    assert_eq!(h.pending.last(), Some(&Effect::PlanScale { step: 8 }));
+    h.send(Msg::ScalePlanned {
+        step: 8,
+        lines: vec![
+            "context:   sandbox".into(),
+            "namespace: acme-dr".into(),
+            "scale to 0 replica(s):".into(),
+            "  deployment/web: 2 → 0".into(),
+            "  deployment/worker: 1 → 0".into(),
+        ],
+        target: "context sandbox, namespace acme-dr".into(),
+        namespace: "acme-dr".into(),
+    });
+    for c in "acme".chars() {
         h.send(ch(c));
     }
     at(&mut h, 900);
@@ -134,4 +147,43 @@ fn colours_mark_status() {
     // Row 2 of the step list is the failed fetch step: its ✗ is red.
     let cell = (0..40).map(|x| &buffer[(x, 2)]).find(|c| c.symbol() == "✗").expect("failed icon");
     assert_eq!(cell.fg, ratatui::style::Color::Red);
+}
+
+#[test]
+fn k8s_wait_with_a_crash_looping_pod() {
+    use crate::engine::k8s::wait::{Health, PodRow, PodTable};
+    let mut h = Harness::opened(runbook(
+        "[runbook]\nid = \"k\"\ntitle = \"K\"\nprotected = [\"acme-production\"]\n[[step]]\nid = \"wait\"\nkind = \"k8s-wait\"\ncontext = \"prod-cluster\"\nnamespace = \"acme-dr\"\nexpect_tag = \"main-9f8e7d6\"\n",
+    ));
+    let row = |name: &str, ready: &str, status: &str, restarts: u32, health: Health| PodRow {
+        name: name.into(),
+        ready: ready.into(),
+        status: status.into(),
+        restarts,
+        age: "3m".into(),
+        tag: "main-9f8e7d6".into(),
+        node: "node-a".into(),
+        health,
+        problem: (health == Health::Failing).then(|| "CrashLoopBackOff (restarts 5)".to_string()),
+    };
+    let table = PodTable {
+        rows: vec![
+            row("web-7d4b9-2kx8q", "1/1", "Running", 0, Health::Ready),
+            row("web-7d4b9-9zq4m", "0/1", "CrashLoopBackOff", 5, Health::Failing),
+            row("worker-5c8f-h2j7k", "0/1", "ContainerCreating", 0, Health::Progressing),
+        ],
+        summary: "web 1/2 ready · worker 0/1 ready".into(),
+    };
+    h.send(Msg::Pods { step: 0, table });
+    h.send(Msg::Progress { step: 0, message: "web 1/2 ready · worker 0/1 ready".into() });
+    h.send(Msg::Output {
+        step: 0,
+        stream: OutputStream::Stdout,
+        lines: vec![
+            "pod web-7d4b9-9zq4m is failing: CrashLoopBackOff (restarts 5)".into(),
+            "[web-7d4b9-9zq4m] FATAL: could not connect to the database".into(),
+        ],
+    });
+    at(&mut h, 200);
+    both("k8s_wait", &mut h);
 }

@@ -349,7 +349,7 @@ fn a_click_selects_a_step_and_the_wheel_scrolls_the_log() {
 #[test]
 fn a_false_when_skips_and_unsupported_kinds_fail_with_a_reason() {
     let h = Harness::opened(runbook(
-        "[runbook]\nid = \"w\"\ntitle = \"W\"\n[vars.env]\ndefault = \"staging\"\n[[step]]\nid = \"prod-only\"\nkind = \"manual\"\nwhen = \"env == 'production'\"\n[[step]]\nid = \"bucket\"\nkind = \"k8s-wait\"\nnamespace = \"dr\"\n",
+        "[runbook]\nid = \"w\"\ntitle = \"W\"\n[vars.env]\ndefault = \"staging\"\n[[step]]\nid = \"prod-only\"\nkind = \"manual\"\nwhen = \"env == 'production'\"\n[[step]]\nid = \"bucket\"\nkind = \"http-check\"\nurl = \"https://dr.example.com\"\n",
     ));
     assert_eq!(h.status_of("prod-only"), "skipped");
     assert_eq!(h.status_of("bucket"), "failed");
@@ -397,4 +397,120 @@ fn a_backup_picker_waits_for_an_open_dialog() {
     assert!(matches!(h.app.modal, Some(Modal::Picker { .. })), "then the picker opens");
     h.send(key(KeyCode::Enter));
     assert_eq!(h.pending.last(), Some(&Effect::BackupPicked { step: 2, key: Some("0".into()) }));
+}
+
+const K8S_RUNBOOK: &str = r#"
+[runbook]
+id = "k"
+title = "K"
+protected = ["acme-production"]
+[[step]]
+id = "pick-tag"
+kind = "k8s-image-tag"
+namespace = "acme-production"
+select = "choose"
+capture = "tag"
+[[step]]
+id = "wait"
+kind = "k8s-wait"
+namespace = "acme-dr"
+[[step]]
+id = "scale-down"
+kind = "k8s-scale"
+namespace = "acme-dr"
+all = true
+replicas = 0
+confirm = "typed"
+"#;
+
+fn pod_row(name: &str, health: crate::engine::k8s::wait::Health) -> crate::engine::k8s::wait::PodRow {
+    crate::engine::k8s::wait::PodRow {
+        name: name.into(),
+        ready: "0/1".into(),
+        status: if health == crate::engine::k8s::wait::Health::Failing { "CrashLoopBackOff" } else { "Running" }.into(),
+        restarts: 3,
+        age: "2m".into(),
+        tag: "v2".into(),
+        node: "node-1".into(),
+        health,
+        problem: None,
+    }
+}
+
+#[test]
+fn a_tag_pick_is_asked_and_its_answer_sent_to_the_runtime() {
+    let mut h = Harness::opened(runbook(K8S_RUNBOOK));
+    assert_eq!(h.pending, vec![Effect::RunK8s { step: 0 }]);
+    let rows = ["v2", "v1"]
+        .iter()
+        .map(|tag| crate::ui::app::PickRow {
+            value: tag.to_string(),
+            cells: vec![tag.to_string(), "web".into(), "2".into(), "1d".into(), "current".into()],
+            sort: Vec::new(),
+            marked: *tag == "v2",
+        })
+        .collect();
+    h.app.in_flight += 1;
+    h.send(Msg::PickTag { step: 0, rows });
+    assert!(matches!(h.app.modal, Some(Modal::Picker { purpose: crate::ui::app::PickerPurpose::Tag(0), .. })));
+    h.send(key(KeyCode::Down));
+    h.send(key(KeyCode::Enter));
+    assert_eq!(h.pending.last(), Some(&Effect::TagPicked { step: 0, tag: Some("v1".into()) }));
+}
+
+#[test]
+fn a_scale_is_planned_once_then_confirmed_by_typing_the_namespace() {
+    let mut h = Harness::opened(runbook(K8S_RUNBOOK));
+    for id in ["pick-tag", "wait"] {
+        h.journal_event(Event::StepSkipped { step: id.into(), cause: SkipCause::Operator, reason: "test".into() });
+    }
+    let records = h.journal[h.journal.len() - 2..].to_vec();
+    h.pending.clear();
+    h.send(Msg::StepEnded(records));
+    assert_eq!(h.pending, vec![Effect::PlanScale { step: 2 }]);
+    // Planning is in flight: the clock ticking must not plan it again.
+    h.send(Msg::Tick(t0()));
+    assert_eq!(h.pending, vec![Effect::PlanScale { step: 2 }]);
+    h.send(Msg::ScalePlanned {
+        step: 2,
+        lines: vec!["context:   prod-cluster".into(), "namespace: acme-dr".into(), "  deployment/web: 2 → 0".into()],
+        target: "context prod-cluster, namespace acme-dr".into(),
+        namespace: "acme-dr".into(),
+    });
+    let Some(Modal::TypedConfirm { expected, target, command, .. }) = &h.app.modal else {
+        panic!("a typed confirmation: {:?}", h.app.modal)
+    };
+    assert_eq!(expected, "acme-dr");
+    assert!(target.contains("prod-cluster") && command.contains("deployment/web: 2 → 0"));
+    type_text(&mut h, "acme-production");
+    h.send(key(KeyCode::Enter));
+    assert!(matches!(h.app.modal, Some(Modal::TypedConfirm { mismatch: true, .. })), "a wrong namespace is refused");
+    for _ in 0.."acme-production".len() {
+        h.send(key(KeyCode::Backspace));
+    }
+    type_text(&mut h, "acme-dr");
+    h.send(key(KeyCode::Enter));
+    assert!(h.events().contains(&"step_confirmed".to_string()));
+    assert_eq!(h.pending.last(), Some(&Effect::RunK8s { step: 2 }));
+    h.send(Msg::Tick(t0()));
+    assert_eq!(h.pending.iter().filter(|e| matches!(e, Effect::PlanScale { .. })).count(), 1);
+    assert_eq!(h.status_of("scale-down"), "running");
+}
+
+#[test]
+fn l_on_a_step_with_pods_shows_the_logs_of_the_failing_pod_first() {
+    use crate::engine::k8s::wait::{Health, PodTable};
+    let mut h = Harness::opened(runbook(K8S_RUNBOOK));
+    h.app.selected = 1;
+    assert!(!h.app.contexts().contains(&crate::ui::keymap::Context::Pods));
+    let table = PodTable {
+        rows: vec![pod_row("web-a", Health::Ready), pod_row("web-b", Health::Failing)],
+        summary: "web 1/2 ready".into(),
+    };
+    h.send(Msg::Pods { step: 1, table });
+    assert!(h.app.contexts().contains(&crate::ui::keymap::Context::Pods));
+    h.send(ch('l'));
+    assert!(matches!(h.app.modal, Some(Modal::Picker { purpose: crate::ui::app::PickerPurpose::Pod(1), .. })));
+    h.send(key(KeyCode::Enter));
+    assert_eq!(h.pending.last(), Some(&Effect::PodLogs { step: 1, pod: "web-b".into() }));
 }

@@ -1,0 +1,218 @@
+//! `k8s-scale`: set the replicas of the workloads of a namespace (DR down
+//! to zero at the end of a drill) through the Scale subresource. The plan
+//! (every workload with its current replicas) is shown in the typed
+//! confirmation and journaled before anything changes, so the report says
+//! what there was and a resumed step restores the same counts.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::tag::RenderedTarget;
+use super::wait::{PodTable, WaitError, pod_rows, say};
+use super::{Cluster, ClusterTarget, K8sError, WatchEvent, Workload, WorkloadKind};
+use crate::engine::EngineEvent;
+use crate::runbook::K8sScaleSpec;
+use crate::runbook::duration::format_duration;
+use crate::runbook::template::{TemplateContext, Templater};
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScaleStep {
+    pub target: RenderedTarget,
+    pub deployments: Vec<String>,
+    pub statefulsets: bool,
+    pub replicas: u32,
+    pub wait: bool,
+    pub timeout: Duration,
+}
+
+impl ScaleStep {
+    pub fn render(spec: &K8sScaleSpec, context: &TemplateContext, templater: &Templater) -> Result<Self, String> {
+        Ok(ScaleStep {
+            target: RenderedTarget::render(&spec.target, context, templater)?,
+            deployments: if spec.all { Vec::new() } else { spec.deployments.clone() },
+            statefulsets: spec.statefulsets,
+            replicas: spec.replicas,
+            wait: spec.wait,
+            timeout: spec.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        })
+    }
+
+    /// `Err` naming the protected namespace this step would write to.
+    pub fn refuse_protected(&self, protected: &[String]) -> Result<(), String> {
+        if protected.iter().any(|p| p == &self.target.namespace) {
+            return Err(format!(
+                "refusing to scale namespace `{}`: it is protected by this runbook (`[runbook] protected`); \
+                 only read-only steps may use it",
+                self.target.namespace
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One workload to scale, with the replicas it has now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Planned {
+    pub kind: String,
+    pub name: String,
+    pub replicas: u32,
+}
+
+/// What the step will do: shown, confirmed and journaled before it is done.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScalePlan {
+    pub context: String,
+    pub server: String,
+    pub namespace: String,
+    pub to: u32,
+    pub workloads: Vec<Planned>,
+}
+
+impl ScalePlan {
+    /// Lines for the confirmation dialog and the log.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = vec![
+            format!("context:   {}", self.context),
+            format!("namespace: {}", self.namespace),
+            format!("scale to {} replica(s):", self.to),
+        ];
+        lines.extend(self.workloads.iter().map(|w| format!("  {}/{}: {} → {}", w.kind, w.name, w.replicas, self.to)));
+        lines
+    }
+
+    pub fn choice_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn from_choice(choice: &serde_json::Value) -> Option<ScalePlan> {
+        serde_json::from_value(choice.clone()).ok()
+    }
+
+    fn kind(planned: &Planned) -> WorkloadKind {
+        if planned.kind == WorkloadKind::StatefulSet.name() {
+            WorkloadKind::StatefulSet
+        } else {
+            WorkloadKind::Deployment
+        }
+    }
+}
+
+/// Lists what the step would scale.
+pub async fn plan(cluster: &dyn Cluster, step: &ScaleStep) -> Result<(ScalePlan, Vec<Workload>), K8sError> {
+    let namespace = step.target.namespace.as_str();
+    cluster.check_namespace(namespace).await?;
+    let mut workloads = cluster.workloads(namespace, WorkloadKind::Deployment).await?;
+    let names: Vec<String> = workloads.iter().map(|w| w.name.clone()).collect();
+    for wanted in &step.deployments {
+        if !names.contains(wanted) {
+            return Err(K8sError::Other(format!(
+                "deployment `{wanted}` not found in namespace `{namespace}` (context `{}`; it has: {})",
+                cluster.target().context,
+                if names.is_empty() { "none".into() } else { names.join(", ") }
+            )));
+        }
+    }
+    workloads.retain(|w| step.deployments.is_empty() || step.deployments.contains(&w.name));
+    if step.statefulsets {
+        workloads.extend(cluster.workloads(namespace, WorkloadKind::StatefulSet).await?);
+    }
+    if workloads.is_empty() {
+        return Err(K8sError::Other(format!(
+            "nothing to scale: no deployments{} in namespace `{namespace}` (context `{}`)",
+            if step.statefulsets { " or statefulsets" } else { "" },
+            cluster.target().context
+        )));
+    }
+    let target: &ClusterTarget = cluster.target();
+    let plan = ScalePlan {
+        context: target.context.clone(),
+        server: target.server.clone(),
+        namespace: namespace.to_string(),
+        to: step.replicas,
+        workloads: workloads
+            .iter()
+            .map(|w| Planned { kind: w.kind.name().into(), name: w.name.clone(), replicas: w.desired })
+            .collect(),
+    };
+    Ok((plan, workloads))
+}
+
+/// Scales every planned workload, then (with `wait`) watches until each has
+/// exactly the new replicas and nothing is left terminating.
+pub async fn apply(
+    cluster: &dyn Cluster,
+    step: &ScaleStep,
+    plan: &ScalePlan,
+    workloads: &[Workload],
+    step_id: &str,
+    events: &mpsc::Sender<EngineEvent>,
+    cancel: &CancellationToken,
+) -> Result<String, WaitError> {
+    for planned in &plan.workloads {
+        if cancel.is_cancelled() {
+            return Err(WaitError::Cancelled);
+        }
+        let previous = cluster.scale(&plan.namespace, ScalePlan::kind(planned), &planned.name, plan.to).await?;
+        say(events, step_id, vec![format!("scaled {}/{} from {previous} to {}", planned.kind, planned.name, plan.to)])
+            .await;
+    }
+    if !step.wait {
+        return Ok(format!("scaled {} workload(s) to {}", plan.workloads.len(), plan.to));
+    }
+    say(events, step_id, vec![format!("waiting for the pods (up to {})", format_duration(step.timeout))]).await;
+    let deadline = tokio::time::Instant::now() + step.timeout;
+    let mut watch = cluster.watch(&plan.namespace);
+    let mut last_table: Option<PodTable> = None;
+    let mut problems = vec!["the watch never delivered the namespace".to_string()];
+    loop {
+        let event = tokio::select! {
+            () = cancel.cancelled() => return Err(WaitError::Cancelled),
+            () = tokio::time::sleep_until(deadline) => {
+                return Err(WaitError::TimedOut { waited: step.timeout, problems });
+            }
+            event = watch.next() => event,
+        };
+        let snapshot = match event {
+            None => return Err(WaitError::Cluster(K8sError::Other("the watch ended".into()))),
+            Some(Err(error)) => return Err(WaitError::Cluster(error)),
+            Some(Ok(WatchEvent::Snapshot(snapshot))) => snapshot,
+            Some(Ok(WatchEvent::Reconnecting { reason, attempt, retry_in })) => {
+                let message =
+                    format!("watch lost ({reason}); reconnecting in {} (attempt {attempt})", format_duration(retry_in));
+                say(events, step_id, vec![message.clone()]).await;
+                let _ = events.send(EngineEvent::Progress { step_id: step_id.into(), message }).await;
+                continue;
+            }
+            Some(Ok(WatchEvent::Reconnected)) => continue,
+        };
+        let pods: Vec<_> = snapshot.pods.iter().filter(|p| workloads.iter().any(|w| w.owns(p))).collect();
+        let live = pods.iter().filter(|p| !p.terminating).count();
+        let terminating = pods.len() - live;
+        let expected = plan.to as usize * plan.workloads.len();
+        let summary = format!("{live} pod(s) running, {terminating} terminating, {expected} wanted");
+        let table = PodTable { rows: pod_rows(&pods, None, Timestamp::now()), summary: summary.clone() };
+        if last_table.as_ref() != Some(&table) {
+            let _ = events.send(EngineEvent::Pods { step_id: step_id.into(), table: table.clone() }).await;
+            let _ = events.send(EngineEvent::Progress { step_id: step_id.into(), message: summary.clone() }).await;
+            last_table = Some(table);
+        }
+        let settled = terminating == 0
+            && snapshot
+                .deployments
+                .iter()
+                .filter(|d| plan.workloads.iter().any(|p| p.kind == "deployment" && p.name == d.name))
+                .all(|d| d.desired == plan.to && d.current == plan.to);
+        if settled && (plan.to > 0 || live == 0) {
+            let done = if plan.to == 0 { "all pods are gone".to_string() } else { format!("{live} pod(s) running") };
+            say(events, step_id, vec![done.clone()]).await;
+            return Ok(done);
+        }
+        problems = vec![summary];
+    }
+}

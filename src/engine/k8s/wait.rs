@@ -1,0 +1,559 @@
+//! `k8s-wait`: watch a namespace until every Deployment (or the listed ones)
+//! has its desired replicas updated, available and Ready, and, with
+//! `expect_tag`, every one of their pods runs that tag. Watches, never
+//! polls; a broken watch reconnects with backoff. The logs of a pod that is
+//! failing (crash loop, image pull, OOM) are fetched into the log once.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::image::ImageRef;
+use super::tag::RenderedTarget;
+use super::{Cluster, K8sError, LogOptions, PodInfo, Snapshot, WatchEvent, Workload};
+use crate::engine::{EngineEvent, OutputStream};
+use crate::runbook::K8sWaitSpec;
+use crate::runbook::duration::format_duration;
+use crate::runbook::template::{TemplateContext, Templater};
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// A pod Pending for longer than this is flagged.
+pub const LONG_PENDING: Duration = Duration::from_secs(120);
+/// Lines of a failing pod's log shown in the log pane.
+const FAILING_LOG_TAIL: u32 = 40;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitStep {
+    pub target: RenderedTarget,
+    pub deployments: Vec<String>,
+    pub expect_tag: Option<String>,
+    pub timeout: Duration,
+}
+
+impl WaitStep {
+    pub fn render(spec: &K8sWaitSpec, context: &TemplateContext, templater: &Templater) -> Result<Self, String> {
+        let expect_tag = match &spec.expect_tag {
+            Some(t) => Some(templater.render_plain(&t.text, context).map_err(|e| format!("`expect_tag`: {e}"))?),
+            None => None,
+        };
+        Ok(WaitStep {
+            target: RenderedTarget::render(&spec.target, context, templater)?,
+            deployments: spec.deployments.clone(),
+            expect_tag: expect_tag.filter(|t| !t.is_empty()),
+            timeout: spec.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        })
+    }
+}
+
+/// How bad a pod row looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Health {
+    Ready,
+    /// On its way (creating, starting, terminating).
+    Progressing,
+    /// Crash loop, image pull failure, OOM, long Pending, wrong tag.
+    Failing,
+}
+
+/// One row of the live pod table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodRow {
+    pub name: String,
+    pub ready: String,
+    pub status: String,
+    pub restarts: u32,
+    pub age: String,
+    pub tag: String,
+    pub node: String,
+    pub health: Health,
+    /// Why it is failing, for the timeout message.
+    pub problem: Option<String>,
+}
+
+/// The pod table at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PodTable {
+    pub rows: Vec<PodRow>,
+    /// One line: how far the wait got ("web 2/3 ready · worker 1/1").
+    pub summary: String,
+}
+
+/// What the wait concludes from one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub done: bool,
+    pub table: PodTable,
+    /// Why it is not done: one reason per deployment or pod.
+    pub problems: Vec<String>,
+}
+
+fn failing_reason(pod: &PodInfo, now: Timestamp) -> Option<String> {
+    let age = pod.created.map(|c| now.duration_since(c).as_secs().max(0) as u64).unwrap_or(0);
+    match pod.reason.as_deref() {
+        Some(
+            reason @ ("CrashLoopBackOff"
+            | "ImagePullBackOff"
+            | "ErrImagePull"
+            | "OOMKilled"
+            | "Error"
+            | "CreateContainerConfigError"
+            | "InvalidImageName"
+            | "RunContainerError"),
+        ) => {
+            let restarts = if pod.restarts > 0 { format!(" (restarts {})", pod.restarts) } else { String::new() };
+            let message = pod.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+            Some(format!("{reason}{restarts}{message}"))
+        }
+        _ if pod.phase == "Pending" && !pod.terminating && age >= LONG_PENDING.as_secs() => Some(format!(
+            "Pending for {}{}",
+            format_duration(Duration::from_secs(age)),
+            pod.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        )),
+        _ if pod.phase == "Failed" => {
+            Some(format!("Failed{}", pod.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()))
+        }
+        _ => None,
+    }
+}
+
+fn pod_tag(pod: &PodInfo) -> String {
+    pod.images
+        .first()
+        .map_or_else(|| "-".into(), |i| ImageRef::parse(i).map_or_else(|_| i.clone(), |r| r.tag_or_digest()))
+}
+
+/// The table of `pods`, for any Kubernetes step.
+pub fn pod_rows(pods: &[&PodInfo], expect_tag: Option<&str>, now: Timestamp) -> Vec<PodRow> {
+    pods.iter()
+        .map(|pod| {
+            let tag = pod_tag(pod);
+            let failing = failing_reason(pod, now);
+            // A pod on another tag is on its way out during a rollout:
+            // not done, but not failing either.
+            let wrong_tag = match expect_tag {
+                Some(expected) if !pod.terminating && tag != expected => {
+                    Some(format!("runs {tag}, expected {expected}"))
+                }
+                _ => None,
+            };
+            let health = if failing.is_some() {
+                Health::Failing
+            } else if pod.ready && !pod.terminating && wrong_tag.is_none() {
+                Health::Ready
+            } else {
+                Health::Progressing
+            };
+            let problem = failing.or(wrong_tag);
+            PodRow {
+                name: pod.name.clone(),
+                ready: format!("{}/{}", pod.ready_containers, pod.containers),
+                status: pod.status(),
+                restarts: pod.restarts,
+                age: pod.created.map_or_else(
+                    || "-".into(),
+                    |c| format_duration(Duration::from_secs(now.duration_since(c).as_secs().max(0) as u64)),
+                ),
+                tag,
+                node: pod.node.clone().unwrap_or_else(|| "-".into()),
+                health,
+                problem,
+            }
+        })
+        .collect()
+}
+
+pub fn evaluate(step: &WaitStep, snapshot: &Snapshot, now: Timestamp) -> Verdict {
+    let mut problems = Vec::new();
+    let listed = |name: &str| step.deployments.is_empty() || step.deployments.iter().any(|d| d == name);
+    let watched: Vec<&Workload> = snapshot.deployments.iter().filter(|d| listed(&d.name)).collect();
+    for wanted in &step.deployments {
+        if !snapshot.deployments.iter().any(|d| &d.name == wanted) {
+            problems.push(format!("deployment {wanted} does not exist"));
+        }
+    }
+    if snapshot.deployments.is_empty() {
+        problems.push(format!("no deployments in namespace `{}`", step.target.namespace));
+    }
+    let pods: Vec<&PodInfo> =
+        snapshot.pods.iter().filter(|p| watched.iter().any(|d| d.owns(p)) || step.deployments.is_empty()).collect();
+    let rows = pod_rows(&pods, step.expect_tag.as_deref(), now);
+    let mut summary = Vec::new();
+    for deployment in &watched {
+        summary.push(format!("{} {}/{} ready", deployment.name, deployment.ready, deployment.desired));
+        if deployment.desired == 0 {
+            problems.push(format!("deployment {} is scaled to 0 replicas", deployment.name));
+        } else if !deployment.is_rolled_out() {
+            problems.push(format!(
+                "deployment {}: {}/{} updated, {}/{} ready, {} available",
+                deployment.name,
+                deployment.updated,
+                deployment.desired,
+                deployment.ready,
+                deployment.desired,
+                deployment.available
+            ));
+        }
+        if let Some(expected) = &step.expect_tag
+            && let Some((_, image)) = deployment.containers.first()
+        {
+            let tag = ImageRef::parse(image).map_or_else(|_| image.clone(), |r| r.tag_or_digest());
+            if &tag != expected {
+                problems.push(format!("deployment {} is set to {tag}, expected {expected}", deployment.name));
+            }
+        }
+    }
+    for row in &rows {
+        if let Some(problem) = &row.problem {
+            problems.push(format!("pod {}: {problem}", row.name));
+        } else if row.health != Health::Ready && row.status != "Terminating" {
+            problems.push(format!("pod {}: {} ({} ready)", row.name, row.status, row.ready));
+        }
+    }
+    // Old pods still terminating count against a rollout being finished.
+    if rows.iter().any(|r| r.status == "Terminating") {
+        let terminating = rows.iter().filter(|r| r.status == "Terminating").count();
+        problems.push(format!("{terminating} old pod(s) still terminating"));
+    }
+    let summary = if summary.is_empty() { "no deployments".to_string() } else { summary.join(" · ") };
+    Verdict { done: problems.is_empty(), table: PodTable { rows, summary }, problems }
+}
+
+/// How a wait ended other than in success.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    #[error("{0}")]
+    Cluster(#[from] K8sError),
+    #[error("timed out after {}: {}", format_duration(*.waited), .problems.join("; "))]
+    TimedOut { waited: Duration, problems: Vec<String> },
+    #[error("stopped while waiting")]
+    Cancelled,
+}
+
+/// Sends one batch of log lines.
+pub async fn say(events: &mpsc::Sender<EngineEvent>, step_id: &str, lines: Vec<String>) {
+    let _ = events.send(EngineEvent::Output { step_id: step_id.into(), stream: OutputStream::Stdout, lines }).await;
+}
+
+/// Watches until done, timed out or cancelled. Sends the pod table on every
+/// change, reconnects as progress, and the logs of each pod that starts failing.
+pub async fn run(
+    cluster: &dyn Cluster,
+    step: &WaitStep,
+    step_id: &str,
+    events: &mpsc::Sender<EngineEvent>,
+    cancel: &CancellationToken,
+) -> Result<String, WaitError> {
+    let namespace = step.target.namespace.as_str();
+    let context = cluster.target().context.clone();
+    let mut intro = vec![format!(
+        "watching namespace `{namespace}` in context `{context}` for up to {}",
+        format_duration(step.timeout)
+    )];
+    if let Some(tag) = &step.expect_tag {
+        intro.push(format!("every pod must run tag {tag}"));
+    }
+    say(events, step_id, intro).await;
+    let deadline = tokio::time::Instant::now() + step.timeout;
+    let mut watch = cluster.watch(namespace);
+    let mut last: Option<Verdict> = None;
+    let mut logged: BTreeSet<String> = BTreeSet::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut snapshot: Option<Snapshot> = None;
+    loop {
+        let event = tokio::select! {
+            () = cancel.cancelled() => return Err(WaitError::Cancelled),
+            () = tokio::time::sleep_until(deadline) => {
+                let problems = match (&snapshot, &last) {
+                    (Some(snapshot), _) => evaluate(step, snapshot, Timestamp::now()).problems,
+                    (None, _) => vec!["the watch never delivered the namespace".into()],
+                };
+                return Err(WaitError::TimedOut { waited: step.timeout, problems });
+            }
+            // Ages and long-Pending flags change with time alone.
+            _ = tick.tick() => None,
+            event = watch.next() => match event {
+                Some(event) => Some(event),
+                None => return Err(WaitError::Cluster(K8sError::Other("the watch ended".into()))),
+            },
+        };
+        match event {
+            None => {}
+            Some(Err(error)) => return Err(WaitError::Cluster(error)),
+            Some(Ok(WatchEvent::Snapshot(next))) => snapshot = Some(next),
+            Some(Ok(WatchEvent::Reconnecting { reason, attempt, retry_in })) => {
+                let message =
+                    format!("watch lost ({reason}); reconnecting in {} (attempt {attempt})", format_duration(retry_in));
+                say(events, step_id, vec![message.clone()]).await;
+                let _ = events.send(EngineEvent::Progress { step_id: step_id.into(), message }).await;
+                continue;
+            }
+            Some(Ok(WatchEvent::Reconnected)) => {
+                say(events, step_id, vec!["watch re-established".into()]).await;
+                let _ =
+                    events.send(EngineEvent::Progress { step_id: step_id.into(), message: "watching".into() }).await;
+                continue;
+            }
+        }
+        let Some(current) = &snapshot else { continue };
+        let verdict = evaluate(step, current, Timestamp::now());
+        if last.as_ref().is_none_or(|l| l.table != verdict.table) {
+            let _ = events.send(EngineEvent::Pods { step_id: step_id.into(), table: verdict.table.clone() }).await;
+            let _ = events
+                .send(EngineEvent::Progress { step_id: step_id.into(), message: verdict.table.summary.clone() })
+                .await;
+        }
+        for row in verdict.table.rows.iter().filter(|r| r.health == Health::Failing) {
+            if logged.insert(row.name.clone()) {
+                let mut lines =
+                    vec![format!("pod {} is failing: {}", row.name, row.problem.clone().unwrap_or_default())];
+                lines.extend(failing_pod_logs(cluster, namespace, &row.name, row.restarts > 0).await);
+                say(events, step_id, lines).await;
+            }
+        }
+        if verdict.done {
+            let summary = format!("all Ready: {}", verdict.table.summary);
+            say(events, step_id, vec![summary.clone()]).await;
+            return Ok(summary);
+        }
+        last = Some(verdict);
+    }
+}
+
+/// The last lines a failing pod wrote: its previous run when it restarted
+/// (a crash-looping container's current run is often empty).
+pub async fn failing_pod_logs(cluster: &dyn Cluster, namespace: &str, pod: &str, restarted: bool) -> Vec<String> {
+    let mut attempts = vec![restarted, false];
+    attempts.dedup();
+    for previous in attempts {
+        let options = LogOptions { tail_lines: Some(FAILING_LOG_TAIL), previous, ..LogOptions::default() };
+        let lines: Vec<Result<String, K8sError>> = cluster.logs(namespace, pod, options).collect().await;
+        let ok: Vec<String> = lines.iter().filter_map(|l| l.as_ref().ok()).map(|l| format!("[{pod}] {l}")).collect();
+        if !ok.is_empty() {
+            return ok;
+        }
+        if let Some(Err(error)) = lines.last()
+            && !previous
+        {
+            return vec![format!("[{pod}] (no logs: {error})")];
+        }
+    }
+    vec![format!("[{pod}] (no logs yet)")]
+}
+
+/// The pod table as text: for plain mode and the log files.
+pub fn table_lines(table: &PodTable) -> Vec<String> {
+    table_lines_with(table, 7)
+}
+
+/// The pod table in at most `width` columns where it can: NODE goes
+/// first, then TAG, then AGE; NAME, READY, STATUS and RESTARTS stay.
+pub fn table_lines_within(table: &PodTable, width: usize) -> Vec<String> {
+    for shown in (5..=7).rev() {
+        let lines = table_lines_with(table, shown);
+        if lines.iter().skip(1).all(|l| l.chars().count() <= width) {
+            return lines;
+        }
+    }
+    table_lines_with(table, 4)
+}
+
+fn table_lines_with(table: &PodTable, shown: usize) -> Vec<String> {
+    const HEADERS: [&str; 7] = ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "TAG", "NODE"];
+    let cells: Vec<[String; 7]> = table
+        .rows
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                r.ready.clone(),
+                if r.health == Health::Failing { format!("{} !", r.status) } else { r.status.clone() },
+                r.restarts.to_string(),
+                r.age.clone(),
+                r.tag.clone(),
+                r.node.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = HEADERS.map(str::len);
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |row: [&str; 7]| {
+        row.iter()
+            .zip(widths)
+            .take(shown)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut lines = vec![table.summary.clone(), line(HEADERS)];
+    lines.extend(cells.iter().map(|row| line(std::array::from_fn(|i| row[i].as_str()))));
+    if table.rows.is_empty() {
+        lines.push("(no pods)".into());
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::engine::k8s::WorkloadKind;
+
+    fn at(secs_ago: i64) -> Option<Timestamp> {
+        Some(Timestamp::now() - jiff::SignedDuration::from_secs(secs_ago))
+    }
+
+    fn deployment(name: &str, tag: &str, desired: u32, ready: u32) -> Workload {
+        Workload {
+            kind: WorkloadKind::Deployment,
+            name: name.into(),
+            desired,
+            current: desired,
+            updated: desired,
+            ready,
+            available: ready,
+            observed: true,
+            containers: vec![(name.into(), format!("reg.io:5000/acme/{name}:{tag}"))],
+            revision: Some(1),
+            selector: BTreeMap::from([("app".to_string(), name.to_string())]),
+            created: at(600),
+        }
+    }
+
+    fn pod(name: &str, app: &str, tag: &str, ready: bool) -> PodInfo {
+        PodInfo {
+            name: name.into(),
+            phase: "Running".into(),
+            ready,
+            ready_containers: ready as u32,
+            containers: 1,
+            reason: None,
+            message: None,
+            restarts: 0,
+            created: at(30),
+            images: vec![format!("reg.io:5000/acme/{app}:{tag}")],
+            node: Some("node-1".into()),
+            labels: BTreeMap::from([("app".to_string(), app.to_string())]),
+            terminating: false,
+        }
+    }
+
+    fn step(deployments: &[&str], tag: Option<&str>) -> WaitStep {
+        WaitStep {
+            target: RenderedTarget { context: None, namespace: "acme-dr".into() },
+            deployments: deployments.iter().map(|d| d.to_string()).collect(),
+            expect_tag: tag.map(str::to_string),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    #[test]
+    fn done_when_every_replica_is_ready_on_the_expected_tag() {
+        let snapshot = Snapshot {
+            deployments: vec![deployment("web", "v2", 2, 2)],
+            pods: vec![pod("web-a", "web", "v2", true), pod("web-b", "web", "v2", true)],
+        };
+        let verdict = evaluate(&step(&[], Some("v2")), &snapshot, Timestamp::now());
+        assert!(verdict.done, "{:?}", verdict.problems);
+        assert_eq!(verdict.table.summary, "web 2/2 ready");
+        assert!(verdict.table.rows.iter().all(|r| r.health == Health::Ready && r.tag == "v2"));
+    }
+
+    #[test]
+    fn a_crash_looping_pod_is_failing_and_named_with_its_reason() {
+        let mut crashing = pod("web-b", "web", "v2", false);
+        crashing.reason = Some("CrashLoopBackOff".into());
+        crashing.restarts = 4;
+        crashing.message = Some("last exit: OOMKilled (exit 137)".into());
+        let snapshot = Snapshot {
+            deployments: vec![deployment("web", "v2", 2, 1)],
+            pods: vec![pod("web-a", "web", "v2", true), crashing],
+        };
+        let verdict = evaluate(&step(&[], None), &snapshot, Timestamp::now());
+        assert!(!verdict.done);
+        let row = verdict.table.rows.iter().find(|r| r.name == "web-b").unwrap();
+        assert_eq!(row.health, Health::Failing);
+        assert!(
+            verdict
+                .problems
+                .iter()
+                .any(|p| p == "pod web-b: CrashLoopBackOff (restarts 4): last exit: OOMKilled (exit 137)"),
+            "{:?}",
+            verdict.problems
+        );
+    }
+
+    #[test]
+    fn a_pod_on_the_old_tag_is_progress_not_failure() {
+        let snapshot = Snapshot {
+            deployments: vec![deployment("web", "v2", 1, 1)],
+            pods: vec![pod("web-old", "web", "v1", true), pod("web-new", "web", "v2", false)],
+        };
+        let verdict = evaluate(&step(&[], Some("v2")), &snapshot, Timestamp::now());
+        assert!(!verdict.done);
+        let old = verdict.table.rows.iter().find(|r| r.name == "web-old").unwrap();
+        assert_eq!(old.health, Health::Progressing);
+        assert!(verdict.problems.iter().any(|p| p == "pod web-old: runs v1, expected v2"), "{:?}", verdict.problems);
+    }
+
+    #[test]
+    fn the_deployment_spec_must_name_the_expected_tag_too() {
+        let snapshot =
+            Snapshot { deployments: vec![deployment("web", "v1", 1, 1)], pods: vec![pod("web-a", "web", "v1", true)] };
+        let verdict = evaluate(&step(&[], Some("v2")), &snapshot, Timestamp::now());
+        assert!(
+            verdict.problems.iter().any(|p| p == "deployment web is set to v1, expected v2"),
+            "{:?}",
+            verdict.problems
+        );
+    }
+
+    #[test]
+    fn listed_deployments_must_exist_and_want_replicas() {
+        let snapshot = Snapshot { deployments: vec![deployment("web", "v1", 0, 0)], pods: Vec::new() };
+        let verdict = evaluate(&step(&["web", "worker"], None), &snapshot, Timestamp::now());
+        assert!(!verdict.done);
+        assert!(verdict.problems.contains(&"deployment worker does not exist".to_string()));
+        assert!(verdict.problems.contains(&"deployment web is scaled to 0 replicas".to_string()));
+        let empty = evaluate(&step(&[], None), &Snapshot::default(), Timestamp::now());
+        assert!(!empty.done);
+        assert!(empty.problems.contains(&"no deployments in namespace `acme-dr`".to_string()));
+    }
+
+    #[test]
+    fn a_long_pending_pod_is_flagged() {
+        let mut pending = pod("web-a", "web", "v1", false);
+        pending.phase = "Pending".into();
+        pending.created = at(300);
+        let snapshot = Snapshot { deployments: vec![deployment("web", "v1", 1, 0)], pods: vec![pending.clone()] };
+        let verdict = evaluate(&step(&[], None), &snapshot, Timestamp::now());
+        assert_eq!(verdict.table.rows[0].health, Health::Failing);
+        assert!(verdict.problems[1].starts_with("pod web-a: Pending for 5m"), "{:?}", verdict.problems);
+        pending.created = at(10);
+        let young = Snapshot { deployments: vec![deployment("web", "v1", 1, 0)], pods: vec![pending] };
+        assert_eq!(evaluate(&step(&[], None), &young, Timestamp::now()).table.rows[0].health, Health::Progressing);
+    }
+
+    #[test]
+    fn the_text_table_drops_the_node_column_when_narrow() {
+        let snapshot =
+            Snapshot { deployments: vec![deployment("web", "v1", 1, 1)], pods: vec![pod("web-a", "web", "v1", true)] };
+        let table = evaluate(&step(&[], None), &snapshot, Timestamp::now()).table;
+        let wide = table_lines(&table);
+        assert!(wide[1].ends_with("NODE") && wide[2].ends_with("node-1"), "{wide:?}");
+        let narrow = table_lines_within(&table, 45);
+        assert!(narrow[1].ends_with("TAG") && narrow[2].ends_with("v1"), "{narrow:?}");
+        let narrowest = table_lines_within(&table, 20);
+        assert!(narrowest[1].ends_with("RESTARTS"), "{narrowest:?}");
+    }
+}
