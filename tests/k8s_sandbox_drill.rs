@@ -195,3 +195,40 @@ fn a_forbidden_scale_names_verb_resource_and_namespace() {
         "{stdout}"
     );
 }
+
+#[test]
+fn an_interrupted_wait_re_attaches_on_resume() {
+    let home = Home::new();
+    let dir = home.path().join("cluster").display().to_string();
+    sandbox(&home, &["init", &dir, "--ready-delay", "4s"]);
+    sandbox(&home, &["apply", &dir, "-n", "acme-dr", "web", "acme/web:v2", "--replicas", "2"]);
+    let wait_only = "[runbook]\nid = \"w\"\ntitle = \"W\"\n[[step]]\nid = \"wait\"\nkind = \"k8s-wait\"\ncontext = \"{{ cluster }}\"\nnamespace = \"acme-dr\"\nexpect_tag = \"v2\"\ntimeout = \"60s\"\n[vars.cluster]\nprompt = \"sandbox:DIR\"\n";
+    let runbook = home.runbook("wait.toml", wait_only);
+    let out_path = home.path().join("out.txt");
+    let mut child = home
+        .cmd_std()
+        .args(["run", "--plain", "--yes", "--var", &format!("cluster=sandbox:{dir}")])
+        .arg(&runbook)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&out_path).unwrap().contains("ContainerCreating") {
+        assert!(std::time::Instant::now() < deadline, "{}", std::fs::read_to_string(&out_path).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let stdout = std::fs::read_to_string(&out_path).unwrap();
+    assert_eq!(status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("`drillbook resume` re-attaches to the cluster"), "{stdout}");
+    assert!(home.journal().contains(r#""type":"step_interrupted","step":"wait""#), "{}", home.journal());
+
+    let resumed = home.cmd_std().args(["resume", "--plain", "--yes"]).stdin(Stdio::null()).output().unwrap();
+    let stdout = stdout_of(&resumed);
+    assert!(resumed.status.success(), "{stdout}\n{}", stderr_of(&resumed));
+    assert!(stdout.contains("watching namespace `acme-dr` in context `sandbox`"), "re-attached: {stdout}");
+    assert!(stdout.contains("all Ready: web 2/2 ready"), "{stdout}");
+}

@@ -179,3 +179,42 @@ fn sigterm_and_sighup_restore_the_terminal_and_keep_the_step_resumable() {
         );
     }
 }
+
+/// The bundled demo in a terminal from start to finish: every step kind,
+/// the backup and tag pickers, the live pod table, and the typed scale-down.
+#[test]
+fn the_demo_drill_in_the_terminal_from_start_to_finish() {
+    let home = Home::new();
+    let tmux = Tmux::new("demo");
+    tmux.start(&shell_command(&home, "demo"));
+    tmux.wait_for("New drill");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Brief the participants");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Choose the backup to restore");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Run this step?");
+    tmux.keys(&["y"]);
+    let picker = tmux.wait_for("Choose the image tag to deploy");
+    assert!(picker.contains("main-4f2a9c1") && picker.contains("main-1d0e7b3"), "current and history: {picker}");
+    tmux.keys(&["Enter"]);
+    let table = tmux.wait_for("READY  STATUS");
+    assert!(table.contains("namespace acme-dr"), "the wait names its target: {table}");
+    tmux.wait_for("space ticks");
+    // Each tick moves to the next item; the last one finishes the checklist.
+    for key in ["Space", "Space", "Space", "Space"] {
+        tmux.keys(&[key]);
+    }
+    let confirm = tmux.wait_for("type to confirm");
+    assert!(confirm.contains("deployment/web: 2 → 0") && confirm.contains("deployment/worker: 1 → 0"), "{confirm}");
+    tmux.text("acme-dr");
+    tmux.keys(&["Enter"]);
+    let done = tmux.wait_for("drill completed");
+    assert!(done.contains("✓ Scale DR to zero"), "{done}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("EXITED=0");
+    assert!(screen.contains("completed. Report: drillbook report"), "{screen}");
+    let journal = home.journal();
+    assert!(journal.contains(r#""how":"typed `acme-dr`""#), "{journal}");
+    assert!(journal.contains(r#""name":"tag","value":{"value":"main-4f2a9c1""#), "{journal}");
+}

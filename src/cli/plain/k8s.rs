@@ -192,7 +192,7 @@ impl Driver {
             Ok(_) => self.end_logged(step, attempt, started, None),
             Err(WaitError::Cancelled) if self.stop.is_cancelled() => {
                 let reason = self.stop_reason();
-                log.line(&format!("stopped by {reason}; `drillbook resume` re-attaches to the cluster"));
+                self.k8s_say(log, &[format!("stopped by {reason}; `drillbook resume` re-attaches to the cluster")]);
                 self.session.record(Event::StepInterrupted {
                     step: step.id.clone(),
                     attempt,
