@@ -183,7 +183,18 @@ pub fn evaluate(step: &WaitStep, snapshot: &Snapshot, now: Timestamp) -> Verdict
     let rows = pod_rows(&pods, step.expect_tag.as_deref(), now);
     let mut summary = Vec::new();
     for deployment in &watched {
-        summary.push(format!("{} {}/{} ready", deployment.name, deployment.ready, deployment.desired));
+        // During a rollout the old pods are Ready too: say so, or "2/2 ready" misleads.
+        let rolling = if deployment.is_rolled_out() || deployment.desired == 0 {
+            String::new()
+        } else {
+            format!(
+                " (rolling out: {}/{} updated, {} pods)",
+                deployment.updated.min(deployment.desired),
+                deployment.desired,
+                deployment.current
+            )
+        };
+        summary.push(format!("{} {}/{} ready{rolling}", deployment.name, deployment.ready, deployment.desired));
         if deployment.desired == 0 {
             problems.push(format!("deployment {} is scaled to 0 replicas", deployment.name));
         } else if !deployment.is_rolled_out() {
