@@ -157,6 +157,11 @@ fn production_tag_deployed_to_dr_with_kubectl_waited_for_and_scaled_to_zero() {
         let row = table_row(&production, app).unwrap_or_else(|| panic!("{production}"));
         assert_eq!(row[1], "2/2", "production untouched: {production}");
     }
+    let journal = home.journal();
+    assert!(
+        journal.contains(r#""running":{"web":"main-9f8e7d6","worker":"main-9f8e7d6"}"#),
+        "what DR was seen running is journaled: {journal}"
+    );
     let pods = cluster.kubectl(&["-n", "acme-dr", "get", "pods"]);
     assert!(!pods.contains("web-") && !pods.contains("worker-"), "DR pods gone: {pods}");
 

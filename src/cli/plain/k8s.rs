@@ -10,7 +10,7 @@ use super::{Driver, Halt};
 use crate::drill::event::{Event, SkipCause};
 use crate::engine::k8s::scale::{self, ScalePlan, ScaleStep};
 use crate::engine::k8s::tag::{self, TagStep};
-use crate::engine::k8s::wait::{self, WaitError, WaitStep};
+use crate::engine::k8s::wait::{self, StepDone, WaitError, WaitStep};
 use crate::engine::k8s::{self, Cluster};
 use crate::engine::steps::StepLog;
 use crate::engine::{EngineEvent, OutputStream};
@@ -186,10 +186,15 @@ impl Driver {
         attempt: u32,
         started: Instant,
         log: &mut StepLog,
-        result: Result<String, WaitError>,
+        result: Result<StepDone, WaitError>,
     ) -> Result<(), Halt> {
         match result {
-            Ok(_) => self.end_logged(step, attempt, started, None),
+            Ok(done) => {
+                if let Some(evidence) = done.evidence {
+                    self.session.record(Event::Chosen { step: step.id.clone(), choice: evidence })?;
+                }
+                self.end_logged(step, attempt, started, None)
+            }
             Err(WaitError::Cancelled) if self.stop.is_cancelled() => {
                 let reason = self.stop_reason();
                 self.k8s_say(log, &[format!("stopped by {reason}; `drillbook resume` re-attaches to the cluster")]);

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::tag::RenderedTarget;
-use super::wait::{PodTable, WaitError, pod_rows, say};
+use super::wait::{PodTable, StepDone, WaitError, pod_rows, say};
 use super::{Cluster, ClusterTarget, K8sError, WatchEvent, Workload, WorkloadKind};
 use crate::engine::EngineEvent;
 use crate::runbook::K8sScaleSpec;
@@ -153,7 +153,7 @@ pub async fn apply(
     step_id: &str,
     events: &mpsc::Sender<EngineEvent>,
     cancel: &CancellationToken,
-) -> Result<String, WaitError> {
+) -> Result<StepDone, WaitError> {
     for planned in &plan.workloads {
         if cancel.is_cancelled() {
             return Err(WaitError::Cancelled);
@@ -163,7 +163,8 @@ pub async fn apply(
             .await;
     }
     if !step.wait {
-        return Ok(format!("scaled {} workload(s) to {}", plan.workloads.len(), plan.to));
+        let summary = format!("scaled {} workload(s) to {}", plan.workloads.len(), plan.to);
+        return Ok(StepDone { summary, evidence: None });
     }
     say(events, step_id, vec![format!("waiting for the pods (up to {})", format_duration(step.timeout))]).await;
     let deadline = tokio::time::Instant::now() + step.timeout;
@@ -211,7 +212,7 @@ pub async fn apply(
         if settled && (plan.to > 0 || live == 0) {
             let done = if plan.to == 0 { "all pods are gone".to_string() } else { format!("{live} pod(s) running") };
             say(events, step_id, vec![done.clone()]).await;
-            return Ok(done);
+            return Ok(StepDone { summary: done, evidence: None });
         }
         problems = vec![summary];
     }

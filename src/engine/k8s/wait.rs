@@ -233,6 +233,36 @@ pub fn evaluate(step: &WaitStep, snapshot: &Snapshot, now: Timestamp) -> Verdict
     Verdict { done: problems.is_empty(), table: PodTable { rows, summary }, problems }
 }
 
+/// How a Kubernetes step that watched the cluster ended well.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepDone {
+    pub summary: String,
+    /// What the cluster was seen running, journaled for the report
+    /// (DR's tag against production's).
+    pub evidence: Option<serde_json::Value>,
+}
+
+/// What a successful wait saw: each watched deployment's tag.
+fn evidence(step: &WaitStep, snapshot: &Snapshot, context: &str) -> serde_json::Value {
+    let listed = |name: &str| step.deployments.is_empty() || step.deployments.iter().any(|d| d == name);
+    let running: serde_json::Map<String, serde_json::Value> = snapshot
+        .deployments
+        .iter()
+        .filter(|d| listed(&d.name))
+        .filter_map(|d| {
+            let image = &d.containers.first()?.1;
+            let tag = ImageRef::parse(image).map_or_else(|_| image.clone(), |r| r.tag_or_digest());
+            Some((d.name.clone(), tag.into()))
+        })
+        .collect();
+    serde_json::json!({
+        "context": context,
+        "namespace": step.target.namespace,
+        "expect_tag": step.expect_tag,
+        "running": running,
+    })
+}
+
 /// How a wait ended other than in success.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WaitError {
@@ -257,7 +287,7 @@ pub async fn run(
     step_id: &str,
     events: &mpsc::Sender<EngineEvent>,
     cancel: &CancellationToken,
-) -> Result<String, WaitError> {
+) -> Result<StepDone, WaitError> {
     let namespace = step.target.namespace.as_str();
     let context = cluster.target().context.clone();
     let mut intro = vec![format!(
@@ -328,7 +358,8 @@ pub async fn run(
         if verdict.done {
             let summary = format!("all Ready: {}", verdict.table.summary);
             say(events, step_id, vec![summary.clone()]).await;
-            return Ok(summary);
+            let evidence = evidence(step, current, &context);
+            return Ok(StepDone { summary, evidence: Some(evidence) });
         }
         last = Some(verdict);
     }

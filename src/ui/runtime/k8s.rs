@@ -11,7 +11,7 @@ use super::{Incoming, Runtime};
 use crate::drill::event::Event;
 use crate::engine::k8s::scale::{self, ScalePlan, ScaleStep};
 use crate::engine::k8s::tag::{self, TagListing, TagStep};
-use crate::engine::k8s::wait::{self, WaitError, WaitStep};
+use crate::engine::k8s::wait::{self, StepDone, WaitError, WaitStep};
 use crate::engine::k8s::{self, Cluster, LogOptions, Workload};
 use crate::engine::steps::{self, StepLog};
 use crate::engine::{EngineEvent, OutputStream};
@@ -41,7 +41,7 @@ pub(super) struct PendingScale {
 pub(super) enum K8sIncoming {
     Listed { step: usize, attempt: u32, result: Result<TagListing, String> },
     Planned { step: usize, result: Result<Box<PendingScale>, String> },
-    Done { step: usize, attempt: u32, result: Result<String, WaitError> },
+    Done { step: usize, attempt: u32, result: Result<StepDone, WaitError> },
 }
 
 impl Runtime {
@@ -52,7 +52,15 @@ impl Runtime {
             K8sIncoming::Done { step, attempt, result } => {
                 self.running = None;
                 let outcome = match result {
-                    Ok(_) => Ok(()),
+                    Ok(done) => {
+                        if let (Some(evidence), Some(session)) = (done.evidence, self.session.as_mut()) {
+                            let id = session.runbook.steps[step].id.clone();
+                            if let Err(error) = session.record(Event::Chosen { step: id, choice: evidence }) {
+                                self.log_line(step, &format!("could not journal what the wait saw: {error}"));
+                            }
+                        }
+                        Ok(())
+                    }
                     Err(WaitError::Cancelled) if self.quit_after_command.is_some() => {
                         self.log_line(step, "stopped; `drillbook resume` re-attaches to the cluster");
                         Err(None)
