@@ -232,3 +232,59 @@ fn an_interrupted_wait_re_attaches_on_resume() {
     assert!(stdout.contains("watching namespace `acme-dr` in context `sandbox`"), "re-attached: {stdout}");
     assert!(stdout.contains("all Ready: web 2/2 ready"), "{stdout}");
 }
+
+#[test]
+fn a_resume_without_the_drills_context_does_not_scale_another_cluster() {
+    let home = Home::new();
+    let dr = home.path().join("dr-cluster").display().to_string();
+    let prod = home.path().join("prod-cluster").display().to_string();
+    for dir in [&dr, &prod] {
+        sandbox(&home, &["init", dir, "--ready-delay", "200ms"]);
+        sandbox(&home, &["apply", dir, "-n", "acme-dr", "web", "acme/web:v2", "--replicas", "2"]);
+    }
+    let runbook = home.runbook(
+        "scale.toml",
+        "[runbook]\nid = \"s\"\ntitle = \"S\"\n[[step]]\nid = \"tag\"\nkind = \"k8s-image-tag\"\nnamespace = \"acme-dr\"\n\
+         [[step]]\nid = \"scale-down\"\nkind = \"k8s-scale\"\nnamespace = \"acme-dr\"\nall = true\nreplicas = 0\nconfirm = \"typed\"\n",
+    );
+    // The first session reads the DR cluster, then stops at the typed confirmation.
+    let first = home
+        .cmd_std()
+        .args(["run", "--plain", "--context", &format!("sandbox:{dr}")])
+        .arg(&runbook)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(stdout_of(&first).contains("Type `acme-dr` to run it"), "{}", stdout_of(&first));
+    // Resumed without --context (here: another cluster): refused, nothing scaled anywhere.
+    let resumed = home
+        .cmd_std()
+        .args(["resume", "--plain", "--yes", "--context", &format!("sandbox:{prod}")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = stdout_of(&resumed);
+    assert!(!resumed.status.success(), "{stdout}");
+    let refusal = format!("refusing to write to context `sandbox` (sandbox:{prod}): this drill's earlier");
+    assert!(stdout.contains(&refusal), "{stdout}");
+    assert!(stdout.contains(&format!("used `sandbox` (sandbox:{dr})")), "{stdout}");
+    for dir in [&dr, &prod] {
+        let get = sandbox(&home, &["get", dir, "-n", "acme-dr"]);
+        let web = get.lines().find(|l| l.starts_with("web ")).unwrap_or_default();
+        assert!(web.split_whitespace().nth(1).is_some_and(|r| r.ends_with("/2")), "{get}");
+    }
+}
+
+#[test]
+fn check_refuses_statefulsets_with_a_deployment_list() {
+    let home = Home::new();
+    let runbook = home.runbook(
+        "bad.toml",
+        "[runbook]\nid = \"b\"\ntitle = \"B\"\n[[step]]\nid = \"down\"\nkind = \"k8s-scale\"\nnamespace = \"dr\"\n\
+         deployments = [\"web\"]\nstatefulsets = true\nreplicas = 0\n",
+    );
+    let output = home.cmd_std().arg("check").arg(&runbook).output().unwrap();
+    let stderr = stderr_of(&output) + &stdout_of(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("bad.toml:9:16: error: `statefulsets = true` scales every StatefulSet"), "{stderr}");
+}

@@ -123,3 +123,31 @@ async fn a_watch_reconnects_when_the_state_file_vanishes_and_returns() {
         }
     }
 }
+
+#[tokio::test]
+async fn scaling_up_after_a_rollout_brings_back_nothing_old() {
+    let (_dir, cluster) = sandbox();
+    cluster.apply("dr", WorkloadKind::Deployment, "web", "acme/web:v1", 2).unwrap();
+    cluster.set_image("dr", "web", "acme/web:v2").unwrap();
+    k8s_cases::wait_rolled_out(&cluster, "dr", "web", "acme/web:v2").await;
+    k8s_cases::eventually("the old pods to go", || async {
+        let pods = cluster.pods("dr").await.unwrap();
+        if pods.iter().all(|p| p.images == ["acme/web:v2"]) { Ok(()) } else { Err(format!("{pods:#?}")) }
+    })
+    .await;
+    assert_eq!(cluster.scale("dr", WorkloadKind::Deployment, "web", 0).await, Ok(2));
+    k8s_cases::eventually("the pods to go", || async {
+        let pods = cluster.pods("dr").await.unwrap();
+        if pods.is_empty() { Ok(()) } else { Err(format!("{pods:#?}")) }
+    })
+    .await;
+    assert_eq!(cluster.scale("dr", WorkloadKind::Deployment, "web", 3).await, Ok(0));
+    let pods = cluster.pods("dr").await.unwrap();
+    assert_eq!(pods.len(), 3, "{pods:#?}");
+    assert!(pods.iter().all(|p| p.images == ["acme/web:v2"] && !p.terminating), "{pods:#?}");
+    // A new image applied at zero replicas starts no pod of the old one either.
+    cluster.scale("dr", WorkloadKind::Deployment, "web", 0).await.unwrap();
+    cluster.apply("dr", WorkloadKind::Deployment, "web", "acme/web:v3", 2).unwrap();
+    let pods = cluster.pods("dr").await.unwrap();
+    assert!(pods.iter().filter(|p| !p.terminating).all(|p| p.images == ["acme/web:v3"]), "{pods:#?}");
+}

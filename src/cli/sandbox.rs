@@ -43,7 +43,7 @@ pub enum SandboxCommand {
     FailImage {
         dir: PathBuf,
         marker: String,
-        #[arg(long, default_value = "CrashLoopBackOff", value_parser = ["CrashLoopBackOff", "ImagePullBackOff"])]
+        #[arg(long, default_value = "CrashLoopBackOff", value_parser = ["CrashLoopBackOff", "OOMKilled", "ImagePullBackOff"])]
         reason: String,
     },
     /// Deployments and pods of a namespace, like `kubectl get deployments,pods`.

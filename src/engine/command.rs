@@ -870,6 +870,20 @@ impl Redactor {
     }
 }
 
+/// Replaces every secret in `lines` (output that did not come through a
+/// command: pod logs, server messages) before it is shown or logged.
+pub fn redact_lines(secrets: &[String], lines: &mut [String]) {
+    if secrets.iter().all(|s| s.is_empty()) {
+        return;
+    }
+    let redactor = Redactor::new(secrets);
+    for line in lines {
+        if let Cow::Owned(redacted) = redactor.redact(line.as_bytes()) {
+            *line = String::from_utf8_lossy(&redacted).into_owned();
+        }
+    }
+}
+
 /// What a pump hands to [`Sink::emit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {

@@ -547,6 +547,15 @@ impl Validator<'_> {
                 } else if !all && raw.deployments.is_none() {
                     self.error(raw.kind.span(), "a `k8s-scale` step needs `all = true` or `deployments = [...]`");
                 }
+                if let Some(statefulsets) = raw.statefulsets.as_ref().filter(|s| ***s)
+                    && raw.deployments.is_some()
+                {
+                    self.error(
+                        statefulsets.span(),
+                        "`statefulsets = true` scales every StatefulSet in the namespace: use it with `all = true`, \
+                         not with a `deployments` list",
+                    );
+                }
                 let replicas = self.require(raw, &raw.replicas, "replicas")?;
                 let replicas = self.ranged(replicas, "replicas", 0, 10_000).unwrap_or(0) as u32;
                 Action::K8sScale(K8sScaleSpec {

@@ -235,7 +235,12 @@ impl Runtime {
             }
             Incoming::S3Event { step, event } => {
                 let msg = match event {
-                    EngineEvent::Output { stream, lines, .. } => {
+                    EngineEvent::Output { stream, mut lines, .. } => {
+                        // Pod logs may hold a secret, as command output may.
+                        if let Some(session) = &self.session {
+                            let secrets = session.template_context().secret_values();
+                            crate::engine::command::redact_lines(&secrets, &mut lines);
+                        }
                         if let Some(log) = self.step_logs.get_mut(&step) {
                             for line in &lines {
                                 log.line(line);

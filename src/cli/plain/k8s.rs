@@ -21,11 +21,15 @@ const TABLE_EVERY: Duration = Duration::from_secs(3);
 
 impl Driver {
     /// Logs and prints lines of a running Kubernetes step.
+    /// Pod logs and server messages may hold a secret (a crashing app
+    /// printing its database URL): redacted like command output.
     fn k8s_say(&self, log: &mut StepLog, lines: &[String]) {
-        for line in lines {
+        let mut lines = lines.to_vec();
+        crate::engine::command::redact_lines(&self.session.template_context().secret_values(), &mut lines);
+        for line in &lines {
             log.line(line);
         }
-        self.out.output(OutputStream::Stdout, lines);
+        self.out.output(OutputStream::Stdout, &lines);
     }
 
     async fn cluster(&self, context: Option<&str>) -> Result<Arc<dyn Cluster>, String> {
@@ -68,7 +72,7 @@ impl Driver {
             .session
             .state
             .step(&step.id)
-            .and_then(|s| s.resumable_choice(None).cloned())
+            .and_then(|s| s.resumable_choice(Some(attempt)).cloned())
             .and_then(|choice| tag::find_choice(&listing, &choice).cloned());
         let chosen = match (previous, listing.current().cloned()) {
             (Some(previous), _) => {
@@ -92,10 +96,12 @@ impl Driver {
             }
             (None, Some(current)) => current,
             (None, None) => {
-                let reason = format!(
-                    "the deployments do not run one tag ({}); pick one with `select = \"choose\"` in the TUI",
-                    listing.disagreement()
-                );
+                let how = if self.yes {
+                    "--yes cannot pick one: run without --yes to choose"
+                } else {
+                    "use `select = \"choose\"` (or the TUI) to pick one, or list the `deployments` that matter"
+                };
+                let reason = format!("the deployments do not run one tag ({}); {how}", listing.disagreement());
                 log.line(&reason);
                 return self.end_logged(step, attempt, started, Some(reason));
             }
@@ -227,20 +233,22 @@ impl Driver {
             Ok(cluster) => cluster,
             Err(reason) => return self.fail_without_running(step, reason),
         };
+        let same = k8s::require_same_context(&self.session.runbook, &self.session.state, step, cluster.target());
+        if let Err(reason) = same {
+            return self.fail_without_running(step, reason);
+        }
         let (mut plan, workloads) = match scale::plan(cluster.as_ref(), &rendered).await {
             Ok(planned) => planned,
             Err(error) => return self.fail_without_running(step, error.to_string()),
         };
-        // A resumed scale reports the counts from before the first attempt.
+        // A retried or resumed scale acts on the workloads there are now, and
+        // reports the replica counts from before its first attempt.
         let earlier =
             self.session.state.step(&step.id).and_then(|s| s.choice.as_ref()).and_then(ScalePlan::from_choice);
-        let resumed = earlier.is_some_and(|earlier| {
-            let same = earlier.namespace == plan.namespace && earlier.context == plan.context;
-            if same {
-                plan = earlier;
-            }
-            same
-        });
+        let resumed = earlier.is_some();
+        if let Some(earlier) = &earlier {
+            plan.keep_earlier_counts(earlier);
+        }
         let description = plan.describe();
         if resumed {
             self.out.line("  replica counts from before the first attempt are kept for the report");
@@ -255,9 +263,7 @@ impl Driver {
             })?);
         }
         // Journaled before anything changes: the report keeps what there was.
-        if !resumed {
-            self.session.record(Event::Chosen { step: step.id.clone(), choice: plan.choice_json() })?;
-        }
+        self.session.record(Event::Chosen { step: step.id.clone(), choice: plan.choice_json() })?;
         let started = Instant::now();
         let (attempt, mut log) = self.start_logged(
             step,

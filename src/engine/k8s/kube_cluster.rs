@@ -966,6 +966,14 @@ fn pod_info(pod: &Pod) -> PodInfo {
         node: spec.and_then(|spec| spec.node_name.clone()),
         labels: pod.metadata.labels.clone().unwrap_or_default(),
         terminating: pod.metadata.deletion_timestamp.is_some(),
+        controller: pod
+            .metadata
+            .owner_references
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .find(|owner| owner.controller == Some(true))
+            .map(|owner| owner.kind.clone()),
     }
 }
 

@@ -89,8 +89,16 @@ impl Workload {
             && self.current == self.desired
     }
 
+    /// The pod is one of this workload's: its labels match the selector and
+    /// its controller is of the kind this workload creates pods through.
     pub fn owns(&self, pod: &PodInfo) -> bool {
-        !self.selector.is_empty() && self.selector.iter().all(|(k, v)| pod.labels.get(k) == Some(v))
+        let controller = match self.kind {
+            WorkloadKind::Deployment => "ReplicaSet",
+            WorkloadKind::StatefulSet => "StatefulSet",
+        };
+        pod.controller.as_deref().is_none_or(|kind| kind == controller)
+            && !self.selector.is_empty()
+            && self.selector.iter().all(|(k, v)| pod.labels.get(k) == Some(v))
     }
 }
 
@@ -130,6 +138,9 @@ pub struct PodInfo {
     pub labels: BTreeMap<String, String>,
     /// Being deleted.
     pub terminating: bool,
+    /// Kind of the controller that owns it (`ReplicaSet`, `StatefulSet`,
+    /// `Job`…): a Job's pod carrying a Deployment's labels is not one of its pods.
+    pub controller: Option<String>,
 }
 
 impl PodInfo {
@@ -139,6 +150,12 @@ impl PodInfo {
             return "Terminating".into();
         }
         self.reason.clone().unwrap_or_else(|| self.phase.clone())
+    }
+
+    /// Done for good (a Job's Completed pod, an evicted pod): it takes no
+    /// part in a rollout and never terminates by itself.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase.as_str(), "Succeeded" | "Failed")
     }
 }
 
@@ -216,6 +233,69 @@ pub struct LogOptions {
     pub tail_lines: Option<u32>,
     pub follow: bool,
     pub previous: bool,
+}
+
+/// Checks the namespace exists where that can be asked: a role limited to
+/// the namespace may not `get namespaces`, and needs not to.
+pub async fn require_namespace(cluster: &dyn Cluster, namespace: &str) -> Result<(), K8sError> {
+    match cluster.check_namespace(namespace).await {
+        Ok(()) | Err(K8sError::Forbidden { .. }) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Refuses a write to a cluster other than the one this drill's earlier
+/// Kubernetes steps used, when the step does not name its context: a drill
+/// resumed without its `--context` must not scale the current context
+/// (often production's cluster) instead of DR's.
+pub fn require_same_context(
+    runbook: &crate::runbook::Runbook,
+    state: &crate::drill::state::DrillState,
+    step: &crate::runbook::Step,
+    connected: &ClusterTarget,
+) -> Result<(), String> {
+    use crate::runbook::Action;
+    let implicit = |action: &Action| match action {
+        Action::K8sImageTag(spec) => spec.target.context.is_none(),
+        Action::K8sWait(spec) => spec.target.context.is_none(),
+        Action::K8sScale(spec) => spec.target.context.is_none(),
+        _ => false,
+    };
+    if !implicit(&step.action) {
+        return Ok(());
+    }
+    // (context, server) of each earlier step: the sandbox's context name is
+    // the same for every directory, and a context may be re-pointed.
+    let used: std::collections::BTreeSet<(String, Option<String>)> = runbook
+        .steps
+        .iter()
+        .filter(|other| other.id != step.id && implicit(&other.action))
+        .filter_map(|other| {
+            let choice = state.step(&other.id)?.choice.as_ref()?;
+            let context = choice.get("context")?.as_str()?.to_string();
+            Some((context, choice.get("server").and_then(|s| s.as_str()).map(str::to_string)))
+        })
+        .collect();
+    let same = |(context, server): &(String, Option<String>)| {
+        context == &connected.context && server.as_ref().is_none_or(|s| s == &connected.server)
+    };
+    if used.is_empty() || used.iter().any(same) {
+        return Ok(());
+    }
+    let used: Vec<String> = used
+        .iter()
+        .map(|(context, server)| match server {
+            Some(server) => format!("`{context}` ({server})"),
+            None => format!("`{context}`"),
+        })
+        .collect();
+    Err(format!(
+        "refusing to write to context `{}` ({}): this drill's earlier Kubernetes steps used {} \
+         (resume with the drill's `--context`, or name the `context` in the step)",
+        connected.context,
+        connected.server,
+        used.join(", ")
+    ))
 }
 
 /// The environment variable `--context` is handed down in.

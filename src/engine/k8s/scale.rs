@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::tag::RenderedTarget;
-use super::wait::{PodTable, StepDone, WaitError, pod_rows, say};
+use super::wait::{PodTable, StepDone, WaitError, pod_rows, say, watch_trouble};
 use super::{Cluster, ClusterTarget, K8sError, WatchEvent, Workload, WorkloadKind};
 use crate::engine::EngineEvent;
 use crate::runbook::K8sScaleSpec;
@@ -75,7 +75,8 @@ pub struct ScalePlan {
 }
 
 impl ScalePlan {
-    /// Lines for the confirmation dialog and the log.
+    /// Lines for the confirmation dialog and the log: every workload, so
+    /// the operator confirms knowing all of them.
     pub fn describe(&self) -> Vec<String> {
         let mut lines = vec![
             format!("context:   {}", self.context),
@@ -84,6 +85,20 @@ impl ScalePlan {
         ];
         lines.extend(self.workloads.iter().map(|w| format!("  {}/{}: {} → {}", w.kind, w.name, w.replicas, self.to)));
         lines
+    }
+
+    /// On a retry or resume: act on what there is now, but report the
+    /// replicas from before the first attempt for the workloads it knew.
+    pub fn keep_earlier_counts(&mut self, earlier: &ScalePlan) {
+        if earlier.context != self.context || earlier.namespace != self.namespace {
+            return;
+        }
+        for workload in &mut self.workloads {
+            if let Some(before) = earlier.workloads.iter().find(|w| w.kind == workload.kind && w.name == workload.name)
+            {
+                workload.replicas = before.replicas;
+            }
+        }
     }
 
     pub fn choice_json(&self) -> serde_json::Value {
@@ -106,7 +121,7 @@ impl ScalePlan {
 /// Lists what the step would scale.
 pub async fn plan(cluster: &dyn Cluster, step: &ScaleStep) -> Result<(ScalePlan, Vec<Workload>), K8sError> {
     let namespace = step.target.namespace.as_str();
-    cluster.check_namespace(namespace).await?;
+    super::require_namespace(cluster, namespace).await?;
     let mut workloads = cluster.workloads(namespace, WorkloadKind::Deployment).await?;
     let names: Vec<String> = workloads.iter().map(|w| w.name.clone()).collect();
     for wanted in &step.deployments {
@@ -183,16 +198,14 @@ pub async fn apply(
             None => return Err(WaitError::Cluster(K8sError::Other("the watch ended".into()))),
             Some(Err(error)) => return Err(WaitError::Cluster(error)),
             Some(Ok(WatchEvent::Snapshot(snapshot))) => snapshot,
-            Some(Ok(WatchEvent::Reconnecting { reason, attempt, retry_in })) => {
-                let message =
-                    format!("watch lost ({reason}); reconnecting in {} (attempt {attempt})", format_duration(retry_in));
-                say(events, step_id, vec![message.clone()]).await;
-                let _ = events.send(EngineEvent::Progress { step_id: step_id.into(), message }).await;
+            Some(Ok(trouble @ (WatchEvent::Reconnecting { .. } | WatchEvent::Reconnected))) => {
+                let started = last_table.is_some();
+                watch_trouble(events, step_id, &trouble, started, &plan.namespace, &plan.context).await?;
                 continue;
             }
-            Some(Ok(WatchEvent::Reconnected)) => continue,
         };
-        let pods: Vec<_> = snapshot.pods.iter().filter(|p| workloads.iter().any(|w| w.owns(p))).collect();
+        let pods: Vec<_> =
+            snapshot.pods.iter().filter(|p| !p.is_finished() && workloads.iter().any(|w| w.owns(p))).collect();
         let live = pods.iter().filter(|p| !p.terminating).count();
         let terminating = pods.len() - live;
         let expected = plan.to as usize * plan.workloads.len();
@@ -203,17 +216,56 @@ pub async fn apply(
             let _ = events.send(EngineEvent::Progress { step_id: step_id.into(), message: summary.clone() }).await;
             last_table = Some(table);
         }
+        // Settled: nothing terminating, and exactly the wanted pods, all
+        // Ready (for a scale up), or none (for a scale to zero).
+        let ready = pods.iter().filter(|p| !p.terminating && p.ready).count();
         let settled = terminating == 0
+            && live == expected
+            && ready == expected
             && snapshot
                 .deployments
                 .iter()
                 .filter(|d| plan.workloads.iter().any(|p| p.kind == "deployment" && p.name == d.name))
-                .all(|d| d.desired == plan.to && d.current == plan.to);
-        if settled && (plan.to > 0 || live == 0) {
-            let done = if plan.to == 0 { "all pods are gone".to_string() } else { format!("{live} pod(s) running") };
+                .all(|d| d.desired == plan.to);
+        if settled {
+            let done = if plan.to == 0 { "all pods are gone".to_string() } else { format!("{live} pod(s) Ready") };
             say(events, step_id, vec![done.clone()]).await;
             return Ok(StepDone { summary: done, evidence: None });
         }
         problems = vec![summary];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(context: &str, workloads: &[(&str, u32)]) -> ScalePlan {
+        ScalePlan {
+            context: context.into(),
+            server: "https://k8s.example.com".into(),
+            namespace: "acme-dr".into(),
+            to: 0,
+            workloads: workloads
+                .iter()
+                .map(|(name, replicas)| Planned {
+                    kind: "deployment".into(),
+                    name: name.to_string(),
+                    replicas: *replicas,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_retry_acts_on_todays_workloads_with_the_first_attempts_counts() {
+        let earlier = plan("prod", &[("web", 3), ("gone", 1)]);
+        let mut now = plan("prod", &[("web", 0), ("new", 2)]);
+        now.keep_earlier_counts(&earlier);
+        assert_eq!(now.workloads, plan("prod", &[("web", 3), ("new", 2)]).workloads);
+        let mut elsewhere = plan("other", &[("web", 0)]);
+        elsewhere.keep_earlier_counts(&earlier);
+        assert_eq!(elsewhere.workloads[0].replicas, 0, "another cluster's counts are not borrowed");
+        assert_eq!(ScalePlan::from_choice(&now.choice_json()), Some(now));
     }
 }

@@ -181,8 +181,9 @@ impl SimCluster {
             let ns = state.namespaces.entry(namespace.to_string()).or_default();
             match ns.workloads.iter_mut().find(|w| w.kind == kind && w.name == name) {
                 Some(workload) => {
-                    rescale(workload, replicas, now);
+                    // The rollout replaces the pods there were; the scale then applies.
                     roll_out(workload, image, now);
+                    rescale(workload, replicas, now);
                 }
                 None => {
                     let container = name.to_string();
@@ -388,7 +389,6 @@ fn workload_pods(state: &State, workload: &SimWorkload, now: Timestamp) -> Vec<P
     // Pods of the current revision: those that exist now, and those a
     // scale-down is still terminating.
     let kept = workload.replicas.max(if elapsed(workload.scaled_at, now) < grace { workload.scaled_from } else { 0 });
-    let mut all_new_ready = true;
     for index in 0..kept {
         // Pods added by a scale-up start at the scale; the others at the rollout.
         let started = if index >= workload.scaled_from && workload.scaled_at > workload.rolled_at {
@@ -400,19 +400,24 @@ fn workload_pods(state: &State, workload: &SimWorkload, now: Timestamp) -> Vec<P
         if index >= workload.replicas {
             pod.terminating = true;
         }
-        if index < workload.replicas && !pod.ready {
-            all_new_ready = false;
-        }
         pods.push(pod);
     }
     // The previous revision serves until the new pods are Ready, then terminates.
     if workload.revisions.len() >= 2 {
         let previous = &workload.revisions[workload.revisions.len() - 2];
-        let new_ready_at = workload.rolled_at + delay;
-        let old_needed = !all_new_ready || (now < new_ready_at + grace);
-        if old_needed && current.replaced > 0 {
-            let terminating = all_new_ready;
-            for index in 0..current.replaced.min(workload.replicas.max(1)) {
+        // Whether the rollout's own pods came up: a later scale-up adds
+        // pods of the current revision and brings nothing old back.
+        let rolled_out = failing(state, &current.image).is_none() && elapsed(workload.rolled_at, now) >= delay;
+        let old_needed = !rolled_out || elapsed(workload.rolled_at, now) < delay + grace;
+        // Scaled to zero mid-rollout: the old pods go too.
+        let count = match workload.replicas {
+            0 if elapsed(workload.scaled_at, now) < grace => current.replaced.min(workload.scaled_from),
+            0 => 0,
+            replicas => current.replaced.min(replicas),
+        };
+        if old_needed && count > 0 {
+            let terminating = rolled_out || workload.replicas == 0;
+            for index in 0..count {
                 let mut pod = pod_at(
                     state,
                     workload,
@@ -459,6 +464,13 @@ fn pod_at(
         node: None,
         labels,
         terminating: false,
+        controller: Some(
+            match workload.kind {
+                WorkloadKind::Deployment => "ReplicaSet",
+                WorkloadKind::StatefulSet => "StatefulSet",
+            }
+            .into(),
+        ),
     };
     if age < half {
         return pod;
@@ -589,9 +601,10 @@ impl Cluster for SimCluster {
                     tokio::time::sleep(POLL).await;
                 }
                 match cluster.snapshot(namespace, Timestamp::now()) {
-                    Ok(snapshot) if *broken > 0 => {
+                    Ok(_) if *broken > 0 => {
+                        // The snapshot follows on the next poll, as after a real re-list.
                         *broken = 0;
-                        *last = Some(snapshot);
+                        *last = None;
                         *first = false;
                         return Some((Ok(WatchEvent::Reconnected), s));
                     }

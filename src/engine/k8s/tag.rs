@@ -116,7 +116,7 @@ impl TagListing {
 /// Reads the deployments and their history.
 pub async fn list(cluster: &dyn Cluster, step: &TagStep) -> Result<TagListing, K8sError> {
     let namespace = step.target.namespace.as_str();
-    cluster.check_namespace(namespace).await?;
+    super::require_namespace(cluster, namespace).await?;
     let deployments = cluster.workloads(namespace, WorkloadKind::Deployment).await?;
     let context = &cluster.target().context;
     if deployments.is_empty() {
@@ -212,6 +212,7 @@ pub fn choice_json(listing: &TagListing, option: &TagOption) -> serde_json::Valu
         "tag": option.tag,
         "image": option.image.to_string(),
         "context": listing.target.context,
+        "server": listing.target.server,
         "namespace": listing.namespace,
     })
 }

@@ -178,8 +178,10 @@ pub fn evaluate(step: &WaitStep, snapshot: &Snapshot, now: Timestamp) -> Verdict
     if snapshot.deployments.is_empty() {
         problems.push(format!("no deployments in namespace `{}`", step.target.namespace));
     }
+    // Only the watched Deployments' pods, and not those finished for good
+    // (a Completed or evicted pod takes no part in a rollout).
     let pods: Vec<&PodInfo> =
-        snapshot.pods.iter().filter(|p| watched.iter().any(|d| d.owns(p)) || step.deployments.is_empty()).collect();
+        snapshot.pods.iter().filter(|p| !p.is_finished() && watched.iter().any(|d| d.owns(p))).collect();
     let rows = pod_rows(&pods, step.expect_tag.as_deref(), now);
     let mut summary = Vec::new();
     for deployment in &watched {
@@ -243,7 +245,7 @@ pub struct StepDone {
 }
 
 /// What a successful wait saw: each watched deployment's tag.
-fn evidence(step: &WaitStep, snapshot: &Snapshot, context: &str) -> serde_json::Value {
+fn evidence(step: &WaitStep, snapshot: &Snapshot, target: &super::ClusterTarget) -> serde_json::Value {
     let listed = |name: &str| step.deployments.is_empty() || step.deployments.iter().any(|d| d == name);
     let running: serde_json::Map<String, serde_json::Value> = snapshot
         .deployments
@@ -256,7 +258,8 @@ fn evidence(step: &WaitStep, snapshot: &Snapshot, context: &str) -> serde_json::
         })
         .collect();
     serde_json::json!({
-        "context": context,
+        "context": target.context,
+        "server": target.server,
         "namespace": step.target.namespace,
         "expect_tag": step.expect_tag,
         "running": running,
@@ -272,6 +275,39 @@ pub enum WaitError {
     TimedOut { waited: Duration, problems: Vec<String> },
     #[error("stopped while waiting")]
     Cancelled,
+}
+
+/// Reconnection attempts after which a watch that never delivered the
+/// namespace is given up: the server is unreachable or refuses us, it is
+/// not a flapping connection worth waiting the whole timeout for.
+const GIVE_UP_BEFORE_START: u32 = 4;
+
+/// Reports a broken or restored watch (log line and status bar); `Err`
+/// when a watch that never started keeps failing.
+pub async fn watch_trouble(
+    events: &mpsc::Sender<EngineEvent>,
+    step_id: &str,
+    event: &WatchEvent,
+    started: bool,
+    namespace: &str,
+    context: &str,
+) -> Result<(), WaitError> {
+    let message = match event {
+        WatchEvent::Reconnecting { reason, attempt, .. } if !started && *attempt >= GIVE_UP_BEFORE_START => {
+            return Err(WaitError::Cluster(K8sError::Other(format!(
+                "cannot watch namespace `{namespace}` in context `{context}` ({attempt} attempts): {reason}"
+            ))));
+        }
+        WatchEvent::Reconnecting { reason, attempt, retry_in } => {
+            format!("watch lost ({reason}); reconnecting in {} (attempt {attempt})", format_duration(*retry_in))
+        }
+        WatchEvent::Reconnected => "watch re-established".to_string(),
+        WatchEvent::Snapshot(_) => return Ok(()),
+    };
+    say(events, step_id, vec![message.clone()]).await;
+    let status = if matches!(event, WatchEvent::Reconnected) { "watching".to_string() } else { message };
+    let _ = events.send(EngineEvent::Progress { step_id: step_id.into(), message: status }).await;
+    Ok(())
 }
 
 /// Sends one batch of log lines.
@@ -325,17 +361,8 @@ pub async fn run(
             None => {}
             Some(Err(error)) => return Err(WaitError::Cluster(error)),
             Some(Ok(WatchEvent::Snapshot(next))) => snapshot = Some(next),
-            Some(Ok(WatchEvent::Reconnecting { reason, attempt, retry_in })) => {
-                let message =
-                    format!("watch lost ({reason}); reconnecting in {} (attempt {attempt})", format_duration(retry_in));
-                say(events, step_id, vec![message.clone()]).await;
-                let _ = events.send(EngineEvent::Progress { step_id: step_id.into(), message }).await;
-                continue;
-            }
-            Some(Ok(WatchEvent::Reconnected)) => {
-                say(events, step_id, vec!["watch re-established".into()]).await;
-                let _ =
-                    events.send(EngineEvent::Progress { step_id: step_id.into(), message: "watching".into() }).await;
+            Some(Ok(trouble @ (WatchEvent::Reconnecting { .. } | WatchEvent::Reconnected))) => {
+                watch_trouble(events, step_id, &trouble, snapshot.is_some(), namespace, &context).await?;
                 continue;
             }
         }
@@ -358,7 +385,7 @@ pub async fn run(
         if verdict.done {
             let summary = format!("all Ready: {}", verdict.table.summary);
             say(events, step_id, vec![summary.clone()]).await;
-            let evidence = evidence(step, current, &context);
+            let evidence = evidence(step, current, cluster.target());
             return Ok(StepDone { summary, evidence: Some(evidence) });
         }
         last = Some(verdict);
@@ -487,6 +514,7 @@ mod tests {
             node: Some("node-1".into()),
             labels: BTreeMap::from([("app".to_string(), app.to_string())]),
             terminating: false,
+            controller: Some("ReplicaSet".into()),
         }
     }
 
@@ -570,6 +598,26 @@ mod tests {
         let empty = evaluate(&step(&[], None), &Snapshot::default(), Timestamp::now());
         assert!(!empty.done);
         assert!(empty.problems.contains(&"no deployments in namespace `acme-dr`".to_string()));
+    }
+
+    #[test]
+    fn finished_pods_and_pods_of_other_controllers_do_not_count() {
+        let mut migration = pod("db-migrate-x7k2p", "web", "v1", false);
+        migration.phase = "Succeeded".into();
+        migration.reason = Some("Completed".into());
+        migration.controller = Some("Job".into());
+        let mut evicted = pod("web-evicted", "web", "v2", false);
+        evicted.phase = "Failed".into();
+        evicted.reason = Some("Evicted".into());
+        let mut hook = pod("web-hook", "web", "v1", false);
+        hook.controller = Some("Job".into());
+        let snapshot = Snapshot {
+            deployments: vec![deployment("web", "v2", 1, 1)],
+            pods: vec![pod("web-a", "web", "v2", true), migration, evicted, hook],
+        };
+        let verdict = evaluate(&step(&[], Some("v2")), &snapshot, Timestamp::now());
+        assert!(verdict.done, "{:?}", verdict.problems);
+        assert_eq!(verdict.table.rows.len(), 1, "{:?}", verdict.table.rows);
     }
 
     #[test]

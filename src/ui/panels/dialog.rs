@@ -122,9 +122,11 @@ fn intro<'a>(app: &App, step: usize, target: &str) -> Vec<Line<'a>> {
 fn command_lines<'a>(app: &App, step: usize, command: &str) -> Vec<Line<'a>> {
     let theme = app.theme;
     let shell = app.runbook.steps.get(step).is_some_and(|s| matches!(s.action, crate::runbook::Action::Command(_)));
-    command
+    const SHOWN: usize = 14;
+    let total = command.lines().count();
+    let mut lines: Vec<Line<'a>> = command
         .lines()
-        .take(12)
+        .take(SHOWN)
         .enumerate()
         .map(|(i, line)| {
             let prompt = match (shell, i) {
@@ -134,7 +136,13 @@ fn command_lines<'a>(app: &App, step: usize, command: &str) -> Vec<Line<'a>> {
             };
             Line::from(vec![Span::styled(prompt, theme.dim()), Span::styled(line.to_string(), theme.code())])
         })
-        .collect()
+        .collect();
+    if total > SHOWN {
+        // Never let the operator confirm without knowing there is more.
+        let more = format!("… and {} more lines (all of them are in the step's log)", total - SHOWN);
+        lines.push(Line::from(Span::styled(more, theme.warn())));
+    }
+    lines
 }
 
 fn step_name(app: &App, step: usize) -> String {

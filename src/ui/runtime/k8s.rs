@@ -309,13 +309,16 @@ impl Runtime {
         let earlier =
             session.state.step(&runbook_step.id).and_then(|s| s.choice.as_ref()).and_then(ScalePlan::from_choice);
         let tx = self.tx.clone();
+        let (runbook, state) = (session.runbook.clone(), session.state.clone());
         tokio::spawn(async move {
             let result = async {
                 let cluster = k8s::connect(rendered.target.context.as_deref()).await.map_err(|e| e.to_string())?;
+                k8s::require_same_context(&runbook, &state, &runbook_step, cluster.target())?;
                 let (mut plan, workloads) =
                     scale::plan(cluster.as_ref(), &rendered).await.map_err(|e| e.to_string())?;
-                if let Some(earlier) = earlier.filter(|e| e.namespace == plan.namespace && e.context == plan.context) {
-                    plan = earlier;
+                // A retry acts on what there is now, reporting the counts from before.
+                if let Some(earlier) = &earlier {
+                    plan.keep_earlier_counts(earlier);
                 }
                 Ok(Box::new(PendingScale { step, cluster, rendered, plan, workloads }))
             }
@@ -382,7 +385,9 @@ impl Runtime {
                 }
                 Err(error) => lines.push(format!("cannot reach the cluster: {error}")),
             }
-            let _ = tx.send(Incoming::Ui(Msg::Output { step, stream: OutputStream::Stdout, lines })).await;
+            // Through the engine path: redacted and logged like any step output.
+            let event = EngineEvent::Output { step_id: String::new(), stream: OutputStream::Stdout, lines };
+            let _ = tx.send(Incoming::S3Event { step, event }).await;
         });
         Vec::new()
     }
