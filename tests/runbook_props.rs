@@ -6,10 +6,15 @@ use proptest::prelude::*;
 
 fn fixtures() -> Vec<String> {
     let root = env!("CARGO_MANIFEST_DIR");
-    ["tests/fixtures/valid.toml", "tests/fixtures/broken.toml", "tests/fixtures/crash.toml", "runbooks/demo.toml"]
-        .iter()
-        .map(|p| std::fs::read_to_string(format!("{root}/{p}")).unwrap())
-        .collect()
+    [
+        "tests/fixtures/valid.toml",
+        "tests/fixtures/broken.toml",
+        "tests/fixtures/crash.toml",
+        "runbooks/backup-verification.toml",
+    ]
+    .iter()
+    .map(|p| std::fs::read_to_string(format!("{root}/{p}")).unwrap())
+    .collect()
 }
 
 fn assert_located(text: &str) {

@@ -180,24 +180,26 @@ fn sigterm_and_sighup_restore_the_terminal_and_keep_the_step_resumable() {
     }
 }
 
-/// The bundled demo in a terminal from start to finish: every step kind,
-/// the backup and tag pickers, the live pod table, and the typed scale-down.
+/// The bundled demo (the quarterly drill in training mode) in a terminal
+/// from start to finish: every step kind, typed confirmations, the live
+/// pod table, and the typed scale-down.
 #[test]
 fn the_demo_drill_in_the_terminal_from_start_to_finish() {
     let home = Home::new();
     let tmux = Tmux::new("demo");
     tmux.start(&shell_command(&home, "demo"));
-    tmux.wait_for("New drill");
+    let start = tmux.wait_for("New drill");
+    assert!(start.contains("acme"), "the demo's project is filled in: {start}");
     tmux.keys(&["Enter"]);
     tmux.wait_for("Brief the participants");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("Choose the backup to restore");
+    let restore = tmux.wait_for("type to confirm");
+    assert!(restore.contains("inv dr deploy.db-restore"), "the real command is shown: {restore}");
+    assert!(restore.contains("training: simulated, not run"), "{restore}");
+    tmux.text("restore");
     tmux.keys(&["Enter"]);
     tmux.wait_for("Run this step?");
     tmux.keys(&["y"]);
-    let picker = tmux.wait_for("Choose the image tag to deploy");
-    assert!(picker.contains("main-4f2a9c1") && picker.contains("main-1d0e7b3"), "current and history: {picker}");
-    tmux.keys(&["Enter"]);
     let table = tmux.wait_for("READY  STATUS");
     assert!(table.contains("namespace acme-dr"), "the wait names its target: {table}");
     tmux.wait_for("space ticks");

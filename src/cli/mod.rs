@@ -24,7 +24,8 @@ use crate::report;
 use crate::runbook::{self, Runbook};
 
 /// The bundled sandbox drill: runs anywhere, touches nothing outside its drill directory.
-pub const DEMO_RUNBOOK: &str = include_str!("../../runbooks/demo.toml");
+/// `drillbook demo` runs this, in training mode, on the sandbox.
+pub const DEMO_RUNBOOK: &str = include_str!("../../runbooks/backup-verification.toml");
 
 #[derive(Debug, Parser)]
 #[command(
@@ -166,8 +167,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Demo { ui } => {
             ui.export_aws_settings();
-            let demo = runbook::parse("(bundled) runbooks/demo.toml", DEMO_RUNBOOK).map_err(|d| d.to_string())?;
-            start(demo, &[], ui, true)
+            let demo = runbook::parse("(bundled) runbooks/backup-verification.toml", DEMO_RUNBOOK)
+                .map_err(|d| d.to_string())?;
+            start(demo, &["project=acme".to_string()], ui, true)
         }
         Command::Resume { drill, ui } => {
             ui.export_aws_settings();

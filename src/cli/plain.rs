@@ -107,6 +107,17 @@ struct Driver {
 impl Driver {
     async fn run(&mut self, notice: Option<ResumeNotice>) -> Result<ExitCode, String> {
         self.header(notice.as_ref());
+        match self.session.prepare_sandbox() {
+            Ok(made) => {
+                for line in made {
+                    self.out.line(&format!("  training: {line}"));
+                }
+            }
+            Err(error) => {
+                let _ = self.session.record(Event::SessionEnded { reason: format!("sandbox: {error}") });
+                return Err(format!("cannot prepare the training sandbox: {error}"));
+            }
+        }
         match self.steps(notice.is_some()).await {
             Ok(outcome) => Ok(self.finish(outcome)),
             Err(Halt::Stopped(reason)) => {
@@ -642,7 +653,11 @@ impl Driver {
         use crate::engine::s3::{Store, backup};
         let context = self.session.template_context();
         let rendered = match backup::BackupStep::render(spec, &context, self.session.templater()) {
-            Ok(rendered) => rendered,
+            Ok(mut rendered) => {
+                // Training reads the sandbox bucket, whatever the endpoint.
+                rendered.store.endpoint = self.session.s3_endpoint_override().or(rendered.store.endpoint);
+                rendered
+            }
             Err(reason) => return self.fail_without_running(step, reason),
         };
         let store = match Store::connect(&rendered.store).await {
@@ -750,7 +765,10 @@ impl Driver {
         use crate::engine::s3::{Store, check};
         let context = self.session.template_context();
         let rendered = match check::CheckStep::render(spec, &context, self.session.templater()) {
-            Ok(rendered) => rendered,
+            Ok(mut rendered) => {
+                rendered.store.endpoint = self.session.s3_endpoint_override().or(rendered.store.endpoint);
+                rendered
+            }
             Err(reason) => return self.fail_without_running(step, reason),
         };
         let store = match Store::connect(&rendered.store).await {

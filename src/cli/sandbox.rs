@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::engine::k8s::image::ImageRef;
 use crate::engine::k8s::sim::SimCluster;
 use crate::engine::k8s::wait::{PodTable, pod_rows, table_lines};
 use crate::engine::k8s::{Cluster, WorkloadKind};
@@ -38,6 +39,14 @@ pub enum SandboxCommand {
         namespace: String,
         deployment: String,
         image: String,
+    },
+    /// Deploy TAG to every Deployment of a namespace (each keeps its repository), like `inv dr deploy --tag`.
+    Deploy {
+        dir: PathBuf,
+        #[arg(short, long)]
+        namespace: String,
+        #[arg(long)]
+        tag: String,
     },
     /// Images containing MARKER never become Ready.
     FailImage {
@@ -81,6 +90,21 @@ pub fn run(command: SandboxCommand) -> Result<ExitCode, String> {
             SandboxCommand::SetImage { dir, namespace, deployment, image } => {
                 open(&dir)?.set_image(&namespace, &deployment, &image).map_err(|e| e.to_string())?;
                 println!("deployment.apps/{deployment} image updated to {image}");
+            }
+            SandboxCommand::Deploy { dir, namespace, tag } => {
+                let cluster = open(&dir)?;
+                let deployments =
+                    cluster.workloads(&namespace, WorkloadKind::Deployment).await.map_err(|e| e.to_string())?;
+                if deployments.is_empty() {
+                    return Err(format!("no deployments in namespace `{namespace}` of the sandbox cluster"));
+                }
+                for deployment in &deployments {
+                    let Some((_, image)) = deployment.containers.first() else { continue };
+                    let image = ImageRef::parse(image).map_err(|e| e.to_string())?;
+                    let new = format!("{}:{tag}", image.repository());
+                    cluster.set_image(&namespace, &deployment.name, &new).map_err(|e| e.to_string())?;
+                    println!("deployment.apps/{} image updated to {new}", deployment.name);
+                }
             }
             SandboxCommand::FailImage { dir, marker, reason } => {
                 open(&dir)?.fail_image(&marker, &reason).map_err(|e| e.to_string())?;

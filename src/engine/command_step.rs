@@ -24,6 +24,7 @@ pub fn prepare(
     templater: &Templater,
     dir: &DrillDir,
     attempt: u32,
+    training: Option<&std::path::Path>,
 ) -> Result<PreparedCommand, String> {
     const DRILLBOOK_ENV: &str = "DRILLBOOK";
     let script = templater.render_shell(&spec.run.text, context).map_err(|e| format!("`run`: {e}"))?;
@@ -43,12 +44,25 @@ pub fn prepare(
         let value = templater.render_env(&value.text, context).map_err(|e| format!("`env.{name}`: {e}"))?;
         env.push((name.clone(), value));
     }
-    let mut request = CommandRequest::new(
-        step_id,
-        script.clone(),
-        dir.log_file(step_id, attempt),
-        dir.stderr_log_file(step_id, attempt),
-    );
+    // Training never runs the real command: its `simulate` script (which may
+    // drive the sandbox), or a line saying what would have run.
+    let run = match training {
+        None => script.clone(),
+        Some(drill_dir) => {
+            env.extend(crate::engine::training::command_env(drill_dir));
+            match &spec.simulate {
+                Some(simulate) => {
+                    templater.render_shell(&simulate.text, context).map_err(|e| format!("`simulate`: {e}"))?
+                }
+                None => format!(
+                    "printf '%s\\n' 'training: this command is shown, not run:' {}",
+                    shlex::try_quote(&script).map_err(|e| e.to_string())?
+                ),
+            }
+        }
+    };
+    let mut request =
+        CommandRequest::new(step_id, run, dir.log_file(step_id, attempt), dir.stderr_log_file(step_id, attempt));
     request.cwd = cwd;
     request.env = env;
     request.timeout = spec.timeout;

@@ -10,6 +10,7 @@ pub mod plan;
 pub mod s3;
 pub mod session;
 pub mod steps;
+pub mod training;
 pub mod vars;
 
 use std::time::Duration;

@@ -170,6 +170,25 @@ impl DrillSession {
         &self.templater
     }
 
+    /// In training: creates the sandbox bucket and cluster the runbook
+    /// needs (what is missing of them); says what it made.
+    pub fn prepare_sandbox(&self) -> Result<Vec<String>, String> {
+        if !self.state.training {
+            return Ok(Vec::new());
+        }
+        super::training::prepare(&self.runbook, &self.template_context(), &self.templater, &self.dir.path)
+    }
+
+    /// The cluster every Kubernetes step uses in training (the sandbox's).
+    pub fn k8s_context_override(&self) -> Option<String> {
+        self.state.training.then(|| super::training::cluster_context(&self.dir.path))
+    }
+
+    /// The store every S3 step uses in training (the sandbox bucket).
+    pub fn s3_endpoint_override(&self) -> Option<String> {
+        self.state.training.then(|| super::training::s3_endpoint(&self.dir.path))
+    }
+
     /// Variables, secrets and captures as templates see them now.
     pub fn template_context(&self) -> TemplateContext {
         let mut context = TemplateContext::new();

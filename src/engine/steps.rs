@@ -21,7 +21,8 @@ pub fn prepare_command(session: &DrillSession, step: &Step) -> Result<(u32, Prep
     };
     let attempt = next_attempt(session, step);
     let context = session.template_context();
-    command_step::prepare(&step.id, spec, &context, session.templater(), &session.dir, attempt)
+    let training = session.state.training.then_some(session.dir.path.as_path());
+    command_step::prepare(&step.id, spec, &context, session.templater(), &session.dir, attempt, training)
         .map(|prepared| (attempt, prepared))
 }
 

@@ -216,6 +216,9 @@ pub struct RawStep {
     pub expect_exit: Option<Sp<RawExitCodes>>,
     /// Run in a pseudo-terminal (interactive programs).
     pub tty: Option<Sp<bool>>,
+    /// Training mode runs this harmless script instead of `run` (plausible
+    /// output, changes to the sandbox); without it the command is shown, not run.
+    pub simulate: Option<Sp<String>>,
 
     // checklist
     pub items: Option<Sp<Vec<RawChecklistItem>>>,
@@ -273,6 +276,7 @@ impl RawStep {
             timeout,
             expect_exit,
             tty,
+            simulate,
             items,
             bucket,
             prefix,
@@ -314,7 +318,7 @@ pub fn allowed_keys(kind: StepKind) -> &'static [&'static str] {
     match kind {
         StepKind::Manual => &["url", "confirm"],
         StepKind::Checklist => &["items", "url"],
-        StepKind::Command => &["run", "cwd", "env", "timeout", "expect_exit", "tty", "confirm", "capture"],
+        StepKind::Command => &["run", "cwd", "env", "timeout", "expect_exit", "tty", "simulate", "confirm", "capture"],
         StepKind::S3Backup => &[
             "bucket", "prefix", "pattern", "select", "versions", "profile", "region", "endpoint", "parts", "capture",
             "timeout", "confirm",

@@ -144,6 +144,8 @@ pub struct CommandSpec {
     pub timeout: Option<Duration>,
     pub expect_exit: Vec<i32>,
     pub tty: bool,
+    /// What training mode runs instead of `run`.
+    pub simulate: Option<Template>,
     pub capture: Option<RegexCapture>,
 }
 

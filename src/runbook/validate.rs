@@ -675,6 +675,7 @@ impl Validator<'_> {
             timeout: self.duration(&raw.timeout, "timeout"),
             expect_exit,
             tty: raw.tty.as_ref().is_some_and(|t| **t),
+            simulate: raw.simulate.as_ref().map(template),
             capture,
         })
     }
@@ -860,6 +861,9 @@ fn collect_templates(action: &Action, out: &mut Vec<(Template, TemplateUse)>) {
         Action::Command(command) => {
             plain(&command.cwd);
             out.push((command.run.clone(), TemplateUse::Shell));
+            if let Some(simulate) = &command.simulate {
+                out.push((simulate.clone(), TemplateUse::Shell));
+            }
             for value in command.env.values() {
                 out.push((value.clone(), TemplateUse::Env));
             }

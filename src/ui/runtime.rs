@@ -161,7 +161,11 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
         session.take_new_records();
         app.in_flight += 1; // DrillOpened answers like an effect.
         let restored = restore_logs(session);
-        let notices = std::mem::take(&mut resume_notice);
+        let mut notices = std::mem::take(&mut resume_notice);
+        match session.prepare_sandbox() {
+            Ok(made) => notices.extend(made.into_iter().map(|line| format!("training: {line}"))),
+            Err(error) => notices.push(format!("error: cannot prepare the training sandbox: {error}")),
+        }
         let effects = update(&mut app, Msg::DrillOpened { id: session.dir.id.clone(), state, notices });
         for (step, lines) in restored {
             update(&mut app, Msg::RestoredLog { step, lines });
@@ -352,10 +356,14 @@ impl Runtime {
                         tracing_to(&session.dir.trace_log());
                         tracing::info!(drill = %session.dir.id, "drill started");
                         session.take_new_records();
+                        let notices = match session.prepare_sandbox() {
+                            Ok(made) => made.into_iter().map(|line| format!("training: {line}")).collect(),
+                            Err(error) => vec![format!("error: cannot prepare the training sandbox: {error}")],
+                        };
                         let msg = Msg::DrillOpened {
                             id: session.dir.id.clone(),
                             state: Box::new(session.state.clone()),
-                            notices: Vec::new(),
+                            notices,
                         };
                         self.session = Some(session);
                         update(app, msg)
@@ -509,37 +517,50 @@ impl Runtime {
         let context = session.template_context();
         let attempt = steps::next_attempt(session, &runbook_step);
         let tx = self.tx.clone();
+        // Training reads the sandbox bucket, whatever the endpoint.
+        let sandbox = session.s3_endpoint_override();
         let (description, task): (String, std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) =
             match &runbook_step.action {
-                Action::S3Backup(spec) => match backup::BackupStep::render(spec, &context, session.templater()) {
-                    Ok(rendered) => (
-                        format!("s3-backup {}", rendered.location()),
-                        Box::pin(async move {
-                            let result = async {
-                                let store = Store::connect(&rendered.store).await.map_err(|e| e.to_string())?;
-                                let objects = backup::candidates(&store, &rendered).await.map_err(|e| e.to_string())?;
-                                Ok(Listed { store, rendered, objects })
-                            }
-                            .await;
-                            let _ = tx.send(Incoming::S3Listed { step, attempt, result }).await;
-                        }),
-                    ),
-                    Err(reason) => return vec![Effect::FailStep { step, reason }],
-                },
-                Action::S3Check(spec) => match check::CheckStep::render(spec, &context, session.templater()) {
-                    Ok(rendered) => (
-                        format!("s3-check s3://{}", rendered.bucket),
-                        Box::pin(async move {
-                            let result = async {
-                                let store = Store::connect(&rendered.store).await.map_err(|e| e.to_string())?;
-                                check::run(&store, &rendered).await.map_err(|e| e.to_string())
-                            }
-                            .await;
-                            let _ = tx.send(Incoming::S3Checked { step, attempt, result }).await;
-                        }),
-                    ),
-                    Err(reason) => return vec![Effect::FailStep { step, reason }],
-                },
+                Action::S3Backup(spec) => {
+                    match backup::BackupStep::render(spec, &context, session.templater()).map(|mut rendered| {
+                        rendered.store.endpoint = sandbox.clone().or(rendered.store.endpoint);
+                        rendered
+                    }) {
+                        Ok(rendered) => (
+                            format!("s3-backup {}", rendered.location()),
+                            Box::pin(async move {
+                                let result = async {
+                                    let store = Store::connect(&rendered.store).await.map_err(|e| e.to_string())?;
+                                    let objects =
+                                        backup::candidates(&store, &rendered).await.map_err(|e| e.to_string())?;
+                                    Ok(Listed { store, rendered, objects })
+                                }
+                                .await;
+                                let _ = tx.send(Incoming::S3Listed { step, attempt, result }).await;
+                            }),
+                        ),
+                        Err(reason) => return vec![Effect::FailStep { step, reason }],
+                    }
+                }
+                Action::S3Check(spec) => {
+                    match check::CheckStep::render(spec, &context, session.templater()).map(|mut rendered| {
+                        rendered.store.endpoint = sandbox.clone().or(rendered.store.endpoint);
+                        rendered
+                    }) {
+                        Ok(rendered) => (
+                            format!("s3-check s3://{}", rendered.bucket),
+                            Box::pin(async move {
+                                let result = async {
+                                    let store = Store::connect(&rendered.store).await.map_err(|e| e.to_string())?;
+                                    check::run(&store, &rendered).await.map_err(|e| e.to_string())
+                                }
+                                .await;
+                                let _ = tx.send(Incoming::S3Checked { step, attempt, result }).await;
+                            }),
+                        ),
+                        Err(reason) => return vec![Effect::FailStep { step, reason }],
+                    }
+                }
                 _ => return vec![Effect::FailStep { step, reason: "not an S3 step".into() }],
             };
         let log = StepLog::create(session, &runbook_step, attempt);

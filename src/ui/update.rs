@@ -282,7 +282,12 @@ fn start_step(app: &mut App, index: usize) -> Vec<Effect> {
                 Ok(command) => command,
                 Err(error) => return vec![Effect::FailStep { step: index, reason: format!("`run`: {error}") }],
             };
-            let target = step_target(app, index).unwrap_or_else(|| "this machine".to_string());
+            let training = app.drill.as_ref().is_some_and(|d| d.training);
+            let target = match step_target(app, index) {
+                Some(target) => target,
+                None if training => "training: simulated, not run".to_string(),
+                None => "this machine".to_string(),
+            };
             app.modal = Some(if step.confirm == Confirm::Typed {
                 Modal::TypedConfirm {
                     step: index,
@@ -313,10 +318,20 @@ pub fn step_target(app: &App, index: usize) -> Option<String> {
     let step = app.runbook.steps.get(index)?;
     let context = app.template_context();
     let render = |t: &crate::runbook::Template| app.templater.render_plain(&t.text, &context).unwrap_or(t.text.clone());
+    let training = app.drill.as_ref().is_some_and(|d| d.training);
+    let k8s = |target: &crate::runbook::K8sTarget| {
+        if training {
+            // Training works on the sandbox whatever the runbook says.
+            let namespace = render(&target.namespace);
+            format!("context sandbox (training), namespace {namespace}")
+        } else {
+            k8s_target(target, render)
+        }
+    };
     match &step.action {
-        A::K8sImageTag(s) => Some(k8s_target(&s.target, render)),
-        A::K8sWait(s) => Some(k8s_target(&s.target, render)),
-        A::K8sScale(s) => Some(k8s_target(&s.target, render)),
+        A::K8sImageTag(s) => Some(k8s(&s.target)),
+        A::K8sWait(s) => Some(k8s(&s.target)),
+        A::K8sScale(s) => Some(k8s(&s.target)),
         A::S3Backup(s) => Some(format!("bucket {}", render(&s.bucket))),
         A::S3Check(s) => Some(format!("bucket {}", render(&s.bucket))),
         A::HttpCheck(s) => Some(render(&s.url)),

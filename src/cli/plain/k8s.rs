@@ -32,8 +32,10 @@ impl Driver {
         self.out.output(OutputStream::Stdout, &lines);
     }
 
+    /// The step's cluster; in training always the sandbox's.
     async fn cluster(&self, context: Option<&str>) -> Result<Arc<dyn Cluster>, String> {
-        k8s::connect(context).await.map_err(|e| e.to_string())
+        let sandbox = self.session.k8s_context_override();
+        k8s::connect(sandbox.as_deref().or(context)).await.map_err(|e| e.to_string())
     }
 
     pub(super) async fn k8s_image_tag(&mut self, step: &Step, spec: &K8sImageTagSpec) -> Result<(), Halt> {

@@ -85,9 +85,14 @@ impl Runtime {
         let context = session.template_context();
         let attempt = steps::next_attempt(session, &runbook_step);
         let tx = self.tx.clone();
+        // Training works on the sandbox cluster, whatever the context.
+        let sandbox = session.k8s_context_override();
         let (description, task): (String, std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) =
             match &runbook_step.action {
-                Action::K8sImageTag(spec) => match TagStep::render(spec, &context, session.templater()) {
+                Action::K8sImageTag(spec) => match TagStep::render(spec, &context, session.templater()).map(|mut r| {
+                    r.target.context = sandbox.clone().or(r.target.context);
+                    r
+                }) {
                     Ok(rendered) => (
                         format!("k8s-image-tag {}", rendered.target.describe()),
                         Box::pin(async move {
@@ -103,7 +108,10 @@ impl Runtime {
                     ),
                     Err(reason) => return self.fail_unstarted(app, step, reason),
                 },
-                Action::K8sWait(spec) => match WaitStep::render(spec, &context, session.templater()) {
+                Action::K8sWait(spec) => match WaitStep::render(spec, &context, session.templater()).map(|mut r| {
+                    r.target.context = sandbox.clone().or(r.target.context);
+                    r
+                }) {
                     Ok(rendered) => {
                         let cancel = CancellationToken::new();
                         self.running = Some(cancel.clone());
@@ -296,7 +304,9 @@ impl Runtime {
         let Some(runbook_step) = session.runbook.steps.get(step).cloned() else { return Vec::new() };
         let Action::K8sScale(spec) = &runbook_step.action else { return Vec::new() };
         let context = session.template_context();
-        let rendered = ScaleStep::render(spec, &context, session.templater()).and_then(|rendered| {
+        let sandbox = session.k8s_context_override();
+        let rendered = ScaleStep::render(spec, &context, session.templater()).and_then(|mut rendered| {
+            rendered.target.context = sandbox.or(rendered.target.context);
             let protected = k8s::protected_namespaces(&session.runbook, &context, session.templater())?;
             rendered.refuse_protected(&protected)?;
             Ok(rendered)
@@ -365,7 +375,10 @@ impl Runtime {
             _ => return Vec::new(),
         };
         let rendered = match tag::RenderedTarget::render(target, &session.template_context(), session.templater()) {
-            Ok(rendered) => rendered,
+            Ok(mut rendered) => {
+                rendered.context = session.k8s_context_override().or(rendered.context);
+                rendered
+            }
             Err(reason) => return update(app, Msg::Notice(reason)),
         };
         let tx = self.tx.clone();

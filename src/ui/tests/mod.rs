@@ -28,7 +28,16 @@ pub fn t0() -> Timestamp {
 }
 
 pub fn demo() -> Arc<Runbook> {
-    Arc::new(runbook::parse("runbooks/demo.toml", include_str!("../../../runbooks/demo.toml")).unwrap())
+    Arc::new(
+        runbook::parse("runbooks/backup-verification.toml", include_str!("../../../runbooks/backup-verification.toml"))
+            .unwrap(),
+    )
+}
+
+/// Every step kind in a fixed order, for the update tests: a manual brief,
+/// commands with and without confirmation, S3, Kubernetes, a checklist.
+pub fn walkthrough() -> Arc<Runbook> {
+    Arc::new(runbook::parse("walkthrough.toml", include_str!("walkthrough.toml")).unwrap())
 }
 
 pub fn runbook(text: &str) -> Arc<Runbook> {
@@ -66,7 +75,13 @@ pub struct Harness {
 impl Harness {
     /// A harness on the start screen.
     pub fn start(runbook: Arc<Runbook>) -> Self {
-        let form = start_form(&runbook, &BTreeMap::new(), &BTreeMap::new());
+        // The demo's project, as `drillbook demo` gives it.
+        let given = if runbook.id == "backup-verification" {
+            BTreeMap::from([("project".to_string(), "acme".to_string())])
+        } else {
+            BTreeMap::new()
+        };
+        let form = start_form(&runbook, &given, &BTreeMap::new());
         let mut app = App::new(runbook, form, t0(), Theme { color: true });
         app.size = (120, 40);
         Harness { app, journal: Vec::new(), pending: Vec::new(), clock: t0() }
@@ -81,7 +96,7 @@ impl Harness {
             drill_id: DRILL_ID.into(),
             runbook_id: runbook.id.clone(),
             runbook_title: runbook.title.clone(),
-            runbook_path: "runbooks/demo.toml".into(),
+            runbook_path: "runbooks/backup-verification.toml".into(),
             runbook_sha256: runbook.sha256.clone(),
             operator: "alice".into(),
             host: "dr-laptop".into(),

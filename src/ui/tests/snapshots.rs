@@ -65,17 +65,50 @@ fn failed_step() {
 }
 
 /// The demo drill run up to its checklist (commands succeed, confirmations answered).
+/// The demo drill run up to its checklist: dialogs answered, every
+/// running step ended well.
 fn at_smoke_test() -> Harness {
     let mut h = Harness::opened(demo());
     h.send(key(KeyCode::Enter));
-    for _ in 0..5 {
-        h.command_ends(0);
-        if h.app.modal.is_some() {
-            h.send(ch('y'));
+    for _ in 0..20 {
+        if h.status_of("smoke") == "running" {
+            return h;
+        }
+        match &h.app.modal {
+            Some(crate::ui::app::Modal::TypedConfirm { expected, .. }) => {
+                for c in expected.clone().chars() {
+                    h.send(ch(c));
+                }
+                h.send(key(KeyCode::Enter));
+            }
+            Some(_) => {
+                h.send(ch('y'));
+            }
+            None => {
+                // Typed steps capture what later steps use, as the runtime would.
+                let step = h.app.running_command().expect("a step runs");
+                let capture = match h.app.runbook.steps[step].id.as_str() {
+                    "fetch-backup" => {
+                        Some(("backup", "/drills/x/downloads/fetch-backup/daily-acme-202611270300.pgdump", 86_000))
+                    }
+                    "pick-tag" => Some(("tag", "main-4f2a9c1", 0)),
+                    _ => None,
+                };
+                if let Some((name, value, age)) = capture {
+                    let mut fields = std::collections::BTreeMap::new();
+                    fields.insert("age_secs".to_string(), serde_json::Value::from(age));
+                    fields.insert("image".to_string(), format!("registry.example.com/acme/web:{value}").into());
+                    let id = h.app.runbook.steps[step].id.clone();
+                    let value = crate::runbook::template::CaptureValue { value: value.into(), fields };
+                    let record =
+                        h.journal_event(crate::drill::event::Event::CaptureSet { step: id, name: name.into(), value });
+                    h.send(Msg::StepEnded(vec![record]));
+                }
+                h.command_ends(0);
+            }
         }
     }
-    h.command_ends(0);
-    h
+    panic!("the demo never reached its checklist: {:?}", h.events());
 }
 
 #[test]
@@ -93,9 +126,9 @@ fn typed_confirm() {
     for _ in 0..4 {
         h.send(ch(' '));
     }
-    assert_eq!(h.pending.last(), Some(&Effect::PlanScale { step: 8 }));
+    assert_eq!(h.pending.last(), Some(&Effect::PlanScale { step: 7 }));
     h.send(Msg::ScalePlanned {
-        step: 8,
+        step: 7,
         lines: vec![
             "context:   sandbox".into(),
             "namespace: acme-dr".into(),

@@ -34,7 +34,7 @@ run = "echo teardown"
 
 #[test]
 fn start_screen_fills_defaults_and_follows_edits() {
-    let mut h = Harness::start(demo());
+    let mut h = Harness::start(walkthrough());
     let value = |h: &Harness, name: &str| {
         h.app.start.fields.iter().find(|f| f.var.name == name).unwrap().input.value().to_string()
     };
@@ -92,7 +92,7 @@ fn choices_open_the_picker_and_the_choice_is_taken() {
 
 #[test]
 fn opening_a_drill_starts_the_first_step_and_enter_completes_a_manual_one() {
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     assert_eq!(h.app.screen, Screen::Main);
     assert_eq!(h.status_of("brief"), "running");
     h.send(key(KeyCode::Enter));
@@ -105,7 +105,7 @@ fn opening_a_drill_starts_the_first_step_and_enter_completes_a_manual_one() {
 
 #[test]
 fn output_goes_to_its_steps_log_and_a_finished_command_moves_on() {
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     h.send(key(KeyCode::Enter));
     h.send(Msg::Output { step: 1, stream: OutputStream::Stdout, lines: vec!["listing".into()] });
     assert!(h.app.logs[1].len() >= 2, "marker + line");
@@ -117,7 +117,7 @@ fn output_goes_to_its_steps_log_and_a_finished_command_moves_on() {
 
 #[test]
 fn nothing_starts_twice_while_an_effect_is_in_flight() {
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     h.send(key(KeyCode::Enter));
     let starts = h.events().iter().filter(|e| *e == "step_started").count();
     h.send(Msg::Tick(t0()));
@@ -133,12 +133,12 @@ fn run_to_restore(h: &mut Harness) {
 
 #[test]
 fn a_confirmation_names_the_command_and_yes_runs_it() {
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     run_to_restore(&mut h);
     match &h.app.modal {
         Some(Modal::Confirm { step: 3, command, target }) => {
             assert!(command.contains("dropdb --if-exists acme_dr"));
-            assert_eq!(target, "this machine");
+            assert_eq!(target, "training: simulated, not run", "the harness drill is a training one");
         }
         other => panic!("{other:?}"),
     }
@@ -149,7 +149,7 @@ fn a_confirmation_names_the_command_and_yes_runs_it() {
 
 #[test]
 fn declining_a_confirmation_skips_the_step() {
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     run_to_restore(&mut h);
     h.send(ch('n'));
     assert_eq!(h.status_of("restore"), "skipped");
@@ -259,7 +259,7 @@ fn open_url_asks_the_runtime() {
 
 #[test]
 fn quitting_asks_while_a_command_runs() {
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     h.send(key(KeyCode::Enter));
     h.send(ch('q'));
     assert!(matches!(h.app.modal, Some(Modal::QuitConfirm)));
@@ -272,28 +272,28 @@ fn quitting_asks_while_a_command_runs() {
 
 #[test]
 fn quitting_without_a_running_command_leaves_at_once() {
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     h.send(ch('q'));
     assert_eq!(h.pending.last(), Some(&Effect::Quit { interrupt: None }));
 }
 
 #[test]
 fn ctrl_c_twice_quits_and_signals_stop() {
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     h.send(key(KeyCode::Enter));
     let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
     h.send(ctrl_c);
     assert!(!h.app.quitting && h.app.status.as_deref().unwrap().contains("Ctrl-C again"));
     h.send(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
     assert!(h.app.quitting);
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     h.send(Msg::Signal("SIGHUP"));
     assert_eq!(h.pending.last(), Some(&Effect::Quit { interrupt: Some("stopped by SIGHUP".into()) }));
 }
 
 #[test]
 fn focus_search_and_log_keys() {
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     h.send(key(KeyCode::Enter));
     let lines: Vec<String> = (0..200).map(|i| format!("line {i}")).collect();
     h.send(Msg::Output { step: 1, stream: OutputStream::Stdout, lines });
@@ -316,7 +316,7 @@ fn focus_search_and_log_keys() {
 
 #[test]
 fn help_opens_and_closes() {
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     h.send(ch('?'));
     assert!(matches!(h.app.modal, Some(Modal::Help { .. })));
     h.send(key(KeyCode::Down));
@@ -327,7 +327,7 @@ fn help_opens_and_closes() {
 
 #[test]
 fn a_click_selects_a_step_and_the_wheel_scrolls_the_log() {
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     let click = |row| {
         Msg::Mouse(MouseEvent {
             kind: MouseEventKind::Down(MouseButton::Left),
@@ -371,7 +371,7 @@ fn the_drill_finishes_when_every_step_is_settled() {
 
 #[test]
 fn journal_errors_are_shown_and_nothing_more_starts() {
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     let effects = update(&mut h.app, ch('n'));
     assert!(effects.is_empty());
     h.app.modal = None;
@@ -382,7 +382,7 @@ fn journal_errors_are_shown_and_nothing_more_starts() {
 
 #[test]
 fn a_backup_picker_waits_for_an_open_dialog() {
-    let mut h = Harness::opened(demo());
+    let mut h = Harness::opened(walkthrough());
     h.send(ch('?'));
     let rows = vec![crate::ui::app::PickRow {
         value: "0".into(),

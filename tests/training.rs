@@ -1,0 +1,77 @@
+//! Training mode and `drillbook demo`: any runbook runs on the sandbox (a
+//! directory bucket seeded with backups, a simulated cluster seeded with
+//! the runbook's namespaces), command steps run their `simulate` script or
+//! are shown and never executed, and everything stays in the drill's
+//! directory.
+
+mod support;
+
+use support::{Home, stderr_of, stdout_of};
+
+#[test]
+fn the_demo_runs_the_quarterly_drill_offline_and_reports() {
+    let home = Home::new();
+    let output = home.cmd_std().args(["demo", "--plain", "--yes"]).output().unwrap();
+    let stdout = stdout_of(&output);
+    assert!(output.status.success(), "{stdout}\n{}", stderr_of(&output));
+    assert!(stdout.contains("[training]"), "{stdout}");
+    assert!(stdout.contains("training: sandbox bucket `acme-hosting-services`: 8 backups under `acme/`"), "{stdout}");
+    assert!(stdout.contains("captured backup = "), "{stdout}");
+    assert!(stdout.contains("pg_restore: processing data for table"), "the restore is simulated: {stdout}");
+    assert!(stdout.contains("captured tag = main-4f2a9c1"), "{stdout}");
+    assert!(stdout.contains("all Ready: web 2/2 ready · worker 1/1 ready"), "{stdout}");
+    assert!(stdout.contains("all pods are gone"), "{stdout}");
+    assert!(stdout.contains("RPO PASS"), "{stdout}");
+    let drill = home.only_drill();
+    let report = home.cmd_std().arg("report").arg(drill.file_name().unwrap()).output().unwrap();
+    let report = stdout_of(&report);
+    assert!(report.to_lowercase().contains("training"), "{report}");
+    // The newest seeded backup was taken at 03:00 UTC: the RPO is under a day.
+    let journal = home.journal();
+    assert!(journal.contains("daily-acme-"), "{journal}");
+}
+
+#[test]
+fn training_never_runs_a_command_without_a_simulation() {
+    let home = Home::new();
+    let marker = home.path().join("touched");
+    let runbook = home.runbook(
+        "cmd.toml",
+        &format!(
+            "[runbook]\nid = \"c\"\ntitle = \"C\"\n[[step]]\nid = \"danger\"\nkind = \"command\"\nrun = \"touch {}\"\n\
+             [[step]]\nid = \"simulated\"\nkind = \"command\"\nrun = \"rm -rf /nonexistent-drillbook\"\n\
+             simulate = \"echo simulated in $DRILLBOOK_TRAINING\"\n",
+            marker.display()
+        ),
+    );
+    let output = home.cmd_std().args(["run", "--training", "--plain", "--yes"]).arg(&runbook).output().unwrap();
+    let stdout = stdout_of(&output);
+    assert!(output.status.success(), "{stdout}\n{}", stderr_of(&output));
+    assert!(!marker.exists(), "the real command must not run in training");
+    assert!(stdout.contains("training: this command is shown, not run:"), "{stdout}");
+    assert!(stdout.contains("simulated in 1"), "{stdout}");
+    // The journal keeps the real command: the report shows what the drill would do.
+    assert!(home.journal().contains("touch "), "{}", home.journal());
+}
+
+#[test]
+fn training_seeds_the_namespaces_and_buckets_of_any_runbook() {
+    let home = Home::new();
+    let runbook = home.runbook(
+        "custom.toml",
+        "[runbook]\nid = \"x\"\ntitle = \"X\"\n[vars.project]\ndefault = \"globex\"\n\
+         [[step]]\nid = \"fetch\"\nkind = \"s3-backup\"\nbucket = \"globex-backups\"\nprefix = \"db/\"\n\
+         pattern = \"^db/backup-\\\\d{12}\\\\.dump$\"\nendpoint = \"https://s3.example.com\"\ncapture = \"backup\"\n\
+         [[step]]\nid = \"tag\"\nkind = \"k8s-image-tag\"\ncontext = \"prod-cluster\"\nnamespace = \"globex-prod\"\n\
+         deployments = [\"api\"]\ncapture = \"tag\"\n\
+         [[step]]\nid = \"down\"\nkind = \"k8s-scale\"\ncontext = \"prod-cluster\"\nnamespace = \"globex-dr\"\n\
+         deployments = [\"api\"]\nreplicas = 0\n",
+    );
+    let output = home.cmd_std().args(["run", "--training", "--plain", "--yes"]).arg(&runbook).output().unwrap();
+    let stdout = stdout_of(&output);
+    assert!(output.status.success(), "{stdout}\n{}", stderr_of(&output));
+    assert!(stdout.contains("db/backup-"), "the pattern's shape is used: {stdout}");
+    assert!(stdout.contains("captured tag = main-4f2a9c1 (registry.example.com/globex/api:main-4f2a9c1)"), "{stdout}");
+    assert!(stdout.contains("deployment/api: 1 → 0"), "{stdout}");
+    assert!(!stdout.contains("s3.example.com"), "no real endpoint is contacted: {stdout}");
+}
