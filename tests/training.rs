@@ -75,3 +75,21 @@ fn training_seeds_the_namespaces_and_buckets_of_any_runbook() {
     assert!(stdout.contains("deployment/api: 1 → 0"), "{stdout}");
     assert!(!stdout.contains("s3.example.com"), "no real endpoint is contacted: {stdout}");
 }
+
+#[test]
+fn abort_runs_the_teardown_steps_and_records_the_drill_aborted() {
+    let home = Home::new();
+    // Paused at the demo's first manual step (no input), then aborted.
+    let first = home.cmd_std().args(["demo", "--plain"]).stdin(std::process::Stdio::null()).output().unwrap();
+    assert_eq!(first.status.code(), Some(2), "{}", stdout_of(&first));
+    let aborted = home.cmd_std().args(["abort", "--yes"]).stdin(std::process::Stdio::null()).output().unwrap();
+    let stdout = stdout_of(&aborted);
+    assert_eq!(aborted.status.code(), Some(1), "an aborted drill is not a success: {stdout}\n{}", stderr_of(&aborted));
+    assert!(stdout.contains("Aborting: only the teardown steps"), "{stdout}");
+    assert!(stdout.contains("Scale DR to zero (scale-down)"), "the teardown ran: {stdout}");
+    assert!(!stdout.contains("(fetch-backup)"), "nothing else ran: {stdout}");
+    let journal = home.journal();
+    assert!(journal.contains(r#""outcome":"aborted""#), "{journal}");
+    let list = stdout_of(&home.cmd_std().arg("list").output().unwrap());
+    assert!(list.contains("aborted"), "{list}");
+}

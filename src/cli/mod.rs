@@ -60,6 +60,14 @@ pub enum Command {
         #[command(flatten)]
         ui: UiArgs,
     },
+    /// Stop an unfinished drill: run its pending teardown steps (`always = true`, with their
+    /// confirmations) and record it as aborted (the latest unfinished one if no id is given).
+    Abort {
+        /// Drill id or unique prefix (see `drillbook list`).
+        drill: Option<String>,
+        #[command(flatten)]
+        ui: UiArgs,
+    },
     /// List drills with their runbook, status and current step.
     List {
         /// Machine-readable output.
@@ -173,7 +181,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Resume { drill, ui } => {
             ui.export_aws_settings();
-            resume(drill.as_deref(), ui)
+            resume(drill.as_deref(), ui, false)
+        }
+        Command::Abort { drill, ui } => {
+            ui.export_aws_settings();
+            resume(drill.as_deref(), ui, true)
         }
         Command::List { json } => list(json),
         Command::Check { runbooks } => Ok(check(&runbooks)),
@@ -255,10 +267,10 @@ fn start(runbook: Runbook, var_args: &[String], ui: UiArgs, training: bool) -> R
     };
     let session =
         DrillSession::start(&store, runbook, resolved, SessionMode::Plain, training).map_err(|e| e.to_string())?;
-    plain::drive(session, input, ui, None)
+    plain::drive(session, input, ui, None, false)
 }
 
-fn resume(drill: Option<&str>, ui: UiArgs) -> Result<ExitCode, String> {
+fn resume(drill: Option<&str>, ui: UiArgs, abort: bool) -> Result<ExitCode, String> {
     let store = DrillStore::from_env().map_err(|e| e.to_string())?;
     let dir = match drill {
         Some(id) => store.find(id).map_err(|e| e.to_string())?,
@@ -287,10 +299,10 @@ fn resume(drill: Option<&str>, ui: UiArgs) -> Result<ExitCode, String> {
         secrets.insert(var.name.clone(), value);
     }
     session.set_secrets(secrets);
-    if use_tui(&ui) {
+    if use_tui(&ui) && !abort {
         return crate::ui::runtime::run(crate::ui::runtime::Opening::Resume { session: Box::new(session), notice });
     }
-    plain::drive(session, input, ui, Some(notice))
+    plain::drive(session, input, ui, Some(notice), abort)
 }
 
 /// The full-screen interface, unless asked for plain mode, running in CI,

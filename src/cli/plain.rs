@@ -30,6 +30,7 @@ pub fn drive(
     input: Input,
     ui: UiArgs,
     notice: Option<ResumeNotice>,
+    abort: bool,
 ) -> Result<ExitCode, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -41,7 +42,10 @@ pub fn drive(
         let stop_reason = Arc::new(Mutex::new(None));
         listen_for_signals(stop.clone(), stop_reason.clone())?;
         let mut driver =
-            Driver { session, input, yes: ui.yes, out: Printer::new(), stop, stop_reason, aborting: false };
+            Driver { session, input, yes: ui.yes, out: Printer::new(), stop, stop_reason, aborting: abort };
+        if abort {
+            driver.out.line("Aborting: only the teardown steps (`always = true`) still run, with their confirmations.");
+        }
         driver.run(notice).await
     })
 }
@@ -195,7 +199,10 @@ impl Driver {
     }
 
     async fn steps(&mut self, resumed: bool) -> Result<DrillOutcome, Halt> {
-        if resumed && let Some(index) = plan::blocking_failure(&self.session.runbook, &self.session.state) {
+        if resumed
+            && !self.aborting
+            && let Some(index) = plan::blocking_failure(&self.session.runbook, &self.session.state)
+        {
             self.after_failure(index).await?;
         }
         loop {
