@@ -385,3 +385,95 @@ fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
     }
     panic!("timed out waiting");
 }
+
+#[test]
+fn participants_and_action_items_reach_the_report_in_every_format() {
+    let home = Home::new();
+    let runbook = home.runbook("simple.toml", SIMPLE);
+    let bad = home.cmd().args(["run", "--plain", "--yes", "--participant", "Alice"]).arg(&runbook).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr_of(&bad).contains("is not NAME:ROLE"), "{}", stderr_of(&bad));
+    assert!(home.drills().is_empty(), "no drill starts on a bad --participant");
+
+    let output = home
+        .cmd()
+        .args([
+            "run",
+            "--plain",
+            "--yes",
+            "--participant",
+            "Alice Martin:incident commander",
+            "--participant",
+            "Bob:observer",
+        ])
+        .arg(&runbook)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let id = home.only_drill().file_name().unwrap().to_string_lossy().to_string();
+
+    let added = home
+        .cmd()
+        .args(["action", &id[..8], "Automate the restore", "--owner", "Bob", "--step", "hello"])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", stderr_of(&added));
+    let unknown = home.cmd().args(["action", &id, "x", "--step", "nope"]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr_of(&unknown).contains("has no step `nope` (its steps: hello, use-it, look, tick)"),
+        "{}",
+        stderr_of(&unknown)
+    );
+    let verify = home.cmd().args(["verify", &id]).output().unwrap();
+    assert!(verify.status.success(), "the action item is chained like every event: {}", stderr_of(&verify));
+
+    let report = home.cmd().args(["report", &id, "--format", "json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(report["participants"][0]["name"], "Alice Martin");
+    assert_eq!(report["participants"][1]["role"], "observer");
+    assert_eq!(report["action_items"][0]["owner"], "Bob");
+    assert_eq!(report["action_items"][0]["step"], "hello");
+    assert_eq!(report["outcome"], "completed", "an action item does not reopen the drill");
+
+    let html = home.path().join("report.html");
+    let written = home.cmd().args(["report", &id, "--format", "html", "-o"]).arg(&html).output().unwrap();
+    assert!(written.status.success(), "{}", stderr_of(&written));
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains("Automate the restore") && html.contains("Alice Martin"), "{html}");
+    let junit = home.cmd().args(["report", &id, "--format", "junit"]).output().unwrap();
+    let junit = stdout_of(&junit);
+    assert!(junit.contains("<testsuite name=\"simple\"") && junit.contains("name=\"RTO\""), "{junit}");
+}
+
+#[test]
+fn an_action_item_is_refused_while_the_drill_is_open_elsewhere() {
+    let home = Home::new();
+    let runbook =
+        home.runbook("wait.toml", "[runbook]\nid = \"w\"\ntitle = \"W\"\n[[step]]\nid = \"wait\"\nkind = \"manual\"\n");
+    let mut first = home
+        .cmd_std()
+        .args(["run", "--plain"])
+        .arg(&runbook)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let drill = wait_for(|| home.drills().first().cloned().filter(|d| d.join("journal.jsonl").exists()));
+    let id = drill.file_name().unwrap().to_string_lossy().to_string();
+    wait_for(|| std::fs::read_to_string(drill.join("lock")).ok().filter(|l| l.contains("pid")));
+    let before = home.journal();
+    let output = home.cmd().args(["action", &id, "Follow up"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("drill is open in another drillbook process")
+            && stderr.contains(&format!("pid {}", first.id())),
+        "{stderr}"
+    );
+    assert_eq!(home.journal(), before, "nothing was appended");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let output = home.cmd().args(["action", &id, "Follow up"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+}

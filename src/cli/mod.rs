@@ -52,6 +52,9 @@ pub enum Command {
         /// Mark the drill as a training run in its report.
         #[arg(long)]
         training: bool,
+        /// Someone taking part, with their role: --participant "Alice Martin:incident commander" (repeatable).
+        #[arg(long = "participant", value_name = "NAME:ROLE", value_parser = parse_participant)]
+        participants: Vec<(String, String)>,
     },
     /// Continue a drill that was interrupted or failed (the latest unfinished one if no id is given).
     Resume {
@@ -89,12 +92,28 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Add an action item (follow-up work) to a drill's journal; it appears in the report.
+    Action {
+        /// Drill id or unique prefix.
+        drill: String,
+        /// What has to be done.
+        text: String,
+        /// Who will do it.
+        #[arg(long, value_name = "NAME")]
+        owner: Option<String>,
+        /// The step it is about.
+        #[arg(long, value_name = "STEP_ID")]
+        step: Option<String>,
+    },
     /// Check a drill journal's hash chain (detects changed, inserted or removed lines).
     Verify { drill: String },
     /// Run the bundled sandbox drill (no cloud account needed).
     Demo {
         #[command(flatten)]
         ui: UiArgs,
+        /// Someone taking part, with their role: --participant "Alice Martin:incident commander" (repeatable).
+        #[arg(long = "participant", value_name = "NAME:ROLE", value_parser = parse_participant)]
+        participants: Vec<(String, String)>,
     },
     /// The simulated cluster of the sandbox: create it, deploy to it, break it, look at it.
     Sandbox {
@@ -150,8 +169,23 @@ impl UiArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
+    /// Markdown.
     Md,
+    /// One self-contained HTML file (prints well).
+    Html,
     Json,
+    /// JUnit XML, for CI: one test case per step, plus RTO and RPO.
+    Junit,
+}
+
+/// `Name:role` of `--participant`.
+fn parse_participant(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':').map(|(name, role)| (name.trim(), role.trim())) {
+        Some((name, role)) if !name.is_empty() && !role.is_empty() => Ok((name.to_string(), role.to_string())),
+        _ => Err(format!(
+            "`{text}` is not NAME:ROLE; write the name, a colon and the role, e.g. --participant \"Alice Martin:incident commander\""
+        )),
+    }
 }
 
 /// Runs the command line; returns the process exit code.
@@ -168,16 +202,16 @@ pub fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Run { runbook, vars, ui, training } => {
+        Command::Run { runbook, vars, ui, training, participants } => {
             ui.export_aws_settings();
             let loaded = load_runbook(&runbook)?;
-            start(loaded, &vars, ui, training)
+            start(loaded, &vars, ui, training, participants)
         }
-        Command::Demo { ui } => {
+        Command::Demo { ui, participants } => {
             ui.export_aws_settings();
             let demo = runbook::parse("(bundled) runbooks/backup-verification.toml", DEMO_RUNBOOK)
                 .map_err(|d| d.to_string())?;
-            start(demo, &["project=acme".to_string()], ui, true)
+            start(demo, &["project=acme".to_string()], ui, true, participants)
         }
         Command::Resume { drill, ui } => {
             ui.export_aws_settings();
@@ -190,6 +224,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::List { json } => list(json),
         Command::Check { runbooks } => Ok(check(&runbooks)),
         Command::Report { drill, format, output } => report(&drill, format, output.as_deref()),
+        Command::Action { drill, text, owner, step } => action(&drill, &text, owner.as_deref(), step.as_deref()),
         Command::Verify { drill } => verify(&drill),
         Command::Sandbox { command } => sandbox::run(command),
         Command::Schema => {
@@ -234,7 +269,13 @@ fn unsupported_steps(runbook: &Runbook) -> Vec<String> {
         .collect()
 }
 
-fn start(runbook: Runbook, var_args: &[String], ui: UiArgs, training: bool) -> Result<ExitCode, String> {
+fn start(
+    runbook: Runbook,
+    var_args: &[String],
+    ui: UiArgs,
+    training: bool,
+    participants: Vec<(String, String)>,
+) -> Result<ExitCode, String> {
     let unsupported = unsupported_steps(&runbook);
     if !unsupported.is_empty() {
         return Err(format!(
@@ -256,7 +297,14 @@ fn start(runbook: Runbook, var_args: &[String], ui: UiArgs, training: bool) -> R
                 Some((var.name.clone(), value))
             })
             .collect();
-        return crate::ui::runtime::run(crate::ui::runtime::Opening::New { runbook, given, env, training, store });
+        return crate::ui::runtime::run(crate::ui::runtime::Opening::New {
+            runbook,
+            given,
+            env,
+            training,
+            store,
+            participants,
+        });
     }
     let mut input = input::Input::stdin();
     let env = |name: &str| std::env::var(name).ok();
@@ -265,8 +313,9 @@ fn start(runbook: Runbook, var_args: &[String], ui: UiArgs, training: bool) -> R
     } else {
         vars::resolve_vars(&runbook, &given, &env, &mut input)?
     };
-    let session =
+    let mut session =
         DrillSession::start(&store, runbook, resolved, SessionMode::Plain, training).map_err(|e| e.to_string())?;
+    session.record_participants(&participants).map_err(|e| e.to_string())?;
     plain::drive(session, input, ui, None, false)
 }
 
@@ -453,11 +502,13 @@ fn report(drill: &str, format: ReportFormat, output: Option<&Path>) -> Result<Ex
     let built = report::build(&state, head);
     let text = match format {
         ReportFormat::Md => report::to_markdown(&built),
+        ReportFormat::Html => report::to_html(&built),
         ReportFormat::Json => report::to_json(&built),
+        ReportFormat::Junit => report::to_junit(&built),
     };
     match output {
         Some(path) => {
-            std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            report::write_atomic(path, &text)?;
             eprintln!("report written to {}", path.display());
         }
         None => {
@@ -465,6 +516,46 @@ fn report(drill: &str, format: ReportFormat, output: Option<&Path>) -> Result<Ex
             let _ = stdout.write_all(text.as_bytes());
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Appends an action item to a drill's journal. Like every writer it holds
+/// the drill's lock while it appends, so a drill open in another process is
+/// refused. A finished drill takes action items too: they come from the
+/// debrief.
+fn action(drill: &str, text: &str, owner: Option<&str>, step: Option<&str>) -> Result<ExitCode, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("the action item's text is empty: say what has to be done".into());
+    }
+    let owner = match owner.map(str::trim) {
+        Some("") => return Err("--owner is empty: give a name, or leave --owner out".into()),
+        owner => owner.map(str::to_string),
+    };
+    let store = DrillStore::from_env().map_err(|e| e.to_string())?;
+    let dir = store.find(drill).map_err(|e| e.to_string())?;
+    let _lock = DrillLock::acquire(&dir.path).map_err(|e| e.to_string())?;
+    let (mut journal, replay) = journal::Journal::<Event>::open(&dir.journal()).map_err(|e| e.to_string())?;
+    if let Some(torn) = &replay.torn {
+        eprintln!(
+            "drillbook: the journal's last line was torn by a crash; it was set aside{}",
+            torn.saved_to.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default()
+        );
+    }
+    if replay.records.is_empty() {
+        return Err(format!("drill {} never started: there is nothing to add an action item to", dir.id));
+    }
+    let state = DrillState::replay(&replay.records).map_err(|e| format!("{}: {e}", dir.journal().display()))?;
+    if let Some(step) = step
+        && state.step(step).is_none()
+    {
+        let ids: Vec<&str> = state.steps.iter().map(|s| s.outline.id.as_str()).collect();
+        return Err(format!("drill {} has no step `{step}` (its steps: {})", dir.id, ids.join(", ")));
+    }
+    let event = Event::ActionItemAdded { text: text.to_string(), owner: owner.clone(), step: step.map(str::to_string) };
+    journal.append(&event).map_err(|e| e.to_string())?;
+    let owner = owner.map(|o| format!(" (owner: {o})")).unwrap_or_default();
+    println!("action item added to drill {}{owner}", dir.id);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -172,9 +172,35 @@ pub enum Event {
         outcome: DrillOutcome,
         reason: Option<String>,
     },
+    /// Someone who took part in the drill (`--participant "Name:role"`).
+    ParticipantAdded {
+        name: String,
+        role: String,
+    },
+    /// Follow-up work found by the drill; may be added after it ended
+    /// (`drillbook action`).
+    ActionItemAdded {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+    },
+    /// The debrief after the drill; a later one replaces an earlier one.
+    DebriefRecorded {
+        went_well: String,
+        to_improve: String,
+    },
 }
 
 impl Event {
+    /// Participants, action items and debriefs: facts about the drill, not
+    /// steps of it. They may be written long after it ended (`drillbook
+    /// action`), so they do not move the drill's or a session's clock.
+    pub fn is_annotation(&self) -> bool {
+        matches!(self, Event::ParticipantAdded { .. } | Event::ActionItemAdded { .. } | Event::DebriefRecorded { .. })
+    }
+
     /// The end of a step the operator did by hand (manual, checklist):
     /// no exit code, no log.
     pub fn finished_by_hand(

@@ -113,6 +113,66 @@ pub struct Session {
     pub end_reason: Option<String>,
 }
 
+/// Someone who took part in the drill, with their role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Participant {
+    pub name: String,
+    pub role: String,
+    pub at: Timestamp,
+}
+
+/// Follow-up work the drill revealed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionItem {
+    pub text: String,
+    pub owner: Option<String>,
+    pub step: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Debrief {
+    pub went_well: String,
+    pub to_improve: String,
+    pub at: Timestamp,
+}
+
+/// A departure from the straight path through the runbook, when it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deviation {
+    pub at: Timestamp,
+    pub step: String,
+    pub kind: DeviationKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviationKind {
+    /// An attempt that ended in anything but success.
+    Failed {
+        attempt: u32,
+        result: AttemptResult,
+        exit_code: Option<i32>,
+        reason: Option<String>,
+    },
+    /// An attempt cut short (drillbook stopped or died while it ran).
+    Interrupted {
+        attempt: u32,
+        reason: String,
+    },
+    /// The operator ran a failed or interrupted step again.
+    Retried {
+        reason: String,
+    },
+    Skipped {
+        cause: SkipCause,
+        reason: String,
+    },
+    /// The operator declared the step done without (re-)running it.
+    MarkedDone {
+        note: String,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finish {
     pub outcome: DrillOutcome,
@@ -143,6 +203,12 @@ pub struct DrillState {
     pub notes: Vec<Note>,
     pub sessions: Vec<Session>,
     pub finished: Option<Finish>,
+    /// Every failed attempt, interruption, retry, skip and step marked done, in journal order.
+    pub deviations: Vec<Deviation>,
+    pub participants: Vec<Participant>,
+    pub action_items: Vec<ActionItem>,
+    /// The latest debrief.
+    pub debrief: Option<Debrief>,
     pub event_count: usize,
     pub last_seq: u64,
 }
@@ -222,6 +288,10 @@ impl DrillState {
             notes: Vec::new(),
             sessions: Vec::new(),
             finished: None,
+            deviations: Vec::new(),
+            participants: Vec::new(),
+            action_items: Vec::new(),
+            debrief: None,
             event_count: 1,
             last_seq: record.seq,
         })
@@ -247,15 +317,24 @@ impl DrillState {
         let (seq, at) = (record.seq, record.ts);
         self.event_count += 1;
         self.last_seq = seq;
-        self.last_event_at = at;
-        if let Some(session) = self.sessions.last_mut() {
-            session.last_event_at = at;
+        // Annotations may come long after the drill (`drillbook action`): they
+        // move no clock. A new session does not extend the previous one: the
+        // time between them is time no drillbook process ran.
+        if !record.event.is_annotation() {
+            self.last_event_at = at;
+            if let Some(session) = self.sessions.last_mut()
+                && !matches!(record.event, Event::SessionStarted { .. })
+            {
+                session.last_event_at = at;
+            }
         }
         match &record.event {
             Event::DrillStarted { .. } => return Err(ReplayError::StartedTwice { seq }),
             Event::SessionStarted { pid, host, mode, resumed } => {
-                // A new process: whatever the previous one was running died with it.
-                self.interrupt_running("drillbook stopped while the step ran");
+                // A new process: whatever the previous one was running died
+                // with it, some time after the last thing it journaled.
+                let last_alive = self.sessions.last().map_or(at, |s| s.last_event_at);
+                self.interrupt_running("drillbook stopped while the step ran", last_alive);
                 self.finished = None;
                 self.sessions.push(Session {
                     pid: *pid,
@@ -326,6 +405,18 @@ impl DrillState {
                     last.duration_ms = Some(*duration_ms);
                     last.log_sha256 = log_sha256.clone();
                 }
+                if *result != AttemptResult::Succeeded {
+                    self.deviate(
+                        at,
+                        step,
+                        DeviationKind::Failed {
+                            attempt: *attempt,
+                            result: *result,
+                            exit_code: *exit_code,
+                            reason: reason.clone(),
+                        },
+                    );
+                }
             }
             Event::StepInterrupted { step, attempt, reason } => {
                 let state = self.step_mut(seq, step)?;
@@ -334,30 +425,52 @@ impl DrillState {
                     last.finished_at = Some(at);
                     last.interrupted = Some(reason.clone());
                 }
+                self.deviate(at, step, DeviationKind::Interrupted { attempt: *attempt, reason: reason.clone() });
             }
             Event::StepSkipped { step, cause, reason } => {
                 let state = self.step_mut(seq, step)?;
                 state.status = StepStatus::Skipped { cause: *cause, reason: reason.clone() };
                 state.settled_at = Some(at);
+                self.deviate(at, step, DeviationKind::Skipped { cause: *cause, reason: reason.clone() });
             }
-            Event::StepReset { step, .. } => {
+            Event::StepReset { step, reason } => {
                 let state = self.step_mut(seq, step)?;
                 state.status = StepStatus::Pending;
                 state.settled_at = None;
+                self.deviate(at, step, DeviationKind::Retried { reason: reason.clone() });
             }
             Event::StepMarkedDone { step, note } => {
                 let state = self.step_mut(seq, step)?;
                 state.status = StepStatus::MarkedDone { note: note.clone() };
                 state.settled_at = Some(at);
+                self.deviate(at, step, DeviationKind::MarkedDone { note: note.clone() });
             }
             Event::DrillFinished { outcome, reason } => {
                 self.finished = Some(Finish { outcome: *outcome, reason: reason.clone(), at });
+            }
+            Event::ParticipantAdded { name, role } => {
+                self.participants.push(Participant { name: name.clone(), role: role.clone(), at });
+            }
+            Event::ActionItemAdded { text, owner, step } => {
+                if let Some(step) = step {
+                    self.step_mut(seq, step)?;
+                }
+                self.action_items.push(ActionItem { text: text.clone(), owner: owner.clone(), step: step.clone(), at });
+            }
+            Event::DebriefRecorded { went_well, to_improve } => {
+                self.debrief = Some(Debrief { went_well: went_well.clone(), to_improve: to_improve.clone(), at });
             }
         }
         Ok(())
     }
 
-    fn interrupt_running(&mut self, why: &str) {
+    fn deviate(&mut self, at: Timestamp, step: &str, kind: DeviationKind) {
+        self.deviations.push(Deviation { at, step: step.to_string(), kind });
+    }
+
+    /// `at`: the last moment the process that ran them was known alive.
+    fn interrupt_running(&mut self, why: &str, at: Timestamp) {
+        let mut interrupted = Vec::new();
         for step in &mut self.steps {
             if let StepStatus::Running { attempt } = step.status {
                 step.status = StepStatus::Interrupted { attempt };
@@ -366,14 +479,18 @@ impl DrillState {
                 {
                     last.interrupted = Some(why.to_string());
                 }
+                interrupted.push((step.outline.id.clone(), attempt));
             }
+        }
+        for (step, attempt) in interrupted {
+            self.deviate(at, &step, DeviationKind::Interrupted { attempt, reason: why.to_string() });
         }
     }
 
     /// Called by the process that now holds the drill's lock: a step still
     /// "running" in the journal cannot be running anywhere.
     pub fn mark_orphans_interrupted(&mut self) {
-        self.interrupt_running("drillbook stopped while the step ran");
+        self.interrupt_running("drillbook stopped while the step ran", self.last_event_at);
     }
 
     /// Wall-clock time from start to finish (or to the last event).
@@ -386,6 +503,47 @@ impl DrillState {
     /// session's span. `elapsed() - active_time()` is time nobody ran it.
     pub fn active_time(&self) -> Duration {
         self.sessions.iter().map(|s| span(s.started_at, s.last_event_at)).sum()
+    }
+
+    /// What RTO measures: from the start of the first step to the end of the
+    /// last step that is not teardown (`always` steps do not count against
+    /// it). While such a step runs, up to the last event. `None` before any
+    /// non-teardown step started.
+    pub fn rto_window(&self) -> Option<(Timestamp, Timestamp)> {
+        let main = || self.steps.iter().filter(|s| !s.outline.always);
+        let from = main().flat_map(|s| s.attempts.iter().map(|a| a.started_at)).min()?;
+        let running = main().any(|s| matches!(s.status, StepStatus::Running { .. }));
+        let to = if running && self.finished.is_none() {
+            self.last_event_at
+        } else {
+            main()
+                .flat_map(|s| s.settled_at.into_iter().chain(s.attempts.iter().filter_map(|a| a.finished_at)))
+                .max()
+                .unwrap_or(from)
+        };
+        Some((from, to.max(from)))
+    }
+
+    /// Time within `from..to` when no drillbook process was working on the
+    /// drill (between one session's last event and the next one's start).
+    pub fn offline_within(&self, from: Timestamp, to: Timestamp) -> Duration {
+        let mut spans: Vec<(Timestamp, Timestamp)> = self
+            .sessions
+            .iter()
+            .map(|s| (s.started_at.max(from), s.last_event_at.min(to)))
+            .filter(|(start, end)| start < end)
+            .collect();
+        spans.sort();
+        let mut covered = Duration::ZERO;
+        let mut reached = from;
+        for (start, end) in spans {
+            let start = start.max(reached);
+            if end > start {
+                covered += span(start, end);
+                reached = end;
+            }
+        }
+        span(from, to).saturating_sub(covered)
     }
 
     pub fn capture(&self, name: &str) -> Option<&CaptureValue> {

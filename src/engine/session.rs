@@ -143,6 +143,14 @@ impl DrillSession {
         }
     }
 
+    /// Journals who takes part (`--participant`), right after the start.
+    pub fn record_participants(&mut self, participants: &[(String, String)]) -> Result<(), SessionError> {
+        for (name, role) in participants {
+            self.record(Event::ParticipantAdded { name: name.clone(), role: role.clone() })?;
+        }
+        Ok(())
+    }
+
     /// Journals an event (durably) and then applies it to the state.
     pub fn record(&mut self, event: Event) -> Result<(), SessionError> {
         let (seq, ts) = self.journal.append_stamped(&event)?;

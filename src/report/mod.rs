@@ -1,14 +1,31 @@
 //! The drill report, built from the journal alone (via the replayed
 //! state): what ran, when, how it ended, what it captured, what the
-//! operator ticked and noted, and RTO/RPO against their targets.
+//! operator ticked and noted, RTO/RPO against their targets, where the drill
+//! acted (clusters, buckets), whether DR runs what production runs, every
+//! deviation from the runbook, the teardown, who took part, the action
+//! items and the debrief.
+//!
+//! One model ([`Report`]), four renderings: Markdown ([`to_markdown`]),
+//! self-contained HTML ([`to_html`]), JSON ([`to_json`]) and JUnit XML
+//! ([`to_junit`]); [`write_all`] puts the four into a drill directory.
+
+mod html;
+mod junit;
+mod markdown;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::drill::state::{DrillState, StepStatus};
+pub use html::to_html;
+pub use junit::to_junit;
+pub use markdown::to_markdown;
+
+use crate::drill::event::{AttemptResult, SkipCause};
+use crate::drill::state::{DeviationKind, DrillState, StepState, StepStatus};
 use crate::runbook::duration::format_duration;
 use crate::runbook::template::CaptureValue;
 
@@ -22,14 +39,26 @@ pub struct Report {
     pub drillbook_version: String,
     pub started_at: String,
     pub finished_at: Option<String>,
+    /// Wall clock from the drill's start to its end (or its last event).
+    pub elapsed_secs: u64,
     /// `completed`, `failed`, `aborted` or `in progress`.
     pub outcome: String,
+    /// Why the drill failed or was aborted, as journaled.
+    pub outcome_reason: Option<String>,
     pub rto: Objective,
     pub rpo: Objective,
+    pub environment: Environment,
+    pub tags: TagComparison,
     pub vars: BTreeMap<String, String>,
     /// Names only: values are never recorded.
     pub secret_vars: Vec<String>,
     pub steps: Vec<StepReport>,
+    pub deviations: Vec<DeviationReport>,
+    /// The `always` steps (teardown), whether they ran and how they ended.
+    pub teardown: Vec<TeardownReport>,
+    pub participants: Vec<ParticipantReport>,
+    pub action_items: Vec<ActionItemReport>,
+    pub debrief: Option<DebriefReport>,
     /// Notes not attached to a step.
     pub notes: Vec<NoteReport>,
     pub sessions: Vec<SessionReport>,
@@ -52,6 +81,92 @@ pub struct Objective {
     /// `PASS`, `FAIL` or `n/a` (no target or nothing measured).
     pub verdict: String,
     pub detail: String,
+    /// RTO only: the measured span (first step start to the end of the last
+    /// step that is not teardown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_to: Option<String>,
+    /// RTO only: how much of the measured span no drillbook process ran
+    /// (crash, closed laptop, paused drill). It counts against the RTO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_secs: Option<u64>,
+}
+
+impl Objective {
+    fn not_measured(target: Option<Duration>, detail: String) -> Self {
+        Objective {
+            target_secs: target.map(|t| t.as_secs()),
+            achieved_secs: None,
+            verdict: "n/a".into(),
+            detail,
+            measured_from: None,
+            measured_to: None,
+            offline_secs: None,
+        }
+    }
+}
+
+/// Where the drill acted, as journaled by its steps.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Environment {
+    pub kubernetes: Vec<KubeTarget>,
+    pub s3: Vec<S3Target>,
+}
+
+impl Environment {
+    pub fn is_empty(&self) -> bool {
+        self.kubernetes.is_empty() && self.s3.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KubeTarget {
+    pub context: String,
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Steps that read or changed this namespace.
+    pub steps: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct S3Target {
+    /// `None`: the AWS default for the region.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub steps: Vec<String>,
+}
+
+/// Does DR run the image tag production runs?
+#[derive(Debug, Clone, Serialize)]
+pub struct TagComparison {
+    pub production: Option<ProductionTag>,
+    pub dr: Option<DrTags>,
+    /// `match`, `mismatch` or `n/a`.
+    pub verdict: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProductionTag {
+    pub tag: String,
+    pub image: Option<String>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    /// The k8s-image-tag step that captured it.
+    pub step: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DrTags {
+    /// Workload → tag its pods run, when the k8s-wait step succeeded.
+    pub running: BTreeMap<String, String>,
+    pub expect_tag: Option<String>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    /// The k8s-wait step that recorded them.
+    pub step: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,6 +176,9 @@ pub struct StepReport {
     pub kind: String,
     pub status: String,
     pub detail: Option<String>,
+    /// Teardown: runs even when the drill stops early; not counted in the RTO.
+    pub always: bool,
+    pub optional: bool,
     pub attempts: Vec<AttemptReport>,
     pub captures: BTreeMap<String, CaptureValue>,
     pub checklist: Vec<ChecklistReport>,
@@ -71,12 +189,22 @@ pub struct StepReport {
     pub choice: Option<serde_json::Value>,
 }
 
+impl StepReport {
+    /// Sum of the attempts' durations.
+    pub fn duration_ms(&self) -> u64 {
+        self.attempts.iter().filter_map(|a| a.duration_ms).sum()
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AttemptReport {
     pub number: u32,
     pub started_at: String,
     pub finished_at: Option<String>,
+    /// `succeeded`, `failed`, `timedout`, `cancelled`, `interrupted: WHY` or `running`.
     pub result: String,
+    /// Why the attempt failed, when it did.
+    pub reason: Option<String>,
     pub exit_code: Option<i32>,
     pub duration_ms: Option<u64>,
     pub command: Option<String>,
@@ -94,6 +222,53 @@ pub struct ChecklistReport {
 pub struct NoteReport {
     pub at: String,
     pub text: String,
+}
+
+/// A departure from the straight path through the runbook.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviationReport {
+    pub at: String,
+    pub step: String,
+    pub step_title: String,
+    /// `failed attempt`, `interrupted`, `retry`, `skipped`, `confirmation declined` or `marked done`.
+    pub kind: String,
+    /// Skips only: `condition`, `operator` or `non_interactive`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TeardownReport {
+    pub step: String,
+    pub title: String,
+    pub ran: bool,
+    pub status: String,
+    pub detail: Option<String>,
+    pub attempts: usize,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipantReport {
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionItemReport {
+    pub text: String,
+    pub owner: Option<String>,
+    pub step: Option<String>,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DebriefReport {
+    pub went_well: String,
+    pub to_improve: String,
+    pub at: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -114,88 +289,7 @@ pub struct JournalInfo {
 }
 
 pub fn build(state: &DrillState, head_sha256: Option<String>) -> Report {
-    let elapsed = state.elapsed();
-    let active = state.active_time();
-    let rto = match state.rto_target {
-        Some(target) => Objective {
-            target_secs: Some(target.as_secs()),
-            achieved_secs: Some(elapsed.as_secs()),
-            verdict: if elapsed <= target { "PASS" } else { "FAIL" }.to_string(),
-            detail: format!(
-                "{} against a target of {} ({} with drillbook running, {} with no drillbook process)",
-                format_duration(elapsed),
-                format_duration(target),
-                format_duration(active),
-                format_duration(elapsed.saturating_sub(active))
-            ),
-        },
-        None => Objective {
-            target_secs: None,
-            achieved_secs: Some(elapsed.as_secs()),
-            verdict: "n/a".into(),
-            detail: format!("{} (no rto_target in the runbook)", format_duration(elapsed)),
-        },
-    };
-    let rpo = rpo(state);
-    let steps = state
-        .steps
-        .iter()
-        .map(|step| {
-            let id = &step.outline.id;
-            StepReport {
-                id: id.clone(),
-                title: step.outline.title.clone(),
-                kind: step.outline.kind.clone(),
-                status: step.status.label().to_string(),
-                detail: match &step.status {
-                    StepStatus::Failed { reason } => Some(reason.clone()),
-                    StepStatus::Skipped { reason, .. } => Some(reason.clone()),
-                    StepStatus::MarkedDone { note } => Some(note.clone()),
-                    _ => None,
-                },
-                attempts: step
-                    .attempts
-                    .iter()
-                    .map(|a| AttemptReport {
-                        number: a.number,
-                        started_at: a.started_at.to_string(),
-                        finished_at: a.finished_at.map(|t| t.to_string()),
-                        result: match (&a.result, &a.interrupted) {
-                            (Some(result), _) => format!("{result:?}").to_lowercase(),
-                            (None, Some(why)) => format!("interrupted: {why}"),
-                            (None, None) => "running".into(),
-                        },
-                        exit_code: a.exit_code,
-                        duration_ms: a.duration_ms,
-                        command: a.command.clone(),
-                        log: a.log.clone(),
-                        log_sha256: a.log_sha256.clone(),
-                    })
-                    .collect(),
-                captures: state
-                    .captures
-                    .iter()
-                    .filter(|(_, (from, _))| from == id)
-                    .map(|(name, (_, value))| (name.clone(), value.clone()))
-                    .collect(),
-                checklist: step
-                    .outline
-                    .checklist
-                    .iter()
-                    .enumerate()
-                    .map(|(index, item)| ChecklistReport { item: item.clone(), ticked: step.ticked(index) })
-                    .collect(),
-                notes: state
-                    .notes
-                    .iter()
-                    .filter(|n| n.step.as_deref() == Some(id))
-                    .map(|n| NoteReport { at: n.at.to_string(), text: n.text.clone() })
-                    .collect(),
-                confirmations: step.confirmations.clone(),
-                choice: step.choice.clone(),
-            }
-        })
-        .collect();
+    let steps: Vec<StepReport> = state.steps.iter().map(|step| step_report(state, step)).collect();
     Report {
         drill_id: state.drill_id.clone(),
         runbook: RunbookInfo {
@@ -210,15 +304,54 @@ pub fn build(state: &DrillState, head_sha256: Option<String>) -> Report {
         drillbook_version: state.drillbook_version.clone(),
         started_at: state.started_at.to_string(),
         finished_at: state.finished.as_ref().map(|f| f.at.to_string()),
+        elapsed_secs: state.elapsed().as_secs(),
         outcome: state
             .finished
             .as_ref()
             .map_or_else(|| "in progress".to_string(), |f| format!("{:?}", f.outcome).to_lowercase()),
-        rto,
-        rpo,
+        outcome_reason: state.finished.as_ref().and_then(|f| f.reason.clone()),
+        rto: rto(state),
+        rpo: rpo(state),
+        environment: environment(state),
+        tags: tags(state),
         vars: state.vars.clone(),
         secret_vars: state.secret_vars.clone(),
+        deviations: deviations(state),
+        teardown: steps
+            .iter()
+            .filter(|s| s.always)
+            .map(|s| TeardownReport {
+                step: s.id.clone(),
+                title: s.title.clone(),
+                ran: !s.attempts.is_empty(),
+                status: s.status.clone(),
+                detail: s.detail.clone(),
+                attempts: s.attempts.len(),
+                started_at: s.attempts.first().map(|a| a.started_at.clone()),
+                finished_at: s.attempts.last().and_then(|a| a.finished_at.clone()),
+            })
+            .collect(),
         steps,
+        participants: state
+            .participants
+            .iter()
+            .map(|p| ParticipantReport { name: p.name.clone(), role: p.role.clone() })
+            .collect(),
+        action_items: state
+            .action_items
+            .iter()
+            .map(|a| ActionItemReport {
+                text: a.text.clone(),
+                owner: a.owner.clone(),
+                step: a.step.clone(),
+                at: a.at.to_string(),
+            })
+            .collect(),
+        debrief: state.debrief.as_ref().map(|d| DebriefReport {
+            went_well: d.went_well.clone(),
+            to_improve: d.to_improve.clone(),
+            at: d.at.to_string(),
+        }),
         notes: state
             .notes
             .iter()
@@ -241,191 +374,372 @@ pub fn build(state: &DrillState, head_sha256: Option<String>) -> Report {
     }
 }
 
+fn step_report(state: &DrillState, step: &StepState) -> StepReport {
+    let id = &step.outline.id;
+    StepReport {
+        id: id.clone(),
+        title: step.outline.title.clone(),
+        kind: step.outline.kind.clone(),
+        status: step.status.label().to_string(),
+        detail: match &step.status {
+            StepStatus::Failed { reason } => Some(reason.clone()),
+            StepStatus::Skipped { reason, .. } => Some(reason.clone()),
+            StepStatus::MarkedDone { note } => Some(note.clone()),
+            _ => None,
+        },
+        always: step.outline.always,
+        optional: step.outline.optional,
+        attempts: step
+            .attempts
+            .iter()
+            .map(|a| AttemptReport {
+                number: a.number,
+                started_at: a.started_at.to_string(),
+                finished_at: a.finished_at.map(|t| t.to_string()),
+                result: match (&a.result, &a.interrupted) {
+                    (Some(result), _) => format!("{result:?}").to_lowercase(),
+                    (None, Some(why)) => format!("interrupted: {why}"),
+                    (None, None) => "running".into(),
+                },
+                reason: a.reason.clone(),
+                exit_code: a.exit_code,
+                duration_ms: a.duration_ms,
+                command: a.command.clone(),
+                log: a.log.clone(),
+                log_sha256: a.log_sha256.clone(),
+            })
+            .collect(),
+        captures: state
+            .captures
+            .iter()
+            .filter(|(_, (from, _))| from == id)
+            .map(|(name, (_, value))| (name.clone(), value.clone()))
+            .collect(),
+        checklist: step
+            .outline
+            .checklist
+            .iter()
+            .enumerate()
+            .map(|(index, item)| ChecklistReport { item: item.clone(), ticked: step.ticked(index) })
+            .collect(),
+        notes: state
+            .notes
+            .iter()
+            .filter(|n| n.step.as_deref() == Some(id))
+            .map(|n| NoteReport { at: n.at.to_string(), text: n.text.clone() })
+            .collect(),
+        confirmations: step.confirmations.clone(),
+        choice: step.choice.clone(),
+    }
+}
+
+/// RTO: wall clock from the first step start to the end of the last step
+/// that is not teardown. Time no drillbook process ran counts (the outage
+/// went on), and is shown apart.
+fn rto(state: &DrillState) -> Objective {
+    let Some((from, to)) = state.rto_window() else {
+        return Objective::not_measured(
+            state.rto_target,
+            "no step has started, so there is no recovery time yet".into(),
+        );
+    };
+    let achieved = Duration::try_from(to.duration_since(from)).unwrap_or(Duration::ZERO);
+    let offline = state.offline_within(from, to);
+    let teardown = state.steps.iter().filter(|s| s.outline.always).count();
+    let mut how = format!(
+        "from the first step start to the end of the last step{}: {} with drillbook running, {} with no drillbook process",
+        if teardown > 0 { " before teardown" } else { "" },
+        format_duration(achieved.saturating_sub(offline)),
+        format_duration(offline)
+    );
+    if state.finished.is_none() {
+        how.push_str("; the drill is still in progress");
+    }
+    let (verdict, detail) = match state.rto_target {
+        Some(target) => (
+            if achieved <= target { "PASS" } else { "FAIL" },
+            format!("{} against a target of {} ({how})", format_duration(achieved), format_duration(target)),
+        ),
+        None => ("n/a", format!("{} (no rto_target in the runbook; {how})", format_duration(achieved))),
+    };
+    Objective {
+        target_secs: state.rto_target.map(|t| t.as_secs()),
+        achieved_secs: Some(achieved.as_secs()),
+        verdict: verdict.into(),
+        detail,
+        measured_from: Some(from.to_string()),
+        measured_to: Some(to.to_string()),
+        offline_secs: Some(offline.as_secs()),
+    }
+}
+
 /// RPO is the age of the restored backup: a capture with an `age_secs`
 /// field (made by a backup step) measures it.
 fn rpo(state: &DrillState) -> Objective {
     let age = state.captures.values().find_map(|(_, capture)| capture.fields.get("age_secs").and_then(|v| v.as_u64()));
+    let measured = |target: Option<Duration>, age: u64, verdict: &str, detail: String| Objective {
+        target_secs: target.map(|t| t.as_secs()),
+        achieved_secs: Some(age),
+        verdict: verdict.into(),
+        detail,
+        measured_from: None,
+        measured_to: None,
+        offline_secs: None,
+    };
     match (state.rpo_target, age) {
-        (Some(target), Some(age)) => Objective {
-            target_secs: Some(target.as_secs()),
-            achieved_secs: Some(age),
-            verdict: if age <= target.as_secs() { "PASS" } else { "FAIL" }.into(),
-            detail: format!(
+        (Some(target), Some(age)) => measured(
+            Some(target),
+            age,
+            if age <= target.as_secs() { "PASS" } else { "FAIL" },
+            format!(
                 "backup was {} old against a target of {}",
                 format_duration(Duration::from_secs(age)),
                 format_duration(target)
             ),
-        },
-        (target, None) => Objective {
-            target_secs: target.map(|t| t.as_secs()),
-            achieved_secs: None,
-            verdict: "n/a".into(),
-            detail: "no backup was captured by this drill, so its age is unknown".into(),
-        },
-        (None, Some(age)) => Objective {
-            target_secs: None,
-            achieved_secs: Some(age),
-            verdict: "n/a".into(),
-            detail: format!(
-                "backup was {} old (no rpo_target in the runbook)",
-                format_duration(Duration::from_secs(age))
-            ),
-        },
+        ),
+        (target, None) => {
+            Objective::not_measured(target, "no backup was captured by this drill, so its age is unknown".into())
+        }
+        (None, Some(age)) => measured(
+            None,
+            age,
+            "n/a",
+            format!("backup was {} old (no rpo_target in the runbook)", format_duration(Duration::from_secs(age))),
+        ),
     }
+}
+
+fn text_field<'a>(value: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty())
+}
+
+fn capture_text<'a>(capture: &'a CaptureValue, key: &str) -> Option<&'a str> {
+    capture.fields.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty())
+}
+
+/// Kubernetes contexts and namespaces (from choices and captures that name
+/// them) and S3 buckets with their endpoints (from backup captures), in
+/// step order.
+fn environment(state: &DrillState) -> Environment {
+    let mut env = Environment::default();
+    let mut kube = |context: &str, namespace: &str, server: Option<&str>, step: &str| {
+        let target = match env.kubernetes.iter_mut().find(|t| t.context == context && t.namespace == namespace) {
+            Some(target) => target,
+            None => {
+                env.kubernetes.push(KubeTarget {
+                    context: context.into(),
+                    namespace: namespace.into(),
+                    server: None,
+                    steps: Vec::new(),
+                });
+                let last = env.kubernetes.len() - 1;
+                &mut env.kubernetes[last]
+            }
+        };
+        if target.server.is_none() {
+            target.server = server.map(str::to_string);
+        }
+        if !target.steps.iter().any(|s| s == step) {
+            target.steps.push(step.to_string());
+        }
+    };
+    for step in &state.steps {
+        let id = step.outline.id.as_str();
+        if let Some(choice) = &step.choice
+            && let (Some(context), Some(namespace)) = (text_field(choice, "context"), text_field(choice, "namespace"))
+        {
+            kube(context, namespace, text_field(choice, "server"), id);
+        }
+        for (from, capture) in state.captures.values() {
+            if from == id
+                && let (Some(context), Some(namespace)) =
+                    (capture_text(capture, "context"), capture_text(capture, "namespace"))
+            {
+                kube(context, namespace, None, id);
+            }
+        }
+    }
+    for step in &state.steps {
+        let id = step.outline.id.as_str();
+        for (from, capture) in state.captures.values() {
+            let Some(bucket) = capture_text(capture, "bucket") else { continue };
+            if from != id {
+                continue;
+            }
+            let endpoint = capture_text(capture, "endpoint").map(str::to_string);
+            match env.s3.iter_mut().find(|t| t.bucket == bucket && t.endpoint == endpoint) {
+                Some(target) if !target.steps.iter().any(|s| s == id) => target.steps.push(id.to_string()),
+                Some(_) => {}
+                None => env.s3.push(S3Target { endpoint, bucket: bucket.into(), steps: vec![id.to_string()] }),
+            }
+        }
+    }
+    env
+}
+
+/// Production's tag is what the k8s-image-tag step captured; DR's is what
+/// the pods ran when the k8s-wait step succeeded.
+fn tags(state: &DrillState) -> TagComparison {
+    let production = state.steps.iter().filter(|s| s.outline.kind == "k8s-image-tag").find_map(|step| {
+        let (_, (_, capture)) = state.captures.iter().find(|(_, (from, _))| *from == step.outline.id)?;
+        Some(ProductionTag {
+            tag: capture_text(capture, "tag").unwrap_or(&capture.value).to_string(),
+            image: capture_text(capture, "image").map(str::to_string),
+            context: capture_text(capture, "context").map(str::to_string),
+            namespace: capture_text(capture, "namespace").map(str::to_string),
+            step: step.outline.id.clone(),
+        })
+    });
+    let dr = state.steps.iter().rev().filter(|s| s.outline.kind == "k8s-wait").find_map(|step| {
+        let choice = step.choice.as_ref()?;
+        let running = choice.get("running")?.as_object()?;
+        Some(DrTags {
+            running: running
+                .iter()
+                .map(|(workload, tag)| (workload.clone(), tag.as_str().map_or_else(|| tag.to_string(), str::to_string)))
+                .collect(),
+            expect_tag: text_field(choice, "expect_tag").map(str::to_string),
+            context: text_field(choice, "context").map(str::to_string),
+            namespace: text_field(choice, "namespace").map(str::to_string),
+            step: step.outline.id.clone(),
+        })
+    });
+    let (verdict, detail) = match (&production, &dr) {
+        (Some(production), Some(dr)) if !dr.running.is_empty() => {
+            let differing: Vec<String> = dr
+                .running
+                .iter()
+                .filter(|(_, tag)| **tag != production.tag)
+                .map(|(workload, tag)| format!("{workload} runs `{tag}`"))
+                .collect();
+            if differing.is_empty() {
+                let workloads: Vec<&str> = dr.running.keys().map(String::as_str).collect();
+                ("match", format!("DR runs `{}` in {}, as production does", production.tag, workloads.join(", ")))
+            } else {
+                ("mismatch", format!("production runs `{}` but in DR {}", production.tag, differing.join(", ")))
+            }
+        }
+        (None, _) => ("n/a", "no k8s-image-tag step captured the tag production runs".to_string()),
+        (Some(_), _) => ("n/a", "no k8s-wait step recorded the tags DR runs".to_string()),
+    };
+    TagComparison { production, dr, verdict: verdict.into(), detail }
+}
+
+fn deviations(state: &DrillState) -> Vec<DeviationReport> {
+    state
+        .deviations
+        .iter()
+        .map(|deviation| {
+            let (kind, cause, detail) = match &deviation.kind {
+                DeviationKind::Failed { attempt, result, exit_code, reason } => {
+                    let how = match result {
+                        AttemptResult::TimedOut => "timed out",
+                        AttemptResult::Cancelled => "was cancelled",
+                        _ => "failed",
+                    };
+                    let exit = exit_code.map(|c| format!(" (exit {c})")).unwrap_or_default();
+                    let reason = reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+                    ("failed attempt", None, format!("attempt {attempt} {how}{exit}{reason}"))
+                }
+                DeviationKind::Interrupted { attempt, reason } => {
+                    ("interrupted", None, format!("attempt {attempt} interrupted: {reason}"))
+                }
+                DeviationKind::Retried { reason } => ("retry", None, reason.clone()),
+                DeviationKind::Skipped { cause: SkipCause::Operator, reason } if reason == "not confirmed" => (
+                    "confirmation declined",
+                    Some("operator"),
+                    "the operator did not confirm the step, so it was skipped".to_string(),
+                ),
+                DeviationKind::Skipped { cause, reason } => {
+                    let cause = match cause {
+                        SkipCause::Condition => "condition",
+                        SkipCause::Operator => "operator",
+                        SkipCause::NonInteractive => "non_interactive",
+                    };
+                    ("skipped", Some(cause), reason.clone())
+                }
+                DeviationKind::MarkedDone { note } => ("marked done", None, note.clone()),
+            };
+            DeviationReport {
+                at: deviation.at.to_string(),
+                step: deviation.step.clone(),
+                step_title: state.step(&deviation.step).map(|s| s.outline.title.clone()).unwrap_or_default(),
+                kind: kind.into(),
+                cause: cause.map(str::to_string),
+                detail,
+            }
+        })
+        .collect()
 }
 
 pub fn to_json(report: &Report) -> String {
     serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
-/// Markdown for humans and auditors.
-pub fn to_markdown(report: &Report) -> String {
-    let mut out = String::new();
-    let training = if report.training { " (training)" } else { "" };
-    let _ = writeln!(out, "# Drill report: {}{training}\n", report.runbook.title);
-    let _ = writeln!(out, "| | |\n|---|---|");
-    let rows = [
-        ("Drill", format!("`{}`", report.drill_id)),
-        (
-            "Runbook",
-            format!("`{}` ({}), sha256 `{}`", report.runbook.id, report.runbook.path, short(&report.runbook.sha256)),
-        ),
-        ("Operator", format!("{} on {}", report.operator, report.host)),
-        ("Started", report.started_at.clone()),
-        ("Finished", report.finished_at.clone().unwrap_or_else(|| "not yet".into())),
-        ("Outcome", format!("**{}**", report.outcome)),
-        ("RTO", format!("**{}**: {}", report.rto.verdict, report.rto.detail)),
-        ("RPO", format!("**{}**: {}", report.rpo.verdict, report.rpo.detail)),
-        ("drillbook", report.drillbook_version.clone()),
-    ];
-    for (key, value) in rows {
-        let _ = writeln!(out, "| {key} | {} |", escape_cell(&value));
-    }
-    if !report.vars.is_empty() || !report.secret_vars.is_empty() {
-        let _ = writeln!(out, "\n## Variables\n");
-        for (name, value) in &report.vars {
-            let _ = writeln!(out, "- `{name}` = `{value}`");
-        }
-        for name in &report.secret_vars {
-            let _ = writeln!(out, "- `{name}` = *(secret, not recorded)*");
-        }
-    }
-    let _ = writeln!(out, "\n## Steps\n");
-    let _ = writeln!(out, "| # | Step | Kind | Status | Attempts | Duration | Exit |\n|---|---|---|---|---|---|---|");
-    for (index, step) in report.steps.iter().enumerate() {
-        let last = step.attempts.last();
-        let duration =
-            last.and_then(|a| a.duration_ms).map(|ms| format_duration(Duration::from_millis(ms))).unwrap_or_default();
-        let exit = last.and_then(|a| a.exit_code).map(|c| c.to_string()).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "| {} | {} (`{}`) | {} | {} | {} | {} | {} |",
-            index + 1,
-            escape_cell(&step.title),
-            step.id,
-            step.kind,
-            step.status,
-            step.attempts.len(),
-            duration,
-            exit
-        );
-    }
-    for step in &report.steps {
-        let _ = writeln!(out, "\n### {} (`{}`): {}\n", step.title, step.id, step.status);
-        if let Some(detail) = &step.detail {
-            let _ = writeln!(out, "{detail}\n");
-        }
-        for attempt in &step.attempts {
-            let _ = write!(out, "- attempt {}: {} at {}", attempt.number, attempt.result, attempt.started_at);
-            if let Some(code) = attempt.exit_code {
-                let _ = write!(out, ", exit {code}");
-            }
-            if let Some(ms) = attempt.duration_ms {
-                let _ = write!(out, ", {}", format_duration(Duration::from_millis(ms)));
-            }
-            if let (Some(log), Some(hash)) = (&attempt.log, &attempt.log_sha256) {
-                let _ = write!(out, ", log `{log}` (sha256 `{}`)", short(hash));
-            }
-            let _ = writeln!(out);
-            if let Some(command) = &attempt.command {
-                let _ = writeln!(out, "\n  ```sh\n  {}\n  ```\n", command.replace('\n', "\n  "));
-            }
-        }
-        for (name, value) in &step.captures {
-            let _ = writeln!(out, "- captured `{name}` = `{}`", value.value);
-            for (field, field_value) in &value.fields {
-                let _ = writeln!(out, "  - `{name}.{field}` = `{field_value}`");
-            }
-        }
-        if let Some(choice) = &step.choice {
-            choice_markdown(&mut out, choice);
-        }
-        for item in &step.checklist {
-            let _ = writeln!(out, "- [{}] {}", if item.ticked { "x" } else { " " }, item.item);
-        }
-        for confirmation in &step.confirmations {
-            let _ = writeln!(out, "- confirmed: {confirmation}");
-        }
-        for note in &step.notes {
-            let _ = writeln!(out, "- note ({}): {}", note.at, note.text);
-        }
-    }
-    if !report.notes.is_empty() {
-        let _ = writeln!(out, "\n## Notes\n");
-        for note in &report.notes {
-            let _ = writeln!(out, "- {}: {}", note.at, note.text);
-        }
-    }
-    let _ = writeln!(out, "\n## Sessions\n");
-    for session in &report.sessions {
-        let _ = writeln!(
-            out,
-            "- pid {} on {} ({}): {} to {}{}",
-            session.pid,
-            session.host,
-            session.mode,
-            session.started_at,
-            session.last_event_at,
-            session.end_reason.as_ref().map(|r| format!(", ended: {r}")).unwrap_or_default()
-        );
-    }
-    let _ = writeln!(
-        out,
-        "\n## Evidence\n\nJournal: {} events; head sha256 `{}`. Check it with `drillbook verify {}`.",
-        report.journal.events,
-        report.journal.head_sha256.as_deref().unwrap_or("unknown"),
-        report.drill_id
-    );
-    out
+/// Renders a report in one format.
+pub type Render = fn(&Report) -> String;
+
+/// The report files [`write_all`] writes, with their renderers.
+pub const FILES: [(&str, Render); 4] =
+    [("report.md", to_markdown), ("report.html", to_html), ("report.json", to_json), ("report.junit.xml", to_junit)];
+
+/// Writes the report in every format into `dir` (a drill directory):
+/// `report.md`, `report.html`, `report.json`, `report.junit.xml`. Each file
+/// is written whole to a temporary file, synced, then renamed into place, so
+/// a reader never sees half a report.
+pub fn write_all(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, String> {
+    FILES
+        .iter()
+        .map(|(name, render)| {
+            let path = dir.join(name);
+            write_atomic(&path, &render(report))?;
+            Ok(path)
+        })
+        .collect()
 }
 
-/// A journaled choice in words: where a Kubernetes step acted and what a
-/// scale changed (the previous replicas are what to restore).
-fn choice_markdown(out: &mut String, choice: &serde_json::Value) {
-    use std::fmt::Write as _;
-    let text = |key: &str| choice.get(key).and_then(|v| v.as_str()).map(str::to_string);
-    if let (Some(context), Some(namespace)) = (text("context"), text("namespace")) {
-        let _ = writeln!(out, "- cluster: context `{context}`, namespace `{namespace}`");
-    }
-    if let (Some(tag), Some(image)) = (text("tag"), text("image")) {
-        let _ = writeln!(out, "- chosen tag `{tag}` (`{image}`)");
-    }
-    if let Some(plan) = crate::engine::k8s::scale::ScalePlan::from_choice(choice) {
-        let _ = writeln!(out, "- scaled to {} replica(s); previous replicas:", plan.to);
-        for workload in &plan.workloads {
-            let _ = writeln!(out, "  - {}/{}: {}", workload.kind, workload.name, workload.replicas);
-        }
-    }
-    if let Some(key) = text("key") {
-        let version = text("version_id").map(|v| format!(" (version `{v}`)")).unwrap_or_default();
-        let _ = writeln!(out, "- chosen object `{key}`{version}");
-    }
+/// Writes `text` to `path` through a temporary file in the same directory
+/// and a rename.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "report".into());
+    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::File::create(&temp)
+        .and_then(|mut file| file.write_all(text.as_bytes()).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&temp, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        format!("cannot write {}: {e}", path.display())
+    })
 }
 
 fn short(hash: &str) -> &str {
     hash.get(..16).unwrap_or(hash)
 }
 
-fn escape_cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+/// Text safe inside HTML or XML content and quoted attributes. Control
+/// characters (a terminal's escape sequences in a failure reason) are not
+/// allowed in XML 1.0 and mean nothing in HTML: they become U+FFFD.
+fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' | '\t' | '\r' => out.push(c),
+            c if c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
+
+/// A report time (RFC 3339) shown shorter: `2026-11-27 03:00:07 UTC`.
+fn human_time(at: &str) -> String {
+    at.parse::<jiff::Timestamp>().map_or_else(|_| at.to_string(), |t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+}
+
+#[cfg(test)]
+mod tests;

@@ -44,6 +44,8 @@ pub enum Opening {
         env: BTreeMap<String, String>,
         training: bool,
         store: DrillStore,
+        /// `--participant` name and role, journaled right after the start.
+        participants: Vec<(String, String)>,
     },
     Resume {
         session: Box<DrillSession>,
@@ -98,6 +100,7 @@ struct Runtime {
     store: Option<DrillStore>,
     runbook: Option<Runbook>,
     training: bool,
+    participants: Vec<(String, String)>,
     running: Option<CancellationToken>,
     /// Logs of non-command steps that are running, by step index.
     step_logs: BTreeMap<usize, StepLog>,
@@ -127,11 +130,12 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
     let theme = Theme::from_env();
     let mut resume_notice = Vec::new();
     let (mut app, mut runtime) = match opening {
-        Opening::New { runbook, given, env, training, store } => {
+        Opening::New { runbook, given, env, training, store, participants } => {
             let form = start_form(&runbook, &given, &env);
             let app = App::new(Arc::new(runbook.clone()), form, now, theme);
             let mut runtime = Runtime::new(tx.clone(), None);
             (runtime.store, runtime.runbook, runtime.training) = (Some(store), Some(runbook), training);
+            runtime.participants = participants;
             (app, runtime)
         }
         Opening::Resume { session, notice } => {
@@ -221,6 +225,7 @@ impl Runtime {
             store: None,
             runbook: None,
             training: false,
+            participants: Vec::new(),
             running: None,
             step_logs: BTreeMap::new(),
             pending_pick: None,
@@ -355,6 +360,7 @@ impl Runtime {
                     Ok(mut session) => {
                         tracing_to(&session.dir.trace_log());
                         tracing::info!(drill = %session.dir.id, "drill started");
+                        let participants = session.record_participants(&self.participants);
                         session.take_new_records();
                         let notices = match session.prepare_sandbox() {
                             Ok(made) => made.into_iter().map(|line| format!("training: {line}")).collect(),
@@ -366,7 +372,11 @@ impl Runtime {
                             notices,
                         };
                         self.session = Some(session);
-                        update(app, msg)
+                        let mut effects = update(app, msg);
+                        if let Err(error) = participants {
+                            effects.extend(update(app, Msg::EffectFailed(error.to_string())));
+                        }
+                        effects
                     }
                     Err(error) => update(app, Msg::EffectFailed(error.to_string())),
                 }
