@@ -93,3 +93,19 @@ fn abort_runs_the_teardown_steps_and_records_the_drill_aborted() {
     let list = stdout_of(&home.cmd_std().arg("list").output().unwrap());
     assert!(list.contains("aborted"), "{list}");
 }
+
+#[test]
+fn the_reports_are_written_when_a_drill_ends() {
+    let home = Home::new();
+    let output = home.cmd_std().args(["demo", "--plain", "--yes"]).output().unwrap();
+    assert!(output.status.success(), "{}", stdout_of(&output));
+    let drill = home.only_drill();
+    for name in ["report.md", "report.html", "report.json", "report.junit.xml"] {
+        let text = std::fs::read_to_string(drill.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(text.len() > 500, "{name} is too short:\n{text}");
+    }
+    let html = std::fs::read_to_string(drill.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.to_lowercase().contains("training"), "timeline and training marker");
+    let junit = std::fs::read_to_string(drill.join("report.junit.xml")).unwrap();
+    assert!(junit.contains("<testsuite") && junit.contains("scale-down"), "{junit}");
+}

@@ -825,6 +825,14 @@ impl Driver {
         }
         self.out.line(&format!("  RTO {}: {}", built.rto.verdict, built.rto.detail));
         self.out.line(&format!("  RPO {}: {}", built.rpo.verdict, built.rpo.detail));
+        match self.session.write_reports() {
+            Ok(paths) => {
+                let names: Vec<String> =
+                    paths.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+                self.out.line(&format!("  reports: {} in {}", names.join(", "), self.session.dir.path.display()));
+            }
+            Err(error) => self.out.line(&format!("  could not write the reports: {error}")),
+        }
         self.out.line(&format!("  report: drillbook report {}", self.session.dir.id));
         let objectives_missed = built.rto.verdict == "FAIL" || built.rpo.verdict == "FAIL";
         if outcome == DrillOutcome::Completed && !objectives_missed { ExitCode::SUCCESS } else { ExitCode::from(1) }

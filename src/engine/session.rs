@@ -178,6 +178,14 @@ impl DrillSession {
         &self.templater
     }
 
+    /// Writes the drill's reports (Markdown, HTML, JSON, JUnit) into its
+    /// directory, from the journal; returns their paths.
+    pub fn write_reports(&self) -> Result<Vec<std::path::PathBuf>, String> {
+        let head = crate::drill::journal::verify(&self.dir.journal()).map_err(|e| e.to_string())?.head;
+        let report = crate::report::build(&self.state, Some(head));
+        crate::report::write_all(&self.dir.path, &report)
+    }
+
     /// In training: creates the sandbox bucket and cluster the runbook
     /// needs (what is missing of them); says what it made.
     pub fn prepare_sandbox(&self) -> Result<Vec<String>, String> {

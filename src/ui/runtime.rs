@@ -383,10 +383,20 @@ impl Runtime {
             }
             Effect::Record(event) => {
                 let Some(session) = self.session.as_mut() else { return Vec::new() };
+                let finishing = matches!(event, Event::DrillFinished { .. });
                 match session.record(event) {
                     Ok(()) => {
                         let records = session.take_new_records();
-                        update(app, Msg::EffectDone(records))
+                        // The evidence is written the moment the drill ends.
+                        let notice = finishing.then(|| match session.write_reports() {
+                            Ok(_) => format!("reports written to {}", session.dir.path.display()),
+                            Err(error) => format!("error: could not write the reports: {error}"),
+                        });
+                        let mut effects = update(app, Msg::EffectDone(records));
+                        if let Some(notice) = notice {
+                            effects.extend(update(app, Msg::Notice(notice)));
+                        }
+                        effects
                     }
                     Err(error) => update(app, Msg::EffectFailed(format!("{error}"))),
                 }
