@@ -296,7 +296,11 @@ fn detect_change(snapshot: &Runbook, path: &str) -> Option<RunbookChange> {
     Some(change)
 }
 
+/// The runbook's path as the report shows it; a bundled runbook (`(bundled) …`) is no file.
 fn absolute(path: &Path) -> String {
+    if path.to_string_lossy().starts_with("(bundled)") {
+        return path.display().to_string();
+    }
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
 }
 
