@@ -146,7 +146,7 @@ fn schema_is_json_describing_steps() {
     let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(schema["title"], "drillbook runbook");
     let text = schema.to_string();
-    for key in ["rto_target", "expect_exit", "s3-backup", "k8s-scale", "on_failure"] {
+    for key in ["rto_target", "expect_exit", "s3-backup", "k8s-scale", "on_failure", "expect_status", "ca_file"] {
         assert!(text.contains(key), "schema lacks {key}");
     }
 }
@@ -162,4 +162,75 @@ fn the_committed_schema_is_current() {
         stdout_of(&output),
         "assets/drillbook.schema.json is stale: run `cargo run -- schema > assets/drillbook.schema.json`"
     );
+}
+
+#[test]
+fn http_check_keys_are_checked_where_they_are_written() {
+    let home = Home::new();
+    let path = home.runbook(
+        "h.toml",
+        r#"[runbook]
+id = "h"
+title = "H"
+[[step]]
+id = "a"
+kind = "http-check"
+url = "dr.example.com/healthz"
+status = 200
+expect_status = 200
+[[step]]
+id = "b"
+kind = "http-check"
+url = "https://dr.example.com/"
+method = "HEAD"
+contains = "ok"
+expect_status = 700
+capture = { name = "x", regex = "y" }
+[[step]]
+id = "c"
+kind = "http-check"
+url = "https://dr.example.com/"
+capture = "up"
+ca_file = "{{ nope }}/ca.pem"
+[[step]]
+id = "d"
+kind = "command"
+run = "echo {{ up.cert_days_left }} {{ up.latency }}"
+"#,
+    );
+    let output = home.cmd().arg("check").arg(&path).output().unwrap();
+    let stderr = stderr_of(&output);
+    for line in [
+        "h.toml:7:7: error: `url`: `dr.example.com/healthz` is not an absolute URL: start it with https:// or http://",
+        "h.toml:8:10: error: `status` is the older spelling of `expect_status`: give one of them, not both",
+        "h.toml:15:12: error: a HEAD response has no body: `contains` needs another `method`",
+        "h.toml:16:17: error: `expect_status` = 700 is out of range 100..=599",
+        "h.toml:17:11: error: a `http-check` step captures an object: use capture = \"name\"",
+        "h.toml:23:15: error: undefined variable `nope`",
+        "h.toml:27:16: error: capture `up` has no field `latency`; did you mean `latency_ms`?",
+    ] {
+        assert!(stderr.contains(line), "missing: {line}\n---\n{stderr}");
+    }
+    assert!(stderr.contains("7 errors"), "{stderr}");
+
+    let good = home.runbook(
+        "g.toml",
+        r#"[runbook]
+id = "g"
+title = "G"
+[[step]]
+id = "up"
+kind = "http-check"
+url = "https://dr.example.com/healthz"
+expect_status = 204
+ca_file = "{{ drill.dir }}/ca.pem"
+capture = "site"
+[[step]]
+id = "show"
+kind = "command"
+run = "echo {{ site }} {{ site.cert_days_left }} {{ site.cert_expires }}"
+"#,
+    );
+    let output = home.cmd().arg("check").arg(&good).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
 }

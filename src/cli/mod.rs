@@ -263,6 +263,7 @@ fn unsupported_steps(runbook: &Runbook) -> Vec<String> {
                     | Action::K8sImageTag(_)
                     | Action::K8sWait(_)
                     | Action::K8sScale(_)
+                    | Action::HttpCheck(_)
             )
         })
         .map(|s| format!("`{}` ({}, line {})", s.id, s.kind.name(), s.line))

@@ -10,6 +10,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod http;
 mod k8s;
 
 use super::UiArgs;
@@ -367,10 +368,7 @@ impl Driver {
             Action::K8sImageTag(spec) => self.k8s_image_tag(&step, spec).await,
             Action::K8sWait(spec) => self.k8s_wait(&step, spec).await,
             Action::K8sScale(spec) => self.k8s_scale(&step, spec).await,
-            Action::HttpCheck(_) => self.fail_without_running(
-                &step,
-                format!("step kind `{}` is not supported by this build yet", step.kind.name()),
-            ),
+            Action::HttpCheck(spec) => self.http_check(&step, spec).await,
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod command;
 pub mod command_step;
+pub mod http;
 pub mod k8s;
 pub mod plan;
 pub mod s3;

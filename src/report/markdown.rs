@@ -232,6 +232,19 @@ fn choice_markdown(out: &mut String, choice: &serde_json::Value) {
         let version = text("version_id").map(|v| format!(" (version `{v}`)")).unwrap_or_default();
         let _ = writeln!(out, "- chosen object `{key}`{version}");
     }
+    let number = |key: &str| choice.get(key).and_then(|v| v.as_i64());
+    if let (Some(url), Some(status)) = (text("url"), number("status")) {
+        let latency = number("latency_ms").map(|ms| format!(" in {ms} ms")).unwrap_or_default();
+        let attempts = match number("attempts") {
+            Some(1) | None => String::new(),
+            Some(n) => format!(" on attempt {n}"),
+        };
+        let _ = writeln!(out, "- `{url}` answered {status}{latency}{attempts}");
+        if let Some(expires) = text("cert_expires") {
+            let days = number("cert_days_left").map(|d| format!(" ({d} days left at the check)")).unwrap_or_default();
+            let _ = writeln!(out, "- TLS certificate expires {expires}{days}");
+        }
+    }
 }
 
 fn deviations(out: &mut String, report: &Report) {

@@ -250,11 +250,20 @@ pub struct RawStep {
     pub expect_tag: Option<Sp<String>>,
 
     // http-check
+    /// HTTP method of an `http-check` (default `GET`).
     pub method: Option<Sp<String>>,
+    /// Older spelling of `expect_status`.
     pub status: Option<Sp<i64>>,
+    /// Status an `http-check` expects (default 200). Redirects are not followed: a 301 is reported as 301.
+    pub expect_status: Option<Sp<i64>>,
+    /// Text the response body must contain (the first MiB is read).
     pub contains: Option<Sp<String>>,
+    /// Further attempts after a connection error, a wrong status or missing text (default 0).
     pub retries: Option<Sp<i64>>,
+    /// Wait between attempts (default `5s`).
     pub interval: Option<Sp<String>>,
+    /// PEM file of CA certificates trusted besides the system's, for a site behind a private CA.
+    pub ca_file: Option<Sp<String>>,
 }
 
 impl RawStep {
@@ -301,9 +310,11 @@ impl RawStep {
             expect_tag,
             method,
             status,
+            expect_status,
             contains,
             retries,
             interval,
+            ca_file,
             url,
             capture,
             confirm
@@ -331,7 +342,18 @@ pub fn allowed_keys(kind: StepKind) -> &'static [&'static str] {
         StepKind::K8sScale => {
             &["context", "namespace", "deployments", "statefulsets", "all", "replicas", "wait", "confirm", "timeout"]
         }
-        StepKind::HttpCheck => &["url", "method", "status", "contains", "retries", "interval", "timeout", "capture"],
+        StepKind::HttpCheck => &[
+            "url",
+            "method",
+            "status",
+            "expect_status",
+            "contains",
+            "retries",
+            "interval",
+            "timeout",
+            "ca_file",
+            "capture",
+        ],
     }
 }
 

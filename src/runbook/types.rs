@@ -225,11 +225,64 @@ pub struct K8sScaleSpec {
 pub struct HttpCheckSpec {
     pub url: Template,
     pub method: String,
+    /// The expected status (`expect_status`, or the older `status`).
     pub status: u16,
     pub contains: Option<Template>,
+    /// Attempts after the first.
     pub retries: u32,
     pub interval: Duration,
+    /// Overall limit; `None`: the attempts alone bound the step.
     pub timeout: Option<Duration>,
+    /// PEM CA certificates trusted besides the system's.
+    pub ca_file: Option<Template>,
+}
+
+/// An `http-check` URL taken apart: what the connection needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    pub https: bool,
+    /// Without brackets for an IPv6 literal.
+    pub host: String,
+    pub port: u16,
+    /// `host[:port]` as written: the `Host` header.
+    pub authority: String,
+    /// `/path?query` (`/` when empty): the request target.
+    pub path_and_query: String,
+}
+
+/// Parses an `http-check` URL: absolute, `http` or `https`, with a host and
+/// no credentials (they would be journaled with the URL).
+pub fn parse_http_url(text: &str) -> Result<HttpUrl, String> {
+    if !text.contains("://") && !text.trim().is_empty() {
+        return Err(format!("`{text}` is not an absolute URL: start it with https:// or http://"));
+    }
+    let uri: hyper::Uri = text.trim().parse().map_err(|e| format!("`{text}` is not a valid URL ({e})"))?;
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        Some(other) => return Err(format!("`{text}`: only http and https URLs can be checked, not `{other}`")),
+        None => return Err(format!("`{text}` is not an absolute URL: start it with https:// or http://")),
+    };
+    let authority = uri.authority().ok_or_else(|| format!("`{text}` has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(format!(
+            "`{text}` holds credentials: they would be written to the journal; put them nowhere in a runbook"
+        ));
+    }
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
+    if host.is_empty() {
+        return Err(format!("`{text}` has no host"));
+    }
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+    let path_and_query = if path_and_query.is_empty() { "/" } else { path_and_query };
+    Ok(HttpUrl {
+        https,
+        host,
+        port,
+        authority: authority.as_str().to_string(),
+        path_and_query: path_and_query.to_string(),
+    })
 }
 
 /// Fields of the object a typed step captures, and which one a bare
@@ -242,6 +295,47 @@ pub fn capture_fields(kind: StepKind) -> Option<&'static [&'static str]> {
         StepKind::K8sImageTag => {
             Some(&["tag", "image", "repository", "digest", "deployments", "namespace", "context", "value"])
         }
+        StepKind::HttpCheck => {
+            Some(&["status", "latency_ms", "attempts", "cert_expires", "cert_days_left", "url", "value"])
+        }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_urls_are_taken_apart() {
+        let url = parse_http_url("https://dr.acme.example.com/healthz?full=1").unwrap();
+        assert_eq!(
+            url,
+            HttpUrl {
+                https: true,
+                host: "dr.acme.example.com".into(),
+                port: 443,
+                authority: "dr.acme.example.com".into(),
+                path_and_query: "/healthz?full=1".into(),
+            }
+        );
+        let plain = parse_http_url("http://127.0.0.1:8080").unwrap();
+        assert_eq!((plain.https, plain.port, plain.path_and_query.as_str()), (false, 8080, "/"));
+        let v6 = parse_http_url("http://[::1]:9000/up").unwrap();
+        assert_eq!((v6.host.as_str(), v6.authority.as_str()), ("::1", "[::1]:9000"));
+    }
+
+    #[test]
+    fn what_cannot_be_checked_is_refused_with_a_reason() {
+        for (url, reason) in [
+            ("dr.example.com/healthz", "not an absolute URL"),
+            ("ftp://dr.example.com/", "only http and https"),
+            ("https://user:secret@dr.example.com/", "credentials"),
+            ("https://dr example.com/", "not a valid URL"),
+            ("", "not a valid URL"),
+        ] {
+            let error = parse_http_url(url).unwrap_err();
+            assert!(error.contains(reason), "{url:?}: {error}");
+        }
     }
 }

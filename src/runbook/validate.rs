@@ -577,8 +577,29 @@ impl Validator<'_> {
                         format!("unknown HTTP method `{method}`"),
                     );
                 }
-                let status = raw.status.as_ref().and_then(|s| self.ranged(s, "status", 100, 599)).unwrap_or(200) as u16;
+                if !url.text.contains("{{")
+                    && let Err(message) = parse_http_url(&url.text)
+                {
+                    self.error(url.span.clone(), format!("`url`: {message}"));
+                }
+                if let (Some(_), Some(older)) = (&raw.expect_status, &raw.status) {
+                    self.error(
+                        older.span(),
+                        "`status` is the older spelling of `expect_status`: give one of them, not both",
+                    );
+                }
+                let (key, status) = match (&raw.expect_status, &raw.status) {
+                    (Some(status), _) => ("expect_status", Some(status)),
+                    (None, status) => ("status", status.as_ref()),
+                };
+                let status = status.and_then(|s| self.ranged(s, key, 100, 599)).unwrap_or(200) as u16;
                 let retries = raw.retries.as_ref().and_then(|r| self.ranged(r, "retries", 0, 1000)).unwrap_or(0) as u32;
+                if method == "HEAD"
+                    && let Some(contains) = &raw.contains
+                {
+                    self.error(contains.span(), "a HEAD response has no body: `contains` needs another `method`");
+                }
+                self.require_typed_capture(raw);
                 Action::HttpCheck(HttpCheckSpec {
                     url,
                     method,
@@ -587,6 +608,7 @@ impl Validator<'_> {
                     retries,
                     interval: self.duration(&raw.interval, "interval").unwrap_or(Duration::from_secs(5)),
                     timeout: self.duration(&raw.timeout, "timeout"),
+                    ca_file: raw.ca_file.as_ref().map(template),
                 })
             }
         };
@@ -888,11 +910,10 @@ fn collect_templates(action: &Action, out: &mut Vec<(Template, TemplateUse)>) {
             push_target(&k8s.target, out);
         }
         Action::K8sScale(k8s) => push_target(&k8s.target, out),
+        // The `url` is checked with every step's common keys.
         Action::HttpCheck(http) => {
-            out.push((http.url.clone(), TemplateUse::Plain));
-            if let Some(contains) = &http.contains {
-                out.push((contains.clone(), TemplateUse::Plain));
-            }
+            plain(&http.contains);
+            plain(&http.ca_file);
         }
     }
 }

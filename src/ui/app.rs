@@ -110,6 +110,10 @@ pub enum Effect {
     RunK8s {
         step: usize,
     },
+    /// Run an `http-check` step.
+    RunHttp {
+        step: usize,
+    },
     /// List what a `k8s-scale` step would change, to confirm it.
     PlanScale {
         step: usize,

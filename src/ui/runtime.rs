@@ -15,6 +15,7 @@ use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod http;
 mod k8s;
 
 use super::app::PickRow;
@@ -85,6 +86,11 @@ enum Incoming {
         result: Result<Vec<check::CheckRow>, String>,
     },
     K8s(k8s::K8sIncoming),
+    HttpDone {
+        step: usize,
+        attempt: u32,
+        result: Result<(String, crate::engine::http::HttpOutcome), crate::engine::http::HttpError>,
+    },
 }
 
 /// A finished listing of an `s3-backup` step.
@@ -312,6 +318,7 @@ impl Runtime {
                 self.end_s3(app, step, attempt, outcome).await;
             }
             Incoming::K8s(incoming) => self.handle_k8s(app, incoming).await,
+            Incoming::HttpDone { step, attempt, result } => self.http_done(app, step, attempt, result).await,
             Incoming::CommandDone { step, attempt, result } => {
                 self.running = None;
                 let Some(session) = self.session.as_mut() else { return };
@@ -416,6 +423,7 @@ impl Runtime {
             Effect::RunS3 { step } => self.run_s3(app, step),
             Effect::BackupPicked { step, key } => self.backup_picked(app, step, key),
             Effect::RunK8s { step } => self.run_k8s(app, step),
+            Effect::RunHttp { step } => self.run_http(app, step),
             Effect::PlanScale { step } => self.plan_scale(app, step),
             Effect::TagPicked { step, tag } => self.tag_picked(app, step, tag),
             Effect::PodLogs { step, pod } => self.pod_logs(app, step, pod),

@@ -164,6 +164,7 @@ fn expects_reply(effect: &Effect) -> bool {
             | Effect::FailStep { .. }
             | Effect::PlanScale { .. }
             | Effect::RunK8s { .. }
+            | Effect::RunHttp { .. }
     )
 }
 
@@ -305,10 +306,7 @@ fn start_step(app: &mut App, index: usize) -> Vec<Effect> {
         StepAction::S3Backup(_) | StepAction::S3Check(_) => vec![Effect::RunS3 { step: index }],
         StepAction::K8sImageTag(_) | StepAction::K8sWait(_) => vec![Effect::RunK8s { step: index }],
         StepAction::K8sScale(_) => vec![Effect::PlanScale { step: index }],
-        StepAction::HttpCheck(_) => vec![Effect::FailStep {
-            step: index,
-            reason: format!("step kind `{}` is not supported by this build yet", step.kind.name()),
-        }],
+        StepAction::HttpCheck(_) => vec![Effect::RunHttp { step: index }],
     }
 }
 

@@ -407,7 +407,10 @@ impl Runtime {
 }
 
 /// A channel for an engine task whose events are logged and shown.
-fn forward_events(tx: mpsc::Sender<Incoming>, step: usize) -> (mpsc::Sender<EngineEvent>, tokio::task::JoinHandle<()>) {
+pub(super) fn forward_events(
+    tx: mpsc::Sender<Incoming>,
+    step: usize,
+) -> (mpsc::Sender<EngineEvent>, tokio::task::JoinHandle<()>) {
     let (events_tx, mut events_rx) = mpsc::channel(64);
     let forward = tokio::spawn(async move {
         while let Some(event) = events_rx.recv().await {

@@ -59,6 +59,7 @@ fn effect_for(app: &App, step: usize) -> Effect {
         crate::runbook::Action::K8sImageTag(_)
         | crate::runbook::Action::K8sWait(_)
         | crate::runbook::Action::K8sScale(_) => Effect::RunK8s { step },
+        crate::runbook::Action::HttpCheck(_) => Effect::RunHttp { step },
         _ => Effect::RunCommand { step },
     }
 }
@@ -167,7 +168,10 @@ impl Harness {
                         });
                         next.extend(update(&mut self.app, Msg::EffectDone(vec![a, b])));
                     }
-                    Effect::RunCommand { step } | Effect::RunS3 { step } | Effect::RunK8s { step } => {
+                    Effect::RunCommand { step }
+                    | Effect::RunS3 { step }
+                    | Effect::RunK8s { step }
+                    | Effect::RunHttp { step } => {
                         let id = self.app.runbook.steps[step].id.clone();
                         let attempt = self.app.drill.as_ref().unwrap().steps[step].attempt_count() + 1;
                         let record = self.journal_event(Event::StepStarted {

@@ -347,13 +347,13 @@ fn a_click_selects_a_step_and_the_wheel_scrolls_the_log() {
 }
 
 #[test]
-fn a_false_when_skips_and_unsupported_kinds_fail_with_a_reason() {
+fn a_false_when_skips_and_an_http_check_runs_in_the_runtime() {
     let h = Harness::opened(runbook(
-        "[runbook]\nid = \"w\"\ntitle = \"W\"\n[vars.env]\ndefault = \"staging\"\n[[step]]\nid = \"prod-only\"\nkind = \"manual\"\nwhen = \"env == 'production'\"\n[[step]]\nid = \"bucket\"\nkind = \"http-check\"\nurl = \"https://dr.example.com\"\n",
+        "[runbook]\nid = \"w\"\ntitle = \"W\"\n[vars.env]\ndefault = \"staging\"\n[[step]]\nid = \"prod-only\"\nkind = \"manual\"\nwhen = \"env == 'production'\"\n[[step]]\nid = \"site\"\nkind = \"http-check\"\nurl = \"https://dr.example.com\"\n",
     ));
     assert_eq!(h.status_of("prod-only"), "skipped");
-    assert_eq!(h.status_of("bucket"), "failed");
-    assert!(matches!(h.app.modal, Some(Modal::Failure { step: 1 })));
+    assert_eq!(h.status_of("site"), "running");
+    assert_eq!(h.pending, vec![Effect::RunHttp { step: 1 }]);
 }
 
 #[test]
