@@ -109,3 +109,46 @@ fn the_reports_are_written_when_a_drill_ends() {
     let junit = std::fs::read_to_string(drill.join("report.junit.xml")).unwrap();
     assert!(junit.contains("<testsuite") && junit.contains("scale-down"), "{junit}");
 }
+
+#[path = "support/moto.rs"]
+mod moto;
+
+/// A scheduled drill: `--report-to s3://…` uploads the four reports to moto when it ends.
+#[test]
+fn a_scheduled_drill_uploads_its_reports_to_s3() {
+    let moto = moto::Moto::start();
+    moto.create_bucket("drill-reports");
+    let home = Home::new();
+    let output = home
+        .cmd_std()
+        .envs(moto.env())
+        .args(["demo", "--yes", "--report-to", "s3://drill-reports/acme/quarterly"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = stdout_of(&output);
+    assert!(output.status.success(), "{stdout}\n{}", stderr_of(&output));
+    let drill = home.only_drill();
+    let id = drill.file_name().unwrap().to_string_lossy().into_owned();
+    for name in ["report.md", "report.html", "report.json", "report.junit.xml"] {
+        let key = format!("acme/quarterly/{id}/{name}");
+        assert!(stdout.contains(&format!("uploaded s3://drill-reports/{key}")), "{stdout}");
+        let response = moto.request("GET", &format!("/drill-reports/{key}"), &[], b"");
+        assert_eq!(response.status, 200, "{key}");
+        assert_eq!(response.body, std::fs::read(drill.join(name)).unwrap(), "{key} uploaded intact");
+    }
+    // A bucket that does not exist fails the scheduled drill, loudly.
+    let home = Home::new();
+    let output = home
+        .cmd_std()
+        .envs(moto.env())
+        .args(["demo", "--yes", "--report-to", "s3://no-such-bucket/x/"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = stdout_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("could not upload the reports: no such bucket: s3://no-such-bucket"), "{stdout}");
+    let bad = home.cmd_std().args(["demo", "--yes", "--report-to", "https://example.com"]).output().unwrap();
+    assert!(stderr_of(&bad).contains("expected s3://BUCKET/PREFIX/"), "{}", stderr_of(&bad));
+}

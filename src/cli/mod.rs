@@ -144,6 +144,28 @@ pub struct UiArgs {
     /// `sandbox:DIR` is the simulated cluster).
     #[arg(long, value_name = "NAME", env = "DRILLBOOK_KUBE_CONTEXT")]
     pub context: Option<String>,
+    /// When the drill ends, upload its reports (md, html, json, junit) to s3://BUCKET/PREFIX/DRILL_ID/
+    /// (for scheduled drills: implies --plain; uses --endpoint-url and --profile like S3 steps).
+    #[arg(long, value_name = "S3_URL", value_parser = parse_report_to)]
+    pub report_to: Option<ReportTo>,
+}
+
+/// Where `--report-to` uploads the reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportTo {
+    pub bucket: String,
+    /// Empty or ending in `/`.
+    pub prefix: String,
+}
+
+fn parse_report_to(text: &str) -> Result<ReportTo, String> {
+    let rest = text.strip_prefix("s3://").ok_or("expected s3://BUCKET/PREFIX/")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() || bucket.contains(char::is_whitespace) {
+        return Err("expected s3://BUCKET/PREFIX/ with a bucket name".into());
+    }
+    let prefix = if prefix.is_empty() || prefix.ends_with('/') { prefix.to_string() } else { format!("{prefix}/") };
+    Ok(ReportTo { bucket: bucket.to_string(), prefix })
 }
 
 impl UiArgs {
@@ -360,7 +382,7 @@ fn resume(drill: Option<&str>, ui: UiArgs, abort: bool) -> Result<ExitCode, Stri
 fn use_tui(ui: &UiArgs) -> bool {
     use std::io::IsTerminal;
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    !ui.plain && !ci && std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+    !ui.plain && ui.report_to.is_none() && !ci && std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }
 
 /// The newest drill that is neither completed nor aborted.

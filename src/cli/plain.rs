@@ -42,8 +42,16 @@ pub fn drive(
         let stop = CancellationToken::new();
         let stop_reason = Arc::new(Mutex::new(None));
         listen_for_signals(stop.clone(), stop_reason.clone())?;
-        let mut driver =
-            Driver { session, input, yes: ui.yes, out: Printer::new(), stop, stop_reason, aborting: abort };
+        let mut driver = Driver {
+            session,
+            input,
+            yes: ui.yes,
+            out: Printer::new(),
+            stop,
+            stop_reason,
+            aborting: abort,
+            report_to: ui.report_to.clone(),
+        };
         if abort {
             driver.out.line("Aborting: only the teardown steps (`always = true`) still run, with their confirmations.");
         }
@@ -107,6 +115,8 @@ struct Driver {
     stop: CancellationToken,
     stop_reason: Arc<Mutex<Option<String>>>,
     aborting: bool,
+    /// Upload the reports here when the drill ends.
+    report_to: Option<super::ReportTo>,
 }
 
 impl Driver {
@@ -124,7 +134,17 @@ impl Driver {
             }
         }
         match self.steps(notice.is_some()).await {
-            Ok(outcome) => Ok(self.finish(outcome)),
+            Ok(outcome) => {
+                let code = self.finish(outcome);
+                // A scheduled drill whose evidence did not arrive has failed its job.
+                match self.upload_reports().await {
+                    Ok(()) => Ok(code),
+                    Err(error) => {
+                        self.out.line(&format!("  could not upload the reports: {error}"));
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            }
             Err(Halt::Stopped(reason)) => {
                 let _ = self.session.record(Event::SessionEnded { reason: format!("stopped by {reason}") });
                 self.out.line(&format!(
@@ -796,6 +816,27 @@ impl Driver {
             Err(error) => Some(error.to_string()),
         };
         self.end_logged(step, attempt, started, error)
+    }
+
+    /// `--report-to`: the report files of this drill, to s3://BUCKET/PREFIX/DRILL_ID/.
+    async fn upload_reports(&self) -> Result<(), String> {
+        let Some(target) = &self.report_to else { return Ok(()) };
+        let store = crate::engine::s3::Store::connect(&crate::engine::s3::StoreConfig::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        for (name, content_type) in [
+            ("report.md", "text/markdown; charset=utf-8"),
+            ("report.html", "text/html; charset=utf-8"),
+            ("report.json", "application/json"),
+            ("report.junit.xml", "application/xml"),
+        ] {
+            let path = self.session.dir.path.join(name);
+            let body = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let key = format!("{}{}/{name}", target.prefix, self.session.dir.id);
+            store.put(&target.bucket, &key, body, content_type).await.map_err(|e| e.to_string())?;
+            self.out.line(&format!("  uploaded s3://{}/{key}", target.bucket));
+        }
+        Ok(())
     }
 
     fn finish(&mut self, outcome: DrillOutcome) -> ExitCode {

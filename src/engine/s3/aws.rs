@@ -300,6 +300,20 @@ impl AwsStore {
         })
     }
 
+    /// Uploads a small object (a report) in one request.
+    pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), S3Error> {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(aws_sdk_s3::primitives::ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| self.object_error(e, bucket, key, "PutObject"))?;
+        Ok(())
+    }
+
     fn error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
         &self,
         error: SdkError<E, R>,

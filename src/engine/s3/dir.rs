@@ -118,6 +118,16 @@ impl DirStore {
         Ok(Body::File(file.take(limit)))
     }
 
+    /// Writes a small object (a report) as the current version of `key`.
+    pub fn put(&self, bucket: &str, key: &str, body: &[u8]) -> Result<(), S3Error> {
+        let path = self.bucket_dir(bucket)?.join(key);
+        let io = |source| S3Error::Io { path: path.clone(), source };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        std::fs::write(&path, body).map_err(io)
+    }
+
     pub fn properties(&self, bucket: &str) -> Result<BucketProperties, S3Error> {
         let dir = self.bucket_dir(bucket)?;
         let settings: serde_json::Value = std::fs::read_to_string(dir.join(SETTINGS))

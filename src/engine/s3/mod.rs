@@ -199,6 +199,13 @@ impl Store {
         }
     }
 
+    pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), S3Error> {
+        match self {
+            Store::Aws(store) => store.put(bucket, key, body, content_type).await,
+            Store::Dir(store) => store.put(bucket, key, &body),
+        }
+    }
+
     pub async fn properties(&self, bucket: &str, wanted: &check::Wanted) -> Result<check::BucketProperties, S3Error> {
         match self {
             Store::Aws(store) => store.properties(bucket, wanted).await,
