@@ -33,8 +33,10 @@ pre { background: var(--soft); border: 1px solid var(--line); border-radius: 4px
 table { border-collapse: collapse; width: 100%; margin: 8px 0 4px; }
 th, td { text-align: left; vertical-align: top; padding: 6px 10px; border-bottom: 1px solid var(--line); }
 thead th { background: var(--soft); font-size: 13px; font-weight: 600; color: var(--muted); }
+table.attempts { table-layout: fixed; }
 table.kv > tbody > tr > th { width: 210px; background: var(--soft); font-weight: 600; }
 td.num { text-align: right; white-space: nowrap; }
+td.when { white-space: nowrap; }
 .eyebrow { color: var(--muted); font-size: 13px; text-transform: uppercase; letter-spacing: .08em; }
 .meta { color: var(--muted); }
 .muted { color: var(--muted); }
@@ -54,7 +56,7 @@ ul.checklist { list-style: none; padding-left: 2px; }
 .tick { display: inline-block; width: 1.3em; font-weight: 700; }
 .legend { display: flex; flex-wrap: wrap; gap: 14px; font-size: 13px; color: var(--muted); margin: 4px 0 0; }
 .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 5px; vertical-align: -1px; }
-.swatch.offline { background: repeating-linear-gradient(45deg, #c9ced8 0 2px, #f1f3f6 2px 5px); }
+.swatch.offline { background: #e4e7ec; border: 1px solid #c9ced8; }
 svg.timeline { width: 100%; height: auto; display: block; border: 1px solid var(--line); border-radius: 6px; background: #fff; }
 svg .label { font-size: 12px; fill: var(--fg); }
 svg .label.teardown { font-style: italic; fill: var(--muted); }
@@ -69,6 +71,7 @@ svg .bar-cancelled { fill: var(--skip-bar); }
 svg .bar-interrupted { fill: var(--warn-bar); }
 svg .bar-running { fill: var(--info-bar); }
 svg .offline { fill: #e4e7ec; opacity: .8; }
+svg .mark { fill: #fff; stroke: var(--skip-bar); stroke-width: 1.5; }
 svg .rto { stroke: var(--info); stroke-width: 2; }
 svg .rto-text { font-size: 11px; fill: var(--info); font-weight: 600; }
 svg .deadline { stroke: var(--bad); stroke-width: 1.5; stroke-dasharray: 4 3; }
@@ -148,7 +151,7 @@ fn summary(out: &mut String, report: &Report) {
         format!(
             "<tr><th>{name}</th><td>{} {}</td></tr>\n",
             badge(verdict_class(&o.verdict), &o.verdict),
-            esc(&o.detail)
+            rich(&o.detail)
         )
     };
     out.push_str(&objective("RTO", &report.rto));
@@ -157,7 +160,7 @@ fn summary(out: &mut String, report: &Report) {
         out,
         "<tr><th>Production vs DR tag</th><td>{} {}{}</td></tr>",
         badge(verdict_class(&report.tags.verdict), &report.tags.verdict),
-        esc(&report.tags.detail),
+        rich(&report.tags.detail),
         tag_sides(report)
     );
     let env = &report.environment;
@@ -280,6 +283,15 @@ fn timeline(out: &mut String, report: &Report) {
             bars.push((row, from, to, bar_class(&attempt.result), attempt_tooltip(step, attempt, from, to)));
         }
     }
+    // Steps that never ran are marked where they were settled (skipped, marked done).
+    let mut marks = Vec::new();
+    for (row, step) in report.steps.iter().enumerate() {
+        let settled = report.deviations.iter().rev().find(|d| d.step == step.id && d.kind != "failed attempt");
+        if let (true, Some(at)) = (step.attempts.is_empty(), settled.and_then(|d| parse(&d.at))) {
+            end = end.max(at);
+            marks.push((row, at));
+        }
+    }
     for time in [report.finished_at.as_deref(), report.rto.measured_to.as_deref()].into_iter().flatten() {
         end = end.max(parse(time).unwrap_or(start));
     }
@@ -345,11 +357,26 @@ fn timeline(out: &mut String, report: &Report) {
             if step.always { " ↺" } else { "" }
         );
         if step.attempts.is_empty() {
+            let mid = y + ROW / 2.0;
+            let at = marks.iter().find(|(r, _)| *r == row).map(|(_, at)| x(*at));
+            let (text_x, anchor) = match at {
+                Some(mx) => {
+                    let _ = writeln!(
+                        out,
+                        "<polygon class=\"mark\" points=\"{mx:.1},{:.1} {:.1},{mid:.1} {mx:.1},{:.1} {:.1},{mid:.1}\"/>",
+                        mid - 5.0,
+                        mx + 5.0,
+                        mid + 5.0,
+                        mx - 5.0
+                    );
+                    if mx > WIDTH - RIGHT - 110.0 { (mx - 9.0, "end") } else { (mx + 9.0, "start") }
+                }
+                None => (LABEL + 4.0, "start"),
+            };
             let _ = writeln!(
                 out,
-                "<text class=\"note\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-                LABEL + 4.0,
-                y + ROW / 2.0 + 4.0,
+                "<text class=\"note\" x=\"{text_x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
+                mid + 4.0,
                 esc(&step.status)
             );
         }
@@ -483,7 +510,7 @@ fn steps(out: &mut String, report: &Report) {
         let exit = last.and_then(|a| a.exit_code).map(|c| c.to_string()).unwrap_or_default();
         let _ = writeln!(
             out,
-            "<tr><td class=\"num\">{}</td><td>{}{} <span class=\"muted\">(<code>{}</code>)</span></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td class=\"num\">{}</td><td>{}{} <code>{}</code></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             index + 1,
             esc(&step.title),
             if step.always { " <span class=\"muted\">↺ teardown</span>" } else { "" },
@@ -515,12 +542,12 @@ fn step_section(out: &mut String, index: usize, step: &StepReport) {
         badge(status_class(&step.status), &step.status)
     );
     if let Some(detail) = &step.detail {
-        let _ = writeln!(out, "<p class=\"pre-line\">{}</p>", esc(detail));
+        let _ = writeln!(out, "<p class=\"pre-line\">{}</p>", rich(detail));
     }
     if !step.attempts.is_empty() {
         let _ = writeln!(
             out,
-            "<h4>Attempts</h4>\n<table><thead><tr><th>#</th><th>Result</th><th>Started</th><th>Duration</th><th>Exit</th><th>Log</th></tr></thead><tbody>"
+            "<h4>Attempts</h4>\n<table class=\"attempts\"><colgroup><col style=\"width: 5%\"><col style=\"width: 24%\"><col style=\"width: 20%\"><col style=\"width: 10%\"><col style=\"width: 6%\"><col></colgroup>\n<thead><tr><th>#</th><th>Result</th><th>Started</th><th>Duration</th><th>Exit</th><th>Log</th></tr></thead><tbody>"
         );
         for attempt in &step.attempts {
             let log = match (&attempt.log, &attempt.log_sha256) {
@@ -535,17 +562,17 @@ fn step_section(out: &mut String, index: usize, step: &StepReport) {
                 (None, Some(hash)) => format!("sha256 <code>{}</code>", esc(hash)),
                 (None, None) => String::new(),
             };
-            let reason = attempt
-                .reason
-                .as_ref()
-                .filter(|_| attempt.result != "succeeded")
-                .map(|r| format!("<br><span class=\"pre-line\">{}</span>", esc(r)))
-                .unwrap_or_default();
+            // "interrupted: WHY" is a short badge and the why under it.
+            let (result, why) = match attempt.result.split_once(": ") {
+                Some((result, why)) => (result, Some(why)),
+                None => (attempt.result.as_str(), attempt.reason.as_deref().filter(|_| attempt.result != "succeeded")),
+            };
+            let reason = why.map(|r| format!("<br><span class=\"pre-line\">{}</span>", rich(r))).unwrap_or_default();
             let _ = writeln!(
                 out,
                 "<tr><td class=\"num\">{}</td><td>{}{reason}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{log}</td></tr>",
                 attempt.number,
-                badge(result_class(&attempt.result), &attempt.result),
+                badge(result_class(&attempt.result), result),
                 esc(&human_time(&attempt.started_at)),
                 attempt.duration_ms.map(|ms| esc(&format_duration(Duration::from_millis(ms)))).unwrap_or_default(),
                 attempt.exit_code.map(|c| c.to_string()).unwrap_or_default(),
@@ -596,7 +623,7 @@ fn step_section(out: &mut String, index: usize, step: &StepReport) {
     if !step.confirmations.is_empty() {
         let _ = writeln!(out, "<h4>Confirmations</h4>\n<ul>");
         for confirmation in &step.confirmations {
-            let _ = writeln!(out, "<li>{}</li>", esc(confirmation));
+            let _ = writeln!(out, "<li>{}</li>", rich(confirmation));
         }
         let _ = writeln!(out, "</ul>");
     }
@@ -691,12 +718,12 @@ fn deviations(out: &mut String, report: &Report) {
         };
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{} <span class=\"muted\">(<code>{}</code>)</span></td><td>{}</td><td class=\"pre-line\">{}</td></tr>",
+            "<tr><td class=\"when\">{}</td><td>{} <code>{}</code></td><td>{}</td><td class=\"pre-line\">{}</td></tr>",
             esc(&human_time(&deviation.at)),
             esc(&deviation.step_title),
             esc(&deviation.step),
             badge(class, &kind),
-            esc(&deviation.detail)
+            rich(&deviation.detail)
         );
     }
     let _ = writeln!(out, "</tbody></table>\n</section>");
@@ -717,10 +744,10 @@ fn teardown(out: &mut String, report: &Report) {
          <table><thead><tr><th>Step</th><th>Ran</th><th>Ended</th><th>Attempts</th><th>Started</th><th>Finished</th></tr></thead><tbody>"
     );
     for step in &report.teardown {
-        let detail = step.detail.as_ref().map(|d| format!(" {}", esc(d))).unwrap_or_default();
+        let detail = step.detail.as_ref().map(|d| format!(" {}", rich(d))).unwrap_or_default();
         let _ = writeln!(
             out,
-            "<tr><td>{} <span class=\"muted\">(<code>{}</code>)</span></td><td>{}</td><td>{}{detail}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{} <code>{}</code></td><td>{}</td><td>{}{detail}</td><td class=\"num\">{}</td><td class=\"when\">{}</td><td class=\"when\">{}</td></tr>",
             esc(&step.title),
             esc(&step.step),
             if step.ran { "yes" } else { "no" },
@@ -758,7 +785,7 @@ fn people(out: &mut String, report: &Report) {
         for item in &report.action_items {
             let _ = writeln!(
                 out,
-                "<tr><td class=\"pre-line\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td class=\"pre-line\">{}</td><td>{}</td><td>{}</td><td class=\"when\">{}</td></tr>",
                 esc(&item.text),
                 item.owner.as_deref().map_or_else(|| "<span class=\"muted\">no owner</span>".into(), esc),
                 item.step.as_deref().map(|s| format!("<code>{}</code>", esc(s))).unwrap_or_default(),
@@ -828,7 +855,10 @@ fn sessions(out: &mut String, report: &Report) {
             esc(&session.mode),
             esc(&human_time(&session.started_at)),
             esc(&human_time(&session.last_event_at)),
-            session.end_reason.as_deref().map(esc).unwrap_or_default()
+            session.end_reason.as_deref().map_or_else(
+                || "<span class=\"muted\">not recorded: the process stopped without ending it</span>".to_string(),
+                esc
+            )
         );
     }
     let _ = writeln!(out, "</tbody></table>");
@@ -855,6 +885,30 @@ fn evidence(out: &mut String, report: &Report) {
         esc(&report.runbook.sha256),
         esc(&report.drill_id)
     );
+}
+
+/// Escaped text where `backquoted` words become code, as in the Markdown.
+fn rich(text: &str) -> String {
+    let escaped = esc(text);
+    let parts: Vec<&str> = escaped.split('`').collect();
+    if parts.len() < 3 {
+        return escaped;
+    }
+    let mut out = String::with_capacity(escaped.len() + 16);
+    for (index, part) in parts.iter().enumerate() {
+        match (index % 2 == 1, index + 1 == parts.len()) {
+            // An unpaired backquote at the end stays as it was.
+            (true, true) => {
+                out.push('`');
+                out.push_str(part);
+            }
+            (true, false) => {
+                let _ = write!(out, "<code>{part}</code>");
+            }
+            (false, _) => out.push_str(part),
+        }
+    }
+    out
 }
 
 fn badge(class: &str, text: &str) -> String {

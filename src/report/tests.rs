@@ -559,7 +559,7 @@ fn html_escapes_every_piece_of_journal_text() {
     let allowed = [
         "!DOCTYPE", "html", "head", "meta", "title", "style", "body", "main", "header", "footer", "section", "div",
         "h1", "h2", "h3", "h4", "p", "span", "strong", "code", "pre", "br", "ul", "li", "table", "thead", "tbody",
-        "tr", "th", "td", "svg", "line", "text", "rect", "polygon",
+        "tr", "th", "td", "colgroup", "col", "svg", "line", "text", "rect", "polygon",
     ];
     let tag = regex::Regex::new(r"<\s*/?\s*([!A-Za-z][A-Za-z0-9]*)").unwrap();
     for found in tag.captures_iter(&html) {
@@ -602,7 +602,7 @@ fn html_shows_every_section() {
         "exit code 1 (expected 0)",
         "pg_restore --dbname=acme_dr backup.pgdump",
         "☑</span>Log in",
-        "typed `acme-dr`",
+        "typed <code>acme-dr</code>",
         "deployment/web: 2",
         HEAD,
     ] {
