@@ -154,9 +154,20 @@ pub enum Focus {
 /// What a one-line text dialog is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TextPurpose {
-    Note { step: usize, item: Option<usize> },
-    SkipReason { step: usize },
-    MarkDoneNote { step: usize },
+    Note {
+        step: usize,
+        item: Option<usize>,
+    },
+    /// An action item for the report, about the selected step.
+    ActionItem {
+        step: usize,
+    },
+    SkipReason {
+        step: usize,
+    },
+    MarkDoneNote {
+        step: usize,
+    },
     Search,
 }
 
@@ -164,6 +175,7 @@ impl TextPurpose {
     pub fn title(&self) -> &'static str {
         match self {
             TextPurpose::Note { .. } => "Add a note",
+            TextPurpose::ActionItem { .. } => "Action item (end with @name to give it an owner)",
             TextPurpose::SkipReason { .. } => "Why skip this step?",
             TextPurpose::MarkDoneNote { .. } => "Mark done: what was done instead?",
             TextPurpose::Search => "Search the log",

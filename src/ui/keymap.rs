@@ -44,6 +44,7 @@ pub enum Action {
     PrevField,
     StartDrill,
     PodLogs,
+    AddActionItem,
 }
 
 /// Where a binding applies. Resolution tries the most specific context
@@ -180,6 +181,7 @@ pub const BINDINGS: &[Binding] = &[
     // Everywhere.
     key(K::Tab, A::SwitchFocus, C::Global, "switch between steps and log", true),
     key(K::Char('n'), A::AddNote, C::Global, "add a note to the step", true),
+    key(K::Char('a'), A::AddActionItem, C::Global, "add an action item for the report", false),
     key(K::Char('?'), A::Help, C::Global, "help", true),
     key(K::Char('q'), A::Quit, C::Global, "quit (asks if a step runs)", true),
     ctrl('c', A::ForceQuit, C::Global, "quit (twice: at once)"),

@@ -371,6 +371,17 @@ fn typed_target(app: &App, index: usize) -> String {
     namespace.and_then(|ns| app.templater.render_plain(&ns.text, &context).ok()).unwrap_or_else(|| step.id.clone())
 }
 
+/// "Rotate the backup key @dana" → ("Rotate the backup key", Some("dana")).
+fn split_owner(text: &str) -> (String, Option<String>) {
+    let text = text.trim();
+    match text.rsplit_once(" @") {
+        Some((item, owner)) if !owner.is_empty() && !owner.contains(char::is_whitespace) && !item.trim().is_empty() => {
+            (item.trim().to_string(), Some(owner.to_string()))
+        }
+        _ => (text.to_string(), None),
+    }
+}
+
 fn quit(app: &mut App, interrupt: Option<String>) -> Vec<Effect> {
     app.quitting = true;
     vec![Effect::Quit { interrupt }]
@@ -431,6 +442,11 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             let item = is_checklist(app, selected).then_some(app.checklist_cursor);
             app.modal =
                 Some(Modal::Text { purpose: TextPurpose::Note { step: selected, item }, input: Input::default() });
+            Vec::new()
+        }
+        Action::AddActionItem => {
+            app.modal =
+                Some(Modal::Text { purpose: TextPurpose::ActionItem { step: selected }, input: Input::default() });
             Vec::new()
         }
         Action::MarkDone => finish_interactive_step(app, selected),
@@ -815,6 +831,16 @@ fn text_entered(app: &mut App, purpose: TextPurpose, text: String) -> Vec<Effect
             vec![Effect::Record(Event::NoteAdded { step: Some(id), text })]
         }
         TextPurpose::Note { .. } => Vec::new(),
+        TextPurpose::ActionItem { step } if !text.trim().is_empty() => {
+            let (text, owner) = split_owner(&text);
+            app.status = Some(match &owner {
+                Some(owner) => format!("action item saved for {owner}"),
+                None => "action item saved".into(),
+            });
+            let step = app.runbook.steps.get(step).map(|s| s.id.clone());
+            vec![Effect::Record(Event::ActionItemAdded { text, owner, step })]
+        }
+        TextPurpose::ActionItem { .. } => Vec::new(),
         TextPurpose::SkipReason { step } => {
             let id = app.runbook.steps[step].id.clone();
             let reason = if text.is_empty() { "skipped by the operator".to_string() } else { text };

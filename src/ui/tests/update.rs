@@ -514,3 +514,18 @@ fn l_on_a_step_with_pods_shows_the_logs_of_the_failing_pod_first() {
     h.send(key(KeyCode::Enter));
     assert_eq!(h.pending.last(), Some(&Effect::PodLogs { step: 1, pod: "web-b".into() }));
 }
+
+#[test]
+fn a_adds_an_action_item_with_its_owner() {
+    let mut h = Harness::opened(walkthrough());
+    h.send(ch('a'));
+    assert!(matches!(h.app.modal, Some(Modal::Text { purpose: TextPurpose::ActionItem { step: 0 }, .. })));
+    type_text(&mut h, "Rotate the backup user's key @dana");
+    h.send(key(KeyCode::Enter));
+    let last = h.journal.last().map(|r| serde_json::to_value(&r.event).unwrap()).unwrap();
+    assert_eq!(last["type"], "action_item_added");
+    assert_eq!(last["text"], "Rotate the backup user's key");
+    assert_eq!(last["owner"], "dana");
+    assert_eq!(last["step"], "brief");
+    assert_eq!(h.app.status.as_deref(), Some("action item saved for dana"));
+}
