@@ -461,7 +461,9 @@ fn an_action_item_is_refused_while_the_drill_is_open_elsewhere() {
         .unwrap();
     let drill = wait_for(|| home.drills().first().cloned().filter(|d| d.join("journal.jsonl").exists()));
     let id = drill.file_name().unwrap().to_string_lossy().to_string();
+    // The first process holds the lock and waits for an answer on the manual step.
     wait_for(|| std::fs::read_to_string(drill.join("lock")).ok().filter(|l| l.contains("pid")));
+    wait_for(|| Some(()).filter(|()| home.journal().contains("\"step_started\"")));
     let before = home.journal();
     let output = home.cmd().args(["action", &id, "Follow up"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
