@@ -162,6 +162,11 @@ pub enum TextPurpose {
     ActionItem {
         step: usize,
     },
+    /// The debrief's first question, then its second.
+    DebriefWentWell,
+    DebriefToImprove {
+        went_well: String,
+    },
     SkipReason {
         step: usize,
     },
@@ -176,6 +181,8 @@ impl TextPurpose {
         match self {
             TextPurpose::Note { .. } => "Add a note",
             TextPurpose::ActionItem { .. } => "Action item (end with @name to give it an owner)",
+            TextPurpose::DebriefWentWell => "Debrief (1/2): what went well?",
+            TextPurpose::DebriefToImprove { .. } => "Debrief (2/2): what should improve?",
             TextPurpose::SkipReason { .. } => "Why skip this step?",
             TextPurpose::MarkDoneNote { .. } => "Mark done: what was done instead?",
             TextPurpose::Search => "Search the log",

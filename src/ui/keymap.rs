@@ -45,6 +45,7 @@ pub enum Action {
     StartDrill,
     PodLogs,
     AddActionItem,
+    Debrief,
 }
 
 /// Where a binding applies. Resolution tries the most specific context
@@ -149,6 +150,7 @@ pub const BINDINGS: &[Binding] = &[
     key(K::Char('o'), A::OpenUrl, C::Checklist, "open the link in a browser", true),
     key(K::Char('s'), A::Skip, C::Checklist, "skip the checklist (with a reason)", false),
     // Finished drill.
+    key(K::Char('d'), A::Debrief, C::Finished, "debrief: what went well, what to improve", true),
     key(K::Char('q'), A::Quit, C::Finished, "quit", true),
     // Log pane (searched log first: n/N move between matches there).
     key(K::Char('n'), A::SearchNext, C::SearchedLog, "next match", true),

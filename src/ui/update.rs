@@ -444,6 +444,10 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 Some(Modal::Text { purpose: TextPurpose::Note { step: selected, item }, input: Input::default() });
             Vec::new()
         }
+        Action::Debrief => {
+            app.modal = Some(Modal::Text { purpose: TextPurpose::DebriefWentWell, input: Input::default() });
+            Vec::new()
+        }
         Action::AddActionItem => {
             app.modal =
                 Some(Modal::Text { purpose: TextPurpose::ActionItem { step: selected }, input: Input::default() });
@@ -841,6 +845,17 @@ fn text_entered(app: &mut App, purpose: TextPurpose, text: String) -> Vec<Effect
             vec![Effect::Record(Event::ActionItemAdded { text, owner, step })]
         }
         TextPurpose::ActionItem { .. } => Vec::new(),
+        TextPurpose::DebriefWentWell => {
+            app.modal = Some(Modal::Text {
+                purpose: TextPurpose::DebriefToImprove { went_well: text },
+                input: Input::default(),
+            });
+            Vec::new()
+        }
+        TextPurpose::DebriefToImprove { went_well } => {
+            app.status = Some("debrief saved: it is in the report".into());
+            vec![Effect::Record(Event::DebriefRecorded { went_well, to_improve: text })]
+        }
         TextPurpose::SkipReason { step } => {
             let id = app.runbook.steps[step].id.clone();
             let reason = if text.is_empty() { "skipped by the operator".to_string() } else { text };

@@ -30,7 +30,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         lines.push(Line::from(vec![
             Span::styled(format!("Drill {:?}", finish.outcome).to_lowercase(), style.add_modifier(Modifier::BOLD)),
             Span::styled(format!("  · report: drillbook report {}", short(&app.drill_id)), theme.dim()),
-            Span::styled("  · q to quit", theme.dim()),
+            Span::styled("  · d to debrief · q to quit", theme.dim()),
         ]));
     }
 

@@ -529,3 +529,22 @@ fn a_adds_an_action_item_with_its_owner() {
     assert_eq!(last["step"], "brief");
     assert_eq!(h.app.status.as_deref(), Some("action item saved for dana"));
 }
+
+#[test]
+fn d_on_a_finished_drill_records_the_debrief() {
+    let mut h =
+        Harness::opened(runbook("[runbook]\nid = \"m\"\ntitle = \"M\"\n[[step]]\nid = \"only\"\nkind = \"manual\"\n"));
+    h.send(key(KeyCode::Enter));
+    assert_eq!(h.events().last().map(String::as_str), Some("drill_finished"));
+    h.send(ch('d'));
+    type_text(&mut h, "the restore took 12 minutes");
+    h.send(key(KeyCode::Enter));
+    assert!(matches!(h.app.modal, Some(Modal::Text { purpose: TextPurpose::DebriefToImprove { .. }, .. })));
+    type_text(&mut h, "scale DR down before dropdb");
+    h.send(key(KeyCode::Enter));
+    let last = h.journal.last().map(|r| serde_json::to_value(&r.event).unwrap()).unwrap();
+    assert_eq!(last["type"], "debrief_recorded");
+    assert_eq!(last["went_well"], "the restore took 12 minutes");
+    assert_eq!(last["to_improve"], "scale DR down before dropdb");
+    assert!(h.app.modal.is_none());
+}
