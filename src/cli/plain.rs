@@ -634,6 +634,17 @@ impl Driver {
         Ok(())
     }
 
+    /// Journals an attempt cut short by a stop signal (resumable) and halts.
+    fn stopped_attempt(&mut self, step: &Step, attempt: u32) -> Result<(), Halt> {
+        let reason = self.stop_reason();
+        self.session.record(Event::StepInterrupted {
+            step: step.id.clone(),
+            attempt,
+            reason: format!("stopped by {reason}"),
+        })?;
+        Err(Halt::Stopped(reason))
+    }
+
     /// Starts a non-command attempt with its log file.
     fn start_logged(&mut self, step: &Step, command: String) -> Result<(u32, StepLog), Halt> {
         let attempt = self.next_attempt(step);
@@ -770,14 +781,8 @@ impl Driver {
                 self.end_logged(step, attempt, started, None)
             }
             Err(crate::engine::s3::download::DownloadError::Cancelled { done, total }) if self.stop.is_cancelled() => {
-                let reason = self.stop_reason();
                 log.line(&format!("interrupted at {done} of {total} bytes; `drillbook resume` continues from there"));
-                self.session.record(Event::StepInterrupted {
-                    step: step.id.clone(),
-                    attempt,
-                    reason: format!("stopped by {reason}"),
-                })?;
-                Err(Halt::Stopped(reason))
+                self.stopped_attempt(step, attempt)
             }
             Err(error) => {
                 log.line(&error.to_string());

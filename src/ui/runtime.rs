@@ -54,6 +54,9 @@ pub enum Opening {
     },
 }
 
+/// The work of a running non-command step, spawned once its start is journaled.
+type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// Frames are drawn at most this often, however fast messages arrive.
 const FRAME: Duration = Duration::from_millis(16);
 const TICK: Duration = Duration::from_millis(200);
@@ -408,17 +411,7 @@ impl Runtime {
                     Err(error) => update(app, Msg::EffectFailed(format!("{error}"))),
                 }
             }
-            Effect::FailStep { step, reason } => {
-                let Some(session) = self.session.as_mut() else { return Vec::new() };
-                let Some(runbook_step) = session.runbook.steps.get(step).cloned() else { return Vec::new() };
-                match steps::record_failure_without_run(session, &runbook_step, reason) {
-                    Ok(()) => {
-                        let records = session.take_new_records();
-                        update(app, Msg::EffectDone(records))
-                    }
-                    Err(error) => update(app, Msg::EffectFailed(error.to_string())),
-                }
-            }
+            Effect::FailStep { step, reason } => self.fail_unstarted(app, step, reason),
             Effect::RunCommand { step } => self.run_command(app, step),
             Effect::RunS3 { step } => self.run_s3(app, step),
             Effect::BackupPicked { step, key } => self.backup_picked(app, step, key),
@@ -445,20 +438,26 @@ impl Runtime {
         }
     }
 
+    /// Journals a step as failed without an attempt having run (it could
+    /// not be prepared); answers a counted effect.
+    fn fail_unstarted(&mut self, app: &mut App, step: usize, reason: String) -> Vec<Effect> {
+        let Some(session) = self.session.as_mut() else { return Vec::new() };
+        let Some(runbook_step) = session.runbook.steps.get(step).cloned() else { return Vec::new() };
+        match steps::record_failure_without_run(session, &runbook_step, reason) {
+            Ok(()) => {
+                let records = session.take_new_records();
+                update(app, Msg::EffectDone(records))
+            }
+            Err(error) => update(app, Msg::EffectFailed(error.to_string())),
+        }
+    }
+
     fn run_command(&mut self, app: &mut App, step: usize) -> Vec<Effect> {
         let Some(session) = self.session.as_mut() else { return Vec::new() };
         let Some(runbook_step) = session.runbook.steps.get(step).cloned() else { return Vec::new() };
         let (attempt, prepared) = match steps::prepare_command(session, &runbook_step) {
             Ok(prepared) => prepared,
-            Err(reason) => {
-                return match steps::record_failure_without_run(session, &runbook_step, reason) {
-                    Ok(()) => {
-                        let records = session.take_new_records();
-                        update(app, Msg::EffectDone(records))
-                    }
-                    Err(error) => update(app, Msg::EffectFailed(error.to_string())),
-                };
-            }
+            Err(reason) => return self.fail_unstarted(app, step, reason),
         };
         if let Err(error) = steps::record_command_start(session, &runbook_step, attempt, &prepared) {
             return update(app, Msg::EffectFailed(error.to_string()));
@@ -547,50 +546,56 @@ impl Runtime {
         let tx = self.tx.clone();
         // Training reads the sandbox bucket, whatever the endpoint.
         let sandbox = session.s3_endpoint_override();
-        let (description, task): (String, std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) =
-            match &runbook_step.action {
-                Action::S3Backup(spec) => {
-                    match backup::BackupStep::render(spec, &context, session.templater()).map(|mut rendered| {
-                        rendered.store.endpoint = sandbox.clone().or(rendered.store.endpoint);
-                        rendered
-                    }) {
-                        Ok(rendered) => (
-                            format!("s3-backup {}", rendered.location()),
-                            Box::pin(async move {
-                                let result = async {
-                                    let store = Store::connect(&rendered.store).await.map_err(|e| e.to_string())?;
-                                    let objects =
-                                        backup::candidates(&store, &rendered).await.map_err(|e| e.to_string())?;
-                                    Ok(Listed { store, rendered, objects })
-                                }
-                                .await;
-                                let _ = tx.send(Incoming::S3Listed { step, attempt, result }).await;
-                            }),
-                        ),
-                        Err(reason) => return vec![Effect::FailStep { step, reason }],
-                    }
+        let (description, task): (String, Task) = match &runbook_step.action {
+            Action::S3Backup(spec) => {
+                match backup::BackupStep::render(spec, &context, session.templater()).map(|mut rendered| {
+                    rendered.store.endpoint = sandbox.clone().or(rendered.store.endpoint);
+                    rendered
+                }) {
+                    Ok(rendered) => (
+                        format!("s3-backup {}", rendered.location()),
+                        Box::pin(async move {
+                            let result = async {
+                                let store = Store::connect(&rendered.store).await.map_err(|e| e.to_string())?;
+                                let objects = backup::candidates(&store, &rendered).await.map_err(|e| e.to_string())?;
+                                Ok(Listed { store, rendered, objects })
+                            }
+                            .await;
+                            let _ = tx.send(Incoming::S3Listed { step, attempt, result }).await;
+                        }),
+                    ),
+                    Err(reason) => return vec![Effect::FailStep { step, reason }],
                 }
-                Action::S3Check(spec) => {
-                    match check::CheckStep::render(spec, &context, session.templater()).map(|mut rendered| {
-                        rendered.store.endpoint = sandbox.clone().or(rendered.store.endpoint);
-                        rendered
-                    }) {
-                        Ok(rendered) => (
-                            format!("s3-check s3://{}", rendered.bucket),
-                            Box::pin(async move {
-                                let result = async {
-                                    let store = Store::connect(&rendered.store).await.map_err(|e| e.to_string())?;
-                                    check::run(&store, &rendered).await.map_err(|e| e.to_string())
-                                }
-                                .await;
-                                let _ = tx.send(Incoming::S3Checked { step, attempt, result }).await;
-                            }),
-                        ),
-                        Err(reason) => return vec![Effect::FailStep { step, reason }],
-                    }
+            }
+            Action::S3Check(spec) => {
+                match check::CheckStep::render(spec, &context, session.templater()).map(|mut rendered| {
+                    rendered.store.endpoint = sandbox.clone().or(rendered.store.endpoint);
+                    rendered
+                }) {
+                    Ok(rendered) => (
+                        format!("s3-check s3://{}", rendered.bucket),
+                        Box::pin(async move {
+                            let result = async {
+                                let store = Store::connect(&rendered.store).await.map_err(|e| e.to_string())?;
+                                check::run(&store, &rendered).await.map_err(|e| e.to_string())
+                            }
+                            .await;
+                            let _ = tx.send(Incoming::S3Checked { step, attempt, result }).await;
+                        }),
+                    ),
+                    Err(reason) => return vec![Effect::FailStep { step, reason }],
                 }
-                _ => return vec![Effect::FailStep { step, reason: "not an S3 step".into() }],
-            };
+            }
+            _ => return vec![Effect::FailStep { step, reason: "not an S3 step".into() }],
+        };
+        self.start_task(app, step, attempt, description, task)
+    }
+
+    /// Journals the start of a non-command attempt (with its log file) and
+    /// spawns the task doing it; answers the effect.
+    fn start_task(&mut self, app: &mut App, step: usize, attempt: u32, description: String, task: Task) -> Vec<Effect> {
+        let Some(session) = self.session.as_mut() else { return Vec::new() };
+        let Some(runbook_step) = session.runbook.steps.get(step).cloned() else { return Vec::new() };
         let log = StepLog::create(session, &runbook_step, attempt);
         let started = session.record(Event::StepStarted {
             step: runbook_step.id.clone(),
@@ -599,6 +604,7 @@ impl Runtime {
             log: Some(log.relative.clone()),
         });
         if let Err(error) = started {
+            self.running = None;
             return update(app, Msg::EffectFailed(error.to_string()));
         }
         self.step_logs.insert(step, log);

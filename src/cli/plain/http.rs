@@ -48,14 +48,8 @@ impl Driver {
                 self.end_logged(step, attempt, started, None)
             }
             Err(HttpError::Cancelled) if self.stop.is_cancelled() => {
-                let reason = self.stop_reason();
-                log.line(&format!("stopped by {reason}; `drillbook resume` checks again"));
-                self.session.record(Event::StepInterrupted {
-                    step: step.id.clone(),
-                    attempt,
-                    reason: format!("stopped by {reason}"),
-                })?;
-                Err(Halt::Stopped(reason))
+                log.line(&format!("stopped by {}; `drillbook resume` checks again", self.stop_reason()));
+                self.stopped_attempt(step, attempt)
             }
             Err(error) => {
                 log.line(&error.to_string());

@@ -204,14 +204,9 @@ impl Driver {
                 self.end_logged(step, attempt, started, None)
             }
             Err(WaitError::Cancelled) if self.stop.is_cancelled() => {
-                let reason = self.stop_reason();
-                self.k8s_say(log, &[format!("stopped by {reason}; `drillbook resume` re-attaches to the cluster")]);
-                self.session.record(Event::StepInterrupted {
-                    step: step.id.clone(),
-                    attempt,
-                    reason: format!("stopped by {reason}"),
-                })?;
-                Err(Halt::Stopped(reason))
+                let line = format!("stopped by {}; `drillbook resume` re-attaches to the cluster", self.stop_reason());
+                self.k8s_say(log, &[line]);
+                self.stopped_attempt(step, attempt)
             }
             Err(error) => {
                 log.line(&error.to_string());

@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Incoming, Runtime};
 use crate::drill::event::Event;
 use crate::engine::http::{self, HttpCheckStep, HttpError, HttpOutcome};
-use crate::engine::steps::{self, StepLog};
+use crate::engine::steps;
 use crate::runbook::Action;
 use crate::ui::app::{App, Effect, Msg};
 use crate::ui::update::update;
@@ -24,34 +24,15 @@ impl Runtime {
         };
         let rendered = match HttpCheckStep::render(spec, &session.template_context(), session.templater()) {
             Ok(rendered) => rendered,
-            Err(reason) => {
-                return match steps::record_failure_without_run(session, &runbook_step, reason) {
-                    Ok(()) => {
-                        let records = session.take_new_records();
-                        update(app, Msg::EffectDone(records))
-                    }
-                    Err(error) => update(app, Msg::EffectFailed(error.to_string())),
-                };
-            }
+            Err(reason) => return self.fail_unstarted(app, step, reason),
         };
         let attempt = steps::next_attempt(session, &runbook_step);
-        let log = StepLog::create(session, &runbook_step, attempt);
-        let started = session.record(Event::StepStarted {
-            step: runbook_step.id.clone(),
-            attempt,
-            command: Some(rendered.describe()),
-            log: Some(log.relative.clone()),
-        });
-        if let Err(error) = started {
-            return update(app, Msg::EffectFailed(error.to_string()));
-        }
-        self.step_logs.insert(step, log);
-        let records = session.take_new_records();
+        let description = rendered.describe();
         let cancel = CancellationToken::new();
         self.running = Some(cancel.clone());
         let tx = self.tx.clone();
         let id = runbook_step.id.clone();
-        tokio::spawn(async move {
+        let task = Box::pin(async move {
             let (events, forward) = super::k8s::forward_events(tx.clone(), step);
             let result =
                 http::run(&rendered, &id, &events, &cancel).await.map(|outcome| (rendered.url.clone(), outcome));
@@ -59,7 +40,7 @@ impl Runtime {
             let _ = forward.await;
             let _ = tx.send(Incoming::HttpDone { step, attempt, result }).await;
         });
-        update(app, Msg::EffectDone(records))
+        self.start_task(app, step, attempt, description, task)
     }
 
     pub(super) async fn http_done(

@@ -13,7 +13,7 @@ use crate::engine::k8s::scale::{self, ScalePlan, ScaleStep};
 use crate::engine::k8s::tag::{self, TagListing, TagStep};
 use crate::engine::k8s::wait::{self, StepDone, WaitError, WaitStep};
 use crate::engine::k8s::{self, Cluster, LogOptions, Workload};
-use crate::engine::steps::{self, StepLog};
+use crate::engine::steps;
 use crate::engine::{EngineEvent, OutputStream};
 use crate::runbook::{Action, TagSelect};
 use crate::ui::app::{App, Effect, Msg, PickRow};
@@ -87,104 +87,88 @@ impl Runtime {
         let tx = self.tx.clone();
         // Training works on the sandbox cluster, whatever the context.
         let sandbox = session.k8s_context_override();
-        let (description, task): (String, std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) =
-            match &runbook_step.action {
-                Action::K8sImageTag(spec) => match TagStep::render(spec, &context, session.templater()).map(|mut r| {
-                    r.target.context = sandbox.clone().or(r.target.context);
-                    r
-                }) {
-                    Ok(rendered) => (
-                        format!("k8s-image-tag {}", rendered.target.describe()),
-                        Box::pin(async move {
-                            let result = async {
-                                let cluster = k8s::connect(rendered.target.context.as_deref())
-                                    .await
-                                    .map_err(|e| e.to_string())?;
-                                tag::list(cluster.as_ref(), &rendered).await.map_err(|e| e.to_string())
-                            }
-                            .await;
-                            let _ = tx.send(Incoming::K8s(K8sIncoming::Listed { step, attempt, result })).await;
-                        }),
-                    ),
-                    Err(reason) => return self.fail_unstarted(app, step, reason),
-                },
-                Action::K8sWait(spec) => match WaitStep::render(spec, &context, session.templater()).map(|mut r| {
-                    r.target.context = sandbox.clone().or(r.target.context);
-                    r
-                }) {
-                    Ok(rendered) => {
-                        let cancel = CancellationToken::new();
-                        self.running = Some(cancel.clone());
-                        let id = runbook_step.id.clone();
-                        (
-                            format!("k8s-wait {}", rendered.target.describe()),
-                            Box::pin(async move {
-                                let (events, forward) = forward_events(tx.clone(), step);
-                                let result = match k8s::connect(rendered.target.context.as_deref()).await {
-                                    Ok(cluster) => wait::run(cluster.as_ref(), &rendered, &id, &events, &cancel).await,
-                                    Err(error) => Err(WaitError::Cluster(error)),
-                                };
-                                drop(events);
-                                let _ = forward.await;
-                                let _ = tx.send(Incoming::K8s(K8sIncoming::Done { step, attempt, result })).await;
-                            }),
-                        )
-                    }
-                    Err(reason) => return self.fail_unstarted(app, step, reason),
-                },
-                Action::K8sScale(_) => {
-                    let Some(pending) = self.pending_scale.take().filter(|p| p.step == step) else {
-                        return self.fail_unstarted(app, step, "the scale was not planned and confirmed".into());
-                    };
-                    // Journaled before anything changes: the report keeps what there was.
-                    let choice = pending.plan.choice_json();
-                    if let Err(error) = session.record(Event::Chosen { step: runbook_step.id.clone(), choice }) {
-                        return update(app, Msg::EffectFailed(error.to_string()));
-                    }
+        let (description, task): (String, super::Task) = match &runbook_step.action {
+            Action::K8sImageTag(spec) => match TagStep::render(spec, &context, session.templater()).map(|mut r| {
+                r.target.context = sandbox.clone().or(r.target.context);
+                r
+            }) {
+                Ok(rendered) => (
+                    format!("k8s-image-tag {}", rendered.target.describe()),
+                    Box::pin(async move {
+                        let result = async {
+                            let cluster =
+                                k8s::connect(rendered.target.context.as_deref()).await.map_err(|e| e.to_string())?;
+                            tag::list(cluster.as_ref(), &rendered).await.map_err(|e| e.to_string())
+                        }
+                        .await;
+                        let _ = tx.send(Incoming::K8s(K8sIncoming::Listed { step, attempt, result })).await;
+                    }),
+                ),
+                Err(reason) => return self.fail_unstarted(app, step, reason),
+            },
+            Action::K8sWait(spec) => match WaitStep::render(spec, &context, session.templater()).map(|mut r| {
+                r.target.context = sandbox.clone().or(r.target.context);
+                r
+            }) {
+                Ok(rendered) => {
                     let cancel = CancellationToken::new();
                     self.running = Some(cancel.clone());
                     let id = runbook_step.id.clone();
-                    let plan = pending.plan.clone();
-                    let description =
-                        format!("k8s-scale namespace {} in context {} to {}", plan.namespace, plan.context, plan.to);
                     (
-                        description,
+                        format!("k8s-wait {}", rendered.target.describe()),
                         Box::pin(async move {
                             let (events, forward) = forward_events(tx.clone(), step);
-                            wait::say(&events, &id, plan.describe()).await;
-                            let result = scale::apply(
-                                pending.cluster.as_ref(),
-                                &pending.rendered,
-                                &plan,
-                                &pending.workloads,
-                                &id,
-                                &events,
-                                &cancel,
-                            )
-                            .await;
+                            let result = match k8s::connect(rendered.target.context.as_deref()).await {
+                                Ok(cluster) => wait::run(cluster.as_ref(), &rendered, &id, &events, &cancel).await,
+                                Err(error) => Err(WaitError::Cluster(error)),
+                            };
                             drop(events);
                             let _ = forward.await;
                             let _ = tx.send(Incoming::K8s(K8sIncoming::Done { step, attempt, result })).await;
                         }),
                     )
                 }
-                _ => return self.fail_unstarted(app, step, "not a Kubernetes step".into()),
-            };
-        let log = StepLog::create(session, &runbook_step, attempt);
-        let started = session.record(Event::StepStarted {
-            step: runbook_step.id.clone(),
-            attempt,
-            command: Some(description),
-            log: Some(log.relative.clone()),
-        });
-        if let Err(error) = started {
-            self.running = None;
-            return update(app, Msg::EffectFailed(error.to_string()));
-        }
-        self.step_logs.insert(step, log);
-        let records = session.take_new_records();
-        tokio::spawn(task);
-        update(app, Msg::EffectDone(records))
+                Err(reason) => return self.fail_unstarted(app, step, reason),
+            },
+            Action::K8sScale(_) => {
+                let Some(pending) = self.pending_scale.take().filter(|p| p.step == step) else {
+                    return self.fail_unstarted(app, step, "the scale was not planned and confirmed".into());
+                };
+                // Journaled before anything changes: the report keeps what there was.
+                let choice = pending.plan.choice_json();
+                if let Err(error) = session.record(Event::Chosen { step: runbook_step.id.clone(), choice }) {
+                    return update(app, Msg::EffectFailed(error.to_string()));
+                }
+                let cancel = CancellationToken::new();
+                self.running = Some(cancel.clone());
+                let id = runbook_step.id.clone();
+                let plan = pending.plan.clone();
+                let description =
+                    format!("k8s-scale namespace {} in context {} to {}", plan.namespace, plan.context, plan.to);
+                (
+                    description,
+                    Box::pin(async move {
+                        let (events, forward) = forward_events(tx.clone(), step);
+                        wait::say(&events, &id, plan.describe()).await;
+                        let result = scale::apply(
+                            pending.cluster.as_ref(),
+                            &pending.rendered,
+                            &plan,
+                            &pending.workloads,
+                            &id,
+                            &events,
+                            &cancel,
+                        )
+                        .await;
+                        drop(events);
+                        let _ = forward.await;
+                        let _ = tx.send(Incoming::K8s(K8sIncoming::Done { step, attempt, result })).await;
+                    }),
+                )
+            }
+            _ => return self.fail_unstarted(app, step, "not a Kubernetes step".into()),
+        };
+        self.start_task(app, step, attempt, description, task)
     }
 
     fn tags_listed(
@@ -348,19 +332,6 @@ impl Runtime {
                 update(app, Msg::ScalePlanned { step, lines, target, namespace })
             }
             Err(reason) => self.fail_unstarted(app, step, reason),
-        }
-    }
-
-    /// Fails a step that never started an attempt (answers a counted effect).
-    fn fail_unstarted(&mut self, app: &mut App, step: usize, reason: String) -> Vec<Effect> {
-        let Some(session) = self.session.as_mut() else { return Vec::new() };
-        let Some(runbook_step) = session.runbook.steps.get(step).cloned() else { return Vec::new() };
-        match steps::record_failure_without_run(session, &runbook_step, reason) {
-            Ok(()) => {
-                let records = session.take_new_records();
-                update(app, Msg::EffectDone(records))
-            }
-            Err(error) => update(app, Msg::EffectFailed(error.to_string())),
         }
     }
 
