@@ -7,83 +7,18 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "support/tmux.rs"]
+mod tmux;
+
 use support::{Home, fixture};
+use tmux::{Tmux, drillbook_in_shell};
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new(name: &str) -> Self {
-        let tmux = Command::new("tmux").arg("-V").output();
-        assert!(
-            tmux.is_ok_and(|o| o.status.success()),
-            "these tests need tmux: install it with `apt-get install tmux` (./scripts/test does this when run as root)"
-        );
-        Tmux { socket: format!("drillbook-test-{name}-{}", std::process::id()) }
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let output = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    fn start(&self, command: &str) {
-        self.run(&["new-session", "-d", "-s", "main", "-x", "120", "-y", "40", command]);
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for key in keys {
-            self.run(&["send-keys", "-t", "main", key]);
-            std::thread::sleep(Duration::from_millis(120));
-        }
-    }
-
-    fn text(&self, text: &str) {
-        self.run(&["send-keys", "-t", "main", "-l", text]);
-        std::thread::sleep(Duration::from_millis(120));
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "main"])
-    }
-
-    fn wait_for(&self, what: &str) -> String {
-        let started = Instant::now();
-        loop {
-            let screen = self.screen();
-            if screen.contains(what) {
-                return screen;
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "timed out waiting for {what:?}; screen:\n{screen}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn alternate_screen(&self) -> bool {
-        self.run(&["display-message", "-p", "-t", "main", "#{alternate_on}"]).trim() == "1"
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
-    }
-}
-
-fn shell_command(home: &Home, args: &str) -> String {
-    format!(
-        "env -u CI DRILLBOOK_HOME={} TERM=xterm-256color {} {args}; echo EXITED=$?; sleep 600",
-        home.path().display(),
-        assert_cmd::cargo::cargo_bin("drillbook").display()
-    )
-}
 
 #[test]
 fn a_drill_in_the_terminal_quit_and_resume() {
     let home = Home::new();
     let tmux = Tmux::new("walk");
-    tmux.start(&shell_command(&home, &format!("run {}", fixture("tui.toml").display())));
+    tmux.start(&drillbook_in_shell(home.path(), &format!("run {}", fixture("tui.toml").display())));
     tmux.wait_for("New drill");
     assert!(tmux.alternate_screen());
     tmux.keys(&["Enter"]);
@@ -104,7 +39,7 @@ fn a_drill_in_the_terminal_quit_and_resume() {
     // Resume: the same state (first step done, one item ticked).
     tmux.run(&["kill-server"]);
     let tmux = Tmux::new("walk-resume");
-    tmux.start(&shell_command(&home, "resume"));
+    tmux.start(&drillbook_in_shell(home.path(), "resume"));
     let screen = tmux.wait_for("[x] Log in");
     assert!(screen.contains("✓ Stream some output"), "{screen}");
     tmux.keys(&["Up", "Up"]);
@@ -128,7 +63,7 @@ fn a_drill_in_the_terminal_quit_and_resume() {
 
 /// Runs the fixture drill up to its long step; returns drillbook's pid.
 fn start_long_step(tmux: &Tmux, home: &Home) -> String {
-    tmux.start(&shell_command(home, &format!("run {}", fixture("tui.toml").display())));
+    tmux.start(&drillbook_in_shell(home.path(), &format!("run {}", fixture("tui.toml").display())));
     tmux.wait_for("New drill");
     tmux.keys(&["Enter"]);
     tmux.wait_for("space ticks");
@@ -148,7 +83,7 @@ fn sigkill_mid_step_then_resume_shows_it_interrupted() {
     // reset: a SIGKILLed TUI cannot restore the terminal itself.
     tmux.run(&["kill-server"]);
     let tmux = Tmux::new("kill-resume");
-    tmux.start(&shell_command(&home, "resume"));
+    tmux.start(&drillbook_in_shell(home.path(), "resume"));
     let screen = tmux.wait_for("Interrupted step");
     assert!(screen.contains("A long restore (long)"), "{screen}");
     tmux.keys(&["s"]);
@@ -187,7 +122,7 @@ fn sigterm_and_sighup_restore_the_terminal_and_keep_the_step_resumable() {
 fn the_demo_drill_in_the_terminal_from_start_to_finish() {
     let home = Home::new();
     let tmux = Tmux::new("demo");
-    tmux.start(&shell_command(&home, "demo"));
+    tmux.start(&drillbook_in_shell(home.path(), "demo"));
     let start = tmux.wait_for("New drill");
     assert!(start.contains("acme"), "the demo's project is filled in: {start}");
     tmux.keys(&["Enter"]);

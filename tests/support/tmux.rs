@@ -1,0 +1,77 @@
+//! A real terminal for end-to-end tests: a private tmux server with one
+//! 120x40 session, keys in, screen text out.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub struct Tmux {
+    pub socket: String,
+}
+
+impl Tmux {
+    pub fn new(name: &str) -> Self {
+        let tmux = Command::new("tmux").arg("-V").output();
+        assert!(
+            tmux.is_ok_and(|o| o.status.success()),
+            "these tests need tmux: install it with `apt-get install tmux` (./scripts/test does this when run as root)"
+        );
+        Tmux { socket: format!("drillbook-test-{name}-{}", std::process::id()) }
+    }
+
+    pub fn run(&self, args: &[&str]) -> String {
+        let output = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub fn start(&self, command: &str) {
+        self.run(&["new-session", "-d", "-s", "main", "-x", "120", "-y", "40", command]);
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            self.run(&["send-keys", "-t", "main", key]);
+            std::thread::sleep(Duration::from_millis(120));
+        }
+    }
+
+    pub fn text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "main", "-l", text]);
+        std::thread::sleep(Duration::from_millis(120));
+    }
+
+    pub fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "main"])
+    }
+
+    pub fn wait_for(&self, what: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "timed out waiting for {what:?}; screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn alternate_screen(&self) -> bool {
+        self.run(&["display-message", "-p", "-t", "main", "#{alternate_on}"]).trim() == "1"
+    }
+}
+
+impl Drop for Tmux {
+    pub fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+/// A shell line running `drillbook ARGS` with `home` as DRILLBOOK_HOME that
+/// prints `EXITED=<code>` and stays open, so the last screen can be read.
+pub fn drillbook_in_shell(home: &std::path::Path, args: &str) -> String {
+    format!(
+        "env -u CI DRILLBOOK_HOME={} TERM=xterm-256color {} {args}; echo EXITED=$?; sleep 600",
+        home.display(),
+        assert_cmd::cargo::cargo_bin("drillbook").display()
+    )
+}
