@@ -41,7 +41,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{EngineEvent, KILL_GRACE, OutputStream};
+use super::{EngineEvent, KILL_GRACE, OutputStream, leftover};
 
 /// Longest line handed to consumers; longer lines are cut into pieces of this
 /// size so that memory stays bounded on output without newlines.
@@ -339,13 +339,39 @@ pub async fn run_command(
         }
     }
 
+    // An earlier attempt of this step that drillbook could not stop (it was
+    // killed itself) may still be running: stop it before running again.
+    let leftovers = match log_path.parent() {
+        Some(dir) => {
+            let (dir, id) = (dir.to_path_buf(), step_id.clone());
+            tokio::task::spawn_blocking(move || leftover::stop_earlier_attempts(&dir, &id, kill_grace))
+                .await
+                .unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+
     // Logs first: failing here must not leave a process behind.
+    let pid_log_path = log_path.clone();
     let combined = Mutex::new(Combined {
         log: LogSink::create(log_path, COMBINED_BUF)?,
         hasher: Sha256::new(),
         tail: VecDeque::with_capacity(TAIL_LINES),
     });
     let stderr_log = LogSink::create(stderr_log_path, STDERR_BUF)?;
+
+    if !leftovers.is_empty() {
+        let lines: Vec<String> = leftovers.iter().map(leftover::Stopped::describe).collect();
+        {
+            let mut combined = combined.lock().unwrap_or_else(PoisonError::into_inner);
+            for line in &lines {
+                combined.append(line.as_bytes());
+                combined.append(b"\n");
+                combined.tail.push_back(line.clone());
+            }
+        }
+        let _ = events.send(EngineEvent::Output { step_id: step_id.clone(), stream: OutputStream::Stderr, lines }).await;
+    }
 
     let started = Instant::now();
     if cancel.is_cancelled() {
@@ -383,6 +409,9 @@ pub async fn run_command(
     // process_group(0) makes the child's pid its pgid. Never 0 or 1: kill(0)
     // and kill(-1) would hit our own group or everything.
     let group = GroupGuard::new(child.id().and_then(|p| i32::try_from(p).ok()).filter(|&p| p > 1));
+    if let Some(pgid) = group.pgid {
+        leftover::record(&pid_log_path, pgid);
+    }
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     enlarge_pipe(stdout.as_ref());
@@ -434,6 +463,9 @@ pub async fn run_command(
     };
     let ((out, err), control) = tokio::join!(pumps, control);
     let duration = started.elapsed();
+    if !group.alive() {
+        leftover::forget(&pid_log_path);
+    }
     let (exit, interrupted) = control.map_err(|source| CommandError::Wait { step_id: step_id.clone(), source })?;
 
     let stdout_lines = out.lines;

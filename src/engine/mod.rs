@@ -7,6 +7,7 @@ pub mod command;
 pub mod command_step;
 pub mod http;
 pub mod k8s;
+pub mod leftover;
 pub mod plan;
 pub mod s3;
 pub mod session;

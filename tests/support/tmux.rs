@@ -75,3 +75,16 @@ pub fn drillbook_in_shell(home: &std::path::Path, args: &str) -> String {
         assert_cmd::cargo::cargo_bin("drillbook").display()
     )
 }
+
+/// Like [`drillbook_in_shell`], with extra environment variables for drillbook
+/// (single-quoted for the shell).
+pub fn drillbook_in_shell_with(home: &std::path::Path, env: &[(String, String)], args: &str) -> String {
+    let assignments: Vec<String> =
+        env.iter().map(|(name, value)| format!("{name}='{}'", value.replace('\'', r"'\''"))).collect();
+    format!(
+        "env -u CI DRILLBOOK_HOME={} TERM=xterm-256color {} {} {args}; echo EXITED=$?; sleep 600",
+        home.display(),
+        assignments.join(" "),
+        assert_cmd::cargo::cargo_bin("drillbook").display()
+    )
+}

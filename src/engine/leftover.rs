@@ -1,0 +1,288 @@
+//! Processes an interrupted command attempt left behind.
+//!
+//! A command runs in its own process group so that cancel and timeout reach
+//! grandchildren. When drillbook itself dies (SIGKILL, power loss of the
+//! terminal, OOM killer) nobody stops that group: a `pg_restore` keeps
+//! writing into the DR database. Re-running the step on top of it would make
+//! `dropdb` fail ("being accessed by other users") or, worse, restore twice
+//! at once. So each attempt leaves a pid file beside its log
+//! (`logs/STEP.N.pid`: process group id and the leader's start time), removed
+//! when the group is gone; the next attempt of the step stops whatever of an
+//! earlier attempt is still alive before it starts.
+//!
+//! The start time guards against pid reuse: a group whose leader is alive
+//! with another start time is somebody else's.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How often to look whether a signalled group is gone.
+const POLL: Duration = Duration::from_millis(50);
+
+/// One live process of an earlier attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    pub pid: i32,
+    /// The command line, as `ps` shows it (arguments joined by spaces).
+    pub command: String,
+}
+
+/// What was found and done about an earlier attempt's processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    /// The pid file's attempt number (`STEP.N.pid`).
+    pub attempt: u32,
+    pub pgid: i32,
+    pub processes: Vec<Leftover>,
+    /// SIGTERM was not enough within the grace period.
+    pub killed: bool,
+}
+
+impl Stopped {
+    /// One line for the log, e.g. "stopped 2 processes left running by
+    /// attempt 1 (process group 4242): pid 4242 sh -c …; pid 4250 pg_restore …".
+    pub fn describe(&self) -> String {
+        let processes: Vec<String> =
+            self.processes.iter().map(|p| format!("pid {} {}", p.pid, shorten(&p.command))).collect();
+        format!(
+            "drillbook: stopped {} process{} left running by attempt {} (process group {}){}: {}",
+            self.processes.len(),
+            if self.processes.len() == 1 { "" } else { "es" },
+            self.attempt,
+            self.pgid,
+            if self.killed { " with SIGKILL after SIGTERM was ignored" } else { "" },
+            processes.join("; ")
+        )
+    }
+}
+
+fn shorten(command: &str) -> String {
+    const MAX: usize = 120;
+    if command.chars().count() <= MAX {
+        command.to_string()
+    } else {
+        command.chars().take(MAX).collect::<String>() + "…"
+    }
+}
+
+/// The pid file of the attempt that logs to `log_path` (`STEP.N.log` → `STEP.N.pid`).
+pub fn pid_file(log_path: &Path) -> PathBuf {
+    log_path.with_extension("pid")
+}
+
+/// Records a started attempt's group. Best effort: without it only the
+/// clean-up after a crash is lost, never the attempt itself.
+pub fn record(log_path: &Path, pgid: i32) {
+    let Some(start) = start_time(pgid) else { return };
+    if let Err(error) = std::fs::write(pid_file(log_path), format!("{pgid} {start}\n")) {
+        tracing::warn!(%error, "cannot write the pid file of {}", log_path.display());
+    }
+}
+
+/// The attempt is over and its group gone: nothing to clean up later.
+pub fn forget(log_path: &Path) {
+    let _ = std::fs::remove_file(pid_file(log_path));
+}
+
+/// Stops the live processes of earlier attempts of `step_id` whose pid files
+/// are in `log_dir`: SIGTERM to the group, then SIGKILL after `grace`.
+/// Removes the pid files it has dealt with.
+pub fn stop_earlier_attempts(log_dir: &Path, step_id: &str, grace: Duration) -> Vec<Stopped> {
+    let mut stopped = Vec::new();
+    let Ok(entries) = std::fs::read_dir(log_dir) else { return stopped };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(attempt) = attempt_of(&name.to_string_lossy(), step_id) else { continue };
+        let path = entry.path();
+        let Some((pgid, start)) = std::fs::read_to_string(&path).ok().as_deref().and_then(parse_pid_file) else {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        };
+        let processes = members(pgid, start);
+        if !processes.is_empty() {
+            let killed = stop_group(pgid, start, grace);
+            stopped.push(Stopped { attempt, pgid, processes, killed });
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    stopped.sort_by_key(|s| s.attempt);
+    stopped
+}
+
+/// `STEP.N.pid` → N when STEP is `step_id`.
+fn attempt_of(file_name: &str, step_id: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix(step_id)?.strip_prefix('.')?;
+    rest.strip_suffix(".pid")?.parse().ok()
+}
+
+fn parse_pid_file(text: &str) -> Option<(i32, u64)> {
+    let mut words = text.split_whitespace();
+    let pgid: i32 = words.next()?.parse().ok()?;
+    let start: u64 = words.next()?.parse().ok()?;
+    // Never 0 or 1: kill(0) and kill(-1) would hit our group or everything.
+    (pgid > 1).then_some((pgid, start))
+}
+
+/// The group's live processes, unless the group id now belongs to another
+/// process (its leader alive with a different start time).
+fn members(pgid: i32, leader_start: u64) -> Vec<Leftover> {
+    if let Some(start) = start_time(pgid)
+        && start != leader_start
+    {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<i32>().ok()) else { continue };
+        let Some(stat) = Stat::read(pid) else { continue };
+        // Zombies are dead already; a member started before the leader cannot be ours.
+        if stat.pgrp == pgid && stat.state != 'Z' && stat.start >= leader_start {
+            found.push(Leftover { pid, command: command_line(pid).unwrap_or(stat.comm) });
+        }
+    }
+    found.sort_by_key(|p| p.pid);
+    found
+}
+
+/// Returns whether SIGKILL was needed.
+fn stop_group(pgid: i32, leader_start: u64, grace: Duration) -> bool {
+    signal_group(pgid, libc::SIGTERM);
+    // A stopped process (Ctrl-Z, SIGSTOP) only acts on SIGTERM once continued.
+    signal_group(pgid, libc::SIGCONT);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if members(pgid, leader_start).is_empty() {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+    signal_group(pgid, libc::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && !members(pgid, leader_start).is_empty() {
+        std::thread::sleep(POLL);
+    }
+    true
+}
+
+fn signal_group(pgid: i32, signal: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions; pgid > 1 (checked
+    // when the pid file was parsed) so -pgid addresses exactly that group.
+    unsafe {
+        libc::kill(-pgid, signal);
+    }
+}
+
+fn start_time(pid: i32) -> Option<u64> {
+    Stat::read(pid).map(|stat| stat.start)
+}
+
+fn command_line(pid: i32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let words: Vec<String> =
+        raw.split(|&b| b == 0).filter(|w| !w.is_empty()).map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// The fields of `/proc/PID/stat` this module needs.
+struct Stat {
+    comm: String,
+    state: char,
+    pgrp: i32,
+    /// Start time in clock ticks after boot (field 22).
+    start: u64,
+}
+
+impl Stat {
+    fn read(pid: i32) -> Option<Stat> {
+        Stat::parse(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    }
+
+    fn parse(text: &str) -> Option<Stat> {
+        // `comm` is in parentheses and may itself hold spaces and parentheses.
+        let open = text.find('(')?;
+        let close = text.rfind(')')?;
+        let comm = text.get(open + 1..close)?.to_string();
+        let fields: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
+        // fields[0] is field 3 (state); field N is fields[N - 3].
+        Some(Stat {
+            comm,
+            state: fields.first()?.chars().next()?,
+            pgrp: fields.get(2)?.parse().ok()?,
+            start: fields.get(19)?.parse().ok()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    #[test]
+    fn stat_lines_with_odd_command_names_parse() {
+        let line = "4242 (pg (re)store) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 987654 0 0";
+        let stat = Stat::parse(line).unwrap();
+        assert_eq!(stat.comm, "pg (re)store");
+        assert_eq!(stat.state, 'S');
+        assert_eq!(stat.pgrp, 4242);
+        assert_eq!(stat.start, 987654);
+        assert!(Stat::parse("garbage").is_none());
+    }
+
+    #[test]
+    fn pid_file_names_belong_to_their_step_only() {
+        assert_eq!(attempt_of("restore.2.pid", "restore"), Some(2));
+        assert_eq!(attempt_of("restore-db.1.pid", "restore"), None);
+        assert_eq!(attempt_of("restore.2.log", "restore"), None);
+        assert_eq!(attempt_of("restore.x.pid", "restore"), None);
+        assert_eq!(parse_pid_file("1 5\n"), None, "never pid 1");
+        assert_eq!(parse_pid_file("4242 77\n"), Some((4242, 77)));
+    }
+
+    #[test]
+    fn a_group_left_running_is_stopped_and_its_pid_file_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("restore.1.log");
+        // A shell that ignores SIGTERM with a child: both must go.
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("trap '' TERM; sleep 60 & wait")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = i32::try_from(child.id()).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        record(&log, pgid);
+        assert!(pid_file(&log).exists());
+
+        let stopped = stop_earlier_attempts(dir.path(), "restore", Duration::from_millis(300));
+        let _ = child.wait();
+        assert_eq!(stopped.len(), 1, "{stopped:?}");
+        assert_eq!(stopped[0].attempt, 1);
+        assert!(stopped[0].killed, "SIGTERM was ignored");
+        assert!(stopped[0].processes.iter().any(|p| p.command.contains("sleep 60")), "{stopped:?}");
+        assert!(stopped[0].describe().contains("left running by attempt 1"), "{}", stopped[0].describe());
+        assert!(!pid_file(&log).exists());
+        assert!(members(pgid, 0).is_empty());
+    }
+
+    #[test]
+    fn a_pid_file_of_a_finished_or_reused_group_stops_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut other = std::process::Command::new("sleep").arg("60").process_group(0).spawn().unwrap();
+        let pgid = i32::try_from(other.id()).unwrap();
+        let start = start_time(pgid).unwrap();
+        // The group id now belongs to a process started later than the attempt's leader.
+        std::fs::write(dir.path().join("restore.3.pid"), format!("{pgid} {}\n", start + 1)).unwrap();
+        std::fs::write(dir.path().join("restore.4.pid"), "not a pid file").unwrap();
+        let stopped = stop_earlier_attempts(dir.path(), "restore", Duration::from_millis(100));
+        let alive = other.try_wait().unwrap().is_none();
+        let _ = other.kill();
+        let _ = other.wait();
+        assert!(stopped.is_empty(), "{stopped:?}");
+        assert!(alive, "a process that is not the attempt's was left alone");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "pid files cleaned up");
+    }
+}
+}

@@ -1,0 +1,315 @@
+//! The seed drill for real, on loopback: the bundled `postgres-restore-drill`
+//! runbook driven in a terminal (tmux) against a throwaway PostgreSQL 15
+//! cluster, moto (S3) holding a real `pg_dump -Fc` as the newest of several
+//! backups, and the Kubernetes API emulator with production and DR
+//! namespaces. drillbook is SIGKILLed while `pg_restore` runs and resumed;
+//! the drill then completes. Checked afterwards: the restored row counts,
+//! DR's tag equals production's and DR is at zero replicas (kubectl), RPO and
+//! RTO in the report, the evidence chain intact and a tampered journal
+//! caught, and the HTML report rendered by headless Chromium to a PNG that is
+//! not blank.
+
+#[path = "support/k8s.rs"]
+mod k8s;
+#[path = "support/moto.rs"]
+mod moto;
+#[path = "support/postgres.rs"]
+mod postgres;
+mod support;
+#[path = "support/tmux.rs"]
+mod tmux;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use k8s::{K8sEmulator, table_row};
+use postgres::Postgres;
+use support::{Home, stderr_of, stdout_of};
+use tmux::{Tmux, drillbook_in_shell_with};
+
+const USERS: u64 = 25;
+const PAGES: u64 = 40;
+/// Enough rows that the restore is still running when drillbook is killed.
+const IMAGES: u64 = 300_000;
+const SECRET: &str = "dr-db-password-8c1f2e";
+
+fn image(tag: &str) -> String {
+    format!("registry.acme.io:5000/acme/web:{tag}")
+}
+
+fn runbook() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/postgres-restore-drill.toml")
+}
+
+/// A UTC key stamp `hours` ago, as the backup job names its dumps.
+fn stamp(hours_ago: i64) -> String {
+    let output = Command::new("date")
+        .args(["-u", "-d", &format!("{hours_ago} hours ago"), "+%Y%m%d%H%M"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// The production database: a few small tables and one large one.
+fn seed(pg: &Postgres) {
+    pg.sql("postgres", "CREATE DATABASE acme");
+    pg.sql(
+        "acme",
+        &format!(
+            "CREATE EXTENSION citext;
+             CREATE TABLE users (id serial PRIMARY KEY, email citext UNIQUE NOT NULL);
+             INSERT INTO users (email) SELECT 'user' || n || '@acme.com' FROM generate_series(1, {USERS}) n;
+             CREATE TABLE pages (id serial PRIMARY KEY, title text NOT NULL);
+             INSERT INTO pages (title) SELECT 'Page ' || n FROM generate_series(1, {PAGES}) n;
+             CREATE TABLE images (id bigserial PRIMARY KEY, path text NOT NULL, page integer);
+             INSERT INTO images (path, page)
+                 SELECT 'media/' || md5(n::text) || '.jpg', n % {PAGES} FROM generate_series(1, {IMAGES}) n;
+             CREATE INDEX images_path ON images (path);"
+        ),
+    );
+}
+
+/// A health endpoint for the DR site: 200 "ok" to every request.
+fn serve_health() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    port
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Pids of `pg_restore` processes restoring into `database`.
+fn pg_restores(database: &str) -> Vec<String> {
+    let output = Command::new("pgrep").args(["-f", &format!("pg_restore .*-d {database}")]).output().unwrap();
+    String::from_utf8_lossy(&output.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn the_postgres_restore_drill_survives_a_kill_and_proves_it_restored() {
+    let pg = Postgres::start();
+    seed(&pg);
+    let home = Home::new();
+    let dump = home.path().join("acme.pgdump");
+    pg.dump("acme", &dump);
+
+    // S3: the real dump is the newest daily backup; older ones and a weekly one beside it.
+    let moto = moto::Moto::start();
+    moto.create_bucket("acme-hosting-services");
+    let newest = format!("acme/daily-acme-{}.pgdump", stamp(3));
+    for (key, body) in [
+        (format!("acme/daily-acme-{}.pgdump", stamp(51)), b"an older dump".to_vec()),
+        (format!("acme/daily-acme-{}.pgdump", stamp(27)), b"yesterday's dump".to_vec()),
+        (format!("acme/weekly-acme-{}.pgdump", stamp(2)), b"not a daily".to_vec()),
+        (newest.clone(), std::fs::read(&dump).unwrap()),
+    ] {
+        moto.put_object("acme-hosting-services", &key, &body);
+    }
+
+    // Kubernetes: production runs v2.14.1 (rolled out over v2.14.0); DR an old build.
+    let emulator = K8sEmulator::start();
+    let kube_dir = tempfile::tempdir().unwrap();
+    let kubeconfig = emulator.kubeconfig(kube_dir.path());
+    emulator.apply_deployment("acme-production", "web", &image("v2.14.0"), 2);
+    emulator.apply_deployment("acme-dr", "web", &image("v2.9.3"), 1);
+    let kubectl = |args: &[&str]| {
+        let output = emulator.kubectl(&kubeconfig, args);
+        assert!(output.status.success(), "kubectl {args:?}: {}", stderr_of(&output));
+        stdout_of(&output)
+    };
+    kubectl(&["-n", "acme-production", "set", "image", "deployment/web", &format!("web={}", image("v2.14.1"))]);
+
+    let health = serve_health();
+    let mut env: Vec<(String, String)> = moto.env();
+    for (name, value) in emulator.kubectl_command(&kubeconfig, &[]).get_envs() {
+        if let Some(value) = value {
+            env.push((name.to_string_lossy().into_owned(), value.to_string_lossy().into_owned()));
+        }
+    }
+    env.push(("DR_DB_PASSWORD".into(), SECRET.into()));
+    let args = format!(
+        "run {} --context emulator --var project=acme --var db_host=127.0.0.1 --var db_port={} \
+         --var dr_url=http://127.0.0.1:{health} --participant 'Dana Reyes:observer'",
+        runbook().display(),
+        pg.port
+    );
+
+    let tmux = Tmux::new("restore-drill");
+    tmux.start(&drillbook_in_shell_with(home.path(), &env, &args));
+    let start = tmux.wait_for("New drill");
+    assert!(start.contains("PostgreSQL restore drill"), "{start}");
+    tmux.keys(&["Enter"]);
+
+    // The backup picker: the newest daily backup first, the weekly one not offered.
+    let picker = tmux.wait_for(&newest);
+    assert!(!picker.contains("weekly-acme"), "only daily backups are offered: {picker}");
+    tmux.keys(&["Enter"]);
+
+    // The restore asks for the database name, typed.
+    let confirm = tmux.wait_for("type to confirm");
+    assert!(confirm.contains("pg_restore --no-owner --no-privileges"), "{confirm}");
+    assert!(!confirm.contains(SECRET), "the secret is not shown: {confirm}");
+    tmux.text("restore");
+    tmux.keys(&["Enter"]);
+
+    // SIGKILL drillbook while pg_restore writes; freeze the orphaned pg_restore so it
+    // is certainly still there when the drill resumes.
+    wait_until("pg_restore to run", Duration::from_secs(60), || !pg_restores("acme_dr").is_empty());
+    let pid = tmux.run(&["display-message", "-p", "-t", "main", "#{pane_pid}"]);
+    let drillbook = Command::new("pgrep").args(["-P", pid.trim(), "drillbook"]).output().unwrap();
+    let drillbook = String::from_utf8_lossy(&drillbook.stdout).trim().to_string();
+    assert!(!drillbook.is_empty(), "drillbook runs in the pane");
+    Command::new("kill").args(["-KILL", &drillbook]).status().unwrap();
+    let orphans = pg_restores("acme_dr");
+    assert!(!orphans.is_empty(), "pg_restore was still running when drillbook died");
+    for orphan in &orphans {
+        Command::new("kill").args(["-STOP", orphan]).status().unwrap();
+    }
+    tmux.wait_for("EXITED=137");
+    let journal = home.journal();
+    assert!(!journal.contains(r#""type":"step_completed","step":"restore""#), "killed mid-restore: {journal}");
+
+    // Resume: the interrupted restore is run again after its leftover is stopped.
+    tmux.run(&["kill-server"]);
+    let tmux = Tmux::new("restore-drill-resume");
+    tmux.start(&drillbook_in_shell_with(home.path(), &env, "resume"));
+    tmux.wait_for("Interrupted step");
+    tmux.keys(&["r"]);
+    let confirm = tmux.wait_for("type to confirm");
+    assert!(confirm.contains("pg_restore"), "{confirm}");
+    tmux.text("restore");
+    tmux.keys(&["Enter"]);
+    let rows = tmux.wait_for("Run this step?");
+    let _ = rows;
+    tmux.keys(&["y"]);
+    tmux.wait_for("space ticks");
+    for _ in 0..4 {
+        tmux.keys(&["Space"]);
+    }
+    let scale = tmux.wait_for("type to confirm");
+    assert!(scale.contains("deployment/web: 1 → 0"), "{scale}");
+    assert!(scale.contains("emulator") && scale.contains("acme-dr"), "context and namespace named: {scale}");
+    tmux.text("acme-dr");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("drill completed");
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXITED=0");
+
+    let drill = home.only_drill();
+    let id = drill.file_name().unwrap().to_string_lossy().into_owned();
+    let restore_log = std::fs::read_to_string(drill.join("logs/restore.2.log")).unwrap();
+    assert!(restore_log.contains("left running by attempt 1"), "the orphan was stopped first: {restore_log}");
+    assert!(orphans.iter().all(|pid| !Path::new(&format!("/proc/{pid}")).exists()), "no pg_restore left behind");
+
+    // The restored data is production's.
+    for (table, rows) in [("users", USERS), ("pages", PAGES), ("images", IMAGES)] {
+        assert_eq!(pg.sql("acme_dr", &format!("SELECT count(*) FROM {table}")), rows.to_string(), "{table}");
+    }
+    assert_eq!(pg.sql("acme_dr", "SELECT count(*) FROM users WHERE email = 'USER7@ACME.COM'"), "1", "citext restored");
+    let journal = home.journal();
+    assert!(
+        journal.contains(&format!(r#""name":"restored_rows","value":{{"value":"{}""#, USERS + PAGES + IMAGES)),
+        "row count captured: {journal}"
+    );
+
+    // DR runs production's tag, at zero replicas; production untouched (kubectl).
+    let dr = kubectl(&["-n", "acme-dr", "get", "deployments", "-o", "wide"]);
+    let web = table_row(&dr, "web").unwrap_or_else(|| panic!("{dr}"));
+    assert_eq!(web[1], "0/0", "{dr}");
+    assert!(web.iter().any(|cell| *cell == image("v2.14.1")), "DR runs production's tag: {dr}");
+    let production = kubectl(&["-n", "acme-production", "get", "deployments", "-o", "wide"]);
+    assert_eq!(table_row(&production, "web").unwrap()[1], "2/2", "{production}");
+
+    // The report: RPO (the backup is about 3 hours old), RTO, tags, evidence chain head.
+    let report = home.cmd_std().args(["report", &id]).output().unwrap();
+    let report = stdout_of(&report);
+    println!("{report}");
+    for expected in ["RTO", "RPO", "PASS", "v2.14.1", "Dana Reyes", "chain head", "interrupted"] {
+        assert!(report.contains(expected), "the report shows {expected}:\n{report}");
+    }
+    for file in home.all_files() {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&bytes).contains(SECRET), "the secret leaked into {}", file.display());
+    }
+
+    // The evidence chain: intact, then one edited line is caught.
+    let verify = home.cmd_std().args(["verify", &id]).output().unwrap();
+    assert!(verify.status.success(), "{}{}", stdout_of(&verify), stderr_of(&verify));
+    assert!(stdout_of(&verify).contains("intact"), "{}", stdout_of(&verify));
+    let journal_path = drill.join("journal.jsonl");
+    let original = std::fs::read_to_string(&journal_path).unwrap();
+    let tampered = original.replacen(&format!("\"value\":\"{}\"", USERS + PAGES + IMAGES), "\"value\":\"999999\"", 1);
+    assert_ne!(tampered, original);
+    std::fs::write(&journal_path, &tampered).unwrap();
+    let verify = home.cmd_std().args(["verify", &id]).output().unwrap();
+    assert!(!verify.status.success(), "a tampered journal fails verification");
+    let message = stdout_of(&verify) + &stderr_of(&verify);
+    assert!(message.contains("line"), "names the altered line: {message}");
+    std::fs::write(&journal_path, &original).unwrap();
+
+    screenshot_of_the_html_report(&drill);
+}
+
+/// Headless Chromium prints the HTML report to a PNG; the picture is not blank.
+fn screenshot_of_the_html_report(drill: &Path) {
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|name| Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect(
+            "this test needs Chromium to render the HTML report: install it with `apt-get install chromium` \
+             (./scripts/test does this when run as root)",
+        );
+    let profile = tempfile::tempdir().unwrap();
+    let png = drill.join("report.png");
+    let output = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1200,1600",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", drill.join("report.html").display()))
+        .output()
+        .unwrap();
+    assert!(png.exists(), "chromium wrote no screenshot: {}", stderr_of(&output));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    let pixels = &pixels[..frame.buffer_size()];
+    let channels = frame.color_type.samples();
+    let background = &pixels[..channels];
+    let differing = pixels.chunks(channels).filter(|pixel| *pixel != background).count();
+    let total = pixels.len() / channels;
+    println!(
+        "report.png: {}x{}, {} bytes, {:.1}% of pixels not background",
+        frame.width,
+        frame.height,
+        std::fs::metadata(&png).unwrap().len(),
+        100.0 * differing as f64 / total as f64
+    );
+    assert!(differing * 100 > total, "the rendered report is (nearly) blank: {differing} of {total} pixels drawn");
+}
