@@ -285,4 +285,3 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "pid files cleaned up");
     }
 }
-}

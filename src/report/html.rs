@@ -862,11 +862,11 @@ fn sessions(out: &mut String, report: &Report) {
         );
     }
     let _ = writeln!(out, "</tbody></table>");
-    if let Some(offline) = report.rto.offline_secs {
+    if let Some(offline) = report.rto.offline_ms {
         let _ = writeln!(
             out,
             "<p>Within the RTO span, no drillbook process ran for {}.</p>",
-            esc(&format_duration(Duration::from_secs(offline)))
+            esc(&format_duration(Duration::from_millis(offline)))
         );
     }
     let _ = writeln!(out, "</section>");

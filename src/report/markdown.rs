@@ -74,11 +74,11 @@ pub fn to_markdown(report: &Report) -> String {
             session.end_reason.as_ref().map(|r| format!(", ended: {r}")).unwrap_or_default()
         );
     }
-    if let Some(offline) = report.rto.offline_secs {
+    if let Some(offline) = report.rto.offline_ms {
         let _ = writeln!(
             out,
             "\nTime with no drillbook process running within the RTO span: {}.",
-            format_duration(Duration::from_secs(offline))
+            format_duration(Duration::from_millis(offline))
         );
     }
     let _ = writeln!(

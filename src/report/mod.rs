@@ -90,7 +90,7 @@ pub struct Objective {
     /// RTO only: how much of the measured span no drillbook process ran
     /// (crash, closed laptop, paused drill). It counts against the RTO.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offline_secs: Option<u64>,
+    pub offline_ms: Option<u64>,
 }
 
 impl Objective {
@@ -102,7 +102,7 @@ impl Objective {
             detail,
             measured_from: None,
             measured_to: None,
-            offline_secs: None,
+            offline_ms: None,
         }
     }
 }
@@ -469,7 +469,7 @@ fn rto(state: &DrillState) -> Objective {
         detail,
         measured_from: Some(from.to_string()),
         measured_to: Some(to.to_string()),
-        offline_secs: Some(offline.as_secs()),
+        offline_ms: Some(u64::try_from(offline.as_millis()).unwrap_or(u64::MAX)),
     }
 }
 
@@ -484,7 +484,7 @@ fn rpo(state: &DrillState) -> Objective {
         detail,
         measured_from: None,
         measured_to: None,
-        offline_secs: None,
+        offline_ms: None,
     };
     match (state.rpo_target, age) {
         (Some(target), Some(age)) => measured(

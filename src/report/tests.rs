@@ -399,7 +399,7 @@ fn rto_runs_from_the_first_step_to_the_last_step_before_teardown() {
     assert_eq!(report.rto.measured_to.as_deref(), Some("2026-11-27T03:21:40Z"));
     assert_eq!(report.rto.achieved_secs, Some(1290));
     // The process died after +430s and the next began at +1030s.
-    assert_eq!(report.rto.offline_secs, Some(600));
+    assert_eq!(report.rto.offline_ms, Some(600_000));
     assert_eq!(report.rto.verdict, "PASS");
     assert!(report.rto.detail.contains("21m 30s against a target of 4h"), "{}", report.rto.detail);
     assert!(report.rto.detail.contains("11m 30s with drillbook running, 10m with no drillbook process"));

@@ -2,6 +2,7 @@
 //! directory (as the `postgres` user when the tests run as root: the server
 //! refuses to run as root), started on a free loopback port with trust
 //! authentication and fsync off, stopped and deleted on drop.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -64,7 +65,10 @@ impl Postgres {
         pg.server_tool("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
         let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", pg.dir.path().display());
         let log = pg.dir.path().join("server.log");
-        pg.server_tool("pg_ctl", &["-D", &data, "-w", "-t", "60", "-l", &log.display().to_string(), "-o", &options, "start"]);
+        pg.server_tool(
+            "pg_ctl",
+            &["-D", &data, "-w", "-t", "60", "-l", &log.display().to_string(), "-o", &options, "start"],
+        );
         pg
     }
 
@@ -126,9 +130,8 @@ impl Postgres {
     /// Waits until no session but ours is connected to `database`.
     pub fn wait_idle(&self, database: &str, timeout: Duration) {
         let deadline = std::time::Instant::now() + timeout;
-        let query = format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()"
-        );
+        let query =
+            format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()");
         while self.sql("postgres", &query) != "0" {
             assert!(std::time::Instant::now() < deadline, "sessions still connected to {database}");
             std::thread::sleep(Duration::from_millis(100));

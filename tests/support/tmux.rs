@@ -1,5 +1,6 @@
 //! A real terminal for end-to-end tests: a private tmux server with one
 //! 120x40 session, keys in, screen text out.
+#![allow(dead_code)]
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -61,7 +62,7 @@ impl Tmux {
 }
 
 impl Drop for Tmux {
-    pub fn drop(&mut self) {
+    fn drop(&mut self) {
         let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
     }
 }
