@@ -22,6 +22,14 @@ fn the_bundled_runbooks_pass() {
         .collect();
     assert!(!runbooks.is_empty());
     home.cmd().arg("check").args(&runbooks).assert().success();
+    // Each step explains itself: the help is what a first-time operator reads.
+    for path in &runbooks {
+        let runbook = drillbook::runbook::load(path).unwrap();
+        for step in &runbook.steps {
+            let help = step.help.as_deref().unwrap_or_default();
+            assert!(help.trim().len() > 40, "{}: step `{}` needs help text", path.display(), step.id);
+        }
+    }
 }
 
 #[test]
