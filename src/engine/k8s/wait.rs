@@ -4,10 +4,12 @@
 //! polls; a broken watch reconnects with backoff. The logs of a pod that is
 //! failing (crash loop, image pull, OOM) are fetched into the log once.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::StreamExt;
+
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -413,62 +415,118 @@ pub async fn failing_pod_logs(cluster: &dyn Cluster, namespace: &str, pod: &str,
     vec![format!("[{pod}] (no logs yet)")]
 }
 
+const HEADERS: [&str; 7] = ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "TAG", "NODE"];
+
 /// The pod table as text: for plain mode and the log files.
 pub fn table_lines(table: &PodTable) -> Vec<String> {
-    table_lines_with(table, 7)
-}
-
-/// The pod table in at most `width` columns where it can: NODE goes
-/// first, then TAG, then AGE; NAME, READY, STATUS and RESTARTS stay.
-pub fn table_lines_within(table: &PodTable, width: usize) -> Vec<String> {
-    for shown in (5..=7).rev() {
-        let lines = table_lines_with(table, shown);
-        if lines.iter().skip(1).all(|l| l.chars().count() <= width) {
-            return lines;
-        }
-    }
-    table_lines_with(table, 4)
-}
-
-fn table_lines_with(table: &PodTable, shown: usize) -> Vec<String> {
-    const HEADERS: [&str; 7] = ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "TAG", "NODE"];
-    let cells: Vec<[String; 7]> = table
-        .rows
-        .iter()
-        .map(|r| {
-            [
-                r.name.clone(),
-                r.ready.clone(),
-                if r.health == Health::Failing { format!("{} !", r.status) } else { r.status.clone() },
-                r.restarts.to_string(),
-                r.age.clone(),
-                r.tag.clone(),
-                r.node.clone(),
-            ]
-        })
-        .collect();
-    let mut widths = HEADERS.map(str::len);
-    for row in &cells {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |row: [&str; 7]| {
-        row.iter()
-            .zip(widths)
-            .take(shown)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    let mut lines = vec![table.summary.clone(), line(HEADERS)];
-    lines.extend(cells.iter().map(|row| line(std::array::from_fn(|i| row[i].as_str()))));
+    let widths = column_widths(table);
+    let mut lines = vec![table.summary.clone(), table_line(HEADERS.map(Cow::Borrowed), &widths, 7)];
+    lines.extend(table.rows.iter().map(|row| table_line(cells(row), &widths, 7)));
     if table.rows.is_empty() {
         lines.push("(no pods)".into());
     }
     lines
+}
+
+/// The pod table fitted to a screen area, formatting only what is shown (a
+/// frame must not cost more with 5,000 pods than with 10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FittedTable {
+    pub summary: String,
+    pub header: String,
+    /// Index into `PodTable::rows`, and the row's text.
+    pub rows: Vec<(usize, String)>,
+    /// "… and 4,990 more pods (4,980 Ready, 10 starting)" when rows were left out.
+    pub more: Option<String>,
+}
+
+/// The pod table in at most `width` columns where it can (NODE goes first,
+/// then TAG, then AGE; NAME, READY, STATUS and RESTARTS stay) and at most
+/// `max_rows` pod rows. When rows must go, failing pods are kept first, then
+/// the ones on their way: the Ready ones are the least interesting.
+pub fn table_fitted(table: &PodTable, width: usize, max_rows: usize) -> FittedTable {
+    let widths = column_widths(table);
+    let shown =
+        (5..=7).rev().find(|&shown| widths[..shown].iter().sum::<usize>() + 2 * (shown - 1) <= width).unwrap_or(4);
+    let keep: Vec<usize> = if table.rows.len() <= max_rows {
+        (0..table.rows.len()).collect()
+    } else {
+        // One line goes to "… and N more".
+        let budget = max_rows.saturating_sub(1);
+        let mut keep = Vec::with_capacity(budget);
+        for health in [Health::Failing, Health::Progressing, Health::Ready] {
+            let room = budget - keep.len();
+            keep.extend(table.rows.iter().enumerate().filter(|(_, r)| r.health == health).map(|(i, _)| i).take(room));
+        }
+        keep.sort_unstable();
+        keep
+    };
+    let rows = keep.iter().map(|&i| (i, table_line(cells(&table.rows[i]), &widths, shown))).collect();
+    let left_out = table.rows.len() - keep.len();
+    let more = (left_out > 0).then(|| {
+        let ready = table.rows.iter().filter(|r| r.health == Health::Ready).count()
+            - keep.iter().filter(|&&i| table.rows[i].health == Health::Ready).count();
+        let other = left_out - ready;
+        let starting = if other > 0 { format!(", {other} not Ready") } else { String::new() };
+        format!("… and {left_out} more pods ({ready} Ready{starting})")
+    });
+    FittedTable {
+        summary: table.summary.clone(),
+        header: table_line(HEADERS.map(Cow::Borrowed), &widths, shown),
+        rows,
+        more,
+    }
+}
+
+/// The widest cell of each column, header included.
+fn column_widths(table: &PodTable) -> [usize; 7] {
+    let mut widths = HEADERS.map(str::len);
+    for row in &table.rows {
+        let restarts = row.restarts.checked_ilog10().unwrap_or(0) as usize + 1;
+        let failing = if row.health == Health::Failing { 2 } else { 0 };
+        let row_widths = [
+            row.name.chars().count(),
+            row.ready.chars().count(),
+            row.status.chars().count() + failing,
+            restarts,
+            row.age.chars().count(),
+            row.tag.chars().count(),
+            row.node.chars().count(),
+        ];
+        for (width, cell) in widths.iter_mut().zip(row_widths) {
+            *width = (*width).max(cell);
+        }
+    }
+    widths
+}
+
+fn cells(row: &PodRow) -> [Cow<'_, str>; 7] {
+    [
+        Cow::Borrowed(row.name.as_str()),
+        Cow::Borrowed(row.ready.as_str()),
+        if row.health == Health::Failing {
+            Cow::Owned(format!("{} !", row.status))
+        } else {
+            Cow::Borrowed(&row.status)
+        },
+        Cow::Owned(row.restarts.to_string()),
+        Cow::Borrowed(row.age.as_str()),
+        Cow::Borrowed(row.tag.as_str()),
+        Cow::Borrowed(row.node.as_str()),
+    ]
+}
+
+fn table_line(cells: [Cow<'_, str>; 7], widths: &[usize; 7], shown: usize) -> String {
+    let mut line = String::new();
+    for (index, (cell, width)) in cells.iter().zip(widths).take(shown).enumerate() {
+        if index > 0 {
+            line.push_str("  ");
+        }
+        line.push_str(cell);
+        line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
+    }
+    line.truncate(line.trim_end().len());
+    line
 }
 
 #[cfg(test)]
@@ -641,9 +699,38 @@ mod tests {
         let table = evaluate(&step(&[], None), &snapshot, Timestamp::now()).table;
         let wide = table_lines(&table);
         assert!(wide[1].ends_with("NODE") && wide[2].ends_with("node-1"), "{wide:?}");
-        let narrow = table_lines_within(&table, 45);
-        assert!(narrow[1].ends_with("TAG") && narrow[2].ends_with("v1"), "{narrow:?}");
-        let narrowest = table_lines_within(&table, 20);
-        assert!(narrowest[1].ends_with("RESTARTS"), "{narrowest:?}");
+        let narrow = table_fitted(&table, 45, 10);
+        assert!(narrow.header.ends_with("TAG") && narrow.rows[0].1.ends_with("v1"), "{narrow:?}");
+        let narrowest = table_fitted(&table, 20, 10);
+        assert!(narrowest.header.ends_with("RESTARTS"), "{narrowest:?}");
+        assert_eq!(narrowest.more, None);
+    }
+
+    #[test]
+    fn a_table_too_long_for_the_screen_keeps_the_failing_pods_and_counts_the_rest() {
+        let row = |name: &str, health: Health| PodRow {
+            name: name.into(),
+            ready: "1/1".into(),
+            status: "Running".into(),
+            restarts: 0,
+            age: "1m".into(),
+            tag: "v1".into(),
+            node: "node-1".into(),
+            health,
+            problem: None,
+        };
+        let mut rows: Vec<PodRow> = (0..100).map(|i| row(&format!("web-{i:03}"), Health::Ready)).collect();
+        rows[57].health = Health::Failing;
+        rows[80].health = Health::Progressing;
+        let table = PodTable { rows, summary: "web 98/100 ready".into() };
+        let fitted = table_fitted(&table, 100, 5);
+        let shown: Vec<usize> = fitted.rows.iter().map(|(i, _)| *i).collect();
+        assert_eq!(shown, vec![0, 1, 57, 80], "failing and starting pods first, in table order");
+        assert!(fitted.rows[2].1.contains("Running !"), "{fitted:?}");
+        assert_eq!(fitted.more.as_deref(), Some("… and 96 more pods (96 Ready)"));
+        // The same text as the full table, row for row.
+        let full = table_lines(&table);
+        assert_eq!(fitted.rows[2].1, full[2 + 57]);
+        assert_eq!(fitted.header, full[1]);
     }
 }

@@ -79,7 +79,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         lines.push(progress_line(app, progress));
     }
     if let Some(table) = table {
-        pod_table(app, table, area.width.saturating_sub(2) as usize, &mut lines);
+        // Rows below the pane would not be seen: leave room for the header
+        // lines, the "more" line and the failing pod's line.
+        let inner = area.height.saturating_sub(2) as usize;
+        let max_rows = inner.saturating_sub(lines.len() + 4).max(3);
+        pod_table(app, table, area.width.saturating_sub(2) as usize, max_rows, &mut lines);
     }
     match &step.action {
         Action::Manual if running => {
@@ -178,27 +182,31 @@ fn is_protected_target(app: &App, index: usize) -> bool {
 }
 
 /// The live pod table: failing rows in red, rows on their way in yellow.
-fn pod_table(app: &App, table: &crate::engine::k8s::wait::PodTable, width: usize, lines: &mut Vec<Line<'static>>) {
-    use crate::engine::k8s::wait::{Health, table_lines_within};
+fn pod_table(
+    app: &App,
+    table: &crate::engine::k8s::wait::PodTable,
+    width: usize,
+    max_rows: usize,
+    lines: &mut Vec<Line<'static>>,
+) {
+    use crate::engine::k8s::wait::{Health, table_fitted};
     let theme = app.theme;
-    let text = table_lines_within(table, width);
-    let mut text = text.into_iter();
-    if let Some(summary) = text.next() {
-        lines.push(Line::from(Span::styled(summary, theme.title())));
-    }
-    if let Some(header) = text.next() {
-        lines.push(Line::from(Span::styled(header, theme.dim())));
-    }
-    for (row, line) in table.rows.iter().zip(text.by_ref()) {
-        let style = match row.health {
+    let fitted = table_fitted(table, width, max_rows);
+    lines.push(Line::from(Span::styled(fitted.summary, theme.title())));
+    lines.push(Line::from(Span::styled(fitted.header, theme.dim())));
+    for (index, text) in fitted.rows {
+        let style = match table.rows[index].health {
             Health::Failing => theme.bad().add_modifier(Modifier::BOLD),
             Health::Progressing => theme.warn(),
             Health::Ready => theme.ok(),
         };
-        lines.push(Line::from(Span::styled(line, style)));
+        lines.push(Line::from(Span::styled(text, style)));
     }
-    for rest in text {
-        lines.push(Line::from(Span::styled(rest, theme.dim())));
+    if table.rows.is_empty() {
+        lines.push(Line::from(Span::styled("(no pods)", theme.dim())));
+    }
+    if let Some(more) = fitted.more {
+        lines.push(Line::from(Span::styled(more, theme.dim())));
     }
     if let Some(row) = table.rows.iter().find(|r| r.health == Health::Failing) {
         let why = row.problem.clone().unwrap_or_default();
