@@ -5,14 +5,12 @@
 mod support;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 #[path = "support/tmux.rs"]
 mod tmux;
 
 use support::{Home, fixture};
 use tmux::{Tmux, drillbook_in_shell};
-
 
 #[test]
 fn a_drill_in_the_terminal_quit_and_resume() {

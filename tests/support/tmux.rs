@@ -61,7 +61,7 @@ impl Tmux {
 }
 
 impl Drop for Tmux {
-    pub fn drop(&mut self) {
+    fn drop(&mut self) {
         let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
     }
 }
