@@ -118,6 +118,64 @@ fn held_from(file: &mut File) -> LockError {
     if read.is_err() {
         text.clear();
     }
+    let (pid, host, since) = parse_holder(&text);
+    LockError::Held { pid, host, since }
+}
+
+/// Who holds (or last held) a drill's lock, found without taking it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: Option<u32>,
+    pub host: Option<String>,
+    pub since: Option<String>,
+    /// Whether that process holds the lock now: `Some(true)` or `Some(false)`
+    /// when that could be told (Linux, same host), `None` when not.
+    pub holding: Option<bool>,
+}
+
+/// Who holds the drill's lock, without taking it and without writing
+/// anything (for `drillbook watch`, which must leave the drill alone).
+/// `None` when no process ever took it (no lock file).
+///
+/// Whether the lock is held now is read from `/proc/locks` (the lock file's
+/// inode), and else judged from the recorded pid on this host.
+pub fn holder(drill_dir: &Path) -> Option<Holder> {
+    let path = drill_dir.join(LOCK_FILE_NAME);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let (pid, host, since) = parse_holder(&text);
+    let in_proc_locks = proc_locks_hold(&path);
+    let here = host.as_deref().is_some_and(|h| h == hostname());
+    let alive = pid.filter(|_| here).map(pid_alive);
+    let holding = match (in_proc_locks, alive) {
+        (Some(true), _) => Some(true),
+        (_, Some(alive)) => Some(alive),
+        (Some(false), None) => Some(false),
+        (None, None) => None,
+    };
+    Some(Holder { pid, host, since, holding })
+}
+
+/// Whether `/proc/locks` lists a lock on the file's inode (`None`: cannot tell).
+fn proc_locks_hold(path: &Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(path).ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    Some(locks.lines().any(|line| {
+        // "1: FLOCK  ADVISORY  WRITE 4242 fd:01:123456 0 EOF"
+        line.split_whitespace().nth(5).and_then(|dev_inode| dev_inode.rsplit(':').next()).map(str::parse::<u64>)
+            == Some(Ok(inode))
+    }))
+}
+
+/// Whether a process with this pid exists on this machine.
+fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+fn parse_holder(text: &str) -> (Option<u32>, Option<String>, Option<String>) {
     let (mut pid, mut host, mut since) = (None, None, None);
     for line in text.lines() {
         match line.split_once(' ') {
@@ -127,7 +185,7 @@ fn held_from(file: &mut File) -> LockError {
             _ => {}
         }
     }
-    LockError::Held { pid, host, since }
+    (pid, host, since)
 }
 
 /// This machine's host name, or "unknown".

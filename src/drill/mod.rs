@@ -6,3 +6,4 @@ pub mod journal;
 pub mod lock;
 pub mod state;
 pub mod store;
+pub mod tail;
