@@ -32,7 +32,7 @@ fn runbook(steps: usize) -> drillbook::runbook::Runbook {
 
 fn app(steps: usize, lines: usize) -> App {
     let runbook = Arc::new(runbook(steps));
-    let form = start_form(&runbook, &BTreeMap::new(), &BTreeMap::new());
+    let form = start_form(&runbook, &BTreeMap::new(), &BTreeMap::new(), &[]);
     let now = jiff::Timestamp::now();
     let mut app = App::new(runbook.clone(), form, now, Theme { color: true });
     app.size = (200, 60);

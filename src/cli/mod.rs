@@ -202,12 +202,11 @@ pub enum ReportFormat {
 
 /// `Name:role` of `--participant`.
 fn parse_participant(text: &str) -> Result<(String, String), String> {
-    match text.split_once(':').map(|(name, role)| (name.trim(), role.trim())) {
-        Some((name, role)) if !name.is_empty() && !role.is_empty() => Ok((name.to_string(), role.to_string())),
-        _ => Err(format!(
+    crate::drill::participants::parse_one(text, None).map_err(|_| {
+        format!(
             "`{text}` is not NAME:ROLE; write the name, a colon and the role, e.g. --participant \"Alice Martin:incident commander\""
-        )),
-    }
+        )
+    })
 }
 
 /// Runs the command line; returns the process exit code.

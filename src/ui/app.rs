@@ -92,6 +92,8 @@ pub enum Effect {
     StartDrill {
         values: BTreeMap<String, String>,
         secrets: BTreeMap<String, String>,
+        /// Name and role of each participant, journaled right after the start.
+        participants: Vec<(String, String)>,
     },
     Record(Event),
     RunCommand {
@@ -251,8 +253,19 @@ pub struct Field {
 #[derive(Debug, Default)]
 pub struct StartForm {
     pub fields: Vec<Field>,
+    /// A field index, or `fields.len()` for the participants.
     pub focused: usize,
     pub error: Option<String>,
+    /// Who takes part: `Name:role, Name:role` (prefilled from `--participant`).
+    pub participants: Input,
+    pub participants_error: Option<String>,
+}
+
+impl StartForm {
+    /// Whether the participants line has the focus (it follows the variables).
+    pub fn participants_focused(&self) -> bool {
+        self.focused == self.fields.len()
+    }
 }
 
 pub struct App {

@@ -872,9 +872,17 @@ fn text_entered(app: &mut App, purpose: TextPurpose, text: String) -> Vec<Effect
 // ---- start screen ----
 
 /// The start screen's fields, prefilled from `--var`, the environment and
-/// defaults. `env` holds the values of the variables' environment variables.
-pub fn start_form(runbook: &Runbook, given: &BTreeMap<String, String>, env: &BTreeMap<String, String>) -> StartForm {
+/// defaults. `env` holds the values of the variables' environment variables;
+/// `participants` come from `--participant`.
+pub fn start_form(
+    runbook: &Runbook,
+    given: &BTreeMap<String, String>,
+    env: &BTreeMap<String, String>,
+    participants: &[(String, String)],
+) -> StartForm {
     let mut form = StartForm {
+        participants: Input::new(crate::drill::participants::format_list(participants)),
+        participants_error: None,
         fields: runbook
             .vars
             .iter()
@@ -918,7 +926,8 @@ fn refresh_defaults(runbook: &Runbook, templater: &crate::runbook::template::Tem
 }
 
 fn on_start_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
-    let count = app.start.fields.len();
+    // The variables, then the participants.
+    let count = app.start.fields.len() + 1;
     match keymap::resolve(&[super::keymap::Context::Start], key) {
         Some(Action::NextField) if count > 0 => {
             app.start.focused = (app.start.focused + 1) % count;
@@ -938,6 +947,12 @@ fn on_start_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 return Vec::new();
             }
             submit_start(app)
+        }
+        _ if app.start.participants_focused() => {
+            if app.start.participants.handle_event(&ratatui::crossterm::event::Event::Key(key)).is_some() {
+                app.start.participants_error = None;
+            }
+            Vec::new()
         }
         _ => {
             if let Some(field) = app.start.fields.get_mut(app.start.focused) {
@@ -1089,11 +1104,22 @@ fn submit_start(app: &mut App) -> Vec<Effect> {
             values.insert(field.var.name.clone(), value);
         }
     }
+    let participants = match crate::drill::participants::parse_list(app.start.participants.value()) {
+        Ok(participants) => {
+            app.start.participants_error = None;
+            participants
+        }
+        Err(error) => {
+            app.start.participants_error = Some(error);
+            first_error.get_or_insert(app.start.fields.len());
+            Vec::new()
+        }
+    };
     if let Some(index) = first_error {
         app.start.focused = index;
         app.start.error = Some("fill in the highlighted fields".into());
         return Vec::new();
     }
     app.start.error = None;
-    vec![Effect::StartDrill { values, secrets }]
+    vec![Effect::StartDrill { values, secrets, participants }]
 }

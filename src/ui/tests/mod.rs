@@ -82,7 +82,7 @@ impl Harness {
         } else {
             BTreeMap::new()
         };
-        let form = start_form(&runbook, &given, &BTreeMap::new());
+        let form = start_form(&runbook, &given, &BTreeMap::new(), &[]);
         let mut app = App::new(runbook, form, t0(), Theme { color: true });
         app.size = (120, 40);
         Harness { app, journal: Vec::new(), pending: Vec::new(), clock: t0() }

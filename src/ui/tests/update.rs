@@ -48,7 +48,7 @@ fn start_screen_fills_defaults_and_follows_edits() {
     assert_eq!(value(&h, "prod_namespace"), "globex-production", "untouched defaults follow");
     let effects = h.send(key(KeyCode::Enter));
     match &effects[..] {
-        [Effect::StartDrill { values, secrets }] => {
+        [Effect::StartDrill { values, secrets, .. }] => {
             assert_eq!(values["dr_namespace"], "globex-dr");
             assert!(secrets.is_empty());
         }
@@ -68,7 +68,7 @@ fn start_screen_refuses_empty_required_values() {
     h.send(key(KeyCode::Tab));
     type_text(&mut h, "s3cret");
     match &h.send(key(KeyCode::Enter))[..] {
-        [Effect::StartDrill { values, secrets }] => {
+        [Effect::StartDrill { values, secrets, .. }] => {
             assert_eq!(values["project"], "acme");
             assert_eq!(secrets["token"], "s3cret");
         }
@@ -547,4 +547,57 @@ fn d_on_a_finished_drill_records_the_debrief() {
     assert_eq!(last["went_well"], "the restore took 12 minutes");
     assert_eq!(last["to_improve"], "scale DR down before dropdb");
     assert!(h.app.modal.is_none());
+}
+
+// ---- participants on the start screen ----
+
+#[test]
+fn participants_are_prefilled_editable_and_started_with() {
+    let runbook = walkthrough();
+    let form = crate::ui::update::start_form(
+        &runbook,
+        &Default::default(),
+        &Default::default(),
+        &[("Alice Martin".to_string(), "incident commander".to_string())],
+    );
+    assert_eq!(form.participants.value(), "Alice Martin:incident commander");
+    let mut h = Harness::start(runbook);
+    h.app.start = form;
+    // The participants line follows the variables.
+    while !h.app.start.participants_focused() {
+        h.send(key(KeyCode::Tab));
+    }
+    type_text(&mut h, ", Bob:scribe, Carol");
+    match &h.send(key(KeyCode::Enter))[..] {
+        [Effect::StartDrill { participants, .. }] => assert_eq!(
+            participants,
+            &[
+                ("Alice Martin".to_string(), "incident commander".to_string()),
+                ("Bob".to_string(), "scribe".to_string()),
+                ("Carol".to_string(), "participant".to_string()),
+            ]
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_participant_without_a_name_is_refused_on_the_start_screen() {
+    let mut h = Harness::start(walkthrough());
+    h.send(key(KeyCode::BackTab));
+    assert!(h.app.start.participants_focused(), "shift-tab from the first field wraps to the participants");
+    type_text(&mut h, "Alice, :scribe");
+    assert!(h.send(key(KeyCode::Enter)).is_empty());
+    assert!(h.app.start.participants_error.as_deref().unwrap().contains("no name"));
+    assert!(h.app.start.participants_focused());
+    for _ in 0..":scribe".len() {
+        h.send(key(KeyCode::Backspace));
+    }
+    assert!(h.app.start.participants_error.is_none(), "typing clears the error");
+    match &h.send(key(KeyCode::Enter))[..] {
+        [Effect::StartDrill { participants, .. }] => {
+            assert_eq!(participants, &[("Alice".to_string(), "participant".to_string())])
+        }
+        other => panic!("{other:?}"),
+    }
 }
