@@ -83,7 +83,35 @@ pub enum Msg {
     Notice(String),
     /// SIGTERM, SIGHUP or SIGINT.
     Signal(&'static str),
+    /// Watching: records another process appended to the journal.
+    Followed(Vec<Record<Event>>),
+    /// Watching: whether the process driving the drill runs.
+    Driver(Driver),
+    /// Watching: the journal can no longer be followed (it is corrupt).
+    WatchFailed(String),
 }
+
+/// Watching a drill another process drives (`drillbook watch`): nothing
+/// that would change the drill is done, the state follows the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Watch {
+    pub driver: Driver,
+    /// Why the journal is no longer followed.
+    pub error: Option<String>,
+}
+
+/// The process that drives a watched drill.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Driver {
+    /// Holds the drill's lock: "pid 42 on host dr-laptop".
+    Running(String),
+    NotRunning,
+    #[default]
+    Unknown,
+}
+
+/// What a watcher's status line says when a key would change the drill.
+pub const READ_ONLY_NOTICE: &str = "read-only: this drill is driven elsewhere";
 
 #[derive(Debug, Clone, PartialEq)]
 // Effects are short-lived values moved once; boxing buys nothing.
@@ -301,6 +329,8 @@ pub struct App {
     pub pods: BTreeMap<usize, crate::engine::k8s::wait::PodTable>,
     /// Selected row of the pod table (for `l`: that pod's logs).
     pub pod_cursor: usize,
+    /// Set when watching a drill driven elsewhere: read-only.
+    pub watch: Option<Watch>,
 }
 
 impl App {
@@ -333,7 +363,13 @@ impl App {
             progress: BTreeMap::new(),
             pods: BTreeMap::new(),
             pod_cursor: 0,
+            watch: None,
         }
+    }
+
+    /// Watching a drill another process drives: no key changes anything.
+    pub fn read_only(&self) -> bool {
+        self.watch.is_some()
     }
 
     /// Variables and captures as templates see them, secrets as references
