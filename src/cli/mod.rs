@@ -71,6 +71,12 @@ pub enum Command {
         #[command(flatten)]
         ui: UiArgs,
     },
+    /// Follow a drill driven in another terminal, read-only: the same screens, live (the latest
+    /// unfinished drill if no id is given; a finished one shows how it ended).
+    Watch {
+        /// Drill id or unique prefix (see `drillbook list`).
+        drill: Option<String>,
+    },
     /// List drills with their runbook, status and current step.
     List {
         /// Machine-readable output.
@@ -242,6 +248,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             ui.export_aws_settings();
             resume(drill.as_deref(), ui, true)
         }
+        Command::Watch { drill } => watch(drill.as_deref()),
         Command::List { json } => list(json),
         Command::Check { runbooks } => Ok(check(&runbooks)),
         Command::Report { drill, format, output } => report(&drill, format, output.as_deref()),
@@ -374,6 +381,25 @@ fn resume(drill: Option<&str>, ui: UiArgs, abort: bool) -> Result<ExitCode, Stri
         return crate::ui::runtime::run(crate::ui::runtime::Opening::Resume { session: Box::new(session), notice });
     }
     plain::drive(session, input, ui, Some(notice), abort)
+}
+
+/// Watches a drill without touching it: no lock, no journal line, nothing
+/// written into its directory.
+fn watch(drill: Option<&str>) -> Result<ExitCode, String> {
+    use std::io::IsTerminal;
+    let store = DrillStore::from_env().map_err(|e| e.to_string())?;
+    let dir = match drill {
+        Some(id) => store.find(id).map_err(|e| e.to_string())?,
+        None => latest_unfinished(&store).map_err(|_| {
+            "there is no unfinished drill to watch: give the id of one (`drillbook list` shows all drills)".to_string()
+        })?,
+    };
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return Err(
+            "`drillbook watch` needs a terminal (`drillbook list` and `drillbook report` work without one)".into()
+        );
+    }
+    crate::ui::runtime::watch(dir)
 }
 
 /// The full-screen interface, unless asked for plain mode, running in CI,

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 mod http;
 mod k8s;
+mod watch;
 
 use super::app::PickRow;
 use super::app::{App, Effect, LOG_CAPACITY, Msg};
@@ -130,6 +131,18 @@ pub fn run(opening: Opening) -> Result<ExitCode, String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(run_async(opening))
+}
+
+/// `drillbook watch`: a read-only live view of a drill another process
+/// drives (or of a finished one). Nothing is written into its directory.
+pub fn watch(dir: crate::drill::store::DrillDir) -> Result<ExitCode, String> {
+    let (app, followed) = watch::open(dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(watch::run(app, followed))
 }
 
 async fn run_async(opening: Opening) -> Result<ExitCode, String> {

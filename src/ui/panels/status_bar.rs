@@ -109,7 +109,7 @@ fn watching(app: &App, watch: &Watch, width: u16) -> Vec<Span<'static>> {
     let theme = app.theme;
     // A narrow terminal gets a prefix that `drillbook watch` and `resume` take.
     let id = match app.drill_id.get(..13) {
-        Some(prefix) if width < 120 => format!("{prefix}…"),
+        Some(prefix) if width < 160 => format!("{prefix}…"),
         _ => app.drill_id.clone(),
     };
     let mut spans = vec![Span::styled(format!(" WATCHING (read-only) {id}"), theme.warn())];
