@@ -145,12 +145,13 @@ pub fn holder(drill_dir: &Path) -> Option<Holder> {
     let (pid, host, since) = parse_holder(&text);
     let in_proc_locks = proc_locks_hold(&path);
     let here = host.as_deref().is_some_and(|h| h == hostname());
-    let alive = pid.filter(|_| here).map(pid_alive);
-    let holding = match (in_proc_locks, alive) {
-        (Some(true), _) => Some(true),
-        (_, Some(alive)) => Some(alive),
-        (Some(false), None) => Some(false),
-        (None, None) => None,
+    let holding = match (in_proc_locks, here, pid) {
+        (Some(true), _, _) => Some(true),
+        // The pid as well: /proc/locks may name another inode (overlayfs).
+        (_, true, Some(pid)) => Some(pid_alive(pid) && has_open(pid, &path).unwrap_or(true)),
+        (Some(false), true, None) => Some(false),
+        // Another host (a shared drill directory): its locks are not seen here.
+        _ => None,
     };
     Some(Holder { pid, host, since, holding })
 }
@@ -165,6 +166,14 @@ fn proc_locks_hold(path: &Path) -> Option<bool> {
         line.split_whitespace().nth(5).and_then(|dev_inode| dev_inode.rsplit(':').next()).map(str::parse::<u64>)
             == Some(Ok(inode))
     }))
+}
+
+/// Whether the process has the file open (`None`: its fds cannot be read),
+/// which tells a holder from a process that reuses its pid.
+fn has_open(pid: u32, path: &Path) -> Option<bool> {
+    let target = std::fs::canonicalize(path).ok()?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|link| link == target)))
 }
 
 /// Whether a process with this pid exists on this machine.
@@ -209,4 +218,25 @@ fn gethostname() -> Option<String> {
     let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
     let name = String::from_utf8_lossy(buf.get(..len)?).trim().to_owned();
     (!name.is_empty()).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_holder_is_found_without_taking_or_writing_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(holder(dir.path()), None, "never locked");
+        let lock = DrillLock::acquire(dir.path()).unwrap();
+        let content = std::fs::read(lock.path()).unwrap();
+        let found = holder(dir.path()).unwrap();
+        assert_eq!(found.pid, Some(std::process::id()));
+        assert_eq!(found.holding, Some(true));
+        assert_eq!(std::fs::read(lock.path()).unwrap(), content, "the lock file is only read");
+        assert!(DrillLock::acquire(dir.path()).is_err(), "and still held");
+        drop(lock);
+        // Same pid, still alive, but the lock file is closed: not holding.
+        assert_eq!(holder(dir.path()).unwrap().holding, Some(false));
+    }
 }

@@ -117,7 +117,7 @@ fn watching(app: &App, watch: &Watch, width: u16) -> Vec<Span<'static>> {
         // Who it is (pid, host) is left out: the line is short at 80 columns.
         Driver::Running(_) => Span::styled(" · driver running", theme.dim()),
         Driver::NotRunning => Span::styled(" · driver not running", theme.warn()),
-        Driver::Unknown => Span::styled(" · driver unknown", theme.dim()),
+        Driver::Unknown => Span::styled(" · driver: cannot tell (another host?)", theme.dim()),
     };
     spans.push(driver);
     if let Some(finish) = app.drill.as_ref().and_then(|d| d.finished.as_ref()) {
