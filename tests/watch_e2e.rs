@@ -157,3 +157,23 @@ fn watching_an_unknown_drill_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr_of(&output).contains("no unfinished drill to watch"), "{}", stderr_of(&output));
 }
+
+#[test]
+fn plain_watch_prints_the_events_and_ends_with_the_drill() {
+    let home = Home::new();
+    let runbook = home.runbook(
+        "done.toml",
+        "[runbook]\nid = \"done\"\ntitle = \"Done\"\n[[step]]\nid = \"hello\"\nkind = \"command\"\nrun = \"echo hello\"\n",
+    );
+    let output = home.cmd().args(["run", "--plain", "--yes"]).arg(&runbook).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let drill = home.only_drill();
+    let before = listing(&drill);
+    let output = home.cmd().args(["watch", "--plain"]).arg(drill.file_name().unwrap()).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = support::stdout_of(&output);
+    assert!(stdout.contains("drill_started"), "{stdout}");
+    assert!(stdout.contains("step_finished step=hello attempt=1 result=succeeded"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("drill completed"), "{stdout}");
+    assert_eq!(listing(&drill), before, "nothing in the drill directory was created or changed");
+}
