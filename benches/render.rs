@@ -63,7 +63,7 @@ fn pod_table(pods: usize) -> PodTable {
 
 fn app(steps: usize, lines: usize, pods: usize) -> App {
     let runbook = Arc::new(runbook(steps));
-    let form = start_form(&runbook, &BTreeMap::new(), &BTreeMap::new());
+    let form = start_form(&runbook, &BTreeMap::new(), &BTreeMap::new(), &[]);
     let now = jiff::Timestamp::now();
     let mut app = App::new(runbook.clone(), form, now, Theme { color: true });
     app.size = (200, 60);

@@ -39,8 +39,10 @@ fn stop_with(signal: i32, name: &str) {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    while !std::fs::read_to_string(&log).unwrap_or_default().contains("started")
-        && !home.only_drill().join("second").exists()
+    // Until the first run sleeps (its log is flushed as it goes, so
+    // "started" may show before the marker file is made).
+    while !(std::fs::read_to_string(&log).unwrap_or_default().contains("started")
+        && home.only_drill().join("second").exists())
     {
         std::thread::sleep(Duration::from_millis(20));
     }

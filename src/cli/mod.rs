@@ -71,6 +71,16 @@ pub enum Command {
         #[command(flatten)]
         ui: UiArgs,
     },
+    /// Follow a drill driven in another terminal, read-only: the same screens, live (the latest
+    /// unfinished drill if no id is given; a finished one shows how it ended).
+    Watch {
+        /// Drill id or unique prefix (see `drillbook list`).
+        drill: Option<String>,
+        /// Print the journal's events as they arrive, one line each, until the drill ends
+        /// (also without a terminal).
+        #[arg(long)]
+        plain: bool,
+    },
     /// List drills with their runbook, status and current step.
     List {
         /// Machine-readable output.
@@ -202,12 +212,11 @@ pub enum ReportFormat {
 
 /// `Name:role` of `--participant`.
 fn parse_participant(text: &str) -> Result<(String, String), String> {
-    match text.split_once(':').map(|(name, role)| (name.trim(), role.trim())) {
-        Some((name, role)) if !name.is_empty() && !role.is_empty() => Ok((name.to_string(), role.to_string())),
-        _ => Err(format!(
+    crate::drill::participants::parse_one(text, None).map_err(|_| {
+        format!(
             "`{text}` is not NAME:ROLE; write the name, a colon and the role, e.g. --participant \"Alice Martin:incident commander\""
-        )),
-    }
+        )
+    })
 }
 
 /// Runs the command line; returns the process exit code.
@@ -243,6 +252,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             ui.export_aws_settings();
             resume(drill.as_deref(), ui, true)
         }
+        Command::Watch { drill, plain } => watch(drill.as_deref(), plain),
         Command::List { json } => list(json),
         Command::Check { runbooks } => Ok(check(&runbooks)),
         Command::Report { drill, format, output } => report(&drill, format, output.as_deref()),
@@ -375,6 +385,52 @@ fn resume(drill: Option<&str>, ui: UiArgs, abort: bool) -> Result<ExitCode, Stri
         return crate::ui::runtime::run(crate::ui::runtime::Opening::Resume { session: Box::new(session), notice });
     }
     plain::drive(session, input, ui, Some(notice), abort)
+}
+
+/// Watches a drill without touching it: no lock, no journal line, nothing
+/// written into its directory.
+fn watch(drill: Option<&str>, plain: bool) -> Result<ExitCode, String> {
+    let store = DrillStore::from_env().map_err(|e| e.to_string())?;
+    let dir = match drill {
+        Some(id) => store.find(id).map_err(|e| e.to_string())?,
+        None => latest_unfinished(&store).map_err(|_| {
+            "there is no unfinished drill to watch: give the id of one (`drillbook list` shows all drills)".to_string()
+        })?,
+    };
+    let ui = UiArgs { plain, yes: false, endpoint_url: None, profile: None, context: None, report_to: None };
+    if use_tui(&ui) { crate::ui::runtime::watch(dir) } else { watch_plain(&dir) }
+}
+
+/// `drillbook watch --plain`: one line per journal event as it arrives,
+/// until the drill ends (read-only, like the full-screen view).
+fn watch_plain(dir: &DrillDir) -> Result<ExitCode, String> {
+    let mut follower = journal::Follower::<Event>::new(&dir.journal());
+    println!("watching drill {} (read-only; Ctrl-C stops watching, not the drill)", dir.id);
+    loop {
+        for record in follower.poll().map_err(|e| e.to_string())? {
+            let fields = serde_json::to_value(&record.event).unwrap_or_default();
+            let mut line = format!(
+                "{} #{:<4} {}",
+                record.ts.strftime("%H:%M:%S"),
+                record.seq,
+                fields["type"].as_str().unwrap_or("?")
+            );
+            for key in ["step", "attempt", "result", "outcome", "name", "role", "text", "reason"] {
+                match &fields[key] {
+                    serde_json::Value::String(value) => line.push_str(&format!(" {key}={value}")),
+                    serde_json::Value::Number(value) => line.push_str(&format!(" {key}={value}")),
+                    _ => {}
+                }
+            }
+            println!("{line}");
+            if let Event::DrillFinished { outcome, .. } = &record.event {
+                println!("drill {}", format!("{outcome:?}").to_lowercase());
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        let _ = std::io::stdout().flush();
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
 
 /// The full-screen interface, unless asked for plain mode, running in CI,

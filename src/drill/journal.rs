@@ -595,3 +595,223 @@ fn sync_parent_dir(path: &Path) -> Result<(), JournalError> {
         Err(e) => Err(JournalError::io(dir, "sync directory", e)),
     }
 }
+
+/// Reads a journal that another process is appending to, a few lines at a time, without
+/// ever writing to it (`drillbook watch`).
+///
+/// Each [`Follower::poll`] returns the complete (`'\n'`-terminated) records appended since
+/// the last one, checked against the chain like [`read`] does. A line still being written,
+/// or a last line that is not (yet) a valid record, is simply not consumed: the writer either
+/// completes it or, on resume, sets it aside. A break anywhere before the end is an error.
+#[derive(Debug)]
+pub struct Follower<E> {
+    path: PathBuf,
+    /// Bytes consumed so far (the start of the first unread line).
+    offset: u64,
+    /// Lines consumed so far.
+    lines: usize,
+    next_seq: u64,
+    head: String,
+    _event: PhantomData<fn() -> E>,
+}
+
+impl<E: DeserializeOwned> Follower<E> {
+    /// A follower at the start of the journal: its first poll reads everything there is.
+    pub fn new(path: &Path) -> Self {
+        Follower {
+            path: path.to_path_buf(),
+            offset: 0,
+            lines: 0,
+            next_seq: FIRST_SEQ,
+            head: GENESIS_PREV.to_owned(),
+            _event: PhantomData,
+        }
+    }
+
+    /// Records consumed so far.
+    pub fn records(&self) -> u64 {
+        self.next_seq.saturating_sub(FIRST_SEQ)
+    }
+
+    /// The complete records appended since the last poll.
+    pub fn poll(&mut self) -> Result<Vec<Record<E>>, JournalError> {
+        let path = self.path.clone();
+        let mut file = File::open(&path).map_err(|e| JournalError::io(&path, "open", e))?;
+        let length = file.metadata().map_err(|e| JournalError::io(&path, "read", e))?.len();
+        if length < self.offset {
+            return Err(JournalError::Corrupt {
+                path,
+                line: self.lines,
+                problem: format!(
+                    "the journal shrank to {length} bytes while {} bytes of it had been read: it was \
+                     truncated or replaced",
+                    self.offset
+                ),
+            });
+        }
+        if length == self.offset {
+            return Ok(Vec::new());
+        }
+        use std::io::Seek;
+        file.seek(io::SeekFrom::Start(self.offset)).map_err(|e| JournalError::io(&path, "read", e))?;
+        let data = read_all(&path, &mut file)?;
+        // Only complete lines; what follows the last '\n' is being written.
+        let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let complete = data.get(..complete).unwrap_or_default();
+        let chunks: Vec<&[u8]> = complete.split_inclusive(|b| *b == b'\n').collect();
+        let mut records = Vec::new();
+        for (index, chunk) in chunks.iter().enumerate() {
+            let line_number = self.lines.saturating_add(1);
+            let is_last = index + 1 == chunks.len();
+            let content = chunk.strip_suffix(b"\n").unwrap_or(chunk);
+            let header = match serde_json::from_slice::<RecordHeader>(content) {
+                Ok(header) if !content.is_empty() => header,
+                // Maybe torn by a crash: a resume sets it aside, so wait and see.
+                _ if is_last => break,
+                Ok(_) => {
+                    return Err(JournalError::Corrupt { path, line: line_number, problem: "empty line".into() });
+                }
+                Err(e) => {
+                    return Err(JournalError::Corrupt {
+                        path,
+                        line: line_number,
+                        problem: format!("not a journal record: {}", serde_message(&e)),
+                    });
+                }
+            };
+            if header.seq != self.next_seq {
+                return Err(JournalError::Modified {
+                    path,
+                    brk: ChainBreak {
+                        line: line_number,
+                        kind: BreakKind::Seq,
+                        expected: self.next_seq.to_string(),
+                        found: header.seq.to_string(),
+                    },
+                });
+            }
+            if header.prev != self.head {
+                return Err(JournalError::Modified {
+                    path,
+                    brk: ChainBreak {
+                        line: line_number,
+                        kind: BreakKind::PrevHash,
+                        expected: self.head.clone(),
+                        found: header.prev,
+                    },
+                });
+            }
+            let record = serde_json::from_slice::<Record<E>>(content).map_err(|e| JournalError::Event {
+                path: path.clone(),
+                line: line_number,
+                seq: header.seq,
+                message: serde_message(&e),
+            })?;
+            records.push(record);
+            self.head = line_hash(content);
+            self.next_seq = self.next_seq.saturating_add(1);
+            self.lines = line_number;
+            self.offset = self.offset.saturating_add(chunk.len() as u64);
+        }
+        Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod follower_tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Ev {
+        n: u32,
+    }
+
+    fn journal() -> (tempfile::TempDir, PathBuf, Journal<Ev>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let journal = Journal::<Ev>::create(&path).unwrap();
+        (dir, path, journal)
+    }
+
+    fn raw_append(path: &Path, bytes: &[u8]) {
+        OpenOptions::new().append(true).open(path).unwrap().write_all(bytes).unwrap();
+    }
+
+    #[test]
+    fn follows_complete_lines_as_they_are_appended() {
+        let (_dir, path, mut journal) = journal();
+        let mut follower = Follower::<Ev>::new(&path);
+        assert!(follower.poll().unwrap().is_empty());
+        journal.append(&Ev { n: 1 }).unwrap();
+        journal.append(&Ev { n: 2 }).unwrap();
+        let got: Vec<u32> = follower.poll().unwrap().into_iter().map(|r| r.event.n).collect();
+        assert_eq!(got, [1, 2]);
+        assert!(follower.poll().unwrap().is_empty());
+        journal.append(&Ev { n: 3 }).unwrap();
+        let got: Vec<u64> = follower.poll().unwrap().into_iter().map(|r| r.seq).collect();
+        assert_eq!(got, [3]);
+        assert_eq!(follower.records(), 3);
+    }
+
+    #[test]
+    fn a_line_being_written_is_not_consumed_and_the_file_is_untouched() {
+        let (_dir, path, mut journal) = journal();
+        journal.append(&Ev { n: 1 }).unwrap();
+        let mut follower = Follower::<Ev>::new(&path);
+        assert_eq!(follower.poll().unwrap().len(), 1);
+        // What the next append will write, in two halves.
+        let (_dir2, other_path, mut other) = journal_copy(&path);
+        other.append(&Ev { n: 2 }).unwrap();
+        let full = std::fs::read(&other_path).unwrap();
+        let line = &full[std::fs::read(&path).unwrap().len()..];
+        let (first, second) = line.split_at(line.len() / 2);
+        raw_append(&path, first);
+        let before = std::fs::read(&path).unwrap();
+        assert!(follower.poll().unwrap().is_empty(), "half a line is not consumed");
+        assert_eq!(std::fs::read(&path).unwrap(), before, "nothing is truncated");
+        raw_append(&path, second);
+        let got: Vec<u32> = follower.poll().unwrap().into_iter().map(|r| r.event.n).collect();
+        assert_eq!(got, [2]);
+    }
+
+    fn journal_copy(path: &Path) -> (tempfile::TempDir, PathBuf, Journal<Ev>) {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("journal.jsonl");
+        std::fs::copy(path, &copy).unwrap();
+        let (journal, _) = Journal::<Ev>::open(&copy).unwrap();
+        (dir, copy, journal)
+    }
+
+    #[test]
+    fn a_corrupt_line_in_the_middle_is_an_error_not_a_panic() {
+        let (_dir, path, mut journal) = journal();
+        journal.append(&Ev { n: 1 }).unwrap();
+        let mut follower = Follower::<Ev>::new(&path);
+        follower.poll().unwrap();
+        raw_append(&path, b"{garbage}\n");
+        assert!(follower.poll().unwrap().is_empty(), "a bad last line may be a torn write");
+        raw_append(&path, b"{\"seq\":3}\n");
+        let error = follower.poll().unwrap_err();
+        assert!(matches!(error, JournalError::Corrupt { line: 2, .. }), "{error}");
+    }
+
+    #[test]
+    fn an_edited_chain_or_a_shrunk_file_is_an_error() {
+        let (_dir, path, mut journal) = journal();
+        journal.append(&Ev { n: 1 }).unwrap();
+        journal.append(&Ev { n: 2 }).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("\"n\":1", "\"n\":7", 1)).unwrap();
+        let error = Follower::<Ev>::new(&path).poll().unwrap_err();
+        assert!(matches!(error, JournalError::Modified { .. }), "{error}");
+
+        std::fs::write(&path, &text).unwrap();
+        let mut follower = Follower::<Ev>::new(&path);
+        assert_eq!(follower.poll().unwrap().len(), 2);
+        std::fs::write(&path, text.lines().next().unwrap()).unwrap();
+        let error = follower.poll().unwrap_err();
+        assert!(error.to_string().contains("shrank"), "{error}");
+    }
+}

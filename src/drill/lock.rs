@@ -118,6 +118,73 @@ fn held_from(file: &mut File) -> LockError {
     if read.is_err() {
         text.clear();
     }
+    let (pid, host, since) = parse_holder(&text);
+    LockError::Held { pid, host, since }
+}
+
+/// Who holds (or last held) a drill's lock, found without taking it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: Option<u32>,
+    pub host: Option<String>,
+    pub since: Option<String>,
+    /// Whether that process holds the lock now: `Some(true)` or `Some(false)`
+    /// when that could be told (Linux, same host), `None` when not.
+    pub holding: Option<bool>,
+}
+
+/// Who holds the drill's lock, without taking it and without writing
+/// anything (for `drillbook watch`, which must leave the drill alone).
+/// `None` when no process ever took it (no lock file).
+///
+/// Whether the lock is held now is read from `/proc/locks` (the lock file's
+/// inode), and else judged from the recorded pid on this host.
+pub fn holder(drill_dir: &Path) -> Option<Holder> {
+    let path = drill_dir.join(LOCK_FILE_NAME);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let (pid, host, since) = parse_holder(&text);
+    let in_proc_locks = proc_locks_hold(&path);
+    let here = host.as_deref().is_some_and(|h| h == hostname());
+    let holding = match (in_proc_locks, here, pid) {
+        (Some(true), _, _) => Some(true),
+        // The pid as well: /proc/locks may name another inode (overlayfs).
+        (_, true, Some(pid)) => Some(pid_alive(pid) && has_open(pid, &path).unwrap_or(true)),
+        (Some(false), true, None) => Some(false),
+        // Another host (a shared drill directory): its locks are not seen here.
+        _ => None,
+    };
+    Some(Holder { pid, host, since, holding })
+}
+
+/// Whether `/proc/locks` lists a lock on the file's inode (`None`: cannot tell).
+fn proc_locks_hold(path: &Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(path).ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    Some(locks.lines().any(|line| {
+        // "1: FLOCK  ADVISORY  WRITE 4242 fd:01:123456 0 EOF"
+        line.split_whitespace().nth(5).and_then(|dev_inode| dev_inode.rsplit(':').next()).map(str::parse::<u64>)
+            == Some(Ok(inode))
+    }))
+}
+
+/// Whether the process has the file open (`None`: its fds cannot be read),
+/// which tells a holder from a process that reuses its pid.
+fn has_open(pid: u32, path: &Path) -> Option<bool> {
+    let target = std::fs::canonicalize(path).ok()?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|link| link == target)))
+}
+
+/// Whether a process with this pid exists on this machine.
+fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+fn parse_holder(text: &str) -> (Option<u32>, Option<String>, Option<String>) {
     let (mut pid, mut host, mut since) = (None, None, None);
     for line in text.lines() {
         match line.split_once(' ') {
@@ -127,7 +194,7 @@ fn held_from(file: &mut File) -> LockError {
             _ => {}
         }
     }
-    LockError::Held { pid, host, since }
+    (pid, host, since)
 }
 
 /// This machine's host name, or "unknown".
@@ -151,4 +218,25 @@ fn gethostname() -> Option<String> {
     let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
     let name = String::from_utf8_lossy(buf.get(..len)?).trim().to_owned();
     (!name.is_empty()).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_holder_is_found_without_taking_or_writing_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(holder(dir.path()), None, "never locked");
+        let lock = DrillLock::acquire(dir.path()).unwrap();
+        let content = std::fs::read(lock.path()).unwrap();
+        let found = holder(dir.path()).unwrap();
+        assert_eq!(found.pid, Some(std::process::id()));
+        assert_eq!(found.holding, Some(true));
+        assert_eq!(std::fs::read(lock.path()).unwrap(), content, "the lock file is only read");
+        assert!(DrillLock::acquire(dir.path()).is_err(), "and still held");
+        drop(lock);
+        // Same pid, still alive, but the lock file is closed: not holding.
+        assert_eq!(holder(dir.path()).unwrap().holding, Some(false));
+    }
 }

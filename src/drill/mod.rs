@@ -4,5 +4,7 @@
 pub mod event;
 pub mod journal;
 pub mod lock;
+pub mod participants;
 pub mod state;
 pub mod store;
+pub mod tail;

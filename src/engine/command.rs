@@ -19,7 +19,9 @@
 //!   trailing `\r` removed.
 //! - Log writes are synchronous `std::fs` writes through a large `BufWriter`:
 //!   one write syscall per MiB of output to the page cache is cheaper than a
-//!   thread hop per write, and keeps the hash and the file in lock-step.
+//!   thread hop per write, and keeps the hash and the file in lock-step. When
+//!   a read drains the pipe (output trickles) the logs are flushed, so that
+//!   `drillbook watch` in another terminal follows them live.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -787,6 +789,15 @@ impl LogSink {
         }
     }
 
+    /// Writes out what is buffered (keeping the first error for `finish`).
+    fn flush(&mut self) {
+        if self.error.is_none()
+            && let Err(e) = self.writer.flush()
+        {
+            self.error = Some(e);
+        }
+    }
+
     fn finish(mut self) -> Result<(), CommandError> {
         let result = match self.error.take() {
             Some(e) => Err(e),
@@ -970,6 +981,15 @@ impl<'a> Sink<'a> {
         }
     }
 
+    /// Makes the logs on disk current, for a reader following them
+    /// (`drillbook watch`).
+    fn flush_logs(&mut self) {
+        self.shared.combined.lock().unwrap_or_else(PoisonError::into_inner).log.flush();
+        if let Some(log) = &mut self.own_log {
+            log.flush();
+        }
+    }
+
     async fn emit(&mut self, raw: &[u8], kind: Chunk) {
         let data = self.shared.redactor.redact(raw);
         let body: &[u8] = match kind {
@@ -1095,6 +1115,7 @@ async fn pump<'a, R: AsyncRead + Unpin>(reader: Option<R>, mut sink: Sink<'a>) -
     let mut drain_reads = 0;
     loop {
         let free = buf.get_mut(filled..).unwrap_or_default();
+        let free_len = free.len();
         let read = if soft_stop.is_cancelled() {
             // No more waiting for EOF: only what arrives promptly.
             if drain_reads >= DRAIN_READS {
@@ -1121,6 +1142,10 @@ async fn pump<'a, R: AsyncRead + Unpin>(reader: Option<R>, mut sink: Sink<'a>) -
                 break;
             }
         };
+        // A read that did not fill the buffer drained the pipe: the output
+        // trickles, so the logs are flushed for whoever follows them. A flood
+        // fills every read and keeps writing a MiB at a time.
+        let drained = n < free_len;
         let end = (filled + n).min(buf.len());
         let mut start = 0;
         let fresh = buf.get(filled..end).unwrap_or_default();
@@ -1139,6 +1164,9 @@ async fn pump<'a, R: AsyncRead + Unpin>(reader: Option<R>, mut sink: Sink<'a>) -
             buf.copy_within(start..end, 0);
         }
         filled = end - start;
+        if drained {
+            sink.flush_logs();
+        }
     }
     // What is left is the final line, without a newline.
     let mut start = 0;

@@ -247,7 +247,8 @@ fn outline(step: &runbook::Step) -> StepOutline {
     }
 }
 
-fn load_snapshot(path: &Path, state: &DrillState) -> Result<Runbook, SessionError> {
+/// The runbook snapshot of a drill, checked against its journal (read-only).
+pub fn load_snapshot(path: &Path, state: &DrillState) -> Result<Runbook, SessionError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| SessionError::Snapshot { path: path.to_path_buf(), why: e.to_string() })?;
     let runbook = runbook::parse(&state.runbook_path, &text)

@@ -83,7 +83,35 @@ pub enum Msg {
     Notice(String),
     /// SIGTERM, SIGHUP or SIGINT.
     Signal(&'static str),
+    /// Watching: records another process appended to the journal.
+    Followed(Vec<Record<Event>>),
+    /// Watching: whether the process driving the drill runs.
+    Driver(Driver),
+    /// Watching: the journal can no longer be followed (it is corrupt).
+    WatchFailed(String),
 }
+
+/// Watching a drill another process drives (`drillbook watch`): nothing
+/// that would change the drill is done, the state follows the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Watch {
+    pub driver: Driver,
+    /// Why the journal is no longer followed.
+    pub error: Option<String>,
+}
+
+/// The process that drives a watched drill.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Driver {
+    /// Holds the drill's lock: "pid 42 on host dr-laptop".
+    Running(String),
+    NotRunning,
+    #[default]
+    Unknown,
+}
+
+/// What a watcher's status line says when a key would change the drill.
+pub const READ_ONLY_NOTICE: &str = "read-only: this drill is driven elsewhere";
 
 #[derive(Debug, Clone, PartialEq)]
 // Effects are short-lived values moved once; boxing buys nothing.
@@ -92,6 +120,8 @@ pub enum Effect {
     StartDrill {
         values: BTreeMap<String, String>,
         secrets: BTreeMap<String, String>,
+        /// Name and role of each participant, journaled right after the start.
+        participants: Vec<(String, String)>,
     },
     Record(Event),
     RunCommand {
@@ -251,8 +281,19 @@ pub struct Field {
 #[derive(Debug, Default)]
 pub struct StartForm {
     pub fields: Vec<Field>,
+    /// A field index, or `fields.len()` for the participants.
     pub focused: usize,
     pub error: Option<String>,
+    /// Who takes part: `Name:role, Name:role` (prefilled from `--participant`).
+    pub participants: Input,
+    pub participants_error: Option<String>,
+}
+
+impl StartForm {
+    /// Whether the participants line has the focus (it follows the variables).
+    pub fn participants_focused(&self) -> bool {
+        self.focused == self.fields.len()
+    }
 }
 
 pub struct App {
@@ -288,6 +329,8 @@ pub struct App {
     pub pods: BTreeMap<usize, crate::engine::k8s::wait::PodTable>,
     /// Selected row of the pod table (for `l`: that pod's logs).
     pub pod_cursor: usize,
+    /// Set when watching a drill driven elsewhere: read-only.
+    pub watch: Option<Watch>,
 }
 
 impl App {
@@ -320,7 +363,13 @@ impl App {
             progress: BTreeMap::new(),
             pods: BTreeMap::new(),
             pod_cursor: 0,
+            watch: None,
         }
+    }
+
+    /// Watching a drill another process drives: no key changes anything.
+    pub fn read_only(&self) -> bool {
+        self.watch.is_some()
     }
 
     /// Variables and captures as templates see them, secrets as references

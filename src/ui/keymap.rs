@@ -48,6 +48,29 @@ pub enum Action {
     Debrief,
 }
 
+impl Action {
+    /// Whether the action changes the drill (journals something, runs or
+    /// decides a step): refused when watching a drill driven elsewhere.
+    pub fn changes_the_drill(self) -> bool {
+        matches!(
+            self,
+            Action::Accept
+                | Action::Yes
+                | Action::No
+                | Action::MarkDone
+                | Action::Skip
+                | Action::Retry
+                | Action::Abort
+                | Action::AddNote
+                | Action::ToggleItem
+                | Action::StartDrill
+                | Action::PodLogs
+                | Action::AddActionItem
+                | Action::Debrief
+        )
+    }
+}
+
 /// Where a binding applies. Resolution tries the most specific context
 /// first (a dialog, then the focused panel, then the step's kind, then
 /// global), so `n` can be "next match" in a searched log and "note"
@@ -203,10 +226,27 @@ pub fn resolve(contexts: &[Context], key: KeyEvent) -> Option<Action> {
 /// Key hints for the status bar: the hinted bindings of the active
 /// contexts, most specific first, one per action.
 pub fn hints(contexts: &[Context]) -> Vec<(String, &'static str)> {
+    hints_where(contexts, |_| true)
+}
+
+/// Key hints when watching: only what does not change the drill.
+pub fn read_only_hints(contexts: &[Context]) -> Vec<(String, &'static str)> {
+    let mut hints = hints_where(contexts, |action| !action.changes_the_drill());
+    // Leaving a watch interrupts nothing, so nothing is asked.
+    let quit = BINDINGS.iter().filter(|b| b.action == Action::Quit).map(key_label).collect::<Vec<_>>();
+    for (key, description) in &mut hints {
+        if quit.contains(key) {
+            *description = "quit (the drill goes on)";
+        }
+    }
+    hints
+}
+
+fn hints_where(contexts: &[Context], keep: impl Fn(Action) -> bool) -> Vec<(String, &'static str)> {
     let mut seen = Vec::new();
     let mut out = Vec::new();
     for context in contexts {
-        for binding in BINDINGS.iter().filter(|b| b.context == *context && b.hint) {
+        for binding in BINDINGS.iter().filter(|b| b.context == *context && b.hint && keep(b.action)) {
             if !seen.contains(&binding.action) && !out.iter().any(|(k, _)| *k == key_label(binding)) {
                 seen.push(binding.action);
                 out.push((key_label(binding), binding.description));

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 mod http;
 mod k8s;
+mod watch;
 
 use super::app::PickRow;
 use super::app::{App, Effect, LOG_CAPACITY, Msg};
@@ -45,7 +46,7 @@ pub enum Opening {
         env: BTreeMap<String, String>,
         training: bool,
         store: DrillStore,
-        /// `--participant` name and role, journaled right after the start.
+        /// `--participant` name and role: prefilled on the start screen, journaled right after the start.
         participants: Vec<(String, String)>,
     },
     Resume {
@@ -109,7 +110,6 @@ struct Runtime {
     store: Option<DrillStore>,
     runbook: Option<Runbook>,
     training: bool,
-    participants: Vec<(String, String)>,
     running: Option<CancellationToken>,
     /// Logs of non-command steps that are running, by step index.
     step_logs: BTreeMap<usize, StepLog>,
@@ -133,6 +133,18 @@ pub fn run(opening: Opening) -> Result<ExitCode, String> {
     runtime.block_on(run_async(opening))
 }
 
+/// `drillbook watch`: a read-only live view of a drill another process
+/// drives (or of a finished one). Nothing is written into its directory.
+pub fn watch(dir: crate::drill::store::DrillDir) -> Result<ExitCode, String> {
+    let (app, followed) = watch::open(dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(watch::run(app, followed))
+}
+
 async fn run_async(opening: Opening) -> Result<ExitCode, String> {
     let (tx, mut rx) = mpsc::channel::<Incoming>(1024);
     let now = jiff::Timestamp::now();
@@ -140,11 +152,10 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
     let mut resume_notice = Vec::new();
     let (mut app, mut runtime) = match opening {
         Opening::New { runbook, given, env, training, store, participants } => {
-            let form = start_form(&runbook, &given, &env);
+            let form = start_form(&runbook, &given, &env, &participants);
             let app = App::new(Arc::new(runbook.clone()), form, now, theme);
             let mut runtime = Runtime::new(tx.clone(), None);
             (runtime.store, runtime.runbook, runtime.training) = (Some(store), Some(runbook), training);
-            runtime.participants = participants;
             (app, runtime)
         }
         Opening::Resume { session, notice } => {
@@ -234,7 +245,6 @@ impl Runtime {
             store: None,
             runbook: None,
             training: false,
-            participants: Vec::new(),
             running: None,
             step_logs: BTreeMap::new(),
             pending_pick: None,
@@ -361,7 +371,7 @@ impl Runtime {
     async fn execute(&mut self, app: &mut App, effect: Effect) -> Vec<Effect> {
         tracing::debug!(?effect, "effect");
         match effect {
-            Effect::StartDrill { values, secrets } => {
+            Effect::StartDrill { values, secrets, participants } => {
                 let (Some(store), Some(runbook)) = (self.store.as_ref(), self.runbook.take()) else {
                     return update(app, Msg::EffectFailed("the drill was already started".into()));
                 };
@@ -370,7 +380,7 @@ impl Runtime {
                     Ok(mut session) => {
                         tracing_to(&session.dir.trace_log());
                         tracing::info!(drill = %session.dir.id, "drill started");
-                        let participants = session.record_participants(&self.participants);
+                        let participants = session.record_participants(&participants);
                         session.take_new_records();
                         let notices = match session.prepare_sandbox() {
                             Ok(made) => made.into_iter().map(|line| format!("training: {line}")).collect(),

@@ -129,7 +129,24 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.status = Some(text);
             Vec::new()
         }
+        Msg::Signal(_) if app.read_only() => quit(app, None),
         Msg::Signal(name) => quit(app, Some(format!("stopped by {name}"))),
+        Msg::Followed(records) => {
+            apply_records(app, records);
+            Vec::new()
+        }
+        Msg::Driver(driver) => {
+            if let Some(watch) = app.watch.as_mut() {
+                watch.driver = driver;
+            }
+            Vec::new()
+        }
+        Msg::WatchFailed(error) => {
+            if let Some(watch) = app.watch.as_mut() {
+                watch.error = Some(error);
+            }
+            Vec::new()
+        }
     };
     if app.modal.is_none() {
         app.modal = app.queued_modal.take();
@@ -204,7 +221,8 @@ fn plan_cursor(runbook: &Runbook, state: &crate::drill::state::DrillState) -> us
 /// Decides what happens next when nothing is pending: start the next
 /// step, ask about an interrupted or failed one, or finish the drill.
 fn advance(app: &mut App) -> Vec<Effect> {
-    if app.screen != Screen::Main || app.in_flight > 0 || app.modal.is_some() {
+    // A watcher only shows what the driving process decides.
+    if app.read_only() || app.screen != Screen::Main || app.in_flight > 0 || app.modal.is_some() {
         return Vec::new();
     }
     let Some(drill) = &app.drill else { return Vec::new() };
@@ -388,6 +406,9 @@ fn quit(app: &mut App, interrupt: Option<String>) -> Vec<Effect> {
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    if app.read_only() {
+        return on_read_only_key(app, key);
+    }
     if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
         if app.quit_armed || app.running_command().is_none() && app.screen == Screen::Start {
             return quit(app, Some("quit with Ctrl-C".into()));
@@ -405,6 +426,33 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     }
     let Some(action) = keymap::resolve(&app.contexts(), key) else { return Vec::new() };
     on_action(app, action)
+}
+
+/// Keys when watching a drill driven elsewhere: moving around, scrolling,
+/// searching and help work; whatever would change the drill only says so.
+fn on_read_only_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl_c {
+        return quit(app, None);
+    }
+    if app.modal.is_some() {
+        // Only dialogs that change nothing open here (help, search).
+        return on_modal_key(app, key);
+    }
+    match keymap::resolve(&app.contexts(), key) {
+        Some(Action::Quit | Action::ForceQuit) => quit(app, None),
+        Some(action) if action.changes_the_drill() => {
+            app.status = Some(super::app::READ_ONLY_NOTICE.into());
+            Vec::new()
+        }
+        Some(action) => on_action(app, action),
+        // Keys that run or tick something in the driving process.
+        None if matches!(key.code, KeyCode::Enter | KeyCode::Char(' ')) => {
+            app.status = Some(super::app::READ_ONLY_NOTICE.into());
+            Vec::new()
+        }
+        None => Vec::new(),
+    }
 }
 
 fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
@@ -872,9 +920,17 @@ fn text_entered(app: &mut App, purpose: TextPurpose, text: String) -> Vec<Effect
 // ---- start screen ----
 
 /// The start screen's fields, prefilled from `--var`, the environment and
-/// defaults. `env` holds the values of the variables' environment variables.
-pub fn start_form(runbook: &Runbook, given: &BTreeMap<String, String>, env: &BTreeMap<String, String>) -> StartForm {
+/// defaults. `env` holds the values of the variables' environment variables;
+/// `participants` come from `--participant`.
+pub fn start_form(
+    runbook: &Runbook,
+    given: &BTreeMap<String, String>,
+    env: &BTreeMap<String, String>,
+    participants: &[(String, String)],
+) -> StartForm {
     let mut form = StartForm {
+        participants: Input::new(crate::drill::participants::format_list(participants)),
+        participants_error: None,
         fields: runbook
             .vars
             .iter()
@@ -918,7 +974,8 @@ fn refresh_defaults(runbook: &Runbook, templater: &crate::runbook::template::Tem
 }
 
 fn on_start_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
-    let count = app.start.fields.len();
+    // The variables, then the participants.
+    let count = app.start.fields.len() + 1;
     match keymap::resolve(&[super::keymap::Context::Start], key) {
         Some(Action::NextField) if count > 0 => {
             app.start.focused = (app.start.focused + 1) % count;
@@ -938,6 +995,12 @@ fn on_start_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 return Vec::new();
             }
             submit_start(app)
+        }
+        _ if app.start.participants_focused() => {
+            if app.start.participants.handle_event(&ratatui::crossterm::event::Event::Key(key)).is_some() {
+                app.start.participants_error = None;
+            }
+            Vec::new()
         }
         _ => {
             if let Some(field) = app.start.fields.get_mut(app.start.focused) {
@@ -1089,11 +1152,22 @@ fn submit_start(app: &mut App) -> Vec<Effect> {
             values.insert(field.var.name.clone(), value);
         }
     }
+    let participants = match crate::drill::participants::parse_list(app.start.participants.value()) {
+        Ok(participants) => {
+            app.start.participants_error = None;
+            participants
+        }
+        Err(error) => {
+            app.start.participants_error = Some(error);
+            first_error.get_or_insert(app.start.fields.len());
+            Vec::new()
+        }
+    };
     if let Some(index) = first_error {
         app.start.focused = index;
         app.start.error = Some("fill in the highlighted fields".into());
         return Vec::new();
     }
     app.start.error = None;
-    vec![Effect::StartDrill { values, secrets }]
+    vec![Effect::StartDrill { values, secrets, participants }]
 }

@@ -9,14 +9,22 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use super::{clock, since};
+use crate::drill::event::DrillOutcome;
 use crate::runbook::duration::format_duration;
-use crate::ui::app::{App, Modal};
+use crate::ui::app::{App, Driver, Modal, Watch};
 use crate::ui::keymap;
 use crate::ui::update::step_target;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = app.theme;
     let mut spans = Vec::new();
+    if let Some(watch) = &app.watch {
+        spans.extend(watching(app, watch, area.width));
+        // What a refused key says goes first too: the line is cut at the right.
+        if let Some(status) = &app.status {
+            spans.push(Span::styled(format!("{status}  "), theme.warn()));
+        }
+    }
     if let Some(drill) = &app.drill {
         let end = drill.finished.as_ref().map_or(app.now, |f| f.at);
         let elapsed = since(drill.started_at, end);
@@ -73,7 +81,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     } else {
         spans.push(Span::styled(format!(" {}", app.runbook.title), theme.title()));
     }
-    if let Some(status) = &app.status {
+    if let Some(status) = app.status.as_ref().filter(|_| !app.read_only()) {
         spans.push(Span::raw("  "));
         let style = if status.starts_with("error") { theme.bad() } else { Style::new() };
         spans.push(Span::styled(status.clone(), style));
@@ -83,6 +91,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         vec![("enter".to_string(), "choose"), ("esc".to_string(), "cancel"), ("type".to_string(), "to filter")]
     } else if matches!(app.modal, Some(Modal::Text { .. } | Modal::TypedConfirm { .. })) {
         vec![("enter".to_string(), "accept"), ("esc".to_string(), "cancel")]
+    } else if app.read_only() {
+        keymap::read_only_hints(&app.contexts())
     } else {
         keymap::hints(&app.contexts())
     };
@@ -91,4 +101,33 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         hints.push(Span::styled(format!(" {description} "), theme.dim()));
     }
     Paragraph::new(vec![Line::from(spans), Line::from(hints)]).render(area, buf);
+}
+
+/// "WATCHING (read-only) <id> · driver running · drill completed": first,
+/// so that nobody takes the watcher for the driving terminal.
+fn watching(app: &App, watch: &Watch, width: u16) -> Vec<Span<'static>> {
+    let theme = app.theme;
+    // A narrow terminal gets a prefix that `drillbook watch` and `resume` take.
+    let id = match app.drill_id.get(..13) {
+        Some(prefix) if width < 160 => format!("{prefix}…"),
+        _ => app.drill_id.clone(),
+    };
+    let mut spans = vec![Span::styled(format!(" WATCHING (read-only) {id}"), theme.warn())];
+    let driver = match &watch.driver {
+        // Who it is (pid, host) is left out: the line is short at 80 columns.
+        Driver::Running(_) => Span::styled(" · driver running", theme.dim()),
+        Driver::NotRunning => Span::styled(" · driver not running", theme.warn()),
+        Driver::Unknown => Span::styled(" · driver: cannot tell (another host?)", theme.dim()),
+    };
+    spans.push(driver);
+    if let Some(finish) = app.drill.as_ref().and_then(|d| d.finished.as_ref()) {
+        let outcome = format!("{:?}", finish.outcome).to_lowercase();
+        let style = if finish.outcome == DrillOutcome::Completed { theme.ok() } else { theme.bad() };
+        spans.push(Span::styled(format!(" · drill {outcome}"), style));
+    }
+    if let Some(error) = &watch.error {
+        spans.push(Span::styled(format!(" · error: {error}"), theme.bad()));
+    }
+    spans.push(Span::raw("  "));
+    spans
 }

@@ -82,7 +82,7 @@ impl Harness {
         } else {
             BTreeMap::new()
         };
-        let form = start_form(&runbook, &given, &BTreeMap::new());
+        let form = start_form(&runbook, &given, &BTreeMap::new(), &[]);
         let mut app = App::new(runbook, form, t0(), Theme { color: true });
         app.size = (120, 40);
         Harness { app, journal: Vec::new(), pending: Vec::new(), clock: t0() }
@@ -90,7 +90,26 @@ impl Harness {
 
     /// A harness with the drill already started (variables from defaults).
     pub fn opened(runbook: Arc<Runbook>) -> Self {
+        Self::open(runbook, false)
+    }
+
+    /// A harness watching a drill another process drives (`drillbook
+    /// watch`): read-only, records arrive with [`Harness::follow`].
+    pub fn watching(runbook: Arc<Runbook>) -> Self {
+        Self::open(runbook, true)
+    }
+
+    /// Another process journals an event; the watcher follows it.
+    pub fn follow(&mut self, event: Event) -> Vec<Effect> {
+        let record = self.journal_event(event);
+        self.send(Msg::Followed(vec![record]))
+    }
+
+    fn open(runbook: Arc<Runbook>, watching: bool) -> Self {
         let mut harness = Self::start(runbook.clone());
+        if watching {
+            harness.app.watch = Some(crate::ui::app::Watch::default());
+        }
         let vars: BTreeMap<String, String> =
             harness.app.start.fields.iter().map(|f| (f.var.name.clone(), f.input.value().to_string())).collect();
         let started = Event::DrillStarted {

@@ -220,3 +220,37 @@ fn k8s_wait_with_a_crash_looping_pod() {
     at(&mut h, 200);
     both("k8s_wait", &mut h);
 }
+
+/// `drillbook watch`: the status bar says read-only, which drill, whether
+/// its driver runs and how it ended; hints offer nothing that changes it.
+#[test]
+fn watching() {
+    use crate::drill::event::{AttemptResult, DrillOutcome, Event};
+    use crate::ui::app::Driver;
+    let mut h = Harness::watching(demo());
+    h.send(Msg::Driver(Driver::Running("pid 4242 on dr-laptop".into())));
+    h.follow(Event::StepStarted { step: "brief".into(), attempt: 1, command: None, log: None });
+    h.follow(Event::finished_by_hand("brief", 1, AttemptResult::Succeeded, None, 60_000));
+    h.follow(Event::StepStarted {
+        step: "fetch-backup".into(),
+        attempt: 1,
+        command: Some("s3-backup".into()),
+        log: Some("logs/fetch-backup.1.log".into()),
+    });
+    h.send(Msg::Output {
+        step: 1,
+        stream: OutputStream::Stdout,
+        lines: vec!["listing s3://acme-hosting-services/acme/".into()],
+    });
+    h.send(key(KeyCode::Enter));
+    at(&mut h, 95);
+    both("watching", &mut h);
+
+    // The status bar alone once the drill has ended and its driver left.
+    h.follow(Event::DrillFinished { outcome: DrillOutcome::Completed, reason: None });
+    h.send(Msg::Driver(Driver::NotRunning));
+    h.app.status = None;
+    let full = screen(&h, 120, 30);
+    let status: Vec<&str> = full.lines().rev().take(2).collect::<Vec<_>>().into_iter().rev().collect();
+    insta::assert_snapshot!("watching_status_bar_finished", status.join("\n"));
+}

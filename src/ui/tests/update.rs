@@ -48,7 +48,7 @@ fn start_screen_fills_defaults_and_follows_edits() {
     assert_eq!(value(&h, "prod_namespace"), "globex-production", "untouched defaults follow");
     let effects = h.send(key(KeyCode::Enter));
     match &effects[..] {
-        [Effect::StartDrill { values, secrets }] => {
+        [Effect::StartDrill { values, secrets, .. }] => {
             assert_eq!(values["dr_namespace"], "globex-dr");
             assert!(secrets.is_empty());
         }
@@ -68,7 +68,7 @@ fn start_screen_refuses_empty_required_values() {
     h.send(key(KeyCode::Tab));
     type_text(&mut h, "s3cret");
     match &h.send(key(KeyCode::Enter))[..] {
-        [Effect::StartDrill { values, secrets }] => {
+        [Effect::StartDrill { values, secrets, .. }] => {
             assert_eq!(values["project"], "acme");
             assert_eq!(secrets["token"], "s3cret");
         }
@@ -547,4 +547,176 @@ fn d_on_a_finished_drill_records_the_debrief() {
     assert_eq!(last["went_well"], "the restore took 12 minutes");
     assert_eq!(last["to_improve"], "scale DR down before dropdb");
     assert!(h.app.modal.is_none());
+}
+
+// ---- watching a drill driven elsewhere (`drillbook watch`) ----
+
+fn started(step: &str, attempt: u32, command: bool) -> Event {
+    Event::StepStarted {
+        step: step.into(),
+        attempt,
+        command: command.then(|| format!("run {step}")),
+        log: command.then(|| format!("logs/{step}.{attempt}.log")),
+    }
+}
+
+#[test]
+fn watching_starts_nothing_and_follows_the_journal_like_the_driver() {
+    let mut h = Harness::watching(walkthrough());
+    assert!(h.app.read_only());
+    assert_eq!(h.status_of("brief"), "pending", "the watcher does not start the first step");
+    assert!(h.pending.is_empty());
+    h.follow(started("brief", 1, false));
+    assert_eq!(h.status_of("brief"), "running");
+    h.follow(Event::finished_by_hand("brief", 1, crate::drill::event::AttemptResult::Succeeded, None, 900));
+    assert_eq!(h.status_of("brief"), "done");
+    assert_eq!(h.status_of("prepare-sandbox"), "pending", "nor the next one");
+    let effects = h.follow(started("prepare-sandbox", 1, true));
+    assert!(effects.is_empty(), "{effects:?}");
+    assert_eq!(h.app.selected, 1, "the view follows the running step");
+    h.send(Msg::Output { step: 1, stream: OutputStream::Stdout, lines: vec!["preparing".into()] });
+    assert!(h.app.logs[1].len() >= 2, "marker + line");
+    h.follow(Event::StepFinished {
+        step: "prepare-sandbox".into(),
+        attempt: 1,
+        result: crate::drill::event::AttemptResult::Failed,
+        exit_code: Some(3),
+        reason: Some("exit code 3 (expected 0)".into()),
+        duration_ms: 10,
+        log_sha256: None,
+    });
+    assert_eq!(h.status_of("prepare-sandbox"), "failed");
+    assert!(h.app.modal.is_none(), "the failure dialog is the driver's");
+    h.follow(Event::DrillFinished { outcome: crate::drill::event::DrillOutcome::Failed, reason: None });
+    assert!(h.app.drill.as_ref().unwrap().finished.is_some());
+    assert!(h.pending.is_empty(), "{:?}", h.pending);
+}
+
+#[test]
+fn watching_refuses_every_key_that_would_change_the_drill() {
+    let mut h = Harness::watching(walkthrough());
+    h.follow(started("brief", 1, false));
+    let journaled = h.journal.len();
+    // Enter (mark done), d, s (skip), n (note), a (action item): a manual step.
+    for key_msg in [key(KeyCode::Enter), ch('d'), ch('s'), ch('n'), ch('a'), ch(' ')] {
+        h.app.status = None;
+        let effects = h.send(key_msg);
+        assert!(effects.is_empty(), "{effects:?}");
+        assert!(h.app.modal.is_none(), "{:?}", h.app.modal);
+        assert_eq!(h.app.status.as_deref(), Some(crate::ui::app::READ_ONLY_NOTICE));
+    }
+    // A checklist: space would tick.
+    h.follow(Event::finished_by_hand("brief", 1, crate::drill::event::AttemptResult::Succeeded, None, 1));
+    h.follow(started("smoke", 1, false));
+    let journaled_now = h.journal.len();
+    assert!(h.send(ch(' ')).is_empty());
+    assert_eq!(h.status_of("smoke"), "running");
+    assert!(!h.app.drill.as_ref().unwrap().step("smoke").unwrap().ticked(0));
+    // The debrief of a finished drill.
+    h.follow(Event::DrillFinished { outcome: crate::drill::event::DrillOutcome::Aborted, reason: None });
+    assert!(h.send(ch('d')).is_empty());
+    assert!(h.app.modal.is_none());
+    assert_eq!(h.journal.len(), journaled_now + 1, "only what was followed is in the journal");
+    assert!(journaled < journaled_now);
+    assert!(h.pending.is_empty(), "{:?}", h.pending);
+}
+
+#[test]
+fn watching_moves_scrolls_searches_and_shows_help() {
+    let mut h = Harness::watching(walkthrough());
+    h.follow(started("prepare-sandbox", 1, true));
+    assert_eq!(h.app.selected, 1);
+    h.send(key(KeyCode::Down));
+    assert_eq!(h.app.selected, 2);
+    h.send(key(KeyCode::Up));
+    h.send(key(KeyCode::Tab));
+    assert_eq!(h.app.focus, Focus::Log);
+    h.send(ch('?'));
+    assert!(matches!(h.app.modal, Some(Modal::Help { .. })));
+    h.send(key(KeyCode::Esc));
+    h.send(ch('/'));
+    assert!(matches!(h.app.modal, Some(Modal::Text { purpose: TextPurpose::Search, .. })));
+    type_text(&mut h, "x");
+    h.send(key(KeyCode::Enter));
+    assert!(h.app.modal.is_none());
+    assert!(h.app.status.is_none(), "nothing was refused");
+}
+
+#[test]
+fn watching_quits_at_once_while_a_step_runs_and_interrupts_nothing() {
+    let mut h = Harness::watching(walkthrough());
+    h.follow(started("prepare-sandbox", 1, true));
+    assert!(h.app.running_command().is_some());
+    assert_eq!(h.send(ch('q')), vec![Effect::Quit { interrupt: None }]);
+    assert!(h.app.modal.is_none(), "no quit question: nothing is interrupted");
+
+    let mut h = Harness::watching(walkthrough());
+    h.follow(started("prepare-sandbox", 1, true));
+    let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert_eq!(h.send(ctrl_c), vec![Effect::Quit { interrupt: None }]);
+    let mut h = Harness::watching(walkthrough());
+    assert_eq!(h.send(Msg::Signal("SIGTERM")), vec![Effect::Quit { interrupt: None }]);
+}
+
+#[test]
+fn watching_records_the_driver_and_a_broken_journal() {
+    let mut h = Harness::watching(walkthrough());
+    assert_eq!(h.app.watch.as_ref().unwrap().driver, crate::ui::app::Driver::Unknown);
+    h.send(Msg::Driver(crate::ui::app::Driver::NotRunning));
+    assert_eq!(h.app.watch.as_ref().unwrap().driver, crate::ui::app::Driver::NotRunning);
+    h.send(Msg::WatchFailed("journal x is corrupt at line 3".into()));
+    assert_eq!(h.app.watch.as_ref().unwrap().error.as_deref(), Some("journal x is corrupt at line 3"));
+}
+
+// ---- participants on the start screen ----
+
+#[test]
+fn participants_are_prefilled_editable_and_started_with() {
+    let runbook = walkthrough();
+    let form = crate::ui::update::start_form(
+        &runbook,
+        &Default::default(),
+        &Default::default(),
+        &[("Alice Martin".to_string(), "incident commander".to_string())],
+    );
+    assert_eq!(form.participants.value(), "Alice Martin:incident commander");
+    let mut h = Harness::start(runbook);
+    h.app.start = form;
+    // The participants line follows the variables.
+    while !h.app.start.participants_focused() {
+        h.send(key(KeyCode::Tab));
+    }
+    type_text(&mut h, ", Bob:scribe, Carol");
+    match &h.send(key(KeyCode::Enter))[..] {
+        [Effect::StartDrill { participants, .. }] => assert_eq!(
+            participants,
+            &[
+                ("Alice Martin".to_string(), "incident commander".to_string()),
+                ("Bob".to_string(), "scribe".to_string()),
+                ("Carol".to_string(), "participant".to_string()),
+            ]
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_participant_without_a_name_is_refused_on_the_start_screen() {
+    let mut h = Harness::start(walkthrough());
+    h.send(key(KeyCode::BackTab));
+    assert!(h.app.start.participants_focused(), "shift-tab from the first field wraps to the participants");
+    type_text(&mut h, "Alice, :scribe");
+    assert!(h.send(key(KeyCode::Enter)).is_empty());
+    assert!(h.app.start.participants_error.as_deref().unwrap().contains("no name"));
+    assert!(h.app.start.participants_focused());
+    for _ in 0..":scribe".len() {
+        h.send(key(KeyCode::Backspace));
+    }
+    assert!(h.app.start.participants_error.is_none(), "typing clears the error");
+    match &h.send(key(KeyCode::Enter))[..] {
+        [Effect::StartDrill { participants, .. }] => {
+            assert_eq!(participants, &[("Alice".to_string(), "participant".to_string())])
+        }
+        other => panic!("{other:?}"),
+    }
 }
