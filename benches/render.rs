@@ -58,7 +58,7 @@ fn pod_table(pods: usize) -> PodTable {
             }
         })
         .collect();
-    PodTable { rows, summary: format!("web {}/{pods} ready", pods - pods / 250) }
+    PodTable::new(rows, format!("web {}/{pods} ready", pods - pods / 250))
 }
 
 fn app(steps: usize, lines: usize, pods: usize) -> App {

@@ -128,7 +128,7 @@ pub fn run(command: SandboxCommand) -> Result<ExitCode, String> {
                 }
                 let pods = cluster.pods(&namespace).await.map_err(|e| e.to_string())?;
                 let refs: Vec<_> = pods.iter().collect();
-                let table = PodTable { rows: pod_rows(&refs, None, jiff::Timestamp::now()), summary: String::new() };
+                let table = PodTable::new(pod_rows(&refs, None, jiff::Timestamp::now()), String::new());
                 for line in table_lines(&table).iter().skip(1) {
                     println!("{line}");
                 }

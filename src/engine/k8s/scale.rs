@@ -210,7 +210,7 @@ pub async fn apply(
         let terminating = pods.len() - live;
         let expected = plan.to as usize * plan.workloads.len();
         let summary = format!("{live} pod(s) running, {terminating} terminating, {expected} wanted");
-        let table = PodTable { rows: pod_rows(&pods, None, Timestamp::now()), summary: summary.clone() };
+        let table = PodTable::new(pod_rows(&pods, None, Timestamp::now()), summary.clone());
         if last_table.as_ref() != Some(&table) {
             let _ = events.send(EngineEvent::Pods { step_id: step_id.into(), table: table.clone() }).await;
             let _ = events.send(EngineEvent::Progress { step_id: step_id.into(), message: summary.clone() }).await;

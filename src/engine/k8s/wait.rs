@@ -77,11 +77,27 @@ pub struct PodRow {
 }
 
 /// The pod table at one moment.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodTable {
     pub rows: Vec<PodRow>,
     /// One line: how far the wait got ("web 2/3 ready · worker 1/1").
     pub summary: String,
+    /// The widest cell of each column, header included: computed once, not
+    /// on every frame.
+    widths: [usize; 7],
+}
+
+impl Default for PodTable {
+    fn default() -> Self {
+        PodTable::new(Vec::new(), String::new())
+    }
+}
+
+impl PodTable {
+    pub fn new(rows: Vec<PodRow>, summary: String) -> PodTable {
+        let widths = column_widths(&rows);
+        PodTable { rows, summary, widths }
+    }
 }
 
 /// What the wait concludes from one snapshot.
@@ -234,7 +250,7 @@ pub fn evaluate(step: &WaitStep, snapshot: &Snapshot, now: Timestamp) -> Verdict
         problems.push(format!("{terminating} old pod(s) still terminating"));
     }
     let summary = if summary.is_empty() { "no deployments".to_string() } else { summary.join(" · ") };
-    Verdict { done: problems.is_empty(), table: PodTable { rows, summary }, problems }
+    Verdict { done: problems.is_empty(), table: PodTable::new(rows, summary), problems }
 }
 
 /// How a Kubernetes step that watched the cluster ended well.
@@ -419,7 +435,7 @@ const HEADERS: [&str; 7] = ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "TAG",
 
 /// The pod table as text: for plain mode and the log files.
 pub fn table_lines(table: &PodTable) -> Vec<String> {
-    let widths = column_widths(table);
+    let widths = table.widths;
     let mut lines = vec![table.summary.clone(), table_line(HEADERS.map(Cow::Borrowed), &widths, 7)];
     lines.extend(table.rows.iter().map(|row| table_line(cells(row), &widths, 7)));
     if table.rows.is_empty() {
@@ -445,7 +461,7 @@ pub struct FittedTable {
 /// `max_rows` pod rows. When rows must go, failing pods are kept first, then
 /// the ones on their way: the Ready ones are the least interesting.
 pub fn table_fitted(table: &PodTable, width: usize, max_rows: usize) -> FittedTable {
-    let widths = column_widths(table);
+    let widths = table.widths;
     let shown =
         (5..=7).rev().find(|&shown| widths[..shown].iter().sum::<usize>() + 2 * (shown - 1) <= width).unwrap_or(4);
     let keep: Vec<usize> = if table.rows.len() <= max_rows {
@@ -479,9 +495,9 @@ pub fn table_fitted(table: &PodTable, width: usize, max_rows: usize) -> FittedTa
 }
 
 /// The widest cell of each column, header included.
-fn column_widths(table: &PodTable) -> [usize; 7] {
+fn column_widths(rows: &[PodRow]) -> [usize; 7] {
     let mut widths = HEADERS.map(str::len);
-    for row in &table.rows {
+    for row in rows {
         let restarts = row.restarts.checked_ilog10().unwrap_or(0) as usize + 1;
         let failing = if row.health == Health::Failing { 2 } else { 0 };
         let row_widths = [
@@ -722,7 +738,7 @@ mod tests {
         let mut rows: Vec<PodRow> = (0..100).map(|i| row(&format!("web-{i:03}"), Health::Ready)).collect();
         rows[57].health = Health::Failing;
         rows[80].health = Health::Progressing;
-        let table = PodTable { rows, summary: "web 98/100 ready".into() };
+        let table = PodTable::new(rows, "web 98/100 ready".into());
         let fitted = table_fitted(&table, 100, 5);
         let shown: Vec<usize> = fitted.rows.iter().map(|(i, _)| *i).collect();
         assert_eq!(shown, vec![0, 1, 57, 80], "failing and starting pods first, in table order");

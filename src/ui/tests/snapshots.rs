@@ -199,14 +199,14 @@ fn k8s_wait_with_a_crash_looping_pod() {
         health,
         problem: (health == Health::Failing).then(|| "CrashLoopBackOff (restarts 5)".to_string()),
     };
-    let table = PodTable {
-        rows: vec![
+    let table = PodTable::new(
+        vec![
             row("web-7d4b9-2kx8q", "1/1", "Running", 0, Health::Ready),
             row("web-7d4b9-9zq4m", "0/1", "CrashLoopBackOff", 5, Health::Failing),
             row("worker-5c8f-h2j7k", "0/1", "ContainerCreating", 0, Health::Progressing),
         ],
-        summary: "web 1/2 ready · worker 0/1 ready".into(),
-    };
+        "web 1/2 ready · worker 0/1 ready".into(),
+    );
     h.send(Msg::Pods { step: 0, table });
     h.send(Msg::Progress { step: 0, message: "web 1/2 ready · worker 0/1 ready".into() });
     h.send(Msg::Output {

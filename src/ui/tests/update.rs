@@ -503,10 +503,8 @@ fn l_on_a_step_with_pods_shows_the_logs_of_the_failing_pod_first() {
     let mut h = Harness::opened(runbook(K8S_RUNBOOK));
     h.app.selected = 1;
     assert!(!h.app.contexts().contains(&crate::ui::keymap::Context::Pods));
-    let table = PodTable {
-        rows: vec![pod_row("web-a", Health::Ready), pod_row("web-b", Health::Failing)],
-        summary: "web 1/2 ready".into(),
-    };
+    let table =
+        PodTable::new(vec![pod_row("web-a", Health::Ready), pod_row("web-b", Health::Failing)], "web 1/2 ready".into());
     h.send(Msg::Pods { step: 1, table });
     assert!(h.app.contexts().contains(&crate::ui::keymap::Context::Pods));
     h.send(ch('l'));
