@@ -303,16 +303,10 @@ fn hex_digit(nibble: u8) -> char {
     char::from_digit(u32::from(nibble), 16).unwrap_or('0')
 }
 
-/// One valid, complete line found by [`scan`].
-struct ScannedLine<'a> {
-    line_number: usize,
-    seq: u64,
-    bytes: &'a [u8],
-}
-
 /// Structure and chain of a whole journal.
-struct Scan<'a> {
-    lines: Vec<ScannedLine<'a>>,
+struct Scan<T> {
+    /// The decoded payload of every valid line, in order.
+    values: Vec<T>,
     head: String,
     next_seq: u64,
     /// Length of the valid part (where a torn tail starts).
@@ -320,64 +314,136 @@ struct Scan<'a> {
     torn: Option<TornTail>,
 }
 
-/// Checks every line's structure, seq continuity and hash chain.
-fn scan<'a>(path: &Path, data: &'a [u8]) -> Result<Scan<'a>, JournalError> {
-    let mut lines = Vec::new();
+/// What one line turned out to be. Computed for all lines at once, on
+/// every core (parsing and hashing are most of a replay's time); the chain
+/// is then checked in order.
+enum Parsed<T> {
+    Record {
+        seq: u64,
+        prev: String,
+        value: T,
+    },
+    /// A journal record whose event does not decode (say, written by a newer
+    /// drillbook): reported only when the chain itself is fine.
+    BadEvent {
+        seq: u64,
+        prev: String,
+        message: String,
+    },
+    NotRecord(String),
+}
+
+/// The line's record header only (`verify`: the events are not needed).
+fn parse_header(content: &[u8]) -> Parsed<()> {
+    match serde_json::from_slice::<RecordHeader>(content) {
+        Ok(header) => Parsed::Record { seq: header.seq, prev: header.prev, value: () },
+        Err(e) => Parsed::NotRecord(format!("not a journal record: {}", serde_message(&e))),
+    }
+}
+
+/// The whole record, falling back to the header to tell a bad event from a bad line.
+fn parse_record<E: DeserializeOwned>(content: &[u8]) -> Parsed<Record<E>> {
+    match serde_json::from_slice::<Record<E>>(content) {
+        Ok(record) => Parsed::Record { seq: record.seq, prev: record.prev.clone(), value: record },
+        Err(event_error) => match parse_header(content) {
+            Parsed::Record { seq, prev, .. } => Parsed::BadEvent { seq, prev, message: serde_message(&event_error) },
+            Parsed::BadEvent { seq, prev, message } => Parsed::BadEvent { seq, prev, message },
+            Parsed::NotRecord(problem) => Parsed::NotRecord(problem),
+        },
+    }
+}
+
+/// `f` over `items` on every core, results in order. Small inputs stay on
+/// this thread: spawning costs more than it saves.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: &(dyn Fn(&T) -> R + Sync)) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || items.len() < 4096 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> =
+            items.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>())).collect();
+        let mut out = Vec::with_capacity(items.len());
+        for part in parts {
+            match part.join() {
+                Ok(results) => out.extend(results),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
+/// Checks structure and chain of `data`, decoding each line with `parse`.
+/// The first structural problem or chain break is the error; a torn last
+/// line is reported, not an error; a bad event is an error only when
+/// everything else holds.
+fn scan<T: Send>(
+    path: &Path,
+    data: &[u8],
+    parse: &(dyn Fn(&[u8]) -> Parsed<T> + Sync),
+) -> Result<Scan<T>, JournalError> {
+    let chunks: Vec<&[u8]> = data.split_inclusive(|b| *b == b'\n').collect();
+    let checked = parallel_map(&chunks, &|chunk: &&[u8]| {
+        let content = chunk.strip_suffix(b"\n").unwrap_or(chunk);
+        let parsed = if content.is_empty() { Parsed::NotRecord("empty line".to_owned()) } else { parse(content) };
+        (parsed, line_hash(content))
+    });
+
+    let mut values = Vec::with_capacity(checked.len());
     let mut head = GENESIS_PREV.to_owned();
     let mut next_seq = FIRST_SEQ;
     let mut offset: u64 = 0;
     let mut torn = None;
-
-    let mut chunks = data.split_inclusive(|b| *b == b'\n').peekable();
-    let mut line_number = 0usize;
-    while let Some(chunk) = chunks.next() {
-        line_number = line_number.saturating_add(1);
-        let is_last = chunks.peek().is_none();
-        let (content, terminated) = match chunk.strip_suffix(b"\n") {
-            Some(content) => (content, true),
-            None => (chunk, false),
-        };
-        let parsed = if content.is_empty() {
-            Err("empty line".to_owned())
-        } else {
-            serde_json::from_slice::<RecordHeader>(content)
-                .map_err(|e| format!("not a journal record: {}", serde_message(&e)))
-        };
-        let header = match parsed {
-            Ok(header) if terminated => header,
+    let mut bad_event = None;
+    let count = checked.len();
+    for (index, ((parsed, hash), chunk)) in checked.into_iter().zip(&chunks).enumerate() {
+        let line_number = index.saturating_add(1);
+        let is_last = index + 1 == count;
+        let terminated = chunk.ends_with(b"\n");
+        let (seq, prev, value) = match parsed {
+            Parsed::Record { seq, prev, value } if terminated => (seq, prev, Some(value)),
+            Parsed::BadEvent { seq, prev, message } if terminated => {
+                bad_event.get_or_insert((line_number, seq, message));
+                (seq, prev, None)
+            }
             // No '\n' at the end, or the last line is not a record: a crash mid-append.
-            Ok(_) | Err(_) if is_last => {
+            _ if is_last => {
                 torn = Some(TornTail { line_number, byte_offset: offset, bytes: chunk.len(), saved_to: None });
                 break;
             }
-            Ok(_) => unreachable_unterminated(path, line_number)?,
-            Err(problem) => {
+            Parsed::NotRecord(problem) => {
                 return Err(JournalError::Corrupt { path: path.to_path_buf(), line: line_number, problem });
             }
+            Parsed::Record { .. } | Parsed::BadEvent { .. } => unreachable_unterminated(path, line_number)?,
         };
-        if header.seq != next_seq {
+        if seq != next_seq {
             return Err(JournalError::Modified {
                 path: path.to_path_buf(),
                 brk: ChainBreak {
                     line: line_number,
                     kind: BreakKind::Seq,
                     expected: next_seq.to_string(),
-                    found: header.seq.to_string(),
+                    found: seq.to_string(),
                 },
             });
         }
-        if header.prev != head {
+        if prev != head {
             return Err(JournalError::Modified {
                 path: path.to_path_buf(),
-                brk: ChainBreak { line: line_number, kind: BreakKind::PrevHash, expected: head, found: header.prev },
+                brk: ChainBreak { line: line_number, kind: BreakKind::PrevHash, expected: head, found: prev },
             });
         }
-        head = line_hash(content);
+        head = hash;
         next_seq = next_seq.saturating_add(1);
         offset = offset.saturating_add(chunk.len() as u64);
-        lines.push(ScannedLine { line_number, seq: header.seq, bytes: content });
+        values.extend(value);
     }
-    Ok(Scan { lines, head, next_seq, valid_len: offset, torn })
+    if let Some((line, seq, message)) = bad_event {
+        return Err(JournalError::Event { path: path.to_path_buf(), line, seq, message });
+    }
+    Ok(Scan { values, head, next_seq, valid_len: offset, torn })
 }
 
 /// `split_inclusive` only yields a chunk without '\n' as the last one; kept as an
@@ -390,21 +456,6 @@ fn unreachable_unterminated<T>(path: &Path, line: usize) -> Result<T, JournalErr
     })
 }
 
-/// Decodes the events of scanned lines.
-fn decode<E: DeserializeOwned>(path: &Path, lines: &[ScannedLine<'_>]) -> Result<Vec<Record<E>>, JournalError> {
-    lines
-        .iter()
-        .map(|line| {
-            serde_json::from_slice::<Record<E>>(line.bytes).map_err(|e| JournalError::Event {
-                path: path.to_path_buf(),
-                line: line.line_number,
-                seq: line.seq,
-                message: serde_message(&e),
-            })
-        })
-        .collect()
-}
-
 fn read_all(path: &Path, file: &mut File) -> Result<Vec<u8>, JournalError> {
     let mut data = Vec::new();
     file.read_to_end(&mut data).map_err(|e| JournalError::io(path, "read", e))?;
@@ -413,12 +464,11 @@ fn read_all(path: &Path, file: &mut File) -> Result<Vec<u8>, JournalError> {
 
 /// Read-only replay (for `list`, `report`): same validation as [`Journal::open`], but the
 /// file is never modified (a torn tail is reported, not truncated or copied).
-pub fn read<E: DeserializeOwned>(path: &Path) -> Result<Replay<E>, JournalError> {
+pub fn read<E: DeserializeOwned + Send>(path: &Path) -> Result<Replay<E>, JournalError> {
     let mut file = File::open(path).map_err(|e| JournalError::io(path, "open", e))?;
     let data = read_all(path, &mut file)?;
-    let scan = scan(path, &data)?;
-    let records = decode(path, &scan.lines)?;
-    Ok(Replay { records, torn: scan.torn })
+    let scan = scan(path, &data, &parse_record::<E>)?;
+    Ok(Replay { records: scan.values, torn: scan.torn })
 }
 
 /// Checks the hash chain and seq continuity line by line without decoding events.
@@ -430,8 +480,8 @@ pub fn read<E: DeserializeOwned>(path: &Path) -> Result<Replay<E>, JournalError>
 pub fn verify(path: &Path) -> Result<VerifyReport, JournalError> {
     let mut file = File::open(path).map_err(|e| JournalError::io(path, "open", e))?;
     let data = read_all(path, &mut file)?;
-    let scan = scan(path, &data)?;
-    Ok(VerifyReport { records: scan.lines.len() as u64, head: scan.head, torn: scan.torn })
+    let scan = scan(path, &data, &parse_header)?;
+    Ok(VerifyReport { records: scan.values.len() as u64, head: scan.head, torn: scan.torn })
 }
 
 /// An open journal writer.
@@ -445,7 +495,7 @@ pub struct Journal<E> {
     _event: PhantomData<fn(&E)>,
 }
 
-impl<E: Serialize + DeserializeOwned> Journal<E> {
+impl<E: Serialize + DeserializeOwned + Send> Journal<E> {
     /// Creates a new, empty journal file (error if it exists). The parent directory must exist.
     pub fn create(path: &Path) -> Result<Self, JournalError> {
         let file = OpenOptions::new().append(true).create_new(true).open(path).map_err(|e| {
@@ -478,8 +528,8 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
         let mut file =
             OpenOptions::new().read(true).append(true).open(path).map_err(|e| JournalError::io(path, "open", e))?;
         let data = read_all(path, &mut file)?;
-        let scan = scan(path, &data)?;
-        let records = decode(path, &scan.lines)?;
+        let scan = scan(path, &data, &parse_record::<E>)?;
+        let records = scan.values;
         let mut torn = scan.torn;
         if let Some(tail) = torn.as_mut() {
             let start = usize::try_from(tail.byte_offset).unwrap_or(usize::MAX);

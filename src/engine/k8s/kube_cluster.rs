@@ -448,30 +448,32 @@ fn kubeconfig_error(err: KubeconfigError) -> K8sError {
 
 type Events<K> = BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>;
 
-/// The objects of one kind, as the watcher reported them.
-struct Objects<K> {
-    live: BTreeMap<String, K>,
+/// The objects of one kind, as the watcher reported them, kept only as the
+/// few fields a wait looks at (`T`): a full Pod object is many times larger,
+/// and a namespace may hold thousands.
+struct Objects<T> {
+    live: BTreeMap<String, T>,
     /// Filled during a (re)list, swapped in at `InitDone`: objects missing from a re-list
     /// (deleted while the watch was down) disappear then.
-    relisting: Option<BTreeMap<String, K>>,
+    relisting: Option<BTreeMap<String, T>>,
     /// A complete list arrived since the watch was (re)opened.
     listed: bool,
 }
 
-impl<K: ResourceExt> Objects<K> {
-    fn new() -> Objects<K> {
+impl<T> Objects<T> {
+    fn new() -> Objects<T> {
         Objects { live: BTreeMap::new(), relisting: None, listed: false }
     }
 
-    /// Applies an event; true when what is visible changed.
-    fn apply(&mut self, event: watcher::Event<K>) -> bool {
+    /// Applies an event, keeping `keep(object)`; true when what is visible changed.
+    fn apply<K: ResourceExt>(&mut self, event: watcher::Event<K>, keep: fn(&K) -> T) -> bool {
         match event {
             watcher::Event::Init => {
                 self.relisting = Some(BTreeMap::new());
                 false
             }
             watcher::Event::InitApply(object) => {
-                self.relisting.get_or_insert_with(BTreeMap::new).insert(object.name_any(), object);
+                self.relisting.get_or_insert_with(BTreeMap::new).insert(object.name_any(), keep(&object));
                 false
             }
             watcher::Event::InitDone => {
@@ -480,7 +482,7 @@ impl<K: ResourceExt> Objects<K> {
                 true
             }
             watcher::Event::Apply(object) => {
-                self.live.insert(object.name_any(), object);
+                self.live.insert(object.name_any(), keep(&object));
                 true
             }
             watcher::Event::Delete(object) => self.live.remove(&object.name_any()).is_some(),
@@ -506,8 +508,8 @@ enum Wake {
 struct NamespaceWatch {
     cluster: KubeCluster,
     namespace: String,
-    deployments: Objects<Deployment>,
-    pods: Objects<Pod>,
+    deployments: Objects<Workload>,
+    pods: Objects<PodInfo>,
     /// `None` while waiting to retry after a failure.
     watchers: Option<Watchers>,
     /// Items ready to hand out, oldest first.
@@ -570,11 +572,11 @@ impl NamespaceWatch {
             };
             match wake {
                 Wake::Deployment(Some(Ok(event))) => {
-                    let changed = self.deployments.apply(event);
+                    let changed = self.deployments.apply(event, deployment_workload);
                     self.changed(changed);
                 }
                 Wake::Pod(Some(Ok(event))) => {
-                    let changed = self.pods.apply(event);
+                    let changed = self.pods.apply(event, pod_info);
                     self.changed(changed);
                 }
                 Wake::Deployment(Some(Err(err))) => self.watcher_failed("deployments", err).await,
@@ -631,8 +633,8 @@ impl NamespaceWatch {
     fn flush(&mut self, force: bool) {
         self.flush_at = None;
         let snapshot = Snapshot {
-            deployments: self.deployments.live.values().map(deployment_workload).collect(),
-            pods: self.pods.live.values().map(pod_info).collect(),
+            deployments: self.deployments.live.values().cloned().collect(),
+            pods: self.pods.live.values().cloned().collect(),
         };
         if force || self.last.as_ref() != Some(&snapshot) {
             self.started = true;
@@ -1091,21 +1093,22 @@ mod tests {
     #[test]
     fn relisting_drops_what_vanished() {
         let named = |name: &str| -> Pod { serde_json::from_value(json!({"metadata": {"name": name}})).expect("pod") };
-        let mut objects = Objects::new();
+        let mut objects: Objects<String> = Objects::new();
+        let keep: fn(&Pod) -> String = |pod| pod.name_any();
         for event in
             [watcher::Event::Init, watcher::Event::InitApply(named("a")), watcher::Event::InitApply(named("b"))]
         {
-            assert!(!objects.apply(event), "nothing is visible before the list is complete");
+            assert!(!objects.apply(event, keep), "nothing is visible before the list is complete");
         }
-        assert!(objects.apply(watcher::Event::InitDone));
-        assert!(objects.apply(watcher::Event::Apply(named("c"))));
+        assert!(objects.apply(watcher::Event::InitDone, keep));
+        assert!(objects.apply(watcher::Event::Apply(named("c")), keep));
         // A re-list (after a 410 or a reconnect) without b: b is gone, c is kept.
-        objects.apply(watcher::Event::Init);
-        objects.apply(watcher::Event::InitApply(named("a")));
-        objects.apply(watcher::Event::InitApply(named("c")));
+        objects.apply(watcher::Event::Init, keep);
+        objects.apply(watcher::Event::InitApply(named("a")), keep);
+        objects.apply(watcher::Event::InitApply(named("c")), keep);
         assert_eq!(objects.live.keys().collect::<Vec<_>>(), ["a", "b", "c"], "the old state shows until InitDone");
-        objects.apply(watcher::Event::InitDone);
+        objects.apply(watcher::Event::InitDone, keep);
         assert_eq!(objects.live.keys().collect::<Vec<_>>(), ["a", "c"]);
-        assert!(!objects.apply(watcher::Event::Delete(named("b"))), "deleting the unknown changes nothing");
+        assert!(!objects.apply(watcher::Event::Delete(named("b")), keep), "deleting the unknown changes nothing");
     }
 }

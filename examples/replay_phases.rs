@@ -1,0 +1,43 @@
+//! Where a replay's time goes (development aid for `scripts/bench resume`):
+//!
+//!     cargo run --release --example replay_phases -- path/to/journal.jsonl
+use std::time::Instant;
+
+use drillbook::drill::event::Event;
+use drillbook::drill::journal::{self, Record};
+use drillbook::drill::state::DrillState;
+
+fn main() {
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("usage: replay_phases JOURNAL");
+        std::process::exit(2);
+    };
+    let path = std::path::PathBuf::from(path);
+    let started = Instant::now();
+    let data = std::fs::read(&path).unwrap_or_default();
+    let read = started.elapsed();
+    let lines: Vec<&[u8]> = data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    let t = Instant::now();
+    let parsed: Vec<Record<Event>> = lines.iter().filter_map(|l| serde_json::from_slice(l).ok()).collect();
+    let parse = t.elapsed();
+    let t = Instant::now();
+    let values: Vec<serde_json::Value> = lines.iter().filter_map(|l| serde_json::from_slice(l).ok()).collect();
+    let parse_value = t.elapsed();
+    let t = Instant::now();
+    let verify = journal::verify(&path).map(|r| r.records).unwrap_or(0);
+    let verified = t.elapsed();
+    let t = Instant::now();
+    let replay = journal::read::<Event>(&path).map(|r| r.records.len()).unwrap_or(0);
+    let read_journal = t.elapsed();
+    let t = Instant::now();
+    let state = DrillState::replay(&parsed).map(|s| s.steps.len()).unwrap_or(0);
+    let apply = t.elapsed();
+    println!(
+        "{} lines; read {read:?}; parse Record<Event> {parse:?}; parse as Value {parse_value:?} ({}); \
+         verify {verified:?} ({verify}); journal::read {read_journal:?} ({replay}); DrillState::replay {apply:?} ({state} steps); \
+         size_of Record<Event> {}",
+        lines.len(),
+        values.len(),
+        std::mem::size_of::<Record<Event>>()
+    );
+}
