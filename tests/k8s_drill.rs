@@ -5,7 +5,7 @@
 //! typing its namespace; every result cross-checked with kubectl. (The
 //! faults, an unknown context, a missing or empty namespace, a 403 on scale
 //! and the API server restarting during the wait, are in
-//! `reliability_faults.rs`.)
+//! `reliability_faults_k8s.rs`.)
 
 #[path = "support/k8s.rs"]
 mod k8s;

@@ -2,7 +2,7 @@
 //! moto on loopback (started here) and against the sandbox directory store,
 //! with the same cases; plus a checksum that does not match. (503s, 403s, cut
 //! connections, the server killed and restarted mid-download and kill -9
-//! mid-download are in `reliability_faults.rs`.)
+//! mid-download are in `reliability_faults_s3.rs`.)
 
 mod support;
 

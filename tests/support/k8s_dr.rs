@@ -1,4 +1,4 @@
-//! The Kubernetes drill shared by `k8s_drill.rs` and `reliability_faults.rs`:
+//! The Kubernetes drill shared by `k8s_drill.rs` and `reliability_faults_k8s.rs`:
 //! a runbook (read production's tag, deploy it to DR, wait, scale DR to zero)
 //! and an emulator seeded for it.
 #![allow(dead_code)]

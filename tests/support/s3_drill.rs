@@ -1,4 +1,4 @@
-//! The S3 drill shared by `s3.rs` and `reliability_faults.rs`: a runbook that
+//! The S3 drill shared by `s3.rs` and `reliability_faults_s3.rs`: a runbook that
 //! downloads the newest daily backup and prints what it got, and a runner.
 #![allow(dead_code)]
 
