@@ -3,6 +3,8 @@
 //! stopped; invalid UTF-8 and a 1 MiB line are logged byte for byte and the
 //! drill carries on.
 
+#[path = "support/process.rs"]
+mod process;
 mod support;
 
 use std::process::Stdio;
@@ -10,22 +12,6 @@ use std::time::{Duration, Instant};
 
 use support::reliability::{self, Counts};
 use support::{Home, stderr_of, stdout_of, wait_for};
-
-/// True once `pid` is gone (or a zombie waiting to be reaped).
-fn process_gone(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    let alive = unsafe { libc_kill(pid, 0) } == 0;
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
-        .unwrap_or(false);
-    !alive || zombie
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, signal: i32) -> i32;
-}
 
 #[test]
 fn a_command_that_ignores_sigterm_is_killed_with_its_group_when_the_drill_stops() {
@@ -45,15 +31,15 @@ fn a_command_that_ignores_sigterm_is_killed_with_its_group_when_the_drill_stops(
         .unwrap();
     let pid_file = wait_for(|| home.drills().first().map(|d| d.join("grandchild")).filter(|p| p.exists()));
     let grandchild: i32 = wait_for(|| std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse().ok()));
-    assert!(!process_gone(grandchild), "the TERM-immune grandchild runs");
+    assert!(!process::gone(grandchild), "the TERM-immune grandchild runs");
     // SAFETY: SIGTERM to our own child.
-    unsafe { libc_kill(child.id() as i32, 15) };
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let started = Instant::now();
     let output = child.wait_with_output().unwrap();
     let stdout = stdout_of(&output);
     assert_eq!(output.status.code(), Some(130), "{stdout}\n{}", stderr_of(&output));
     assert!(started.elapsed() < Duration::from_secs(60), "the stop did not wait for the command for ever");
-    let gone = wait_for(|| Some(process_gone(grandchild)).filter(|gone| *gone));
+    let gone = wait_for(|| Some(process::gone(grandchild)).filter(|gone| *gone));
     assert!(gone, "the TERM-immune grandchild {grandchild} survived");
     let journal = home.journal();
     assert!(journal.contains("\"reason\":\"stopped by SIGTERM\""), "{journal}");
