@@ -1,6 +1,6 @@
 //! Storage faults. The disk fills up mid-drill: drillbook stops with a
 //! clear error, the journal still replays, and once space is freed the drill
-//! resumes to the end. A read-only data dir (a real read-only mount: root
+//! resumes to the end. A disk already full, a read-only data dir (a real read-only mount: root
 //! ignores permission bits) or one that cannot be created is a clear error
 //! before the drill starts, and a paused drill on a disk remounted read-only
 //! is refused on resume without losing a line. The mounts need root (CI runs
@@ -120,6 +120,44 @@ fn an_unwritable_data_dir_fails_before_the_drill_starts() {
         stderr.contains("cannot create") && stderr.contains("Set DRILLBOOK_HOME to a writable directory"),
         "{stderr}"
     );
+}
+
+#[test]
+fn an_already_full_disk_fails_before_the_drill_starts() {
+    let home = Home::new();
+    let runbook = home.runbook("simple.toml", SIMPLE);
+    let mount_point = home.path().join("full");
+    let Some(_unmount) = mount_tmpfs(&mount_point, "size=256k", "an_already_full_disk_fails_before_the_drill_starts")
+    else {
+        return;
+    };
+    let filler = mount_point.join("filler");
+    let written = std::fs::write(&filler, vec![0u8; 1 << 20]);
+    assert!(written.is_err(), "the 256 KiB disk is full");
+    let drillbook = |args: &[&str]| {
+        let mut command = home.cmd_std();
+        command.env("DRILLBOOK_HOME", &mount_point).args(args).stdin(std::process::Stdio::null());
+        command.output().unwrap()
+    };
+    let output = drillbook(&["run", "--plain", "--yes", runbook.to_str().unwrap()]);
+    reliability::record(
+        "an_already_full_disk_fails_before_the_drill_starts",
+        Counts { trials: 1, faults: 1, ..Counts::default() },
+    );
+    let stdout = stdout_of(&output);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("No space left on device"), "the reason is named: {stderr}");
+    assert!(stderr.contains("Set DRILLBOOK_HOME to a writable directory"), "and what to do: {stderr}");
+    assert!(!stdout.contains("value=kept"), "no step ran: {stdout}");
+
+    // Space freed: the half-made drill is no obstacle to a new one.
+    std::fs::remove_file(&filler).unwrap();
+    let list = drillbook(&["list"]);
+    assert!(list.status.success(), "{}", stderr_of(&list));
+    let again = drillbook(&["run", "--plain", "--yes", runbook.to_str().unwrap()]);
+    assert!(again.status.success(), "{}\n{}", stdout_of(&again), stderr_of(&again));
+    assert!(stdout_of(&again).contains("  | after kept"), "{}", stdout_of(&again));
 }
 
 #[test]
