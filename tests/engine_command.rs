@@ -1,6 +1,9 @@
 //! Integration tests for the `command` step executor. They run real `sh`
 //! processes; timings are generous because CI machines are small and busy.
 
+#[path = "support/process.rs"]
+mod process;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -79,13 +82,7 @@ fn sha_hex(bytes: &[u8]) -> String {
 /// gone). Polls for a while: reaping by init is asynchronous.
 async fn process_gone(pid: i32) -> bool {
     for _ in 0..200 {
-        // SAFETY: signal 0 only checks for existence.
-        let alive = unsafe { libc::kill(pid, 0) } == 0;
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
-            .unwrap_or(false);
-        if !alive || zombie {
+        if process::gone(pid) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

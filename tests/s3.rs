@@ -1,50 +1,22 @@
 //! `s3-backup` and `s3-check` end to end through the real binary, against
 //! moto on loopback (started here) and against the sandbox directory store,
-//! with the same cases; plus faults: 503s, a cut connection, the server
-//! killed and restarted mid-download, kill -9 then resume, a checksum that
-//! does not match.
+//! with the same cases; plus a checksum that does not match. (503s, 403s, cut
+//! connections, the server killed and restarted mid-download and kill -9
+//! mid-download are in `reliability_faults_s3.rs`.)
 
 mod support;
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
 #[path = "support/moto.rs"]
 mod moto;
+#[path = "support/s3_drill.rs"]
+mod s3_drill;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fault_proxy::{Fault, FaultProxy};
 use moto::Moto;
+use s3_drill::{BUCKET, backup_runbook, run};
 use serde_json::Value;
 use support::{Home, stderr_of, stdout_of};
-
-const BUCKET: &str = "acme-hosting-services";
-
-fn backup_runbook(extra: &str) -> String {
-    format!(
-        r#"[runbook]
-id = "s3-test"
-title = "S3 test"
-rpo_target = "24h"
-[vars.project]
-default = "acme"
-[[step]]
-id = "fetch-backup"
-kind = "s3-backup"
-bucket = "{{{{ project }}}}-hosting-services"
-prefix = "{{{{ project }}}}/"
-pattern = "^{{{{ project }}}}/daily-"
-capture = "backup"
-{extra}
-[[step]]
-id = "use"
-kind = "command"
-run = "echo key={{{{ backup.key }}}} sha={{{{ backup.sha256 }}}} size={{{{ backup.size }}}}"
-"#
-    )
-}
 
 /// Where the test objects live: moto (the real S3 API) or the sandbox directory.
 enum Backend {
@@ -111,28 +83,6 @@ impl Backend {
 
 fn backends() -> Vec<Backend> {
     vec![Backend::Moto(Moto::start()), Backend::Dir(tempfile::tempdir().unwrap())]
-}
-
-fn run(
-    home: &Home,
-    backend_env: &[(String, String)],
-    runbook: &Path,
-    args: &[&str],
-    input: &str,
-) -> std::process::Output {
-    let mut command = home.cmd_std();
-    command.args(args);
-    if !runbook.as_os_str().is_empty() {
-        command.arg(runbook);
-    }
-    for (k, v) in backend_env {
-        command.env(k, v);
-    }
-    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    use std::io::Write;
-    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    child.wait_with_output().unwrap()
 }
 
 fn report(home: &Home) -> Value {
@@ -282,105 +232,6 @@ fn a_wrong_checksum_fails_the_step_and_deletes_the_file() {
     assert!(!stdout.contains("| key="), "the next step never got the file: {stdout}");
     let downloads: Vec<_> = std::fs::read_dir(home.only_drill().join("downloads/fetch-backup")).unwrap().collect();
     assert!(downloads.is_empty(), "{downloads:?}");
-}
-
-#[test]
-fn throttling_and_cut_connections_are_retried() {
-    let moto = Moto::start();
-    moto.create_bucket(BUCKET);
-    let size = 16 << 20;
-    moto.put_large_object_with_sha256_checksum(BUCKET, "acme/daily-acme-1.pgdump", size, 3);
-    let expected: String = moto::deterministic_sha256(size, 3).iter().map(|b| format!("{b:02x}")).collect();
-    let proxy = FaultProxy::start(&moto.endpoint);
-    let mut env = moto::aws_env(&proxy.endpoint);
-    env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
-    env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
-    for fault in [Fault::ServiceUnavailable { times: 2 }, Fault::CutAfterBytes { bytes: 3 << 20, times: 2 }] {
-        proxy.set_fault(fault);
-        let home = Home::new();
-        let runbook = home.runbook("rb.toml", &backup_runbook(""));
-        let output = run(&home, &env, &runbook, &["run", "--plain", "--yes"], "");
-        let stdout = stdout_of(&output);
-        assert!(output.status.success(), "{stdout}\n{}", stderr_of(&output));
-        assert!(stdout.contains(&format!("sha={expected}")), "{stdout}");
-    }
-    assert!(proxy.requests() > 6, "the faults were retried ({} requests)", proxy.requests());
-}
-
-/// Waits until the download has put some bytes on disk (a checkpoint).
-fn wait_for_partial(home: &Home) -> PathBuf {
-    let started = Instant::now();
-    loop {
-        if let Some(drill) = home.drills().first() {
-            let state = drill.join("downloads/fetch-backup/daily-acme-big.pgdump.partial.json");
-            if std::fs::read_to_string(&state).is_ok_and(|s| s.contains("[[0,")) {
-                return state;
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "the download never checkpointed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-#[test]
-fn kill_9_mid_download_then_resume_continues_from_disk() {
-    let moto = Moto::start();
-    moto.create_bucket(BUCKET);
-    let size = 512 << 20;
-    moto.put_large_object_with_sha256_checksum(BUCKET, "acme/daily-acme-big.pgdump", size, 9);
-    let expected: String = moto::deterministic_sha256(size, 9).iter().map(|b| format!("{b:02x}")).collect();
-    let home = Home::new();
-    let runbook = home.runbook("rb.toml", &backup_runbook(""));
-    let mut command = home.cmd_std();
-    command.args(["run", "--plain", "--yes"]).arg(&runbook).stdout(Stdio::null()).stderr(Stdio::null());
-    for (k, v) in moto.env() {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().unwrap();
-    wait_for_partial(&home);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let output = run(&home, &moto.env(), Path::new(""), &["resume", "--plain", "--yes"], "");
-    let stdout = stdout_of(&output);
-    assert!(output.status.success(), "{stdout}\n{}", stderr_of(&output));
-    assert!(stdout.contains("continuing with the backup chosen before"), "{stdout}");
-    assert!(stdout.contains("resuming: "), "{stdout}");
-    assert!(stdout.contains(&format!("sha={expected}")), "verified as a whole: {stdout}");
-}
-
-#[test]
-fn the_server_killed_mid_download_and_restarted_is_survived() {
-    let mut moto = Moto::start();
-    moto.create_bucket(BUCKET);
-    let size = 256 << 20;
-    moto.put_large_object(BUCKET, "acme/daily-acme-big.pgdump", size, 5);
-    let expected: String = moto::deterministic_sha256(size, 5).iter().map(|b| format!("{b:02x}")).collect();
-    // The client talks through a proxy, so while moto restarts and is
-    // re-seeded it sees a server that refuses connections, as a restarting
-    // server does.
-    let proxy = FaultProxy::start(&moto.endpoint);
-    let home = Home::new();
-    let runbook = home.runbook("rb.toml", &backup_runbook(""));
-    let mut command = home.cmd_std();
-    command.args(["run", "--plain", "--yes"]).arg(&runbook).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for (k, v) in moto::aws_env(&proxy.endpoint) {
-        command.env(k, v);
-    }
-    let child = command.spawn().unwrap();
-    wait_for_partial(&home);
-    proxy.set_fault(Fault::Refuse);
-    moto.stop();
-    // moto forgets everything: bring it back with the same object (same
-    // ETag), as a restarted S3-compatible server would still have it.
-    moto.restart();
-    moto.create_bucket(BUCKET);
-    moto.put_large_object(BUCKET, "acme/daily-acme-big.pgdump", size, 5);
-    proxy.set_fault(Fault::None);
-    let output = child.wait_with_output().unwrap();
-    let stdout = stdout_of(&output);
-    assert!(output.status.success(), "{stdout}\n{}", stderr_of(&output));
-    assert!(stdout.contains("retrying"), "{stdout}");
-    assert!(stdout.contains(&format!("sha={expected}")), "{stdout}");
 }
 
 #[test]

@@ -1,10 +1,9 @@
 //! The real binary in a real terminal (tmux): start a drill, watch live
 //! output, tick a checklist, quit, check the terminal was restored, resume
-//! and see the same state; SIGKILL mid-step and see it interrupted.
+//! and see the same state. (Signals, SIGKILL and panics in the terminal are
+//! in `reliability_terminal.rs`.)
 
 mod support;
-
-use std::process::Command;
 
 #[path = "support/tmux.rs"]
 mod tmux;
@@ -57,62 +56,6 @@ fn a_drill_in_the_terminal_quit_and_resume() {
     );
     assert!(journal.contains(r#""mode":"tui","resumed":true"#), "{journal}");
     assert!(journal.contains(r#""text":"Upload images: all good""#), "{journal}");
-}
-
-/// Runs the fixture drill up to its long step; returns drillbook's pid.
-fn start_long_step(tmux: &Tmux, home: &Home) -> String {
-    tmux.start(&drillbook_in_shell(home.path(), &format!("run {}", fixture("tui.toml").display())));
-    tmux.wait_for("New drill");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("space ticks");
-    tmux.keys(&["Space", "Space"]);
-    tmux.wait_for("restoring");
-    let lock = std::fs::read_to_string(home.only_drill().join("lock")).unwrap();
-    lock.lines().next().unwrap().trim_start_matches("pid ").trim().to_string()
-}
-
-#[test]
-fn sigkill_mid_step_then_resume_shows_it_interrupted() {
-    let home = Home::new();
-    let tmux = Tmux::new("kill");
-    let pid = start_long_step(&tmux, &home);
-    Command::new("kill").args(["-9", &pid]).status().unwrap();
-    // The TUI died in raw mode: the shell's lines staircase and may wrap
-    // ("EXIT" / "ED=137") depending on how long the binary's path is.
-    tmux.wait_for("=137");
-    // reset: a SIGKILLed TUI cannot restore the terminal itself.
-    tmux.run(&["kill-server"]);
-    let tmux = Tmux::new("kill-resume");
-    tmux.start(&drillbook_in_shell(home.path(), "resume"));
-    let screen = tmux.wait_for("Interrupted step");
-    assert!(screen.contains("A long restore (long)"), "{screen}");
-    tmux.keys(&["s"]);
-    tmux.text("restored by hand");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("drill completed");
-    tmux.keys(&["q"]);
-    tmux.wait_for("EXITED=0");
-    assert!(home.journal().contains(r#""reason":"restored by hand""#));
-}
-
-#[test]
-fn sigterm_and_sighup_restore_the_terminal_and_keep_the_step_resumable() {
-    for (signal, name) in [("-TERM", "SIGTERM"), ("-HUP", "SIGHUP")] {
-        let home = Home::new();
-        let tmux = Tmux::new(&format!("signal{signal}"));
-        let pid = start_long_step(&tmux, &home);
-        Command::new("kill").args([signal, &pid]).status().unwrap();
-        let screen = tmux.wait_for("EXITED=130");
-        assert!(screen.contains("paused. Continue with: drillbook resume"), "{name}: {screen}");
-        assert!(!tmux.alternate_screen(), "{name}: the terminal left the alternate screen");
-        let journal = home.journal();
-        assert!(
-            journal.contains(&format!(
-                r#""type":"step_interrupted","step":"long","attempt":1,"reason":"stopped by {name}""#
-            )),
-            "{journal}"
-        );
-    }
 }
 
 /// The bundled demo (the quarterly drill in training mode) in a terminal

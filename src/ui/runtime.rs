@@ -176,6 +176,15 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
     let _ = color_eyre::install();
     let mut terminal = ratatui::init();
     let _ = execute!(std::io::stdout(), EnableMouseCapture);
+    // Last in the chain, so it runs first: mouse reporting off, then ratatui
+    // restores the terminal, then color-eyre prints the report.
+    let restore_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        restore_hook(info);
+    }));
+    #[cfg(debug_assertions)]
+    let forced_panic = forced_panic_deadline();
     if let Ok(size) = terminal.size() {
         update(&mut app, Msg::Resize(size.width, size.height));
     }
@@ -231,10 +240,24 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
             }
         }
         dirty = true;
+        #[cfg(debug_assertions)]
+        if forced_panic.is_some_and(|at| Instant::now() >= at) {
+            panic!("forced panic for testing (DRILLBOOK_DEBUG_PANIC_AFTER_MS)");
+        }
     }
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     Ok(runtime.exit.unwrap_or(ExitCode::SUCCESS))
+}
+
+/// Debug builds only: with `DRILLBOOK_DEBUG_PANIC_AFTER_MS=N` the TUI panics
+/// on the first message handled N ms after it started (the clock ticks every
+/// 200 ms), so the tests can check that a panic restores the terminal and
+/// that its message holds no secret. Release builds never read the variable.
+#[cfg(debug_assertions)]
+fn forced_panic_deadline() -> Option<Instant> {
+    let ms = std::env::var("DRILLBOOK_DEBUG_PANIC_AFTER_MS").ok()?.trim().parse().ok()?;
+    Some(Instant::now() + Duration::from_millis(ms))
 }
 
 impl Runtime {

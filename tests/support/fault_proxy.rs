@@ -34,6 +34,9 @@ pub enum Fault {
     /// Answer the next `times` requests with `503 SlowDown` and an S3-style XML error body,
     /// without forwarding them (as S3 does when throttling).
     ServiceUnavailable { times: usize },
+    /// Answer every request with `403 AccessDenied` (an S3-style XML error body), without
+    /// forwarding it, until changed: credentials that are not allowed to read the bucket.
+    Forbidden,
     /// Forward the request, relay the response head and the first `bytes` bytes of its body,
     /// then close the connection: the client sees a body shorter than its `Content-Length`.
     /// Applies to the next `times` responses whose body is longer than `bytes` (bodiless
@@ -337,7 +340,7 @@ fn handle_connection(client: &TcpStream, shared: &Shared, id: u64) -> io::Result
     let is_head = request.start.split_whitespace().next().is_some_and(|method| method.eq_ignore_ascii_case("HEAD"));
     let body_length = request_body_length(&request);
 
-    let answer_503 = {
+    let answer_error = {
         let mut fault = shared.fault();
         match *fault {
             // Set after this connection was accepted: refuse it too.
@@ -345,9 +348,13 @@ fn handle_connection(client: &TcpStream, shared: &Shared, id: u64) -> io::Result
             Fault::ServiceUnavailable { times } if times > 0 => {
                 *fault = if times > 1 { Fault::ServiceUnavailable { times: times - 1 } } else { Fault::None };
                 shared.injected.fetch_add(1, Ordering::SeqCst);
-                true
+                Some(SLOW_DOWN)
             }
-            _ => false,
+            Fault::Forbidden => {
+                shared.injected.fetch_add(1, Ordering::SeqCst);
+                Some(ACCESS_DENIED)
+            }
+            _ => None,
         }
     };
 
@@ -357,11 +364,11 @@ fn handle_connection(client: &TcpStream, shared: &Shared, id: u64) -> io::Result
         to_client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
     }
 
-    if answer_503 {
+    if let Some(error) = answer_error {
         // Read the whole request first: closing a socket with unread input sends a reset,
-        // which could destroy the 503 before the client reads it.
+        // which could destroy the answer before the client reads it.
         copy_body(&mut from_client, body_length, &mut io::sink())?;
-        return write_503(&mut to_client, is_head);
+        return write_error(&mut to_client, error, is_head);
     }
 
     let upstream = match TcpStream::connect(&shared.upstream) {
@@ -428,12 +435,20 @@ fn handle_connection(client: &TcpStream, shared: &Shared, id: u64) -> io::Result
     }
 }
 
-fn write_503(client: &mut impl Write, is_head: bool) -> io::Result<()> {
-    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
-                <Message>Please reduce your request rate. (injected by the test fault proxy)</Message>\
-                <RequestId>FAULTPROXY0000001</RequestId><HostId>fault-proxy</HostId></Error>";
+/// An S3-style error answer: status line, error code, message.
+struct S3Error(&'static str, &'static str, &'static str);
+
+const SLOW_DOWN: S3Error = S3Error("503 Slow Down", "SlowDown", "Please reduce your request rate.");
+const ACCESS_DENIED: S3Error = S3Error("403 Forbidden", "AccessDenied", "Access Denied");
+
+fn write_error(client: &mut impl Write, S3Error(status, code, message): S3Error, is_head: bool) -> io::Result<()> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+         <Message>{message} (injected by the test fault proxy)</Message>\
+         <RequestId>FAULTPROXY0000001</RequestId><HostId>fault-proxy</HostId></Error>"
+    );
     let head = format!(
-        "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+        "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
          x-amz-request-id: FAULTPROXY0000001\r\nConnection: close\r\n\r\n",
         body.len()
     );

@@ -69,6 +69,17 @@ impl Home {
     }
 }
 
+/// Polls `probe` every 25 ms until it gives a value (10 s at most).
+pub fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..400 {
+        if let Some(value) = probe() {
+            return value;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("timed out waiting");
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
@@ -89,3 +100,6 @@ impl Home {
         cmd
     }
 }
+
+/// The reliability suite's summary (see `tests/support/reliability.rs`).
+pub mod reliability;

@@ -44,6 +44,11 @@ impl Tmux {
         self.run(&["capture-pane", "-p", "-t", "main"])
     }
 
+    /// The whole pane: its scrollback and the screen.
+    pub fn history(&self) -> String {
+        self.run(&["capture-pane", "-p", "-S", "-", "-t", "main"])
+    }
+
     pub fn wait_for(&self, what: &str) -> String {
         let started = Instant::now();
         loop {
@@ -57,7 +62,28 @@ impl Tmux {
     }
 
     pub fn alternate_screen(&self) -> bool {
-        self.run(&["display-message", "-p", "-t", "main", "#{alternate_on}"]).trim() == "1"
+        self.flag("alternate_on")
+    }
+
+    pub fn cursor_visible(&self) -> bool {
+        self.flag("cursor_flag")
+    }
+
+    /// Any mouse reporting mode on.
+    pub fn mouse_reporting(&self) -> bool {
+        self.flag("mouse_any_flag")
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.run(&["display-message", "-p", "-t", "main", &format!("#{{{name}}}")]).trim() == "1"
+    }
+
+    /// Waits for the `STTY=` line the shell prints after drillbook exits;
+    /// true when the terminal echoes input again.
+    pub fn echo_on(&self) -> bool {
+        let screen = self.wait_for("STTY=");
+        let state = screen.lines().find_map(|line| line.trim().strip_prefix("STTY=")).unwrap_or("");
+        state == "echo"
     }
 }
 
@@ -68,13 +94,12 @@ impl Drop for Tmux {
 }
 
 /// A shell line running `drillbook ARGS` with `home` as DRILLBOOK_HOME that
-/// prints `EXITED=<code>` and stays open, so the last screen can be read.
+/// prints `EXITED=<code>`, then `STTY=echo` or `STTY=-echo` (the terminal's
+/// echo setting once drillbook is gone), each at the start of a line even in
+/// a terminal left in raw mode, and stays open, so the last screen can be
+/// read.
 pub fn drillbook_in_shell(home: &std::path::Path, args: &str) -> String {
-    format!(
-        "env -u CI DRILLBOOK_HOME={} TERM=xterm-256color {} {args}; echo EXITED=$?; sleep 600",
-        home.display(),
-        assert_cmd::cargo::cargo_bin("drillbook").display()
-    )
+    drillbook_in_shell_with(home, &[], args)
 }
 
 /// Like [`drillbook_in_shell`], with extra environment variables for drillbook
@@ -83,7 +108,9 @@ pub fn drillbook_in_shell_with(home: &std::path::Path, env: &[(String, String)],
     let assignments: Vec<String> =
         env.iter().map(|(name, value)| format!("{name}='{}'", value.replace('\'', r"'\''"))).collect();
     format!(
-        "env -u CI DRILLBOOK_HOME={} TERM=xterm-256color {} {} {args}; echo EXITED=$?; sleep 600",
+        "env -u CI DRILLBOOK_HOME={} TERM=xterm-256color {} {} {args}; code=$?; \
+         printf '\\r\\nEXITED=%s\\r\\n' $code; \
+         printf '\\rSTTY=%s\\r\\n' \"$(stty -a | tr ' ;' '\\n\\n' | grep -x -e echo -e -echo)\"; sleep 600",
         home.display(),
         assignments.join(" "),
         assert_cmd::cargo::cargo_bin("drillbook").display()
