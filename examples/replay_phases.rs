@@ -21,8 +21,23 @@ fn main() {
     let parsed: Vec<Record<Event>> = lines.iter().filter_map(|l| serde_json::from_slice(l).ok()).collect();
     let parse = t.elapsed();
     let t = Instant::now();
+    let headers: Vec<Record<serde::de::IgnoredAny>> =
+        lines.iter().filter_map(|l| serde_json::from_slice(l).ok()).collect();
+    let parse_header = t.elapsed();
+    let t = Instant::now();
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_slice::<Record<serde_json::Value>>(l).ok())
+        .map(|r| r.event)
+        .collect();
+    let parse_event_value = t.elapsed();
+    let t = Instant::now();
     let values: Vec<serde_json::Value> = lines.iter().filter_map(|l| serde_json::from_slice(l).ok()).collect();
     let parse_value = t.elapsed();
+    let t = Instant::now();
+    let digests: usize = lines.iter().map(|l| <sha2::Sha256 as sha2::Digest>::digest(l)[0] as usize).sum();
+    let hashing = t.elapsed();
+    println!("sha256 of every line: {hashing:?} ({digests})");
     let t = Instant::now();
     let verify = journal::verify(&path).map(|r| r.records).unwrap_or(0);
     let verified = t.elapsed();
@@ -33,10 +48,12 @@ fn main() {
     let state = DrillState::replay(&parsed).map(|s| s.steps.len()).unwrap_or(0);
     let apply = t.elapsed();
     println!(
-        "{} lines; read {read:?}; parse Record<Event> {parse:?}; parse as Value {parse_value:?} ({}); \
+        "{} lines; read {read:?}; parse Record<Event> {parse:?}; Record<IgnoredAny> {parse_header:?} ({}); Record<Value> {parse_event_value:?} ({}); parse as Value {parse_value:?} ({}); \
          verify {verified:?} ({verify}); journal::read {read_journal:?} ({replay}); DrillState::replay {apply:?} ({state} steps); \
          size_of Record<Event> {}",
         lines.len(),
+        headers.len(),
+        events.len(),
         values.len(),
         std::mem::size_of::<Record<Event>>()
     );
