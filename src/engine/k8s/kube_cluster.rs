@@ -38,6 +38,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A one-shot request (get, list, patch) that gets no answer in this long is reported as an
 /// unreachable server. Streams (watches, followed logs) are not bounded by it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Objects per page of the watchers' (re)lists.
+const LIST_PAGE_SIZE: u32 = 100;
+
 /// Server-side timeout of each watch call: the watcher re-watches from its last
 /// resourceVersion after it, and notices a silently dead connection within it (+5 s).
 const WATCH_TIMEOUT_SECS: u32 = 60;
@@ -600,7 +603,9 @@ impl NamespaceWatch {
                 Err(err) => return Err(err),
             }
         }
-        let config = watcher::Config::default().timeout(WATCH_TIMEOUT_SECS);
+        // Lists in pages of 100 (kube's default is 500): a page of full Pod
+        // objects is parsed at once, and it is most of a wait's peak memory.
+        let config = watcher::Config::default().timeout(WATCH_TIMEOUT_SECS).page_size(LIST_PAGE_SIZE);
         let client = self.cluster.client.clone();
         self.watchers = Some(Watchers {
             deployments: watcher(Api::namespaced(client.clone(), &self.namespace), config.clone()).boxed(),
