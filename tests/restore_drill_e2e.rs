@@ -202,7 +202,9 @@ fn the_postgres_restore_drill_survives_a_kill_and_proves_it_restored() {
     tmux.run(&["kill-server"]);
     let tmux = Tmux::new("restore-drill-resume");
     tmux.start(&drillbook_in_shell_with(home.path(), &env, "resume"));
-    tmux.wait_for("Interrupted step");
+    let interrupted = tmux.wait_for("Interrupted step");
+    assert!(interrupted.contains("Still running (r stops them"), "the orphan is shown: {interrupted}");
+    assert!(interrupted.contains("pg_restore") && interrupted.contains("(attempt 1)"), "{interrupted}");
     tmux.keys(&["r"]);
     let confirm = tmux.wait_for("type to confirm");
     assert!(confirm.contains("pg_restore"), "{confirm}");

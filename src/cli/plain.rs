@@ -289,6 +289,13 @@ impl Driver {
             return Ok(());
         }
         self.out.line(&format!("\nStep `{}` ({}) was interrupted before it finished.", step.id, step.title));
+        let running = crate::engine::leftover::still_running(&self.session.dir.logs(), &step.id);
+        if !running.is_empty() {
+            self.out.line("  Still running from the interrupted attempt (running the step again stops them first):");
+            for process in &running {
+                self.out.line(&format!("    {process}"));
+            }
+        }
         loop {
             let (choice, note) = if self.yes {
                 self.out.line("  --yes: running it again");

@@ -109,6 +109,26 @@ pub fn stop_earlier_attempts(log_dir: &Path, step_id: &str, grace: Duration) -> 
     stopped
 }
 
+/// What earlier attempts of `step_id` left running, without touching it: for
+/// the operator deciding what to do with an interrupted step. One line per
+/// process, e.g. "pid 4250 pg_restore … (attempt 1)".
+pub fn still_running(log_dir: &Path, step_id: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(log_dir) else { return Vec::new() };
+    let mut found: Vec<(u32, Leftover)> = Vec::new();
+    for entry in entries.flatten() {
+        let Some(attempt) = attempt_of(&entry.file_name().to_string_lossy(), step_id) else { continue };
+        let Some((pgid, start)) = std::fs::read_to_string(entry.path()).ok().as_deref().and_then(parse_pid_file) else {
+            continue;
+        };
+        found.extend(members(pgid, start).into_iter().map(|process| (attempt, process)));
+    }
+    found.sort_by_key(|(attempt, process)| (*attempt, process.pid));
+    found
+        .into_iter()
+        .map(|(attempt, process)| format!("pid {} {} (attempt {attempt})", process.pid, shorten(&process.command)))
+        .collect()
+}
+
 /// `STEP.N.pid` → N when STEP is `step_id`.
 fn attempt_of(file_name: &str, step_id: &str) -> Option<u32> {
     let rest = file_name.strip_prefix(step_id)?.strip_prefix('.')?;
@@ -255,6 +275,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         record(&log, pgid);
         assert!(pid_file(&log).exists());
+        let running = still_running(dir.path(), "restore");
+        assert!(running.iter().any(|line| line.contains("sleep 60") && line.ends_with("(attempt 1)")), "{running:?}");
+        assert!(still_running(dir.path(), "other-step").is_empty());
+        assert!(pid_file(&log).exists(), "looking changes nothing");
 
         let stopped = stop_earlier_attempts(dir.path(), "restore", Duration::from_millis(300));
         let _ = child.wait();

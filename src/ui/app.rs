@@ -73,6 +73,11 @@ pub enum Msg {
         namespace: String,
     },
     /// Earlier output restored from a log file on resume.
+    /// Processes an interrupted attempt of `step` left running (read on resume).
+    StillRunning {
+        step: usize,
+        processes: Vec<String>,
+    },
     RestoredLog {
         step: usize,
         lines: Vec<String>,
@@ -325,6 +330,9 @@ pub struct App {
     pub secret_envs: BTreeMap<String, String>,
     /// Latest progress line per step (downloads, waits).
     pub progress: BTreeMap<usize, String>,
+    /// Processes an interrupted attempt left running, by step: shown when
+    /// the operator decides what to do with the step.
+    pub still_running: BTreeMap<usize, Vec<String>>,
     /// Latest pod table per Kubernetes step.
     pub pods: BTreeMap<usize, crate::engine::k8s::wait::PodTable>,
     /// Selected row of the pod table (for `l`: that pod's logs).
@@ -361,6 +369,7 @@ impl App {
             quitting: false,
             secret_envs,
             progress: BTreeMap::new(),
+            still_running: BTreeMap::new(),
             pods: BTreeMap::new(),
             pod_cursor: 0,
             watch: None,

@@ -199,6 +199,17 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
             Ok(made) => notices.extend(made.into_iter().map(|line| format!("training: {line}"))),
             Err(error) => notices.push(format!("error: cannot prepare the training sandbox: {error}")),
         }
+        let interrupted: Vec<(usize, String)> = state
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.status, crate::drill::state::StepStatus::Interrupted { .. }))
+            .filter_map(|(index, _)| Some((index, app.runbook.steps.get(index)?.id.clone())))
+            .collect();
+        for (step, id) in interrupted {
+            let processes = crate::engine::leftover::still_running(&session.dir.logs(), &id);
+            update(&mut app, Msg::StillRunning { step, processes });
+        }
         let effects = update(&mut app, Msg::DrillOpened { id: session.dir.id.clone(), state, notices });
         for (step, lines) in restored {
             update(&mut app, Msg::RestoredLog { step, lines });

@@ -114,6 +114,14 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             }
             Vec::new()
         }
+        Msg::StillRunning { step, processes } => {
+            if processes.is_empty() {
+                app.still_running.remove(&step);
+            } else {
+                app.still_running.insert(step, processes);
+            }
+            Vec::new()
+        }
         Msg::RestoredLog { step, lines } => {
             if let Some(log) = app.logs.get_mut(step) {
                 log.push_lines(crate::engine::OutputStream::Stdout, &lines);

@@ -43,10 +43,17 @@ pub fn render(app: &App, modal: &Modal, area: Rect, buf: &mut Buffer) {
                 Some(StepStatus::Interrupted { attempt }) => format!(" (attempt {attempt})"),
                 _ => String::new(),
             };
-            let lines = vec![
+            let mut lines = vec![
                 Line::from(format!("`{name}`{attempt} was running when drillbook stopped.")),
                 Line::from("Its command may or may not have finished its work: check the log before choosing."),
             ];
+            if let Some(processes) = app.still_running.get(step) {
+                lines.push(Line::from(Span::styled(
+                    "Still running (r stops them before running the step again):",
+                    theme.warn(),
+                )));
+                lines.extend(processes.iter().map(|p| Line::from(Span::styled(format!("  {p}"), theme.warn()))));
+            }
             (" Interrupted step ".into(), lines, None)
         }
         Modal::Failure { step } => {
@@ -88,7 +95,11 @@ pub fn render(app: &App, modal: &Modal, area: Rect, buf: &mut Buffer) {
         hints.push(Span::styled(format!(" {key}"), theme.key()));
         hints.push(Span::styled(format!(" {description} "), theme.dim()));
     }
-    let height = (lines.len() as u16 + if input.is_some() { 2 } else { 0 } + 2).min(area.height);
+    // Long lines wrap: count the rows they take, so nothing falls off the bottom.
+    let inner_width = usize::from(WIDTH.min(area.width).saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|line| wrapped_rows(line, inner_width)).sum();
+    let rows = u16::try_from(rows).unwrap_or(u16::MAX);
+    let height = (rows + if input.is_some() { 2 } else { 0 } + 2).min(area.height);
     let dialog = centered(area, WIDTH, height);
     Clear.render(dialog, buf);
     let block = Block::new()
@@ -106,6 +117,29 @@ pub fn render(app: &App, modal: &Modal, area: Rect, buf: &mut Buffer) {
         lines.push(Line::from(vec![Span::styled("> ", theme.key()), Span::raw(value.clone())]));
     }
     Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+}
+
+/// Rows `line` takes when word-wrapped at `width` (as the dialog's paragraph wraps it).
+fn wrapped_rows(line: &Line<'_>, width: usize) -> usize {
+    let text: String = line.spans.iter().map(|span| span.content.as_ref()).collect();
+    let mut rows = 1;
+    let mut column = 0;
+    for word in text.split(' ') {
+        let length = word.chars().count();
+        if column == 0 {
+            column = length;
+        } else if column + 1 + length <= width {
+            column += 1 + length;
+        } else {
+            rows += 1;
+            column = length;
+        }
+        while column > width {
+            rows += 1;
+            column -= width;
+        }
+    }
+    rows
 }
 
 fn intro<'a>(app: &App, step: usize, target: &str) -> Vec<Line<'a>> {

@@ -718,3 +718,22 @@ fn a_participant_without_a_name_is_refused_on_the_start_screen() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn an_interrupted_step_shows_what_its_attempt_left_running() {
+    let mut h = Harness::opened(runbook(FAILING));
+    let record =
+        h.journal_event(Event::SessionStarted { pid: 2, host: "h".into(), mode: SessionMode::Tui, resumed: true });
+    h.app.modal = None;
+    h.send(Msg::StillRunning { step: 0, processes: vec!["pid 4250 pg_restore -d acme_dr (attempt 1)".into()] });
+    h.send(Msg::StepEnded(vec![record]));
+    assert!(matches!(h.app.modal, Some(Modal::Interrupted { step: 0 })), "{:?}", h.app.modal);
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
+    terminal.draw(|frame| crate::ui::render::render(&h.app, frame)).unwrap();
+    let screen = format!("{}", terminal.backend());
+    assert!(screen.contains("Still running (r stops them before running the step again):"), "{screen}");
+    assert!(screen.contains("pid 4250 pg_restore -d acme_dr (attempt 1)"), "{screen}");
+    // Nothing left running: nothing shown.
+    h.send(Msg::StillRunning { step: 0, processes: Vec::new() });
+    assert!(h.app.still_running.is_empty());
+}
