@@ -398,7 +398,11 @@ fn watch(drill: Option<&str>, plain: bool) -> Result<ExitCode, String> {
         })?,
     };
     let ui = UiArgs { plain, yes: false, endpoint_url: None, profile: None, context: None, report_to: None };
-    if use_tui(&ui) { crate::ui::runtime::watch(dir) } else { watch_plain(&dir) }
+    if !use_tui(&ui) {
+        return watch_plain(&dir);
+    }
+    println!("{}", crate::ui::runtime::watch(dir)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `drillbook watch --plain`: one line per journal event as it arrives,

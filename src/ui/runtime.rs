@@ -135,7 +135,8 @@ pub fn run(opening: Opening) -> Result<ExitCode, String> {
 
 /// `drillbook watch`: a read-only live view of a drill another process
 /// drives (or of a finished one). Nothing is written into its directory.
-pub fn watch(dir: crate::drill::store::DrillDir) -> Result<ExitCode, String> {
+/// Returns the line to print once the terminal is restored.
+pub fn watch(dir: crate::drill::store::DrillDir) -> Result<String, String> {
     let (app, followed) = watch::open(dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -221,12 +222,7 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
     let mut dirty = true;
     loop {
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
-            let _ = terminal.draw(|frame| {
-                render::render(&app, frame);
-                if let Some(position) = render::cursor(&app, frame.area()) {
-                    frame.set_cursor_position(position);
-                }
-            });
+            draw(&mut terminal, &app);
             last_draw = Some(Instant::now());
             dirty = false;
         }
@@ -812,6 +808,16 @@ impl Runtime {
         use std::io::Write;
         let _ = writeln!(std::io::stdout(), "{text}");
     }
+}
+
+/// One frame: the screen, and the cursor where a text field wants it.
+fn draw(terminal: &mut ratatui::DefaultTerminal, app: &App) {
+    let _ = terminal.draw(|frame| {
+        render::render(app, frame);
+        if let Some(position) = render::cursor(app, frame.area()) {
+            frame.set_cursor_position(position);
+        }
+    });
 }
 
 fn spawn_input_thread(tx: mpsc::Sender<Incoming>) {

@@ -4,7 +4,6 @@
 //! lock, no journal, no trace log, no torn-tail repair).
 
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
 
-use super::{Incoming, open_url, spawn_input_thread, spawn_signals, spawn_ticker};
+use super::{Incoming, draw, open_url, spawn_input_thread, spawn_signals, spawn_ticker};
 use crate::drill::event::Event;
 use crate::drill::journal::{Follower, Record};
 use crate::drill::lock;
@@ -21,7 +20,6 @@ use crate::drill::store::DrillDir;
 use crate::drill::tail::LogTail;
 use crate::engine::OutputStream;
 use crate::ui::app::{App, Driver, Effect, Msg, Watch};
-use crate::ui::render;
 use crate::ui::theme::Theme;
 use crate::ui::update::update;
 
@@ -69,7 +67,9 @@ pub(super) fn open(dir: DrillDir) -> Result<(App, FollowedHandle), String> {
 /// [`open`]'s follower, for [`run`].
 pub(super) struct FollowedHandle(Followed);
 
-pub(super) async fn run(mut app: App, followed: FollowedHandle) -> Result<ExitCode, String> {
+/// Runs the view until the watcher quits; returns the line to print on the
+/// restored terminal.
+pub(super) async fn run(mut app: App, followed: FollowedHandle) -> Result<String, String> {
     let mut followed = followed.0;
     let (tx, mut rx) = mpsc::channel::<Incoming>(1024);
     spawn_input_thread(tx.clone());
@@ -92,12 +92,7 @@ pub(super) async fn run(mut app: App, followed: FollowedHandle) -> Result<ExitCo
     let mut quit = false;
     loop {
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
-            let _ = terminal.draw(|frame| {
-                render::render(&app, frame);
-                if let Some(position) = render::cursor(&app, frame.area()) {
-                    frame.set_cursor_position(position);
-                }
-            });
+            draw(&mut terminal, &app);
             last_draw = Some(Instant::now());
             dirty = false;
         }
@@ -131,8 +126,7 @@ pub(super) async fn run(mut app: App, followed: FollowedHandle) -> Result<ExitCo
         Some(finish) => format!("{:?}", finish.outcome).to_lowercase(),
         None => "not finished".into(),
     };
-    println!("Stopped watching drill {} ({state}).", followed.dir.id);
-    Ok(ExitCode::SUCCESS)
+    Ok(format!("Stopped watching drill {} ({state}).", followed.dir.id))
 }
 
 impl Followed {
