@@ -331,11 +331,15 @@ enum Parsed<T> {
     NotRecord(String),
 }
 
+fn header(content: &[u8]) -> Result<RecordHeader, String> {
+    serde_json::from_slice::<RecordHeader>(content).map_err(|e| format!("not a journal record: {}", serde_message(&e)))
+}
+
 /// The line's record header only (`verify`: the events are not needed).
 fn parse_header(content: &[u8]) -> Parsed<()> {
-    match serde_json::from_slice::<RecordHeader>(content) {
+    match header(content) {
         Ok(header) => Parsed::Record { seq: header.seq, prev: header.prev, value: () },
-        Err(e) => Parsed::NotRecord(format!("not a journal record: {}", serde_message(&e))),
+        Err(problem) => Parsed::NotRecord(problem),
     }
 }
 
@@ -343,12 +347,29 @@ fn parse_header(content: &[u8]) -> Parsed<()> {
 fn parse_record<E: DeserializeOwned>(content: &[u8]) -> Parsed<Record<E>> {
     match serde_json::from_slice::<Record<E>>(content) {
         Ok(record) => Parsed::Record { seq: record.seq, prev: record.prev.clone(), value: record },
-        Err(event_error) => match parse_header(content) {
-            Parsed::Record { seq, prev, .. } => Parsed::BadEvent { seq, prev, message: serde_message(&event_error) },
-            Parsed::BadEvent { seq, prev, message } => Parsed::BadEvent { seq, prev, message },
-            Parsed::NotRecord(problem) => Parsed::NotRecord(problem),
+        Err(event_error) => match header(content) {
+            Ok(header) => Parsed::BadEvent { seq: header.seq, prev: header.prev, message: serde_message(&event_error) },
+            Err(problem) => Parsed::NotRecord(problem),
         },
     }
+}
+
+/// The line at `line` continues the chain: the expected seq, and the hash of
+/// the line before it.
+fn check_link(path: &Path, line: usize, seq: u64, prev: String, next_seq: u64, head: &str) -> Result<(), JournalError> {
+    if seq != next_seq {
+        return Err(JournalError::Modified {
+            path: path.to_path_buf(),
+            brk: ChainBreak { line, kind: BreakKind::Seq, expected: next_seq.to_string(), found: seq.to_string() },
+        });
+    }
+    if prev != head {
+        return Err(JournalError::Modified {
+            path: path.to_path_buf(),
+            brk: ChainBreak { line, kind: BreakKind::PrevHash, expected: head.to_owned(), found: prev },
+        });
+    }
+    Ok(())
 }
 
 /// `f` over `items` on every core, results in order. Small inputs stay on
@@ -431,23 +452,7 @@ fn scan<T: Send>(
             }
             Parsed::Record { .. } | Parsed::BadEvent { .. } => unreachable_unterminated(path, line_number)?,
         };
-        if seq != next_seq {
-            return Err(JournalError::Modified {
-                path: path.to_path_buf(),
-                brk: ChainBreak {
-                    line: line_number,
-                    kind: BreakKind::Seq,
-                    expected: next_seq.to_string(),
-                    found: seq.to_string(),
-                },
-            });
-        }
-        if prev != head {
-            return Err(JournalError::Modified {
-                path: path.to_path_buf(),
-                brk: ChainBreak { line: line_number, kind: BreakKind::PrevHash, expected: head, found: prev },
-            });
-        }
+        check_link(path, line_number, seq, prev, next_seq, &head)?;
         head = hash;
         next_seq = next_seq.saturating_add(1);
         offset = offset.saturating_add(chunk.len() as u64);
@@ -721,54 +726,30 @@ impl<E: DeserializeOwned> Follower<E> {
         // Only complete lines; what follows the last '\n' is being written.
         let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let complete = data.get(..complete).unwrap_or_default();
-        let chunks: Vec<&[u8]> = complete.split_inclusive(|b| *b == b'\n').collect();
+        let chunks = lines_of(complete);
         let mut records = Vec::new();
         for (index, chunk) in chunks.iter().enumerate() {
             let line_number = self.lines.saturating_add(1);
             let is_last = index + 1 == chunks.len();
             let content = chunk.strip_suffix(b"\n").unwrap_or(chunk);
-            let header = match serde_json::from_slice::<RecordHeader>(content) {
-                Ok(header) if !content.is_empty() => header,
-                // Maybe torn by a crash: a resume sets it aside, so wait and see.
-                _ if is_last => break,
-                Ok(_) => {
-                    return Err(JournalError::Corrupt { path, line: line_number, problem: "empty line".into() });
-                }
-                Err(e) => {
-                    return Err(JournalError::Corrupt {
-                        path,
-                        line: line_number,
-                        problem: format!("not a journal record: {}", serde_message(&e)),
-                    });
-                }
+            let parsed = if content.is_empty() {
+                Parsed::NotRecord("empty line".to_owned())
+            } else {
+                parse_record::<E>(content)
             };
-            if header.seq != self.next_seq {
-                return Err(JournalError::Modified {
-                    path,
-                    brk: ChainBreak {
-                        line: line_number,
-                        kind: BreakKind::Seq,
-                        expected: self.next_seq.to_string(),
-                        found: header.seq.to_string(),
-                    },
-                });
-            }
-            if header.prev != self.head {
-                return Err(JournalError::Modified {
-                    path,
-                    brk: ChainBreak {
-                        line: line_number,
-                        kind: BreakKind::PrevHash,
-                        expected: self.head.clone(),
-                        found: header.prev,
-                    },
-                });
-            }
-            let record = serde_json::from_slice::<Record<E>>(content).map_err(|e| JournalError::Event {
+            let (seq, prev, record) = match parsed {
+                // Maybe torn by a crash: a resume sets it aside, so wait and see.
+                Parsed::NotRecord(_) if is_last => break,
+                Parsed::NotRecord(problem) => return Err(JournalError::Corrupt { path, line: line_number, problem }),
+                Parsed::BadEvent { seq, prev, message } => (seq, prev, Err(message)),
+                Parsed::Record { seq, prev, value } => (seq, prev, Ok(value)),
+            };
+            check_link(&path, line_number, seq, prev, self.next_seq, &self.head)?;
+            let record = record.map_err(|message| JournalError::Event {
                 path: path.clone(),
                 line: line_number,
-                seq: header.seq,
-                message: serde_message(&e),
+                seq,
+                message,
             })?;
             records.push(record);
             self.head = line_hash(content);
