@@ -89,23 +89,16 @@ pub fn forget(log_path: &Path) {
 /// Removes the pid files it has dealt with.
 pub fn stop_earlier_attempts(log_dir: &Path, step_id: &str, grace: Duration) -> Vec<Stopped> {
     let mut stopped = Vec::new();
-    let Ok(entries) = std::fs::read_dir(log_dir) else { return stopped };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(attempt) = attempt_of(&name.to_string_lossy(), step_id) else { continue };
-        let path = entry.path();
-        let Some((pgid, start)) = std::fs::read_to_string(&path).ok().as_deref().and_then(parse_pid_file) else {
-            let _ = std::fs::remove_file(&path);
-            continue;
-        };
-        let processes = members(pgid, start);
-        if !processes.is_empty() {
-            let killed = stop_group(pgid, start, grace);
-            stopped.push(Stopped { attempt, pgid, processes, killed });
+    for PidFile { attempt, path, group } in pid_files(log_dir, step_id) {
+        if let Some((pgid, start)) = group {
+            let processes = members(pgid, start);
+            if !processes.is_empty() {
+                let killed = stop_group(pgid, start, grace);
+                stopped.push(Stopped { attempt, pgid, processes, killed });
+            }
         }
         let _ = std::fs::remove_file(&path);
     }
-    stopped.sort_by_key(|s| s.attempt);
     stopped
 }
 
@@ -113,20 +106,40 @@ pub fn stop_earlier_attempts(log_dir: &Path, step_id: &str, grace: Duration) -> 
 /// the operator deciding what to do with an interrupted step. One line per
 /// process, e.g. "pid 4250 pg_restore … (attempt 1)".
 pub fn still_running(log_dir: &Path, step_id: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(log_dir) else { return Vec::new() };
-    let mut found: Vec<(u32, Leftover)> = Vec::new();
-    for entry in entries.flatten() {
-        let Some(attempt) = attempt_of(&entry.file_name().to_string_lossy(), step_id) else { continue };
-        let Some((pgid, start)) = std::fs::read_to_string(entry.path()).ok().as_deref().and_then(parse_pid_file) else {
-            continue;
-        };
-        found.extend(members(pgid, start).into_iter().map(|process| (attempt, process)));
+    let mut found = Vec::new();
+    for PidFile { attempt, group, .. } in pid_files(log_dir, step_id) {
+        let Some((pgid, start)) = group else { continue };
+        found.extend(
+            members(pgid, start)
+                .into_iter()
+                .map(|process| format!("pid {} {} (attempt {attempt})", process.pid, shorten(&process.command))),
+        );
     }
-    found.sort_by_key(|(attempt, process)| (*attempt, process.pid));
     found
-        .into_iter()
-        .map(|(attempt, process)| format!("pid {} {} (attempt {attempt})", process.pid, shorten(&process.command)))
-        .collect()
+}
+
+/// A pid file of an attempt of the step.
+struct PidFile {
+    attempt: u32,
+    path: PathBuf,
+    /// Process group id and leader start time; `None` when the file is unreadable.
+    group: Option<(i32, u64)>,
+}
+
+/// The pid files of `step_id`'s attempts in `log_dir`, oldest attempt first.
+fn pid_files(log_dir: &Path, step_id: &str) -> Vec<PidFile> {
+    let Ok(entries) = std::fs::read_dir(log_dir) else { return Vec::new() };
+    let mut files: Vec<PidFile> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let attempt = attempt_of(&entry.file_name().to_string_lossy(), step_id)?;
+            let path = entry.path();
+            let group = std::fs::read_to_string(&path).ok().as_deref().and_then(parse_pid_file);
+            Some(PidFile { attempt, path, group })
+        })
+        .collect();
+    files.sort_by_key(|file| file.attempt);
+    files
 }
 
 /// `STEP.N.pid` → N when STEP is `step_id`.
