@@ -7,7 +7,7 @@ mod support;
 use std::io::Write;
 use std::process::Stdio;
 
-use support::{Home, fixture, stderr_of, stdout_of, wait_for};
+use support::{Home, fixture, stderr_of, stdout_of};
 
 const SIMPLE: &str = r#"
 [runbook]
@@ -329,19 +329,8 @@ fn an_action_item_is_refused_while_the_drill_is_open_elsewhere() {
     let home = Home::new();
     let runbook =
         home.runbook("wait.toml", "[runbook]\nid = \"w\"\ntitle = \"W\"\n[[step]]\nid = \"wait\"\nkind = \"manual\"\n");
-    let mut first = home
-        .cmd_std()
-        .args(["run", "--plain"])
-        .arg(&runbook)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let drill = wait_for(|| home.drills().first().cloned().filter(|d| d.join("journal.jsonl").exists()));
-    let id = drill.file_name().unwrap().to_string_lossy().to_string();
     // The first process holds the lock and waits for an answer on the manual step.
-    wait_for(|| std::fs::read_to_string(drill.join("lock")).ok().filter(|l| l.contains("pid")));
-    wait_for(|| Some(()).filter(|()| home.journal().contains("\"step_started\"")));
+    let (mut first, _drill, id) = home.spawn_holder(&runbook, "\"step_started\"");
     let before = home.journal();
     let output = home.cmd().args(["action", &id, "Follow up"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));

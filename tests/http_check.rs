@@ -9,7 +9,6 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -652,15 +651,7 @@ fn a_drill_stopped_during_a_check_is_interrupted_and_resumes() {
     });
     let home = Home::new();
     let runbook = home.runbook("dr.toml", &drill_runbook(&server.url("/"), 100, "10s"));
-    let child = home
-        .cmd_std()
-        .args(["run", "--plain", "--yes"])
-        .arg(&runbook)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = home.spawn_run(&runbook);
     let started = Instant::now();
     while server.requests().is_empty() {
         assert!(started.elapsed() < Duration::from_secs(30), "the check never reached the server");

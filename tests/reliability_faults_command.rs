@@ -7,7 +7,6 @@
 mod process;
 mod support;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::reliability::{self, Counts};
@@ -20,15 +19,7 @@ fn a_command_that_ignores_sigterm_is_killed_with_its_group_when_the_drill_stops(
         "stubborn.toml",
         "[runbook]\nid = \"stubborn\"\ntitle = \"Stubborn\"\n[[step]]\nid = \"stubborn\"\nkind = \"command\"\nrun = \"trap '' TERM; sleep 1000 & echo $! > {{ drill.dir }}/grandchild; echo started; sleep 1000; wait\"\n",
     );
-    let child = home
-        .cmd_std()
-        .args(["run", "--plain", "--yes"])
-        .arg(&runbook)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = home.spawn_run(&runbook);
     let pid_file = wait_for(|| home.drills().first().map(|d| d.join("grandchild")).filter(|p| p.exists()));
     let grandchild: i32 = wait_for(|| std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse().ok()));
     assert!(!process::gone(grandchild), "the TERM-immune grandchild runs");

@@ -5,10 +5,8 @@
 
 mod support;
 
-use std::process::Stdio;
-
 use support::reliability::{self, Counts};
-use support::{Home, stderr_of, stdout_of, wait_for};
+use support::{Home, stderr_of, stdout_of};
 
 #[test]
 fn a_second_process_on_the_same_drill_is_refused_with_the_holders_pid() {
@@ -17,19 +15,8 @@ fn a_second_process_on_the_same_drill_is_refused_with_the_holders_pid() {
         "wait.toml",
         "[runbook]\nid = \"w\"\ntitle = \"W\"\n[[step]]\nid = \"first\"\nkind = \"command\"\nrun = \"echo value=kept\"\ncapture = { name = \"kept\", regex = \"^value=(.*)$\" }\n[[step]]\nid = \"wait\"\nkind = \"manual\"\n[[step]]\nid = \"after\"\nkind = \"command\"\nrun = \"echo after {{ kept }}\"\n",
     );
-    let mut first = home
-        .cmd_std()
-        .args(["run", "--plain"])
-        .arg(&runbook)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let drill = wait_for(|| home.drills().first().cloned().filter(|d| d.join("journal.jsonl").exists()));
-    let id = drill.file_name().unwrap().to_string_lossy().to_string();
-    // Wait until the first process holds the lock and waits for input.
-    wait_for(|| std::fs::read_to_string(drill.join("lock")).ok().filter(|l| l.contains("pid")));
-    wait_for(|| Some(()).filter(|()| home.journal().contains("\"capture_set\"")));
+    // The first process holds the lock and waits for input.
+    let (mut first, drill, id) = home.spawn_holder(&runbook, "\"capture_set\"");
     let mut counts = Counts::default();
     for args in [["resume", id.as_str(), "--plain"], ["resume", "--plain", "--yes"]] {
         let output = home.cmd().args(args).output().unwrap();

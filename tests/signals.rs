@@ -21,15 +21,7 @@ run = "echo started; if [ -e {{ drill.dir }}/second ]; then echo second run; els
 fn stop_with(signal: i32, name: &str) {
     let home = Home::new();
     let runbook = home.runbook("slow.toml", SLOW);
-    let child = home
-        .cmd_std()
-        .args(["run", "--plain", "--yes"])
-        .arg(&runbook)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = home.spawn_run(&runbook);
     // Wait until the step runs.
     let log = loop {
         if let Some(drill) = home.drills().first()

@@ -99,6 +99,38 @@ impl Home {
         cmd.env("DRILLBOOK_HOME", self.path()).env("NO_COLOR", "1").env_remove("CI");
         cmd
     }
+
+    /// `drillbook run --plain --yes RUNBOOK` in the background: no stdin,
+    /// stdout and stderr piped for `wait_with_output`.
+    pub fn spawn_run(&self, runbook: &Path) -> std::process::Child {
+        self.cmd_std()
+            .args(["run", "--plain", "--yes"])
+            .arg(runbook)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn drillbook")
+    }
+
+    /// `drillbook run --plain RUNBOOK` that holds its drill open: it waits on
+    /// stdin (kept open) once the journal contains `journaled`. Returns the
+    /// process, the drill directory and the drill id.
+    pub fn spawn_holder(&self, runbook: &Path, journaled: &str) -> (std::process::Child, PathBuf, String) {
+        let holder = self
+            .cmd_std()
+            .args(["run", "--plain"])
+            .arg(runbook)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn drillbook");
+        let drill = wait_for(|| self.drills().first().cloned().filter(|d| d.join("journal.jsonl").exists()));
+        let id = drill.file_name().expect("drill id").to_string_lossy().to_string();
+        wait_for(|| std::fs::read_to_string(drill.join("lock")).ok().filter(|l| l.contains("pid")));
+        wait_for(|| Some(()).filter(|()| self.journal().contains(journaled)));
+        (holder, drill, id)
+    }
 }
 
 /// The reliability suite's summary (see `tests/support/reliability.rs`).
