@@ -35,8 +35,12 @@ use tmux::{Tmux, drillbook_in_shell_with};
 
 const USERS: u64 = 25;
 const PAGES: u64 = 40;
-/// Enough rows that the restore is still running when drillbook is killed.
 const IMAGES: u64 = 300_000;
+/// A role setting that makes the restore of `restore_gate` pause this many seconds,
+/// so the first `pg_restore` is certainly still running when drillbook is killed:
+/// without it a small dump restores in well under a second, faster than a loaded
+/// machine gets from seeing `pg_restore` to killing drillbook.
+const PAUSE_SETTING: &str = "drill.restore_pause";
 const SECRET: &str = "dr-db-password-8c1f2e";
 
 fn image(tag: &str) -> String {
@@ -70,9 +74,30 @@ fn seed(pg: &Postgres) {
              CREATE TABLE images (id bigserial PRIMARY KEY, path text NOT NULL, page integer);
              INSERT INTO images (path, page)
                  SELECT 'media/' || md5(n::text) || '.jpg', n % {PAGES} FROM generate_series(1, {IMAGES}) n;
-             CREATE INDEX images_path ON images (path);"
+             CREATE INDEX images_path ON images (path);
+             CREATE FUNCTION restore_pause() RETURNS boolean LANGUAGE sql AS $$
+                 SELECT true FROM pg_sleep(coalesce(nullif(current_setting('{PAUSE_SETTING}', true), ''), '0')::float8)
+             $$;
+             CREATE TABLE restore_gate (id integer PRIMARY KEY CHECK (restore_pause()));
+             INSERT INTO restore_gate VALUES (1);"
         ),
     );
+}
+
+/// Makes every new session of the restoring role pause at `restore_gate` (until the
+/// pause is lifted and the session's client has gone), or lifts the pause.
+/// A paused backend notices its client is gone within 200 ms, as a backend busy
+/// with a large COPY would, so the re-run's `dropdb` finds no stale session.
+fn pause_restores(pg: &Postgres, paused: bool) {
+    let statements = if paused {
+        format!(
+            "ALTER ROLE postgres SET {PAUSE_SETTING} = '600'; \
+             ALTER ROLE postgres SET client_connection_check_interval = '200ms'"
+        )
+    } else {
+        format!("ALTER ROLE postgres RESET {PAUSE_SETTING}")
+    };
+    pg.sql("postgres", &statements);
 }
 
 /// A health endpoint for the DR site: 200 "ok" to every request.
@@ -114,6 +139,7 @@ fn pg_restores(port: u16) -> Vec<String> {
 fn the_postgres_restore_drill_survives_a_kill_and_proves_it_restored() {
     let pg = Postgres::start();
     seed(&pg);
+    pause_restores(&pg, true);
     let home = Home::new();
     let dump = home.path().join("acme.pgdump");
     pg.dump("acme", &dump);
@@ -179,14 +205,17 @@ fn the_postgres_restore_drill_survives_a_kill_and_proves_it_restored() {
     tmux.text("restore");
     tmux.keys(&["Enter"]);
 
-    // SIGKILL drillbook while pg_restore writes; freeze the orphaned pg_restore so it
-    // is certainly still there when the drill resumes.
+    // SIGKILL drillbook while pg_restore runs (held at `restore_gate`); freeze the
+    // orphaned pg_restore once drillbook is gone, so it is certainly still there when the
+    // drill resumes. Not before: a stopped process in a group its parent's death orphans
+    // gets SIGHUP from the kernel.
     wait_until("pg_restore to run", Duration::from_secs(60), || !pg_restores(pg.port).is_empty());
     let pid = tmux.run(&["display-message", "-p", "-t", "main", "#{pane_pid}"]);
     let drillbook = Command::new("pgrep").args(["-P", pid.trim(), "drillbook"]).output().unwrap();
     let drillbook = String::from_utf8_lossy(&drillbook.stdout).trim().to_string();
     assert!(!drillbook.is_empty(), "drillbook runs in the pane");
     Command::new("kill").args(["-KILL", &drillbook]).status().unwrap();
+    wait_until("drillbook to die", Duration::from_secs(10), || !alive(&drillbook));
     let orphans = pg_restores(pg.port);
     let ps = Command::new("ps").args(["-o", "pid,ppid,pgid,stat,args", "-p", &orphans.join(",")]).output().unwrap();
     eprintln!("left running:\n{}", stdout_of(&ps));
@@ -194,7 +223,7 @@ fn the_postgres_restore_drill_survives_a_kill_and_proves_it_restored() {
     for orphan in &orphans {
         Command::new("kill").args(["-STOP", orphan]).status().unwrap();
     }
-    wait_until("drillbook to die", Duration::from_secs(10), || !alive(&drillbook));
+    pause_restores(&pg, false);
     let journal = home.journal();
     assert!(!journal.contains(r#""type":"step_completed","step":"restore""#), "killed mid-restore: {journal}");
 
