@@ -26,8 +26,10 @@ fn a_second_process_on_the_same_drill_is_refused_with_the_holders_pid() {
         assert!(stderr.contains(&format!("pid {}", first.id())), "{args:?}: {stderr}");
         assert!(!stdout_of(&output).contains("after kept"), "{args:?}: the refused process ran nothing");
     }
+    let lock_before_list = std::fs::read_to_string(drill.join("lock")).unwrap();
     let list = home.cmd().args(["list"]).output().unwrap();
     assert!(stdout_of(&list).contains("running"), "{}", stdout_of(&list));
+    assert_eq!(std::fs::read_to_string(drill.join("lock")).unwrap(), lock_before_list, "list leaves the lock alone");
 
     // SIGKILL: the holder cannot unlock or rewrite the lock file.
     let before = home.journal();
@@ -35,6 +37,10 @@ fn a_second_process_on_the_same_drill_is_refused_with_the_holders_pid() {
     first.kill().unwrap();
     first.wait().unwrap();
     counts.faults += 1;
+    // `list` tells a dead holder from a live one without taking the lock (which would
+    // rewrite the file and refuse a `resume` started at that moment).
+    let list = home.cmd().args(["list"]).output().unwrap();
+    assert!(stdout_of(&list).contains("paused"), "{}", stdout_of(&list));
     let stale = std::fs::read_to_string(drill.join("lock")).unwrap();
     assert!(stale.contains(&format!("pid {stale_pid}")), "the stale lock names the dead holder: {stale}");
 

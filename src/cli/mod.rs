@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::drill::event::{DrillOutcome, Event, SessionMode};
 use crate::drill::journal;
-use crate::drill::lock::DrillLock;
+use crate::drill::lock::{self, DrillLock};
 use crate::drill::state::DrillState;
 use crate::drill::store::{DrillDir, DrillStore};
 use crate::engine::session::DrillSession;
@@ -510,12 +510,17 @@ fn list(json: bool) -> Result<ExitCode, String> {
     for dir in store.list().map_err(|e| e.to_string())? {
         let entry = match read_state(&dir) {
             Ok(state) => {
-                // A drill whose lock another process holds is live right now.
-                let live = DrillLock::acquire(&dir.path).is_err();
-                let status = match (&state.finished, live) {
+                // A drill whose lock another process holds is live right now. Asked
+                // without taking the lock: taking it, even for a moment, would rewrite
+                // who last held it and refuse a `resume` started in that moment.
+                let holder = lock::holder(&dir.path);
+                let status = match (&state.finished, holder) {
                     (Some(finish), _) => format!("{:?}", finish.outcome).to_lowercase(),
-                    (None, true) => "running".to_string(),
-                    (None, false) => "paused".to_string(),
+                    (None, Some(lock::Holder { holding: Some(true), .. })) => "running".to_string(),
+                    (None, Some(lock::Holder { holding: None, host, .. })) => {
+                        format!("open on {}?", host.as_deref().unwrap_or("another host"))
+                    }
+                    (None, _) => "paused".to_string(),
                 };
                 let current = state
                     .steps
