@@ -63,8 +63,9 @@ pub enum Command {
         #[command(flatten)]
         ui: UiArgs,
     },
-    /// Stop an unfinished drill: run its pending teardown steps (`always = true`, with their
-    /// confirmations) and record it as aborted (the latest unfinished one if no id is given).
+    /// Stop an unfinished drill: stop what an interrupted step left running, run its pending
+    /// teardown steps (`always = true`, with their confirmations) and record it as aborted (the
+    /// latest unfinished one if no id is given).
     Abort {
         /// Drill id or unique prefix (see `drillbook list`).
         drill: Option<String>,

@@ -20,7 +20,7 @@ use crate::drill::state::StepStatus;
 use crate::engine::command::run_command;
 use crate::engine::session::{DrillSession, ResumeNotice, SessionError};
 use crate::engine::steps::{self, CommandEnd, StepLog};
-use crate::engine::{EngineEvent, OutputStream, plan};
+use crate::engine::{EngineEvent, KILL_GRACE, OutputStream, plan};
 use crate::report;
 use crate::runbook::duration::format_duration;
 use crate::runbook::{Action, ChecklistSpec, Confirm, Step};
@@ -52,9 +52,6 @@ pub fn drive(
             aborting: abort,
             report_to: ui.report_to.clone(),
         };
-        if abort {
-            driver.out.line("Aborting: only the teardown steps (`always = true`) still run, with their confirmations.");
-        }
         driver.run(notice).await
     })
 }
@@ -120,6 +117,18 @@ struct Driver {
 }
 
 impl Driver {
+    /// From here on only the teardown steps run. What interrupted attempts left
+    /// running is stopped first: the drill is abandoned, and a teardown must not
+    /// race, say, a `pg_restore` still writing.
+    fn begin_abort(&mut self) -> Result<(), SessionError> {
+        self.aborting = true;
+        self.out.line("Aborting: only the teardown steps (`always = true`) still run, with their confirmations.");
+        for note in self.session.stop_leftovers(KILL_GRACE)? {
+            self.out.line(&format!("  {note}"));
+        }
+        Ok(())
+    }
+
     async fn run(&mut self, notice: Option<ResumeNotice>) -> Result<ExitCode, String> {
         self.header(notice.as_ref());
         match self.session.prepare_sandbox() {
@@ -132,6 +141,9 @@ impl Driver {
                 let _ = self.session.record(Event::SessionEnded { reason: format!("sandbox: {error}") });
                 return Err(format!("cannot prepare the training sandbox: {error}"));
             }
+        }
+        if self.aborting {
+            self.begin_abort().map_err(|error| format!("cannot abort the drill: {error}"))?;
         }
         match self.steps(notice.is_some()).await {
             Ok(outcome) => {
@@ -351,7 +363,7 @@ impl Driver {
                     let reason = if note.is_empty() { "skipped after failure".to_string() } else { note };
                     self.session.record(Event::StepSkipped { step: id, cause: SkipCause::Operator, reason })?;
                 }
-                "a" | "abort" => self.aborting = true,
+                "a" | "abort" => self.begin_abort()?,
                 _ => continue,
             }
             return Ok(());
@@ -464,7 +476,7 @@ impl Driver {
                         cause: SkipCause::Operator,
                         reason: "drill aborted".into(),
                     })?;
-                    self.aborting = true;
+                    self.begin_abort()?;
                 }
                 _ => continue,
             }

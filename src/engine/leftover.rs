@@ -39,13 +39,18 @@ pub struct Stopped {
 }
 
 impl Stopped {
-    /// One line for the log, e.g. "stopped 2 processes left running by
+    /// One line for the log, e.g. "drillbook: stopped 2 processes left running by
     /// attempt 1 (process group 4242): pid 4242 sh -c …; pid 4250 pg_restore …".
     pub fn describe(&self) -> String {
+        format!("drillbook: {}", self.summary())
+    }
+
+    /// [`Stopped::describe`] without the "drillbook: " a log line needs (for a note).
+    pub fn summary(&self) -> String {
         let processes: Vec<String> =
             self.processes.iter().map(|p| format!("pid {} {}", p.pid, shorten(&p.command))).collect();
         format!(
-            "drillbook: stopped {} process{} left running by attempt {} (process group {}){}: {}",
+            "stopped {} process{} left running by attempt {} (process group {}){}: {}",
             self.processes.len(),
             if self.processes.len() == 1 { "" } else { "es" },
             self.attempt,

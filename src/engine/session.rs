@@ -160,6 +160,25 @@ impl DrillSession {
         Ok(())
     }
 
+    /// Stops what interrupted attempts of any step left running, for an abort:
+    /// the drill is abandoned, and its teardown must not race a restore that is
+    /// still writing. What was stopped is journaled as a note on its step, so
+    /// the report shows it; the notes are returned for the operator. Waits up
+    /// to `grace` for a group that ignores SIGTERM before SIGKILL.
+    pub fn stop_leftovers(&mut self, grace: std::time::Duration) -> Result<Vec<String>, SessionError> {
+        let logs = self.dir.logs();
+        let steps: Vec<String> = self.runbook.steps.iter().map(|step| step.id.clone()).collect();
+        let mut notes = Vec::new();
+        for step in steps {
+            for stopped in crate::engine::leftover::stop_earlier_attempts(&logs, &step, grace) {
+                let text = format!("drill aborted: {}", stopped.summary());
+                self.record(Event::NoteAdded { step: Some(step.clone()), text: text.clone() })?;
+                notes.push(format!("{step}: {text}"));
+            }
+        }
+        Ok(notes)
+    }
+
     /// Records appended since the last call (including the session start).
     pub fn take_new_records(&mut self) -> Vec<Record<Event>> {
         std::mem::take(&mut self.new_records)

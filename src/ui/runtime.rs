@@ -451,6 +451,22 @@ impl Runtime {
                     Err(error) => update(app, Msg::EffectFailed(format!("{error}"))),
                 }
             }
+            Effect::StopLeftovers => {
+                let Some(session) = self.session.as_mut() else { return Vec::new() };
+                // Synchronous, like journaling: the teardown waits for it anyway, and
+                // it takes longer than a poll only for a group that ignores SIGTERM.
+                match session.stop_leftovers(crate::engine::KILL_GRACE) {
+                    Ok(notes) => {
+                        let records = session.take_new_records();
+                        let mut effects = update(app, Msg::EffectDone(records));
+                        for note in notes {
+                            effects.extend(update(app, Msg::Notice(note)));
+                        }
+                        effects
+                    }
+                    Err(error) => update(app, Msg::EffectFailed(format!("{error}"))),
+                }
+            }
             Effect::FailStep { step, reason } => self.fail_unstarted(app, step, reason),
             Effect::RunCommand { step } => self.run_command(app, step),
             Effect::RunS3 { step } => self.run_s3(app, step),

@@ -190,6 +190,7 @@ fn expects_reply(effect: &Effect) -> bool {
             | Effect::PlanScale { .. }
             | Effect::RunK8s { .. }
             | Effect::RunHttp { .. }
+            | Effect::StopLeftovers
     )
 }
 
@@ -769,7 +770,7 @@ fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 }
                 Some(Action::Abort) => {
                     app.aborting = true;
-                    Vec::new()
+                    vec![Effect::StopLeftovers]
                 }
                 _ => {
                     app.modal = Some(Modal::Failure { step });

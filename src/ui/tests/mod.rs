@@ -202,6 +202,8 @@ impl Harness {
                         self.pending.push(effect_for(&self.app, step));
                         next.extend(update(&mut self.app, Msg::EffectDone(vec![record])));
                     }
+                    // As the runtime does when nothing was left running.
+                    Effect::StopLeftovers => next.extend(update(&mut self.app, Msg::EffectDone(Vec::new()))),
                     other => self.pending.push(other),
                 }
             }

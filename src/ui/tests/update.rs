@@ -196,8 +196,11 @@ fn a_failure_offers_retry_skip_and_abort() {
 fn abort_runs_teardown_then_finishes() {
     let mut h = Harness::opened(runbook(FAILING));
     h.command_ends(3);
-    h.send(ch('a'));
+    // What interrupted attempts left running is stopped before the teardown starts.
+    assert_eq!(update(&mut h.app, ch('a')), vec![Effect::StopLeftovers]);
     assert!(h.app.aborting);
+    assert_eq!(h.status_of("teardown"), "pending");
+    h.send(Msg::EffectDone(Vec::new()));
     assert_eq!(h.status_of("after"), "pending");
     assert_eq!(h.status_of("teardown"), "running");
     h.command_ends(0);
