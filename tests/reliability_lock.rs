@@ -41,6 +41,7 @@ fn a_second_process_on_the_same_drill_is_refused_with_the_holders_pid() {
     // rewrite the file and refuse a `resume` started at that moment).
     let list = home.cmd().args(["list"]).output().unwrap();
     assert!(stdout_of(&list).contains("paused"), "{}", stdout_of(&list));
+    assert!(stdout_of(&list).contains("wait (interrupted)"), "its process died mid-step: {}", stdout_of(&list));
     let stale = std::fs::read_to_string(drill.join("lock")).unwrap();
     assert!(stale.contains(&format!("pid {stale_pid}")), "the stale lock names the dead holder: {stale}");
 

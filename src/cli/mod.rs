@@ -534,7 +534,13 @@ fn list(json: bool) -> Result<ExitCode, String> {
                                 | crate::drill::state::StepStatus::MarkedDone { .. }
                         )
                     })
-                    .map(|s| format!("{} ({})", s.outline.id, s.status.label()));
+                    .map(|s| {
+                        // A step journaled as running in a drill nobody holds was cut
+                        // short: its process died (resume marks it interrupted).
+                        let cut_short =
+                            status == "paused" && matches!(s.status, crate::drill::state::StepStatus::Running { .. });
+                        format!("{} ({})", s.outline.id, if cut_short { "interrupted" } else { s.status.label() })
+                    });
                 ListEntry {
                     id: dir.id.clone(),
                     runbook: state.runbook_id.clone(),
