@@ -515,6 +515,7 @@ fn list(json: bool) -> Result<ExitCode, String> {
                 // without taking the lock: taking it, even for a moment, would rewrite
                 // who last held it and refuse a `resume` started in that moment.
                 let holder = lock::holder(&dir.path);
+                let nobody_holds = !matches!(holder, Some(lock::Holder { holding: Some(true) | None, .. }));
                 let status = match (&state.finished, holder) {
                     (Some(finish), _) => format!("{:?}", finish.outcome).to_lowercase(),
                     (None, Some(lock::Holder { holding: Some(true), .. })) => "running".to_string(),
@@ -538,7 +539,7 @@ fn list(json: bool) -> Result<ExitCode, String> {
                         // A step journaled as running in a drill nobody holds was cut
                         // short: its process died (resume marks it interrupted).
                         let cut_short =
-                            status == "paused" && matches!(s.status, crate::drill::state::StepStatus::Running { .. });
+                            nobody_holds && matches!(s.status, crate::drill::state::StepStatus::Running { .. });
                         format!("{} ({})", s.outline.id, if cut_short { "interrupted" } else { s.status.label() })
                     });
                 ListEntry {
