@@ -1,5 +1,7 @@
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
+    // Plain mode prints panics with the default hook; the TUI installs its own chain.
+    drillbook::engine::panic_redaction::install(|| {});
     drillbook::cli::main()
 }
 

@@ -4,8 +4,8 @@
 //! file under the data dir (journal, runbook snapshot, step logs, the TUI's
 //! tracing log `drillbook.log`), the four reports, the terminal and the
 //! output hold 0 occurrences. A panic of the TUI (the debug-only
-//! `DRILLBOOK_DEBUG_PANIC_AFTER_MS` hook) with the secret in memory prints
-//! no secret either.
+//! `DRILLBOOK_DEBUG_PANIC_AFTER_MS` hook) whose message holds the secret, as
+//! a bug's could, prints it masked.
 
 mod support;
 
@@ -156,6 +156,10 @@ fn a_secret_typed_in_the_tui_reaches_no_file_log_report_or_panic_message() {
     tmux.wait_for("EXITED=101");
     let panic_history = tmux.history();
     assert!(panic_history.contains("forced panic for testing"), "{panic_history}");
+    // The forced panic formats the drill's secrets into its message, as a bug could.
+    let unwrapped = panic_history.replace('\n', "");
+    assert!(unwrapped.contains("secrets held: [***]"), "the message is masked: {panic_history}");
+    assert!(panic_history.contains("a secret in the message was replaced by ***"), "{panic_history}");
     drop(tmux);
 
     // Finish the drill so every report has the whole story.

@@ -8,6 +8,7 @@ pub mod command_step;
 pub mod http;
 pub mod k8s;
 pub mod leftover;
+pub mod panic_redaction;
 pub mod plan;
 pub mod s3;
 pub mod session;

@@ -99,7 +99,7 @@ impl DrillSession {
         let state = DrillState::replay(std::slice::from_ref(&record))
             .map_err(|source| SessionError::Replay { journal: dir.journal(), source })?;
         let mut session = DrillSession::assemble(dir, runbook, state, journal, lock);
-        session.secrets = vars.secrets;
+        session.set_secrets(vars.secrets);
         session.record(Event::SessionStarted { pid: std::process::id(), host: host(), mode, resumed: false })?;
         Ok(session)
     }
@@ -185,10 +185,18 @@ impl DrillSession {
     }
 
     pub fn set_secrets(&mut self, secrets: BTreeMap<String, String>) {
+        crate::engine::panic_redaction::remember(secrets.values());
         self.secrets = secrets;
     }
 
     /// Secret variables that still need a value (after a resume).
+    /// The secret values this session holds (debug builds' forced panic shows
+    /// them, to prove panic messages are masked).
+    #[cfg(debug_assertions)]
+    pub fn secret_values(&self) -> Vec<&str> {
+        self.secrets.values().map(String::as_str).collect()
+    }
+
     pub fn missing_secrets(&self) -> Vec<&runbook::VarDef> {
         self.runbook.vars.iter().filter(|v| v.secret && !self.secrets.contains_key(&v.name)).collect()
     }

@@ -184,6 +184,12 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
         let _ = execute!(std::io::stdout(), DisableMouseCapture);
         restore_hook(info);
     }));
+    // Outermost: a message holding a secret is masked and printed by it
+    // instead of the chain above, so it restores the terminal itself.
+    crate::engine::panic_redaction::install(|| {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        ratatui::restore();
+    });
     #[cfg(debug_assertions)]
     let forced_panic = forced_panic_deadline();
     if let Ok(size) = terminal.size() {
@@ -249,7 +255,9 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
         dirty = true;
         #[cfg(debug_assertions)]
         if forced_panic.is_some_and(|at| Instant::now() >= at) {
-            panic!("forced panic for testing (DRILLBOOK_DEBUG_PANIC_AFTER_MS)");
+            // As a bug that formats a secret into a panic message would.
+            let held = runtime.session.as_ref().map(|s| s.secret_values().join(", ")).unwrap_or_default();
+            panic!("forced panic for testing (DRILLBOOK_DEBUG_PANIC_AFTER_MS), secrets held: [{held}]");
         }
     }
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
@@ -259,8 +267,8 @@ async fn run_async(opening: Opening) -> Result<ExitCode, String> {
 
 /// Debug builds only: with `DRILLBOOK_DEBUG_PANIC_AFTER_MS=N` the TUI panics
 /// on the first message handled N ms after it started (the clock ticks every
-/// 200 ms), so the tests can check that a panic restores the terminal and
-/// that its message holds no secret. Release builds never read the variable.
+/// 200 ms) with the drill's secrets in its message, so the tests can check
+/// that a panic restores the terminal and that its message is masked. Release builds never read the variable.
 #[cfg(debug_assertions)]
 fn forced_panic_deadline() -> Option<Instant> {
     let ms = std::env::var("DRILLBOOK_DEBUG_PANIC_AFTER_MS").ok()?.trim().parse().ok()?;
