@@ -40,7 +40,9 @@ pub fn install(restore_terminal: fn()) {
 /// The panic's message with every known secret masked, or `None` when it
 /// holds none (the wrapped hook prints it as it is).
 fn masked_message(info: &PanicHookInfo<'_>) -> Option<String> {
-    let message = info.payload_as_str()?;
+    let payload = info.payload();
+    let message =
+        payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str))?;
     // try_lock: a panic while `remember` holds the lock must not deadlock here.
     let known = match KNOWN.try_lock() {
         Ok(known) => known.clone(),
