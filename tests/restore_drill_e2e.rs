@@ -84,10 +84,12 @@ fn seed(pg: &Postgres) {
     );
 }
 
-/// Makes every new session of the restoring role pause at `restore_gate` (until the
-/// pause is lifted and the session's client has gone), or lifts the pause.
-/// A paused backend notices its client is gone within 200 ms, as a backend busy
-/// with a large COPY would, so the re-run's `dropdb` finds no stale session.
+/// Makes every new session of the restoring role pause at `restore_gate`, or lifts
+/// the pause for sessions started afterwards (the re-run's; a paused one stays
+/// paused). The killed attempt's paused backend ends when its `pg_restore` is stopped:
+/// by the cancel request `pg_restore` sends on SIGTERM, or, after a SIGKILL, by
+/// noticing within 200 ms that its client is gone (`client_connection_check_interval`),
+/// so the re-run's `dropdb` does not wait on a stale session.
 fn pause_restores(pg: &Postgres, paused: bool) {
     let statements = if paused {
         format!(

@@ -119,11 +119,15 @@ struct Driver {
 impl Driver {
     /// From here on only the teardown steps run. What interrupted attempts left
     /// running is stopped first: the drill is abandoned, and a teardown must not
-    /// race, say, a `pg_restore` still writing.
+    /// race, say, a `pg_restore` still writing. (Steps that finished keep what
+    /// they left running on purpose.)
     fn begin_abort(&mut self) -> Result<(), SessionError> {
         self.aborting = true;
         self.out.line("Aborting: only the teardown steps (`always = true`) still run, with their confirmations.");
-        for note in self.session.stop_leftovers(KILL_GRACE)? {
+        // Blocking (polls, and up to KILL_GRACE for a group that ignores SIGTERM):
+        // the signal listener runs on another worker meanwhile.
+        let notes = tokio::task::block_in_place(|| self.session.stop_leftovers(KILL_GRACE))?;
+        for note in notes {
             self.out.line(&format!("  {note}"));
         }
         Ok(())

@@ -79,7 +79,8 @@ pub fn pid_file(log_path: &Path) -> PathBuf {
 /// clean-up after a crash is lost, never the attempt itself.
 pub fn record(log_path: &Path, pgid: i32) {
     let Some(start) = start_time(pgid) else { return };
-    if let Err(error) = std::fs::write(pid_file(log_path), format!("{pgid} {start}\n")) {
+    let boot = boot_id().unwrap_or_default();
+    if let Err(error) = std::fs::write(pid_file(log_path), format!("{pgid} {start} {boot}\n")) {
         tracing::warn!(%error, "cannot write the pid file of {}", log_path.display());
     }
 }
@@ -93,8 +94,20 @@ pub fn forget(log_path: &Path) {
 /// are in `log_dir`: SIGTERM to the group, then SIGKILL after `grace`.
 /// Removes the pid files it has dealt with.
 pub fn stop_earlier_attempts(log_dir: &Path, step_id: &str, grace: Duration) -> Vec<Stopped> {
+    stop_where(log_dir, step_id, grace, |_| true)
+}
+
+/// [`stop_earlier_attempts`] for the listed attempts of `step_id` only (an
+/// abort stops what attempts cut short left, not what finished ones left
+/// running on purpose).
+pub fn stop_attempts(log_dir: &Path, step_id: &str, attempts: &[u32], grace: Duration) -> Vec<Stopped> {
+    stop_where(log_dir, step_id, grace, |attempt| attempts.contains(&attempt))
+}
+
+fn stop_where(log_dir: &Path, step_id: &str, grace: Duration, wanted: impl Fn(u32) -> bool) -> Vec<Stopped> {
     let mut stopped = Vec::new();
-    for PidFile { attempt, path, group } in pid_files(log_dir, step_id) {
+    for PidFile { attempt, path, group } in pid_files(log_dir, step_id).into_iter().filter(|file| wanted(file.attempt))
+    {
         if let Some((pgid, start)) = group {
             let processes = members(pgid, start);
             if !processes.is_empty() {
@@ -134,12 +147,13 @@ struct PidFile {
 /// The pid files of `step_id`'s attempts in `log_dir`, oldest attempt first.
 fn pid_files(log_dir: &Path, step_id: &str) -> Vec<PidFile> {
     let Ok(entries) = std::fs::read_dir(log_dir) else { return Vec::new() };
+    let boot = boot_id();
     let mut files: Vec<PidFile> = entries
         .flatten()
         .filter_map(|entry| {
             let attempt = attempt_of(&entry.file_name().to_string_lossy(), step_id)?;
             let path = entry.path();
-            let group = std::fs::read_to_string(&path).ok().as_deref().and_then(parse_pid_file);
+            let group = std::fs::read_to_string(&path).ok().and_then(|text| parse_pid_file(&text, boot.as_deref()));
             Some(PidFile { attempt, path, group })
         })
         .collect();
@@ -153,12 +167,26 @@ fn attempt_of(file_name: &str, step_id: &str) -> Option<u32> {
     rest.strip_suffix(".pid")?.parse().ok()
 }
 
-fn parse_pid_file(text: &str) -> Option<(i32, u64)> {
+/// Group id and leader start time, unless the file was written on another
+/// boot: start times count from boot, and a drill directory may have moved
+/// to (or be shared with) another machine, where the ids are somebody else's.
+fn parse_pid_file(text: &str, boot: Option<&str>) -> Option<(i32, u64)> {
     let mut words = text.split_whitespace();
     let pgid: i32 = words.next()?.parse().ok()?;
     let start: u64 = words.next()?.parse().ok()?;
+    if let (Some(written_on), Some(now)) = (words.next(), boot)
+        && written_on != now
+    {
+        return None;
+    }
     // Never 0 or 1: kill(0) and kill(-1) would hit our group or everything.
     (pgid > 1).then_some((pgid, start))
+}
+
+/// This boot of this machine (a random id the kernel makes at boot).
+fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(id.trim().to_string()).filter(|id| !id.is_empty())
 }
 
 /// The group's live processes, unless the group id now belongs to another
@@ -274,8 +302,17 @@ mod tests {
         assert_eq!(attempt_of("restore-db.1.pid", "restore"), None);
         assert_eq!(attempt_of("restore.2.log", "restore"), None);
         assert_eq!(attempt_of("restore.x.pid", "restore"), None);
-        assert_eq!(parse_pid_file("1 5\n"), None, "never pid 1");
-        assert_eq!(parse_pid_file("4242 77\n"), Some((4242, 77)));
+        assert_eq!(parse_pid_file("1 5 b1\n", Some("b1")), None, "never pid 1");
+        assert_eq!(parse_pid_file("4242 77 b1\n", Some("b1")), Some((4242, 77)));
+    }
+
+    #[test]
+    fn a_pid_file_from_another_boot_or_machine_names_nothing() {
+        assert_eq!(parse_pid_file("4242 77 b0\n", Some("b1")), None);
+        // Written before the boot id was recorded, or where it cannot be read.
+        assert_eq!(parse_pid_file("4242 77\n", Some("b1")), Some((4242, 77)));
+        assert_eq!(parse_pid_file("4242 77 b0\n", None), Some((4242, 77)));
+        assert!(boot_id().is_some_and(|id| id.len() >= 32), "Linux has a boot id");
     }
 
     #[test]

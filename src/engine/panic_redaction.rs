@@ -4,6 +4,7 @@
 //! output is masked. The secrets of the open drill are remembered here when
 //! the session gets them, because a panic hook cannot reach the session.
 
+use std::io::Write;
 use std::panic::PanicHookInfo;
 use std::sync::{Mutex, PoisonError};
 
@@ -15,9 +16,15 @@ static KNOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// Adds secret values to those masked in panic messages.
 pub fn remember<'a>(secrets: impl IntoIterator<Item = &'a String>) {
     let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
-    for secret in secrets {
-        if !secret.is_empty() && !known.contains(secret) {
-            known.push(secret.clone());
+    for secret in secrets.into_iter().filter(|secret| !secret.is_empty()) {
+        // `unwrap` and `expect` print errors with `{:?}`, which escapes quotes,
+        // backslashes and control characters: mask that spelling too.
+        let debug = format!("{secret:?}");
+        let escaped = debug.get(1..debug.len() - 1).unwrap_or_default().to_string();
+        for form in [secret.clone(), escaped] {
+            if !form.is_empty() && !known.contains(&form) {
+                known.push(form);
+            }
         }
     }
 }
@@ -32,7 +39,11 @@ pub fn install(restore_terminal: fn()) {
         Some(message) => {
             restore_terminal();
             let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-            eprintln!("\ndrillbook panicked{location}:\n{message}\n(a secret in the message was replaced by ***)");
+            // Not eprintln!: it panics when stderr is gone, and a panic in the hook aborts.
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "\ndrillbook panicked{location}:\n{message}\n(a secret in the message was replaced by ***)"
+            );
         }
     }));
 }
@@ -72,6 +83,18 @@ mod tests {
         assert_eq!(mask(&secrets, "got line two here").as_deref(), Some("got *** here"));
         assert_eq!(mask(&secrets, "index out of bounds"), None);
         assert_eq!(mask(&[], "hunter2-x"), None);
+    }
+
+    #[test]
+    fn a_secret_in_an_error_printed_with_debug_is_masked_too() {
+        let secret = r#"pa"ss\word"#.to_string();
+        remember([&secret]);
+        let known = KNOWN.lock().unwrap().clone();
+        let message = format!("called `Result::unwrap()` on an `Err` value: Auth({:?})", secret);
+        assert_eq!(
+            mask(&known, &message).as_deref(),
+            Some("called `Result::unwrap()` on an `Err` value: Auth(\"***\")")
+        );
     }
 
     #[test]

@@ -160,21 +160,35 @@ impl DrillSession {
         Ok(())
     }
 
-    /// Stops what interrupted attempts of any step left running, for an abort:
-    /// the drill is abandoned, and its teardown must not race a restore that is
-    /// still writing. What was stopped is journaled as a note on its step, so
-    /// the report shows it; the notes are returned for the operator. Waits up
-    /// to `grace` for a group that ignores SIGTERM before SIGKILL.
+    /// Stops what attempts cut short (drillbook died or was stopped while they
+    /// ran) left running, for an abort: the drill is abandoned, and its
+    /// teardown must not race a restore that is still writing. What finished
+    /// attempts left running on purpose (a port-forward for a later step) is
+    /// left alone. Everything is stopped first, then what was stopped is
+    /// journaled as a note on its step, so the report shows it; the notes are
+    /// returned for the operator. Waits up to `grace` for a group that ignores
+    /// SIGTERM before SIGKILL.
     pub fn stop_leftovers(&mut self, grace: std::time::Duration) -> Result<Vec<String>, SessionError> {
         let logs = self.dir.logs();
-        let steps: Vec<String> = self.runbook.steps.iter().map(|step| step.id.clone()).collect();
-        let mut notes = Vec::new();
-        for step in steps {
-            for stopped in crate::engine::leftover::stop_earlier_attempts(&logs, &step, grace) {
-                let text = format!("drill aborted: {}", stopped.summary());
-                self.record(Event::NoteAdded { step: Some(step.clone()), text: text.clone() })?;
-                notes.push(format!("{step}: {text}"));
+        let mut stopped = Vec::new();
+        for step in &self.state.steps {
+            let cut_short: Vec<u32> = step
+                .attempts
+                .iter()
+                .filter(|attempt| attempt.result.is_none() || attempt.interrupted.is_some())
+                .map(|attempt| attempt.number)
+                .collect();
+            if cut_short.is_empty() {
+                continue;
             }
+            for group in crate::engine::leftover::stop_attempts(&logs, &step.outline.id, &cut_short, grace) {
+                stopped.push((step.outline.id.clone(), format!("drill aborted: {}", group.summary())));
+            }
+        }
+        let mut notes = Vec::new();
+        for (step, text) in stopped {
+            self.record(Event::NoteAdded { step: Some(step.clone()), text: text.clone() })?;
+            notes.push(format!("{step}: {text}"));
         }
         Ok(notes)
     }
@@ -189,7 +203,6 @@ impl DrillSession {
         self.secrets = secrets;
     }
 
-    /// Secret variables that still need a value (after a resume).
     /// The secret values this session holds (debug builds' forced panic shows
     /// them, to prove panic messages are masked).
     #[cfg(debug_assertions)]
@@ -197,6 +210,7 @@ impl DrillSession {
         self.secrets.values().map(String::as_str).collect()
     }
 
+    /// Secret variables that still need a value (after a resume).
     pub fn missing_secrets(&self) -> Vec<&runbook::VarDef> {
         self.runbook.vars.iter().filter(|v| v.secret && !self.secrets.contains_key(&v.name)).collect()
     }

@@ -168,8 +168,9 @@ pub enum Effect {
         reason: String,
     },
     OpenUrl(String),
-    /// The drill is being aborted: stop what interrupted attempts left running
-    /// (journaled as notes) before any teardown step runs.
+    /// The drill is being aborted: stop what interrupted attempts (cut short
+    /// when drillbook died) left running, journaled as notes, before any
+    /// teardown step runs.
     StopLeftovers,
     /// Leave. `interrupt`: the reason to journal for a running step.
     Quit {

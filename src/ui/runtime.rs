@@ -461,14 +461,16 @@ impl Runtime {
             }
             Effect::StopLeftovers => {
                 let Some(session) = self.session.as_mut() else { return Vec::new() };
-                // Synchronous, like journaling: the teardown waits for it anyway, and
-                // it takes longer than a poll only for a group that ignores SIGTERM.
-                match session.stop_leftovers(crate::engine::KILL_GRACE) {
+                // The teardown waits for this anyway. It takes a 50 ms poll per group,
+                // up to KILL_GRACE + 2 s for one that ignores SIGTERM; the frame is not
+                // redrawn meanwhile, but the runtime's other tasks (signals) go on.
+                let stopped = tokio::task::block_in_place(|| session.stop_leftovers(crate::engine::KILL_GRACE));
+                match stopped {
                     Ok(notes) => {
                         let records = session.take_new_records();
                         let mut effects = update(app, Msg::EffectDone(records));
-                        for note in notes {
-                            effects.extend(update(app, Msg::Notice(note)));
+                        if !notes.is_empty() {
+                            effects.extend(update(app, Msg::Notice(notes.join(" · "))));
                         }
                         effects
                     }
