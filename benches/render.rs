@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use drillbook::drill::event::{Event, SessionMode};
 use drillbook::drill::journal::Record;
 use drillbook::drill::state::DrillState;
+use drillbook::drive::Update;
 use drillbook::engine::OutputStream;
 use drillbook::engine::k8s::wait::{Health, PodRow, PodTable};
 use drillbook::ui::app::{App, Msg};
@@ -81,15 +82,21 @@ fn app(steps: usize, lines: usize, pods: usize) -> App {
         rpo_target_secs: None,
         vars: BTreeMap::new(),
         secret_vars: Vec::new(),
-        steps: drillbook::engine::session::step_outlines(&runbook),
+        steps: drillbook::drive::session::step_outlines(&runbook),
     };
     let record = |seq, event| Record { seq, ts: now, prev: String::new(), event };
     let mut state = DrillState::replay(&[record(1, started)]).expect("state");
     state
         .apply(&record(2, Event::SessionStarted { pid: 1, host: "b".into(), mode: SessionMode::Tui, resumed: false }))
         .expect("apply");
-    app.in_flight = 1;
-    let _ = update(&mut app, Msg::DrillOpened { id: "bench".into(), state: Box::new(state), notices: Vec::new() });
+    let opened = Update::Opened {
+        id: "bench".into(),
+        dir: "/drills/bench".into(),
+        state: Box::new(state),
+        notices: Vec::new(),
+        resumed: false,
+    };
+    let _ = update(&mut app, Msg::Drive(opened));
     // The selected step (the one that runs) holds the whole log.
     let selected = app.selected;
     app.logs[selected] = LogPane::new(lines.max(1));

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use drillbook::drill::event::{Event, SessionMode};
 use drillbook::drill::store::DrillStore;
-use drillbook::engine::session::DrillSession;
+use drillbook::drive::session::DrillSession;
 use drillbook::engine::vars::{NoPrompt, resolve_vars};
 
 fn main() -> ExitCode {

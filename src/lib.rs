@@ -2,11 +2,14 @@
 //!
 //! Layers, each depending only on the ones below it:
 //! `runbook` (format, validation, templating) → `drill` (journal, replay,
-//! store) → `engine` (runs steps) → `cli` (commands, plain runner).
+//! store, evidence) → `engine` (runs one thing: a command, S3, Kubernetes,
+//! HTTP) → `drive` (the one conductor of a drill) → `report` and `ui` (the
+//! TUI front-end) → `cli` (commands and the plain front-end).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
 pub mod drill;
+pub mod drive;
 pub mod engine;
 pub mod report;
 pub mod runbook;

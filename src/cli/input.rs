@@ -21,6 +21,15 @@ impl Input {
         Input { lines: None, is_terminal: std::io::stdin().is_terminal() }
     }
 
+    /// Answers given in advance, then the end of input (tests, scripts).
+    pub fn scripted<S: Into<String>>(lines: impl IntoIterator<Item = S>) -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        for line in lines {
+            let _ = sender.send(line.into());
+        }
+        Input { lines: Some(receiver), is_terminal: false }
+    }
+
     fn lines(&mut self) -> &mut mpsc::UnboundedReceiver<String> {
         self.lines.get_or_insert_with(|| {
             let (sender, lines) = mpsc::unbounded_channel();

@@ -3,8 +3,8 @@
 //! 0 (done), 1 (drill failed or input invalid), 2 (could not run), 130
 //! (stopped by a signal; resumable).
 
-mod input;
-mod plain;
+pub mod input;
+pub mod plain;
 mod sandbox;
 
 use std::io::Write;
@@ -18,7 +18,8 @@ use crate::drill::journal;
 use crate::drill::lock::{self, DrillLock};
 use crate::drill::state::DrillState;
 use crate::drill::store::{DrillDir, DrillStore};
-use crate::engine::session::DrillSession;
+use crate::drive::ReportTo;
+use crate::drive::session::DrillSession;
 use crate::engine::vars::{self, Prompter};
 use crate::report;
 use crate::runbook::{self, Runbook};
@@ -156,27 +157,13 @@ pub struct UiArgs {
     #[arg(long, value_name = "NAME", env = "DRILLBOOK_KUBE_CONTEXT")]
     pub context: Option<String>,
     /// When the drill ends, upload its reports (md, html, json, junit) to s3://BUCKET/PREFIX/DRILL_ID/
-    /// (for scheduled drills: implies --plain; uses --endpoint-url and --profile like S3 steps).
+    /// (for scheduled drills; uses --endpoint-url and --profile like S3 steps).
     #[arg(long, value_name = "S3_URL", value_parser = parse_report_to)]
     pub report_to: Option<ReportTo>,
 }
 
-/// Where `--report-to` uploads the reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportTo {
-    pub bucket: String,
-    /// Empty or ending in `/`.
-    pub prefix: String,
-}
-
 fn parse_report_to(text: &str) -> Result<ReportTo, String> {
-    let rest = text.strip_prefix("s3://").ok_or("expected s3://BUCKET/PREFIX/")?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() || bucket.contains(char::is_whitespace) {
-        return Err("expected s3://BUCKET/PREFIX/ with a bucket name".into());
-    }
-    let prefix = if prefix.is_empty() || prefix.ends_with('/') { prefix.to_string() } else { format!("{prefix}/") };
-    Ok(ReportTo { bucket: bucket.to_string(), prefix })
+    text.parse()
 }
 
 impl UiArgs {
@@ -331,14 +318,8 @@ fn start(
                 Some((var.name.clone(), value))
             })
             .collect();
-        return crate::ui::runtime::run(crate::ui::runtime::Opening::New {
-            runbook,
-            given,
-            env,
-            training,
-            store,
-            participants,
-        });
+        let opening = crate::ui::runtime::Opening::New { runbook, given, env, training, store, participants };
+        return crate::ui::runtime::run(opening, conducting(&ui));
     }
     let mut input = input::Input::stdin();
     let env = |name: &str| std::env::var(name).ok();
@@ -383,7 +364,8 @@ fn resume(drill: Option<&str>, ui: UiArgs, abort: bool) -> Result<ExitCode, Stri
     }
     session.set_secrets(secrets);
     if use_tui(&ui) && !abort {
-        return crate::ui::runtime::run(crate::ui::runtime::Opening::Resume { session: Box::new(session), notice });
+        let opening = crate::ui::runtime::Opening::Resume { session: Box::new(session), notice };
+        return crate::ui::runtime::run(opening, conducting(&ui));
     }
     plain::drive(session, input, ui, Some(notice), abort)
 }
@@ -438,12 +420,17 @@ fn watch_plain(dir: &DrillDir) -> Result<ExitCode, String> {
     }
 }
 
+/// How the TUI's conductor runs: the same flags as plain mode's.
+fn conducting(ui: &UiArgs) -> crate::ui::runtime::Conducting {
+    crate::ui::runtime::Conducting { unattended: ui.yes, report_to: ui.report_to.clone() }
+}
+
 /// The full-screen interface, unless asked for plain mode, running in CI,
 /// or not attached to a terminal.
 fn use_tui(ui: &UiArgs) -> bool {
     use std::io::IsTerminal;
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    !ui.plain && ui.report_to.is_none() && !ci && std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+    !ui.plain && !ci && std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }
 
 /// The newest drill that is neither completed nor aborted.

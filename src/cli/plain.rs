@@ -1,29 +1,25 @@
-//! The line-oriented interface: one step after another, output streamed
-//! with a gutter, questions answered with a line of input. Used in pipes,
-//! for scheduled drills (`--plain --yes`) and by the tests.
+//! The line-oriented front-end: what the conductor reports, printed one
+//! line at a time with a gutter for step output; its questions asked as
+//! lines of input. Used in pipes, for scheduled drills (`--plain --yes`)
+//! and by the tests. It decides nothing about the drill: every answer goes
+//! to the conductor, which journals and acts on it.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
-
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
-mod http;
-mod k8s;
+use std::time::{Duration, Instant};
 
 use super::UiArgs;
 use super::input::Input;
-use crate::drill::event::{AttemptResult, DrillOutcome, Event, SkipCause};
-use crate::drill::state::StepStatus;
-use crate::engine::command::run_command;
-use crate::engine::session::{DrillSession, ResumeNotice, SessionError};
-use crate::engine::steps::{self, CommandEnd, StepLog};
-use crate::engine::{EngineEvent, KILL_GRACE, OutputStream, plan};
-use crate::report;
+use crate::drill::event::{AttemptResult, Event, SkipCause};
+use crate::drill::journal::Record;
+use crate::drill::state::DrillState;
+use crate::drive::session::{DrillSession, ResumeNotice};
+use crate::drive::{self, Answer, Ending, Link, PickWhat, PodTableLines, Question, Request, Summary, Update};
+use crate::engine::OutputStream;
 use crate::runbook::duration::format_duration;
-use crate::runbook::{Action, ChecklistSpec, Confirm, Step};
+
+/// Progress with a percentage is printed at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 /// Runs the drill to its end, a stop signal, or missing input.
 pub fn drive(
@@ -39,870 +35,460 @@ pub fn drive(
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
-        let stop = CancellationToken::new();
-        let stop_reason = Arc::new(Mutex::new(None));
-        listen_for_signals(stop.clone(), stop_reason.clone())?;
-        let mut driver = Driver {
-            session,
-            input,
-            yes: ui.yes,
-            out: Printer::new(),
-            stop,
-            stop_reason,
-            aborting: abort,
+        let options = drive::Options {
+            unattended: ui.yes,
+            abort,
             report_to: ui.report_to.clone(),
+            on_second_signal: || std::process::exit(130),
         };
-        driver.run(notice).await
+        let runbook = session.runbook.clone();
+        let mut link = drive::start(session, notice, options)?;
+        let mut plain = Plain {
+            runbook,
+            out: Printer::new(),
+            input,
+            state: None,
+            journal: String::new(),
+            headed: None,
+            shown_command: None,
+            progress_at: None,
+            pods: PodTableLines::default(),
+        };
+        plain.run(&mut link).await
     })
 }
 
-/// SIGINT, SIGTERM and SIGHUP stop the drill cleanly: the running step is
-/// killed and journaled as interrupted, and the drill can be resumed. A
-/// second signal exits at once (the journal is durable at every line).
-fn listen_for_signals(stop: CancellationToken, reason: Arc<Mutex<Option<String>>>) -> Result<(), String> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut streams = Vec::new();
-    for (kind, name) in
-        [(SignalKind::interrupt(), "SIGINT"), (SignalKind::terminate(), "SIGTERM"), (SignalKind::hangup(), "SIGHUP")]
-    {
-        streams.push((signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))?, name));
-    }
-    for (mut stream, name) in streams {
-        let stop = stop.clone();
-        let reason = reason.clone();
-        tokio::spawn(async move {
-            while stream.recv().await.is_some() {
-                if stop.is_cancelled() {
-                    std::process::exit(130);
-                }
-                if let Ok(mut reason) = reason.lock() {
-                    *reason = Some(name.to_string());
-                }
-                stop.cancel();
-            }
-        });
-    }
-    Ok(())
-}
-
-enum Answer {
-    Line(String),
+/// What waiting for a line of input brought.
+enum Line {
+    Text(String),
+    /// Standard input is closed.
     Eof,
-    Stopped,
+    /// The conductor ended meanwhile (a signal).
+    Ended(Ending),
 }
 
-/// How the drive ended early.
-enum Halt {
-    Stopped(String),
-    NoInput(String),
-    Journal(SessionError),
-}
-
-impl From<SessionError> for Halt {
-    fn from(error: SessionError) -> Self {
-        Halt::Journal(error)
-    }
-}
-
-struct Driver {
-    session: DrillSession,
-    input: Input,
-    yes: bool,
+struct Plain {
+    /// The runbook the drill runs (its snapshot), for what questions leave out.
+    runbook: crate::runbook::Runbook,
     out: Printer,
-    stop: CancellationToken,
-    stop_reason: Arc<Mutex<Option<String>>>,
-    aborting: bool,
-    /// Upload the reports here when the drill ends.
-    report_to: Option<super::ReportTo>,
+    input: Input,
+    /// The drill as journaled, mirrored from the conductor's records.
+    state: Option<DrillState>,
+    journal: String,
+    /// The step whose heading was printed last.
+    headed: Option<usize>,
+    /// A step whose command a confirmation already showed.
+    shown_command: Option<usize>,
+    progress_at: Option<Instant>,
+    pods: PodTableLines,
 }
 
-impl Driver {
-    /// From here on only the teardown steps run. What interrupted attempts left
-    /// running is stopped first: the drill is abandoned, and a teardown must not
-    /// race, say, a `pg_restore` still writing. (Steps that finished keep what
-    /// they left running on purpose.)
-    fn begin_abort(&mut self) -> Result<(), SessionError> {
-        self.aborting = true;
-        self.out.line("Aborting: only the teardown steps (`always = true`) still run, with their confirmations.");
-        // Blocking (polls, and up to KILL_GRACE for a group that ignores SIGTERM):
-        // the signal listener runs on another worker meanwhile.
-        let notes = tokio::task::block_in_place(|| self.session.stop_leftovers(KILL_GRACE))?;
-        for note in notes {
-            self.out.line(&format!("  {note}"));
+impl Plain {
+    async fn run(&mut self, link: &mut Link) -> Result<ExitCode, String> {
+        while let Some(update) = link.updates.recv().await {
+            let ending = match update {
+                Update::Ask { id, question } => self.answer(link, id, question).await,
+                Update::Ended(ending) => Some(ending),
+                Update::Finished(summary) => {
+                    self.summary(&summary);
+                    let _ = link.inputs.send(drive::Input::Request(Request::Quit { reason: "finished".into() }));
+                    None
+                }
+                other => {
+                    self.show(other);
+                    None
+                }
+            };
+            if let Some(ending) = ending {
+                return self.ended(ending);
+            }
         }
+        Err("the drill's conductor stopped without a word".into())
+    }
+
+    fn ended(&mut self, ending: Ending) -> Result<ExitCode, String> {
+        if let Some(error) = ending.error {
+            return Err(error);
+        }
+        if let (Some(reason), Some(state)) = (ending.paused.filter(|_| ending.code == 130), &self.state) {
+            let id = &state.drill_id;
+            self.out.line(&format!("\n{reason}: the drill is paused. Resume it with `drillbook resume {id}`."));
+        }
+        Ok(ExitCode::from(ending.code))
+    }
+
+    fn show(&mut self, update: Update) {
+        match update {
+            Update::Opened { id, dir, state, notices, resumed } => {
+                self.journal = dir.join("journal.jsonl").display().to_string();
+                self.state = Some(*state);
+                self.header(&id, resumed, &notices);
+            }
+            Update::Recorded(records) => {
+                for record in records {
+                    self.recorded(&record);
+                    if let Some(state) = self.state.as_mut() {
+                        let _ = state.apply(&record);
+                    }
+                }
+            }
+            Update::StepBegins { step, help, url } => {
+                self.heading(step);
+                if let Some(help) = help {
+                    for line in help.trim().lines() {
+                        self.out.line(&format!("  {line}"));
+                    }
+                }
+                if let Some(url) = url {
+                    self.out.line(&format!("  open: {url}"));
+                }
+            }
+            Update::Output { stream, lines, .. } => {
+                if let Some(table) = self.pods.flush() {
+                    self.out.output(OutputStream::Stdout, &table);
+                }
+                self.out.output(stream, &lines);
+            }
+            Update::Progress { message, .. } => {
+                let due = self.progress_at.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY);
+                if message.contains('%') && !due {
+                    return;
+                }
+                // Kubernetes steps say as much in their output and pod tables.
+                if self.kind_of_running().is_some_and(|kind| kind.starts_with("k8s-") || kind == "http-check") {
+                    return;
+                }
+                self.progress_at = Some(Instant::now());
+                self.out.output(OutputStream::Stdout, std::slice::from_ref(&message));
+            }
+            Update::Pods { table, .. } => {
+                if let Some(lines) = self.pods.offer(&table) {
+                    self.out.output(OutputStream::Stdout, &lines);
+                }
+            }
+            Update::Notice(text) => self.out.line(&text),
+            Update::Ask { .. } | Update::Finished(_) | Update::Ended(_) => {}
+        }
+    }
+
+    fn kind_of_running(&self) -> Option<&str> {
+        Some(self.state.as_ref()?.running_step()?.outline.kind.as_str())
+    }
+
+    fn header(&mut self, id: &str, resumed: bool, notices: &[String]) {
+        let Some(state) = &self.state else { return };
+        let verb = if resumed { "Resuming" } else { "Starting" };
+        let training = if state.training { " [training]" } else { "" };
+        let mut lines = vec![
+            format!("{verb} drill {id}{training}"),
+            format!("  runbook: {} ({}), {} steps", state.runbook_title, state.runbook_id, state.steps.len()),
+        ];
+        if let Some(target) = state.rto_target {
+            lines.push(format!("  RTO target: {}", format_duration(target)));
+        }
+        lines.extend(state.vars.iter().map(|(name, value)| format!("  {name} = {value}")));
+        lines.extend(state.secret_vars.iter().map(|name| format!("  {name} = *** (secret)")));
+        lines.push(format!("  journal: {}", self.journal));
+        for notice in notices {
+            let note = if notice.starts_with("training:") { "" } else { "note: " };
+            lines.push(format!("  {note}{notice}"));
+        }
+        if resumed {
+            for (index, step) in state.steps.iter().enumerate() {
+                lines.push(format!("  [{}] {:<12} {}", index + 1, step.status.label(), step.outline.id));
+            }
+        }
+        for line in lines {
+            self.out.line(&line);
+        }
+    }
+
+    /// `[2/7] Restore the backup (restore)`.
+    fn heading(&mut self, step: usize) {
+        let Some(state) = &self.state else { return };
+        let Some(outline) = state.steps.get(step).map(|s| &s.outline) else { return };
+        let text = format!("[{}/{}] {} ({})", step + 1, state.steps.len(), outline.title, outline.id);
+        self.out.heading(&text);
+        self.headed = Some(step);
+    }
+
+    /// The heading of `step` unless it was the last one printed.
+    fn head(&mut self, step: &str) -> Option<usize> {
+        let index = self.state.as_ref()?.step_index(step)?;
+        if self.headed != Some(index) {
+            self.heading(index);
+        }
+        Some(index)
+    }
+
+    /// One line for a record worth a line.
+    fn recorded(&mut self, record: &Record<Event>) {
+        match &record.event {
+            Event::StepStarted { step, command: Some(command), .. } => {
+                let Some(index) = self.head(step) else { return };
+                let is_command = self.state.as_ref().is_some_and(|s| s.steps[index].outline.kind == "command");
+                if is_command && self.shown_command != Some(index) {
+                    self.out.line(&format!("  $ {}", command.replace('\n', "\n    ")));
+                }
+                self.shown_command = None;
+            }
+            Event::CaptureSet { step, name, value } => {
+                self.head(step);
+                let image = value.fields.get("image").and_then(|i| i.as_str()).map(|i| format!(" ({i})"));
+                self.out.line(&format!("  captured {name} = {}{}", value.value, image.unwrap_or_default()));
+            }
+            Event::StepFinished { step, result, reason, duration_ms, exit_code, .. } => {
+                self.head(step);
+                if let Some(table) = self.pods.flush() {
+                    self.out.output(OutputStream::Stdout, &table);
+                }
+                let took = format_duration(Duration::from_millis(*duration_ms));
+                let reason = reason.clone().unwrap_or_else(|| format!("{result:?}").to_lowercase());
+                self.out.line(&match (result, exit_code) {
+                    (AttemptResult::Succeeded, _) => format!("  ✓ done in {took}"),
+                    (_, Some(_)) => format!("  ✗ failed after {took}: {reason}"),
+                    (_, None) => format!("  ✗ failed: {reason}"),
+                });
+            }
+            Event::StepSkipped { step, cause, reason } => {
+                self.head(step);
+                match cause {
+                    // The conductor said why when it decided.
+                    SkipCause::NonInteractive => {}
+                    SkipCause::Operator if reason == "not confirmed" => self.out.line("  not confirmed: skipped"),
+                    _ => self.out.line(&format!("  skipped: {reason}")),
+                }
+            }
+            Event::StepMarkedDone { step, note } => {
+                self.head(step);
+                self.out.line(&format!("  marked done: {note}"));
+            }
+            _ => {}
+        }
+    }
+
+    fn summary(&mut self, summary: &Summary) {
+        let report = &summary.report;
+        self.out.heading(&format!("Drill {}: {}", report.outcome, report.runbook.title));
+        for step in &report.steps {
+            let detail = step.detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default();
+            self.out.line(&format!("  {:<12} {}{detail}", step.status, step.id));
+        }
+        self.out.line(&format!("  RTO {}: {}", report.rto.verdict, report.rto.detail));
+        self.out.line(&format!("  RPO {}: {}", report.rpo.verdict, report.rpo.detail));
+        match &summary.written {
+            Ok(paths) => {
+                let dir = paths.first().and_then(|p| p.parent()).map(|d| d.display().to_string()).unwrap_or_default();
+                self.out.line(&format!("  reports: {} in {dir}", drive::report_names(paths).join(", ")));
+            }
+            Err(error) => self.out.line(&format!("  could not write the reports: {error}")),
+        }
+        self.out.line(&format!("  report: drillbook report {}", report.drill_id));
+    }
+
+    fn step_title(&self, step: usize) -> (String, String) {
+        self.state
+            .as_ref()
+            .and_then(|s| s.steps.get(step))
+            .map(|s| (s.outline.id.clone(), s.outline.title.clone()))
+            .unwrap_or_default()
+    }
+
+    /// Asks a question as lines and sends the answer; `Some`: the conductor
+    /// ended meanwhile. At the end of input the conductor is told that no
+    /// answer can come.
+    async fn answer(&mut self, link: &mut Link, id: u64, question: Question) -> Option<Ending> {
+        match self.answer_lines(link, id, question).await {
+            Ok(()) => None,
+            Err(Some(ending)) => Some(ending),
+            Err(None) => {
+                let _ = link.inputs.send(drive::Input::Answer { id, answer: Answer::Unanswerable });
+                None
+            }
+        }
+    }
+
+    async fn answer_lines(&mut self, link: &mut Link, id: u64, question: Question) -> Result<(), Option<Ending>> {
+        let answer = match question {
+            Question::Checklist { step } => return self.checklist(link, id, step).await,
+            Question::Confirm { step, command, typed, mismatch, .. } => {
+                match (&mismatch, &typed) {
+                    (Some(text), Some(expected)) => self.out.line(&format!("  `{text}` does not match `{expected}`")),
+                    _ => self.out.line(&format!("  will run:\n    {}", command.replace('\n', "\n    "))),
+                }
+                self.shown_command = Some(step);
+                match typed {
+                    Some(expected) => {
+                        let prompt = format!("  Type `{expected}` to run it (empty to skip): ");
+                        self.ask_until(link, &prompt, |word, _| {
+                            Some(if word.is_empty() { Answer::No } else { Answer::Typed(word.to_string()) })
+                        })
+                        .await?
+                    }
+                    None => {
+                        self.ask_until(link, "  Run it? [y/N]: ", |word, _| match word {
+                            "y" | "yes" => Some(Answer::Yes),
+                            "" | "n" | "no" => Some(Answer::No),
+                            _ => None,
+                        })
+                        .await?
+                    }
+                }
+            }
+            Question::Pick { what, rows, default, .. } => {
+                let noun = if what == PickWhat::Backup { "backup" } else { "tag" };
+                let prompt = match default {
+                    Some(row) => format!("  Which {noun}? number [{}]: ", row + 1),
+                    None => format!("  Which {noun}? number: "),
+                };
+                loop {
+                    let (word, _) = self.choice(link, &prompt).await?;
+                    let number = if word.is_empty() { default.map(|row| row + 1) } else { word.parse::<usize>().ok() };
+                    match number.filter(|n| (1..=rows.len()).contains(n)) {
+                        Some(number) => break Answer::Pick(number - 1),
+                        None => self.out.line(&format!("  choose 1 to {}", rows.len())),
+                    }
+                }
+            }
+            Question::Manual { .. } => {
+                let prompt = "  Done? [y]es / [s]kip / [a]bort (words after the answer are kept as a note): ";
+                self.ask_until(link, prompt, |word, note| {
+                    let note = (!note.is_empty()).then_some(note);
+                    match word {
+                        "y" | "yes" => Some(Answer::Done { note }),
+                        "s" | "skip" => Some(Answer::Skip { reason: note.unwrap_or_default() }),
+                        "a" | "abort" => Some(Answer::Abort { note }),
+                        _ => None,
+                    }
+                })
+                .await?
+            }
+            Question::Interrupted { step, still_running } => {
+                let (id_text, title) = self.step_title(step);
+                self.out.line(&format!("\nStep `{id_text}` ({title}) was interrupted before it finished."));
+                if !still_running.is_empty() {
+                    self.out.line(
+                        "  Still running from the interrupted attempt (running the step again stops them first):",
+                    );
+                    for process in &still_running {
+                        self.out.line(&format!("    {process}"));
+                    }
+                }
+                self.ask_until(link, "  Run it again? [Y]es / mark [d]one / [s]kip: ", |word, note| match word {
+                    "" | "y" | "yes" | "r" => Some(Answer::Again),
+                    "d" | "done" => Some(Answer::MarkDone { note }),
+                    "s" | "skip" => Some(Answer::Skip { reason: note }),
+                    _ => None,
+                })
+                .await?
+            }
+            Question::Failed { .. } => {
+                let prompt = "  [r]etry / [s]kip / [a]bort the drill (teardown steps still run): ";
+                self.ask_until(link, prompt, |word, note| match word {
+                    "r" | "retry" | "y" | "yes" => Some(Answer::Again),
+                    "s" | "skip" => Some(Answer::Skip { reason: note }),
+                    "a" | "abort" => Some(Answer::Abort { note: None }),
+                    _ => None,
+                })
+                .await?
+            }
+        };
+        let _ = link.inputs.send(drive::Input::Answer { id, answer });
         Ok(())
     }
 
-    async fn run(&mut self, notice: Option<ResumeNotice>) -> Result<ExitCode, String> {
-        self.header(notice.as_ref());
-        match self.session.prepare_sandbox() {
-            Ok(made) => {
-                for line in made {
-                    self.out.line(&format!("  training: {line}"));
-                }
-            }
-            Err(error) => {
-                let _ = self.session.record(Event::SessionEnded { reason: format!("sandbox: {error}") });
-                return Err(format!("cannot prepare the training sandbox: {error}"));
-            }
-        }
-        if self.aborting {
-            self.begin_abort().map_err(|error| format!("cannot abort the drill: {error}"))?;
-        }
-        match self.steps(notice.is_some()).await {
-            Ok(outcome) => {
-                let code = self.finish(outcome);
-                // A scheduled drill whose evidence did not arrive has failed its job.
-                match self.upload_reports().await {
-                    Ok(()) => Ok(code),
-                    Err(error) => {
-                        self.out.line(&format!("  could not upload the reports: {error}"));
-                        Ok(ExitCode::from(1))
-                    }
-                }
-            }
-            Err(Halt::Stopped(reason)) => {
-                let _ = self.session.record(Event::SessionEnded { reason: format!("stopped by {reason}") });
-                self.out.line(&format!(
-                    "\nstopped by {reason}: the drill is paused. Resume it with `drillbook resume {}`.",
-                    self.session.dir.id
-                ));
-                Ok(ExitCode::from(130))
-            }
-            Err(Halt::NoInput(step)) => {
-                let _ = self.session.record(Event::SessionEnded { reason: "no more input".into() });
-                Err(format!(
-                    "step `{step}` needs an answer but standard input is closed; the drill is paused (resume with `drillbook resume {}`, or run with --yes)",
-                    self.session.dir.id
-                ))
-            }
-            Err(Halt::Journal(error)) => Err(format!(
-                "{error}. The drill is paused; fix this and run `drillbook resume {}`",
-                self.session.dir.id
-            )),
-        }
-    }
-
-    fn header(&mut self, notice: Option<&ResumeNotice>) {
-        let state = &self.session.state;
-        let verb = if notice.is_some() { "Resuming" } else { "Starting" };
-        let training = if state.training { " [training]" } else { "" };
-        self.out.line(&format!("{verb} drill {}{training}", self.session.dir.id));
-        self.out.line(&format!(
-            "  runbook: {} ({}), {} steps",
-            state.runbook_title,
-            state.runbook_id,
-            state.steps.len()
-        ));
-        if let Some(target) = state.rto_target {
-            self.out.line(&format!("  RTO target: {}", format_duration(target)));
-        }
-        for (name, value) in &state.vars {
-            self.out.line(&format!("  {name} = {value}"));
-        }
-        for name in &state.secret_vars {
-            self.out.line(&format!("  {name} = *** (secret)"));
-        }
-        self.out.line(&format!("  journal: {}", self.session.dir.journal().display()));
-        if let Some(notice) = notice {
-            if let Some(torn) = &notice.torn {
-                self.out.line(&format!(
-                    "  note: the journal's last line was incomplete (a crash mid-write, line {}); it was set aside{}",
-                    torn.line_number,
-                    torn.saved_to.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default()
-                ));
-            }
-            if let Some(change) = &notice.runbook_changed {
-                let mut what = Vec::new();
-                if !change.changed_steps.is_empty() {
-                    what.push(format!("changed: {}", change.changed_steps.join(", ")));
-                }
-                if !change.added_steps.is_empty() {
-                    what.push(format!("added: {}", change.added_steps.join(", ")));
-                }
-                if !change.removed_steps.is_empty() {
-                    what.push(format!("removed: {}", change.removed_steps.join(", ")));
-                }
-                self.out.line(&format!(
-                    "  note: {} changed since this drill started ({}); continuing with the runbook as it was when the drill started",
-                    change.path,
-                    if what.is_empty() { "whitespace or metadata".to_string() } else { what.join("; ") }
-                ));
-            }
-            for (index, step) in self.session.state.steps.iter().enumerate() {
-                self.out.line(&format!("  [{}] {:<12} {}", index + 1, step.status.label(), step.outline.id));
-            }
-        }
-    }
-
-    async fn steps(&mut self, resumed: bool) -> Result<DrillOutcome, Halt> {
-        if resumed
-            && !self.aborting
-            && let Some(index) = plan::blocking_failure(&self.session.runbook, &self.session.state)
-        {
-            self.after_failure(index).await?;
-        }
+    /// Asks until `parse` makes an answer of the first word (lowercased)
+    /// and the rest of the line (a note).
+    async fn ask_until(
+        &mut self,
+        link: &mut Link,
+        prompt: &str,
+        parse: impl Fn(&str, String) -> Option<Answer>,
+    ) -> Result<Answer, Option<Ending>> {
         loop {
-            if self.stop.is_cancelled() {
-                return Err(Halt::Stopped(self.stop_reason()));
-            }
-            match plan::next(&self.session.runbook, &self.session.state, self.aborting) {
-                plan::Next::Finish(outcome) => return Ok(outcome),
-                plan::Next::Decide(index) => self.decide_interrupted(index).await?,
-                plan::Next::Run(index) => {
-                    self.run_step(index).await?;
-                    let failed = matches!(self.session.state.steps[index].status, StepStatus::Failed { .. });
-                    if failed && plan::blocking_failure(&self.session.runbook, &self.session.state) == Some(index) {
-                        self.after_failure(index).await?;
-                    }
-                }
+            let (word, note) = self.choice(link, prompt).await?;
+            if let Some(answer) = parse(&word, note) {
+                return Ok(answer);
             }
         }
     }
 
-    fn stop_reason(&self) -> String {
-        self.stop_reason.lock().ok().and_then(|r| r.clone()).unwrap_or_else(|| "a signal".into())
-    }
-
-    async fn ask(&mut self, question: &str) -> Answer {
-        self.out.prompt(question);
-        tokio::select! {
-            line = self.input.line() => match line {
-                Some(line) => {
-                    if !self.input.is_terminal {
-                        self.out.line(&line);
-                    }
-                    Answer::Line(line)
-                }
-                None => {
-                    self.out.line("");
-                    Answer::Eof
-                }
-            },
-            () = self.stop.cancelled() => Answer::Stopped,
-        }
-    }
-
-    /// Asks and splits the answer into its first word (lowercased) and the rest (a note).
-    async fn ask_choice(&mut self, step: &str, question: &str) -> Result<(String, String), Halt> {
-        match self.ask(question).await {
-            Answer::Line(line) => {
-                let line = line.trim();
-                let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-                Ok((word.to_lowercase(), rest.trim().to_string()))
-            }
-            Answer::Eof => Err(Halt::NoInput(step.to_string())),
-            Answer::Stopped => Err(Halt::Stopped(self.stop_reason())),
-        }
-    }
-
-    async fn decide_interrupted(&mut self, index: usize) -> Result<(), Halt> {
-        let step = self.session.runbook.steps[index].clone();
-        if matches!(step.action, Action::Manual | Action::Checklist(_)) {
-            // Nothing ran: carry on where the operator was (ticks are kept).
-            self.session
-                .record(Event::StepReset { step: step.id.clone(), reason: "continue after interruption".into() })?;
+    /// A checklist, item by item: ticks go to the conductor as they are
+    /// answered; a required item answered "no" makes the step fail.
+    async fn checklist(&mut self, link: &mut Link, id: u64, step: usize) -> Result<(), Option<Ending>> {
+        let inputs = link.inputs.clone();
+        let send = |answer: Answer| {
+            let _ = inputs.send(drive::Input::Answer { id, answer });
+        };
+        let Some(crate::runbook::Action::Checklist(list)) = self.runbook.steps.get(step).map(|s| s.action.clone())
+        else {
             return Ok(());
-        }
-        self.out.line(&format!("\nStep `{}` ({}) was interrupted before it finished.", step.id, step.title));
-        let running = crate::engine::leftover::still_running(&self.session.dir.logs(), &step.id);
-        if !running.is_empty() {
-            self.out.line("  Still running from the interrupted attempt (running the step again stops them first):");
-            for process in &running {
-                self.out.line(&format!("    {process}"));
-            }
-        }
-        loop {
-            let (choice, note) = if self.yes {
-                self.out.line("  --yes: running it again");
-                ("y".to_string(), String::new())
-            } else {
-                self.ask_choice(&step.id, "  Run it again? [Y]es / mark [d]one / [s]kip: ").await?
-            };
-            let event = match choice.as_str() {
-                "" | "y" | "yes" | "r" => {
-                    Event::StepReset { step: step.id.clone(), reason: "re-run after interruption".into() }
-                }
-                "d" | "done" => Event::StepMarkedDone {
-                    step: step.id.clone(),
-                    note: if note.is_empty() { "marked done after interruption".into() } else { note },
-                },
-                "s" | "skip" => Event::StepSkipped {
-                    step: step.id.clone(),
-                    cause: SkipCause::Operator,
-                    reason: if note.is_empty() { "skipped after interruption".into() } else { note },
-                },
-                _ => continue,
-            };
-            self.session.record(event)?;
-            return Ok(());
-        }
-    }
-
-    /// A step failed and stops the drill: retry, skip, or stop (teardown runs).
-    async fn after_failure(&mut self, index: usize) -> Result<(), Halt> {
-        if self.yes {
-            let resumed_retry = self.session.state.sessions.len() > 1
-                && self.session.state.steps[index].attempts.last().is_some_and(|a| {
-                    a.started_at < self.session.state.sessions.last().map_or(a.started_at, |s| s.started_at)
-                });
-            if resumed_retry {
-                self.out.line("  --yes: retrying the failed step");
-                self.session.record(Event::StepReset {
-                    step: self.session.runbook.steps[index].id.clone(),
-                    reason: "retry on resume (--yes)".into(),
-                })?;
-            }
-            return Ok(());
-        }
-        let id = self.session.runbook.steps[index].id.clone();
-        loop {
-            let (choice, note) =
-                self.ask_choice(&id, "  [r]etry / [s]kip / [a]bort the drill (teardown steps still run): ").await?;
-            match choice.as_str() {
-                "r" | "retry" | "y" | "yes" => {
-                    self.session.record(Event::StepReset { step: id, reason: "retry after failure".into() })?;
-                }
-                "s" | "skip" => {
-                    let reason = if note.is_empty() { "skipped after failure".to_string() } else { note };
-                    self.session.record(Event::StepSkipped { step: id, cause: SkipCause::Operator, reason })?;
-                }
-                "a" | "abort" => self.begin_abort()?,
-                _ => continue,
-            }
-            return Ok(());
-        }
-    }
-
-    async fn run_step(&mut self, index: usize) -> Result<(), Halt> {
-        let step = self.session.runbook.steps[index].clone();
-        let total = self.session.runbook.steps.len();
-        self.out.heading(&format!("[{}/{total}] {} ({})", index + 1, step.title, step.id));
-        if let Some(when) = &step.when {
-            let context = self.session.template_context();
-            match self.session.templater().eval_condition(&when.text, &context) {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.out.line(&format!("  skipped: `when = \"{}\"` is false", when.text));
-                    return Ok(self.session.record(Event::StepSkipped {
-                        step: step.id.clone(),
-                        cause: SkipCause::Condition,
-                        reason: format!("when `{}` is false", when.text),
-                    })?);
-                }
-                Err(error) => {
-                    return self.fail_without_running(&step, format!("cannot evaluate `when`: {error}"));
-                }
-            }
-        }
-        if let Some(help) = &step.help {
-            let context = self.session.template_context();
-            let help = self.session.templater().render_plain(help, &context).unwrap_or_else(|_| help.clone());
-            for line in help.trim().lines() {
-                self.out.line(&format!("  {line}"));
-            }
-        }
-        match &step.action {
-            Action::Manual => self.manual(&step).await,
-            Action::Checklist(list) => self.checklist(&step, list).await,
-            Action::Command(_) => self.command(&step).await,
-            Action::S3Backup(spec) => self.s3_backup(&step, spec).await,
-            Action::S3Check(spec) => self.s3_check(&step, spec).await,
-            Action::K8sImageTag(spec) => self.k8s_image_tag(&step, spec).await,
-            Action::K8sWait(spec) => self.k8s_wait(&step, spec).await,
-            Action::K8sScale(spec) => self.k8s_scale(&step, spec).await,
-            Action::HttpCheck(spec) => self.http_check(&step, spec).await,
-        }
-    }
-
-    fn fail_without_running(&mut self, step: &Step, reason: String) -> Result<(), Halt> {
-        self.out.line(&format!("  ✗ failed: {reason}"));
-        Ok(steps::record_failure_without_run(&mut self.session, step, reason)?)
-    }
-
-    fn next_attempt(&self, step: &Step) -> u32 {
-        steps::next_attempt(&self.session, step)
-    }
-
-    fn url(&self, step: &Step) -> Option<String> {
-        let url = step.url.as_ref()?;
-        self.session.templater().render_plain(&url.text, &self.session.template_context()).ok()
-    }
-
-    async fn manual(&mut self, step: &Step) -> Result<(), Halt> {
-        if let Some(url) = self.url(step) {
-            self.out.line(&format!("  open: {url}"));
-        }
-        if self.yes {
-            self.out.line("  skipped: --yes cannot do a manual step; recorded as skipped");
-            return Ok(self.session.record(Event::StepSkipped {
-                step: step.id.clone(),
-                cause: SkipCause::NonInteractive,
-                reason: "non-interactive run (--yes): a manual step needs a person".into(),
-            })?);
-        }
-        let attempt = self.next_attempt(step);
-        let started = Instant::now();
-        self.session.record(Event::StepStarted { step: step.id.clone(), attempt, command: None, log: None })?;
-        loop {
-            let (choice, note) = self
-                .ask_choice(&step.id, "  Done? [y]es / [s]kip / [a]bort (words after the answer are kept as a note): ")
-                .await?;
-            if !note.is_empty() && matches!(choice.as_str(), "y" | "yes" | "s" | "skip" | "a" | "abort") {
-                self.session.record(Event::NoteAdded { step: Some(step.id.clone()), text: note.clone() })?;
-            }
-            match choice.as_str() {
-                "y" | "yes" => {
-                    self.session.record(Event::finished_by_hand(
-                        &step.id,
-                        attempt,
-                        AttemptResult::Succeeded,
-                        None,
-                        started.elapsed().as_millis() as u64,
-                    ))?;
-                    self.out.line("  ✓ done");
-                }
-                "s" | "skip" => {
-                    self.session.record(Event::StepSkipped {
-                        step: step.id.clone(),
-                        cause: SkipCause::Operator,
-                        reason: if note.is_empty() { "skipped by the operator".into() } else { note },
-                    })?;
-                }
-                "a" | "abort" => {
-                    self.session.record(Event::StepInterrupted {
-                        step: step.id.clone(),
-                        attempt,
-                        reason: "drill aborted".into(),
-                    })?;
-                    self.session.record(Event::StepSkipped {
-                        step: step.id.clone(),
-                        cause: SkipCause::Operator,
-                        reason: "drill aborted".into(),
-                    })?;
-                    self.begin_abort()?;
-                }
-                _ => continue,
-            }
-            return Ok(());
-        }
-    }
-
-    async fn checklist(&mut self, step: &Step, list: &ChecklistSpec) -> Result<(), Halt> {
-        if let Some(url) = self.url(step) {
-            self.out.line(&format!("  open: {url}"));
-        }
-        if self.yes {
-            self.out.line("  skipped: --yes cannot tick a checklist; recorded as skipped");
-            return Ok(self.session.record(Event::StepSkipped {
-                step: step.id.clone(),
-                cause: SkipCause::NonInteractive,
-                reason: "non-interactive run (--yes): a checklist needs a person".into(),
-            })?);
-        }
-        let attempt = self.next_attempt(step);
-        let started = Instant::now();
-        self.session.record(Event::StepStarted { step: step.id.clone(), attempt, command: None, log: None })?;
-        let mut not_done = Vec::new();
+        };
         for (index, item) in list.items.iter().enumerate() {
-            let ticked = self.session.state.step(&step.id).is_some_and(|s| s.ticked(index));
+            let ticked = self.state.as_ref().and_then(|s| s.steps.get(step)).is_some_and(|s| s.ticked(index));
             if ticked {
                 self.out.line(&format!("  [x] {}", item.text));
                 continue;
             }
             let optional = if item.required { "" } else { " (optional)" };
-            let question = format!("  [ ] {}{optional}: done? [y]es / [n]o / [s]kip step: ", item.text);
+            let prompt = format!("  [ ] {}{optional}: done? [y]es / [n]o / [s]kip step: ", item.text);
             loop {
-                let (choice, note) = self.ask_choice(&step.id, &question).await?;
-                match choice.as_str() {
-                    "y" | "yes" => {
-                        self.session.record(Event::ChecklistTicked {
-                            step: step.id.clone(),
-                            item: index,
-                            text: item.text.clone(),
-                            ticked: true,
-                        })?;
-                    }
-                    "n" | "no" if item.required => not_done.push(item.text.clone()),
+                let (word, note) = self.choice(link, &prompt).await?;
+                match word.as_str() {
+                    "y" | "yes" => send(Answer::Tick { item: index, ticked: true }),
                     "n" | "no" => {}
                     "s" | "skip" => {
-                        return Ok(self.session.record(Event::StepSkipped {
-                            step: step.id.clone(),
-                            cause: SkipCause::Operator,
-                            reason: if note.is_empty() { "checklist skipped by the operator".into() } else { note },
-                        })?);
+                        send(Answer::Skip { reason: note });
+                        return Ok(());
                     }
                     _ => continue,
                 }
                 if !note.is_empty() {
-                    self.session.record(Event::NoteAdded {
-                        step: Some(step.id.clone()),
-                        text: format!("{}: {note}", item.text),
-                    })?;
+                    let request = Request::Note { step: Some(step), item: Some(index), text: note };
+                    let _ = inputs.send(drive::Input::Request(request));
                 }
                 break;
             }
         }
-        let (result, reason) = if not_done.is_empty() {
-            self.out.line("  ✓ all required items done");
-            (AttemptResult::Succeeded, None)
-        } else {
-            let reason = format!("not done: {}", not_done.join("; "));
-            self.out.line(&format!("  ✗ {reason}"));
-            (AttemptResult::Failed, Some(reason))
-        };
-        self.session.record(Event::finished_by_hand(
-            &step.id,
-            attempt,
-            result,
-            reason,
-            started.elapsed().as_millis() as u64,
-        ))?;
+        send(Answer::Done { note: None });
         Ok(())
     }
 
-    /// Asks for confirmation where the step wants it. `false`: not confirmed.
-    async fn confirm(&mut self, step: &Step, display: &str) -> Result<bool, Halt> {
-        let expected = step.id.clone();
-        self.confirm_as(step, display, step.confirm, &expected).await
-    }
-
-    /// `Typed`: the operator types `expected` (a step id, a namespace).
-    async fn confirm_as(&mut self, step: &Step, display: &str, confirm: Confirm, expected: &str) -> Result<bool, Halt> {
-        if confirm == Confirm::No {
-            return Ok(true);
-        }
-        self.out.line(&format!("  will run:\n    {}", display.replace('\n', "\n    ")));
-        if self.yes {
-            self.session.record(Event::StepConfirmed { step: step.id.clone(), how: "--yes".into() })?;
-            return Ok(true);
-        }
+    /// Asks and splits the answer into its first word (lowercased) and the
+    /// rest (a note). `Err`: no answer can come (`Some`: the conductor ended).
+    async fn choice(&mut self, link: &mut Link, prompt: &str) -> Result<(String, String), Option<Ending>> {
+        self.out.prompt(prompt);
         loop {
-            if confirm == Confirm::Typed {
-                let question = format!("  Type `{expected}` to run it (empty to skip): ");
-                let (answer, _) = self.ask_choice(&step.id, &question).await?;
-                if answer == expected {
-                    self.session
-                        .record(Event::StepConfirmed { step: step.id.clone(), how: format!("typed `{expected}`") })?;
-                    return Ok(true);
-                }
-                if answer.is_empty() {
-                    return Ok(false);
-                }
-                self.out.line(&format!("  `{answer}` does not match `{expected}`"));
-            } else {
-                let (answer, _) = self.ask_choice(&step.id, "  Run it? [y/N]: ").await?;
-                match answer.as_str() {
-                    "y" | "yes" => {
-                        self.session
-                            .record(Event::StepConfirmed { step: step.id.clone(), how: "answered yes".into() })?;
-                        return Ok(true);
+            let line = tokio::select! {
+                line = self.input.line() => match line {
+                    Some(line) => Line::Text(line),
+                    None => Line::Eof,
+                },
+                update = link.updates.recv() => match update {
+                    Some(Update::Ended(ending)) => Line::Ended(ending),
+                    Some(other) => {
+                        self.show(other);
+                        continue;
                     }
-                    "" | "n" | "no" => return Ok(false),
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    async fn command(&mut self, step: &Step) -> Result<(), Halt> {
-        let (attempt, prepared) = match steps::prepare_command(&self.session, step) {
-            Ok(prepared) => prepared,
-            Err(reason) => return self.fail_without_running(step, reason),
-        };
-        if !self.confirm(step, &prepared.display).await? {
-            self.out.line("  not confirmed: skipped");
-            return Ok(self.session.record(Event::StepSkipped {
-                step: step.id.clone(),
-                cause: SkipCause::Operator,
-                reason: "not confirmed".into(),
-            })?);
-        }
-        if step.confirm == Confirm::No {
-            self.out.line(&format!("  $ {}", prepared.display.replace('\n', "\n    ")));
-        }
-        steps::record_command_start(&mut self.session, step, attempt, &prepared)?;
-
-        let (sender, mut events) = mpsc::channel(64);
-        let cancel = self.stop.child_token();
-        let task = tokio::spawn(run_command(prepared.request, sender, cancel));
-        while let Some(event) = events.recv().await {
-            if let EngineEvent::Output { stream, lines, .. } = event {
-                self.out.output(stream, &lines);
-            }
-        }
-        let outcome = match task.await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(error)) => {
-                self.out.line(&format!("  ✗ failed: {error}"));
-                return Ok(steps::record_attempt_failed(&mut self.session, step, attempt, error.to_string())?);
-            }
-            Err(join) => return Err(Halt::Stopped(format!("internal error in the step runner: {join}"))),
-        };
-        let stopped_by = self.stop.is_cancelled().then(|| format!("stopped by {}", self.stop_reason()));
-        match steps::record_command_end(&mut self.session, step, attempt, &outcome, stopped_by.as_deref())? {
-            CommandEnd::Interrupted => return Err(Halt::Stopped(self.stop_reason())),
-            CommandEnd::Succeeded => {
-                if let (Some(value), Action::Command(spec)) = (&outcome.captured, &step.action)
-                    && let Some(rule) = &spec.capture
-                {
-                    self.out.line(&format!("  captured {} = {value}", rule.name));
-                }
-                self.out.line(&format!("  ✓ done in {}", format_duration(outcome.duration)));
-            }
-            CommandEnd::Failed(reason) => {
-                self.out.line(&format!("  ✗ failed after {}: {reason}", format_duration(outcome.duration)));
-            }
-        }
-        Ok(())
-    }
-
-    /// Journals an attempt cut short by a stop signal (resumable) and halts.
-    fn stopped_attempt(&mut self, step: &Step, attempt: u32) -> Result<(), Halt> {
-        let reason = self.stop_reason();
-        self.session.record(Event::StepInterrupted {
-            step: step.id.clone(),
-            attempt,
-            reason: format!("stopped by {reason}"),
-        })?;
-        Err(Halt::Stopped(reason))
-    }
-
-    /// Starts a non-command attempt with its log file.
-    fn start_logged(&mut self, step: &Step, command: String) -> Result<(u32, StepLog), Halt> {
-        let attempt = self.next_attempt(step);
-        let log = StepLog::create(&self.session, step, attempt);
-        self.session.record(Event::StepStarted {
-            step: step.id.clone(),
-            attempt,
-            command: Some(command),
-            log: Some(log.relative.clone()),
-        })?;
-        Ok((attempt, log))
-    }
-
-    fn end_logged(&mut self, step: &Step, attempt: u32, started: Instant, error: Option<String>) -> Result<(), Halt> {
-        let duration_ms = started.elapsed().as_millis() as u64;
-        match error {
-            None => {
-                self.out.line(&format!("  ✓ done in {}", format_duration(started.elapsed())));
-                self.session.record(Event::finished_by_hand(
-                    &step.id,
-                    attempt,
-                    AttemptResult::Succeeded,
-                    None,
-                    duration_ms,
-                ))?;
-            }
-            Some(reason) => {
-                self.out.line(&format!("  ✗ failed: {reason}"));
-                self.session.record(Event::finished_by_hand(
-                    &step.id,
-                    attempt,
-                    AttemptResult::Failed,
-                    Some(reason),
-                    duration_ms,
-                ))?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn s3_backup(&mut self, step: &Step, spec: &crate::runbook::S3BackupSpec) -> Result<(), Halt> {
-        use crate::engine::s3::{Store, backup};
-        let context = self.session.template_context();
-        let rendered = match backup::BackupStep::render(spec, &context, self.session.templater()) {
-            Ok(mut rendered) => {
-                // Training reads the sandbox bucket, whatever the endpoint.
-                rendered.store.endpoint = self.session.s3_endpoint_override().or(rendered.store.endpoint);
-                rendered
-            }
-            Err(reason) => return self.fail_without_running(step, reason),
-        };
-        let store = match Store::connect(&rendered.store).await {
-            Ok(store) => store,
-            Err(error) => return self.fail_without_running(step, error.to_string()),
-        };
-        self.out.line(&format!("  listing {} on {}", rendered.location(), store.endpoint()));
-        let objects = match backup::candidates(&store, &rendered).await {
-            Ok(objects) => objects,
-            Err(error) => return self.fail_without_running(step, error.to_string()),
-        };
-        let now = jiff::Timestamp::now();
-        let previous = self
-            .session
-            .state
-            .step(&step.id)
-            .and_then(|s| s.resumable_choice(None).cloned())
-            .and_then(|choice| backup::find_choice(&objects, &choice).cloned());
-        for (index, object) in objects.iter().take(10).enumerate() {
-            let [key, size, modified, age, version] = backup::describe(object, now);
-            self.out.line(&format!("  {:>2}. {key}  {size}  {modified}  ({age} old)  {version}", index + 1));
-        }
-        if objects.len() > 10 {
-            self.out.line(&format!("      … and {} more", objects.len() - 10));
-        }
-        let chosen = match previous {
-            Some(previous) => {
-                self.out.line(&format!("  continuing with the backup chosen before: {}", previous.key));
-                previous
-            }
-            None if rendered.choose && !self.yes => loop {
-                let (answer, _) = self.ask_choice(&step.id, "  Which backup? number [1]: ").await?;
-                let index = if answer.is_empty() { Some(1) } else { answer.parse::<usize>().ok() };
-                match index.and_then(|i| objects.get(i.wrapping_sub(1))) {
-                    Some(object) => break object.clone(),
-                    None => self.out.line(&format!("  choose 1 to {}", objects.len())),
-                }
-            },
-            None => objects[0].clone(),
-        };
-        self.session.record(Event::Chosen { step: step.id.clone(), choice: backup::choice_json(&chosen) })?;
-        let version = chosen.version_id.as_deref().map(|v| format!("?versionId={v}")).unwrap_or_default();
-        let started = Instant::now();
-        let (attempt, mut log) =
-            self.start_logged(step, format!("s3-backup s3://{}/{}{version}", rendered.bucket, chosen.key))?;
-        let (sender, mut events) = mpsc::channel(64);
-        let cancel = self.stop.child_token();
-        let downloads = self.session.dir.downloads();
-        let (task_store, task_step, task_object, task_id, task_cancel) =
-            (store.clone(), rendered.clone(), chosen.clone(), step.id.clone(), cancel.clone());
-        let task = tokio::spawn(async move {
-            backup::fetch(&task_store, &task_step, &task_object, &downloads, &task_id, &sender, &task_cancel).await
-        });
-        let mut last_progress = Instant::now() - std::time::Duration::from_secs(10);
-        while let Some(event) = events.recv().await {
-            match event {
-                EngineEvent::Output { stream, lines, .. } => {
-                    for line in &lines {
-                        log.line(line);
+                    None => Line::Eof,
+                },
+            };
+            return match line {
+                Line::Text(line) => {
+                    if !self.input.is_terminal {
+                        self.out.line(&line);
                     }
-                    self.out.output(stream, &lines);
+                    let line = line.trim();
+                    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+                    Ok((word.to_lowercase(), rest.trim().to_string()))
                 }
-                EngineEvent::Progress { message, .. } => {
-                    // Line-oriented progress: at most one line every 2 s.
-                    if last_progress.elapsed() >= std::time::Duration::from_secs(2) || !message.contains('%') {
-                        log.line(&message);
-                        self.out.output(OutputStream::Stdout, std::slice::from_ref(&message));
-                        last_progress = Instant::now();
-                    }
+                Line::Eof => {
+                    self.out.line("");
+                    Err(None)
                 }
-                EngineEvent::Pods { .. } => {}
-            }
+                Line::Ended(ending) => Err(Some(ending)),
+            };
         }
-        let result = task.await.map_err(|e| Halt::Stopped(format!("internal error in the step runner: {e}")))?;
-        match result {
-            Ok((_, capture)) => {
-                if let Some(name) = &step.capture {
-                    self.session.record(Event::CaptureSet {
-                        step: step.id.clone(),
-                        name: name.clone(),
-                        value: capture.clone(),
-                    })?;
-                    self.out.line(&format!("  captured {name} = {}", capture.value));
-                }
-                self.end_logged(step, attempt, started, None)
-            }
-            Err(crate::engine::s3::download::DownloadError::Cancelled { done, total }) if self.stop.is_cancelled() => {
-                log.line(&format!("interrupted at {done} of {total} bytes; `drillbook resume` continues from there"));
-                self.stopped_attempt(step, attempt)
-            }
-            Err(error) => {
-                log.line(&error.to_string());
-                self.end_logged(step, attempt, started, Some(error.to_string()))
-            }
-        }
-    }
-
-    async fn s3_check(&mut self, step: &Step, spec: &crate::runbook::S3CheckSpec) -> Result<(), Halt> {
-        use crate::engine::s3::{Store, check};
-        let context = self.session.template_context();
-        let rendered = match check::CheckStep::render(spec, &context, self.session.templater()) {
-            Ok(mut rendered) => {
-                rendered.store.endpoint = self.session.s3_endpoint_override().or(rendered.store.endpoint);
-                rendered
-            }
-            Err(reason) => return self.fail_without_running(step, reason),
-        };
-        let store = match Store::connect(&rendered.store).await {
-            Ok(store) => store,
-            Err(error) => return self.fail_without_running(step, error.to_string()),
-        };
-        let started = Instant::now();
-        let (attempt, mut log) =
-            self.start_logged(step, format!("s3-check s3://{} on {}", rendered.bucket, store.endpoint()))?;
-        let result = check::run(&store, &rendered).await;
-        let error = match result {
-            Ok(rows) => {
-                let lines = check::table(&rows);
-                for line in &lines {
-                    log.line(line);
-                }
-                self.out.output(OutputStream::Stdout, &lines);
-                check::failures(&rows)
-            }
-            Err(error) => Some(error.to_string()),
-        };
-        self.end_logged(step, attempt, started, error)
-    }
-
-    /// `--report-to`: the report files of this drill, to s3://BUCKET/PREFIX/DRILL_ID/.
-    async fn upload_reports(&self) -> Result<(), String> {
-        let Some(target) = &self.report_to else { return Ok(()) };
-        let store = crate::engine::s3::Store::connect(&crate::engine::s3::StoreConfig::default())
-            .await
-            .map_err(|e| e.to_string())?;
-        for (name, content_type) in [
-            ("report.md", "text/markdown; charset=utf-8"),
-            ("report.html", "text/html; charset=utf-8"),
-            ("report.json", "application/json"),
-            ("report.junit.xml", "application/xml"),
-        ] {
-            let path = self.session.dir.path.join(name);
-            let body = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let key = format!("{}{}/{name}", target.prefix, self.session.dir.id);
-            store.put(&target.bucket, &key, body, content_type).await.map_err(|e| e.to_string())?;
-            self.out.line(&format!("  uploaded s3://{}/{key}", target.bucket));
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, outcome: DrillOutcome) -> ExitCode {
-        let reason = match outcome {
-            DrillOutcome::Completed => None,
-            DrillOutcome::Aborted => Some("aborted by the operator".to_string()),
-            DrillOutcome::Failed => self.session.state.steps.iter().find_map(|s| match &s.status {
-                StepStatus::Failed { reason } => Some(format!("step `{}` failed: {reason}", s.outline.id)),
-                _ => None,
-            }),
-        };
-        if let Err(error) = self.session.record(Event::DrillFinished { outcome, reason: reason.clone() }) {
-            eprintln!("drillbook: error: {error}");
-            return ExitCode::from(2);
-        }
-        let built = report::build(&self.session.state, None);
-        self.out.heading(&format!(
-            "Drill {}: {}",
-            format!("{outcome:?}").to_lowercase(),
-            self.session.state.runbook_title
-        ));
-        for step in &built.steps {
-            let detail = step.detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default();
-            self.out.line(&format!("  {:<12} {}{detail}", step.status, step.id));
-        }
-        self.out.line(&format!("  RTO {}: {}", built.rto.verdict, built.rto.detail));
-        self.out.line(&format!("  RPO {}: {}", built.rpo.verdict, built.rpo.detail));
-        match self.session.write_reports() {
-            Ok(paths) => {
-                let names: Vec<String> =
-                    paths.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
-                self.out.line(&format!("  reports: {} in {}", names.join(", "), self.session.dir.path.display()));
-            }
-            Err(error) => self.out.line(&format!("  could not write the reports: {error}")),
-        }
-        self.out.line(&format!("  report: drillbook report {}", self.session.dir.id));
-        let objectives_missed = built.rto.verdict == "FAIL" || built.rpo.verdict == "FAIL";
-        if outcome == DrillOutcome::Completed && !objectives_missed { ExitCode::SUCCESS } else { ExitCode::from(1) }
     }
 }
 

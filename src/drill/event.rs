@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::evidence::Evidence;
 use crate::runbook::template::CaptureValue;
 
 /// Everything the report needs to know about a step without the runbook.
@@ -112,11 +113,15 @@ pub enum Event {
         step: String,
         how: String,
     },
-    /// What a step decided to act on (the backup object, the image tag),
-    /// before acting, so a resumed step acts on the same thing.
-    Chosen {
+    /// What a step decided to act on (the backup object, the image tag, the
+    /// replicas it scales), journaled before acting so a resumed step acts on
+    /// the same thing, or what it saw (DR's tags, a URL's answer). Journaled
+    /// as `chosen` with a `choice`, the names it had before it was typed.
+    #[serde(rename = "chosen")]
+    Evidence {
         step: String,
-        choice: serde_json::Value,
+        #[serde(rename = "choice")]
+        evidence: Evidence,
     },
     CaptureSet {
         step: String,

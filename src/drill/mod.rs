@@ -2,6 +2,7 @@
 //! replay into state, the per-drill lock, and the store of drill directories.
 
 pub mod event;
+pub mod evidence;
 pub mod journal;
 pub mod lock;
 pub mod participants;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::event::{AttemptResult, DrillOutcome, Event, SessionMode, SkipCause, StepOutline};
+use super::evidence::Evidence;
 use super::journal::Record;
 use crate::runbook::template::CaptureValue;
 
@@ -72,8 +73,9 @@ pub struct StepState {
     pub ticks: BTreeMap<usize, bool>,
     pub confirmations: Vec<String>,
     pub settled_at: Option<Timestamp>,
-    /// The latest journaled choice (backup object, image tag).
-    pub choice: Option<serde_json::Value>,
+    /// The latest journaled evidence (backup object, image tag, scale plan,
+    /// what a wait saw, how a URL answered).
+    pub evidence: Option<Evidence>,
 }
 
 impl StepState {
@@ -84,9 +86,9 @@ impl StepState {
     /// The journaled choice (backup object, tag), if the attempt before
     /// `current` was interrupted: a resumed step continues with the same
     /// object. After a failure the operator gets to choose afresh.
-    pub fn resumable_choice(&self, current: Option<u32>) -> Option<&serde_json::Value> {
+    pub fn resumable_choice(&self, current: Option<u32>) -> Option<&Evidence> {
         let previous = self.attempts.iter().rev().find(|a| current.is_none_or(|c| a.number < c))?;
-        previous.interrupted.as_ref().and(self.choice.as_ref())
+        previous.interrupted.as_ref().and(self.evidence.as_ref())
     }
 
     pub fn ticked(&self, item: usize) -> bool {
@@ -281,7 +283,7 @@ impl DrillState {
                     ticks: BTreeMap::new(),
                     confirmations: Vec::new(),
                     settled_at: None,
-                    choice: None,
+                    evidence: None,
                 })
                 .collect(),
             captures: BTreeMap::new(),
@@ -372,8 +374,8 @@ impl DrillState {
             Event::StepConfirmed { step, how } => {
                 self.step_mut(seq, step)?.confirmations.push(how.clone());
             }
-            Event::Chosen { step, choice } => {
-                self.step_mut(seq, step)?.choice = Some(choice.clone());
+            Event::Evidence { step, evidence } => {
+                self.step_mut(seq, step)?.evidence = Some(evidence.clone());
             }
             Event::CaptureSet { step, name, value } => {
                 self.step_mut(seq, step)?;

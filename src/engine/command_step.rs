@@ -36,9 +36,12 @@ pub fn prepare(
     };
     let mut env = context.secret_env();
     // `"$DRILLBOOK" sandbox …` reaches this very binary, however it was
-    // started (`cargo run`, a path, PATH): the sandbox drill needs it.
-    if let Ok(exe) = std::env::current_exe() {
-        env.push((DRILLBOOK_ENV.to_string(), exe.display().to_string()));
+    // started (`cargo run`, a path, PATH): the sandbox drill needs it. A
+    // `DRILLBOOK` already set names the binary for a process that is not
+    // drillbook itself (a test driving the library).
+    let outer = std::env::var(DRILLBOOK_ENV).ok().filter(|exe| !exe.is_empty());
+    if let Some(exe) = outer.or_else(|| std::env::current_exe().ok().map(|exe| exe.display().to_string())) {
+        env.push((DRILLBOOK_ENV.to_string(), exe));
     }
     for (name, value) in &spec.env {
         let value = templater.render_env(&value.text, context).map_err(|e| format!("`env.{name}`: {e}"))?;

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 
+use crate::drill::evidence::{Evidence, HttpResult};
 use crate::engine::{EngineEvent, OutputStream};
 use crate::runbook::duration::format_duration;
 use crate::runbook::template::{CaptureValue, TemplateContext, Templater};
@@ -116,15 +117,15 @@ pub struct HttpOutcome {
 }
 
 impl HttpOutcome {
-    /// Journaled as the step's `Chosen` event, for the report.
-    pub fn choice_json(&self, url: &str) -> serde_json::Value {
-        serde_json::json!({
-            "url": url,
-            "status": self.status,
-            "latency_ms": self.latency_ms,
-            "attempts": self.attempts,
-            "cert_expires": self.cert_expires,
-            "cert_days_left": self.cert_days_left,
+    /// Journaled as the step's evidence, for the report.
+    pub fn evidence(&self, url: &str) -> Evidence {
+        Evidence::Http(HttpResult {
+            url: url.to_string(),
+            status: self.status,
+            latency_ms: self.latency_ms,
+            attempts: self.attempts,
+            cert_expires: self.cert_expires.clone(),
+            cert_days_left: self.cert_days_left,
         })
     }
 
@@ -694,9 +695,9 @@ mod tests {
             cert_expires: Some("2031-01-02T00:00:00Z".into()),
             cert_days_left: Some(400),
         };
-        let choice = outcome.choice_json("https://x/");
+        let evidence = outcome.evidence("https://x/");
         assert_eq!(
-            choice,
+            evidence.untagged(),
             serde_json::json!({"url": "https://x/", "status": 200, "latency_ms": 12, "attempts": 3,
                 "cert_expires": "2031-01-02T00:00:00Z", "cert_days_left": 400})
         );

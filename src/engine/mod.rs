@@ -9,10 +9,7 @@ pub mod http;
 pub mod k8s;
 pub mod leftover;
 pub mod panic_redaction;
-pub mod plan;
 pub mod s3;
-pub mod session;
-pub mod steps;
 pub mod training;
 pub mod vars;
 

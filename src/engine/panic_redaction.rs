@@ -29,6 +29,13 @@ pub fn remember<'a>(secrets: impl IntoIterator<Item = &'a String>) {
     }
 }
 
+/// The secrets remembered (debug builds' forced panic formats them into its
+/// message, to prove panic messages are masked).
+#[cfg(debug_assertions)]
+pub fn held() -> Vec<String> {
+    KNOWN.lock().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
 /// Wraps the installed panic hook: a message that holds a secret is printed
 /// masked by this hook (after `restore_terminal`), any other goes to the
 /// wrapped hook unchanged. Install it last, over hooks that print.

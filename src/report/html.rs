@@ -8,6 +8,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::{AttemptReport, Objective, Report, StepReport, escape_markup as esc, human_time, short};
+use crate::drill::evidence::{Evidence, human_bytes};
 use crate::runbook::duration::format_duration;
 
 const STYLE: &str = r#"
@@ -605,9 +606,9 @@ fn step_section(out: &mut String, index: usize, step: &StepReport) {
         }
         let _ = writeln!(out, "</ul>");
     }
-    if let Some(choice) = &step.choice {
+    if let Some(evidence) = &step.evidence {
         let _ = writeln!(out, "<h4>Choice</h4>\n<ul>");
-        for line in choice_lines(choice) {
+        for line in evidence_lines(evidence) {
             let _ = writeln!(out, "<li>{line}</li>");
         }
         let _ = writeln!(out, "</ul>");
@@ -642,55 +643,72 @@ fn step_section(out: &mut String, index: usize, step: &StepReport) {
     let _ = writeln!(out, "</section>");
 }
 
-/// A journaled choice as readable lines (HTML, escaped).
-fn choice_lines(choice: &serde_json::Value) -> Vec<String> {
-    let text = |key: &str| choice.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+/// Journaled evidence as readable lines (HTML, escaped).
+fn evidence_lines(evidence: &Evidence) -> Vec<String> {
     let mut lines = Vec::new();
-    if let (Some(context), Some(namespace)) = (text("context"), text("namespace")) {
-        let server = text("server").map(|s| format!(" ({})", esc(s))).unwrap_or_default();
+    if let Some((context, namespace, server)) = evidence.cluster()
+        && !context.is_empty()
+        && !namespace.is_empty()
+    {
+        let server = if server.is_empty() { String::new() } else { format!(" ({})", esc(server)) };
         lines.push(format!(
             "cluster: context <code>{}</code>{server}, namespace <code>{}</code>",
             esc(context),
             esc(namespace)
         ));
     }
-    if let Some(tag) = text("tag") {
-        let image = text("image").map(|i| format!(" (<code>{}</code>)", esc(i))).unwrap_or_default();
-        lines.push(format!("chosen tag <code>{}</code>{image}", esc(tag)));
-    }
-    if let Some(plan) = crate::engine::k8s::scale::ScalePlan::from_choice(choice) {
-        let previous: Vec<String> =
-            plan.workloads.iter().map(|w| format!("{}/{}: {}", esc(&w.kind), esc(&w.name), w.replicas)).collect();
-        lines.push(format!("scaled to {} replica(s); previous replicas: {}", plan.to, previous.join(", ")));
-    }
-    if let Some(running) = choice.get("running").and_then(|r| r.as_object()) {
-        let running: Vec<String> = running
-            .iter()
-            .map(|(w, t)| {
-                format!("{} <code>{}</code>", esc(w), esc(&t.as_str().map_or_else(|| t.to_string(), str::to_string)))
-            })
-            .collect();
-        let expected = text("expect_tag").map(|t| format!(" (expected <code>{}</code>)", esc(t))).unwrap_or_default();
-        lines.push(format!("running: {}{expected}", running.join(", ")));
-    }
-    if let Some(key) = text("key") {
-        let mut line = format!("object <code>{}</code>", esc(key));
-        if let Some(version) = text("version_id") {
-            let _ = write!(line, ", version <code>{}</code>", esc(version));
+    match evidence {
+        Evidence::Tag(tag) => {
+            let image =
+                if tag.image.is_empty() { String::new() } else { format!(" (<code>{}</code>)", esc(&tag.image)) };
+            lines.push(format!("chosen tag <code>{}</code>{image}", esc(&tag.tag)));
         }
-        if let Some(size) = choice.get("size").and_then(|s| s.as_u64()) {
-            let _ = write!(line, ", {}", esc(&crate::engine::s3::backup::human_bytes(size)));
+        Evidence::Scale(plan) => {
+            let previous: Vec<String> =
+                plan.workloads.iter().map(|w| format!("{}/{}: {}", esc(&w.kind), esc(&w.name), w.replicas)).collect();
+            lines.push(format!("scaled to {} replica(s); previous replicas: {}", plan.to, previous.join(", ")));
         }
-        if let Some(modified) = text("last_modified") {
-            let _ = write!(line, ", last modified {}", esc(&human_time(modified)));
+        Evidence::Wait(wait) => {
+            let running: Vec<String> =
+                wait.running.iter().map(|(w, t)| format!("{} <code>{}</code>", esc(w), esc(t))).collect();
+            let expected = wait
+                .expect_tag
+                .as_ref()
+                .filter(|t| !t.is_empty())
+                .map(|t| format!(" (expected <code>{}</code>)", esc(t)))
+                .unwrap_or_default();
+            lines.push(format!("running: {}{expected}", running.join(", ")));
         }
-        if let Some(etag) = text("etag") {
-            let _ = write!(line, ", ETag <code>{}</code>", esc(etag));
+        Evidence::Backup(backup) => {
+            let mut line = format!("object <code>{}</code>", esc(&backup.key));
+            if let Some(version) = backup.version_id.as_ref().filter(|v| !v.is_empty()) {
+                let _ = write!(line, ", version <code>{}</code>", esc(version));
+            }
+            let _ = write!(line, ", {}", esc(&human_bytes(backup.size)));
+            if !backup.last_modified.is_empty() {
+                let _ = write!(line, ", last modified {}", esc(&human_time(&backup.last_modified)));
+            }
+            if let Some(etag) = backup.etag.as_ref().filter(|e| !e.is_empty()) {
+                let _ = write!(line, ", ETag <code>{}</code>", esc(etag));
+            }
+            lines.push(line);
         }
-        lines.push(line);
-    }
-    if lines.is_empty() {
-        lines.push(format!("<code>{}</code>", esc(&choice.to_string())));
+        Evidence::Http(http) => {
+            let attempts = match http.attempts {
+                1 => String::new(),
+                n => format!(" on attempt {n}"),
+            };
+            lines.push(format!(
+                "<code>{}</code> answered {} in {} ms{attempts}",
+                esc(&http.url),
+                http.status,
+                http.latency_ms
+            ));
+            if let Some(expires) = &http.cert_expires {
+                let days = http.cert_days_left.map(|d| format!(" ({d} days left at the check)")).unwrap_or_default();
+                lines.push(format!("TLS certificate expires {}{days}", esc(&human_time(expires))));
+            }
+        }
     }
     lines
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::{Report, short};
+use crate::drill::evidence::Evidence;
 use crate::runbook::duration::format_duration;
 
 /// Markdown for humans and auditors.
@@ -154,7 +155,7 @@ fn steps(out: &mut String, report: &Report) {
         }
         let listed = !step.attempts.is_empty()
             || !step.captures.is_empty()
-            || step.choice.is_some()
+            || step.evidence.is_some()
             || !step.checklist.is_empty()
             || !step.confirmations.is_empty()
             || !step.notes.is_empty();
@@ -187,8 +188,8 @@ fn steps(out: &mut String, report: &Report) {
                 let _ = writeln!(out, "  - `{name}.{field}` = `{shown}`");
             }
         }
-        if let Some(choice) = &step.choice {
-            choice_markdown(out, choice);
+        if let Some(evidence) = &step.evidence {
+            evidence_markdown(out, evidence);
         }
         for item in &step.checklist {
             let _ = writeln!(out, "- [{}] {}", if item.ticked { "x" } else { " " }, item.item);
@@ -202,47 +203,43 @@ fn steps(out: &mut String, report: &Report) {
     }
 }
 
-/// A journaled choice in words: where a Kubernetes step acted and what a
-/// scale changed (the previous replicas are what to restore).
-fn choice_markdown(out: &mut String, choice: &serde_json::Value) {
-    let text = |key: &str| choice.get(key).and_then(|v| v.as_str()).map(str::to_string);
-    if let (Some(context), Some(namespace)) = (text("context"), text("namespace")) {
+/// Journaled evidence in words: where a Kubernetes step acted, what a
+/// scale changed (the previous replicas are what to restore), what DR ran,
+/// the object chosen, how a URL answered.
+fn evidence_markdown(out: &mut String, evidence: &Evidence) {
+    if let Some((context, namespace, _)) = evidence.cluster() {
         let _ = writeln!(out, "- cluster: context `{context}`, namespace `{namespace}`");
     }
-    if let (Some(tag), Some(image)) = (text("tag"), text("image")) {
-        let _ = writeln!(out, "- chosen tag `{tag}` (`{image}`)");
-    }
-    if let Some(plan) = crate::engine::k8s::scale::ScalePlan::from_choice(choice) {
-        let _ = writeln!(out, "- scaled to {} replica(s); previous replicas:", plan.to);
-        for workload in &plan.workloads {
-            let _ = writeln!(out, "  - {}/{}: {}", workload.kind, workload.name, workload.replicas);
+    match evidence {
+        Evidence::Tag(tag) => {
+            let _ = writeln!(out, "- chosen tag `{}` (`{}`)", tag.tag, tag.image);
         }
-    }
-    if let Some(running) = choice.get("running").and_then(|r| r.as_object()) {
-        let running: Vec<String> = running
-            .iter()
-            .map(|(workload, tag)| {
-                format!("{workload} `{}`", tag.as_str().map_or_else(|| tag.to_string(), str::to_string))
-            })
-            .collect();
-        let expected = text("expect_tag").map(|t| format!(" (expected `{t}`)")).unwrap_or_default();
-        let _ = writeln!(out, "- running: {}{expected}", running.join(", "));
-    }
-    if let Some(key) = text("key") {
-        let version = text("version_id").map(|v| format!(" (version `{v}`)")).unwrap_or_default();
-        let _ = writeln!(out, "- chosen object `{key}`{version}");
-    }
-    let number = |key: &str| choice.get(key).and_then(|v| v.as_i64());
-    if let (Some(url), Some(status)) = (text("url"), number("status")) {
-        let latency = number("latency_ms").map(|ms| format!(" in {ms} ms")).unwrap_or_default();
-        let attempts = match number("attempts") {
-            Some(1) | None => String::new(),
-            Some(n) => format!(" on attempt {n}"),
-        };
-        let _ = writeln!(out, "- `{url}` answered {status}{latency}{attempts}");
-        if let Some(expires) = text("cert_expires") {
-            let days = number("cert_days_left").map(|d| format!(" ({d} days left at the check)")).unwrap_or_default();
-            let _ = writeln!(out, "- TLS certificate expires {expires}{days}");
+        Evidence::Scale(plan) => {
+            let _ = writeln!(out, "- scaled to {} replica(s); previous replicas:", plan.to);
+            for workload in &plan.workloads {
+                let _ = writeln!(out, "  - {}/{}: {}", workload.kind, workload.name, workload.replicas);
+            }
+        }
+        Evidence::Wait(wait) => {
+            let running: Vec<String> =
+                wait.running.iter().map(|(workload, tag)| format!("{workload} `{tag}`")).collect();
+            let expected = wait.expect_tag.as_ref().map(|t| format!(" (expected `{t}`)")).unwrap_or_default();
+            let _ = writeln!(out, "- running: {}{expected}", running.join(", "));
+        }
+        Evidence::Backup(backup) => {
+            let version = backup.version_id.as_ref().map(|v| format!(" (version `{v}`)")).unwrap_or_default();
+            let _ = writeln!(out, "- chosen object `{}`{version}", backup.key);
+        }
+        Evidence::Http(http) => {
+            let attempts = match http.attempts {
+                1 => String::new(),
+                n => format!(" on attempt {n}"),
+            };
+            let _ = writeln!(out, "- `{}` answered {} in {} ms{attempts}", http.url, http.status, http.latency_ms);
+            if let Some(expires) = &http.cert_expires {
+                let days = http.cert_days_left.map(|d| format!(" ({d} days left at the check)")).unwrap_or_default();
+                let _ = writeln!(out, "- TLS certificate expires {expires}{days}");
+            }
         }
     }
 }

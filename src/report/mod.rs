@@ -25,6 +25,7 @@ pub use junit::to_junit;
 pub use markdown::to_markdown;
 
 use crate::drill::event::{AttemptResult, SkipCause};
+use crate::drill::evidence::Evidence;
 use crate::drill::state::{DeviationKind, DrillState, StepState, StepStatus};
 use crate::runbook::duration::format_duration;
 use crate::runbook::template::CaptureValue;
@@ -184,9 +185,12 @@ pub struct StepReport {
     pub checklist: Vec<ChecklistReport>,
     pub notes: Vec<NoteReport>,
     pub confirmations: Vec<String>,
-    /// What the step decided to act on (backup object, image tag, the
-    /// workloads a scale changed with their previous replicas), as journaled.
-    pub choice: Option<serde_json::Value>,
+    /// What the step decided to act on or saw (backup object, image tag, the
+    /// workloads a scale changed with their previous replicas, DR's tags, a
+    /// URL's answer), as journaled. In JSON under `choice`, with the fields it
+    /// always had.
+    #[serde(rename = "choice", serialize_with = "crate::drill::evidence::serialize_untagged")]
+    pub evidence: Option<Evidence>,
 }
 
 impl StepReport {
@@ -429,7 +433,7 @@ fn step_report(state: &DrillState, step: &StepState) -> StepReport {
             .map(|n| NoteReport { at: n.at.to_string(), text: n.text.clone() })
             .collect(),
         confirmations: step.confirmations.clone(),
-        choice: step.choice.clone(),
+        evidence: step.evidence.clone(),
     }
 }
 
@@ -509,10 +513,6 @@ fn rpo(state: &DrillState) -> Objective {
     }
 }
 
-fn text_field<'a>(value: &'a serde_json::Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty())
-}
-
 fn capture_text<'a>(capture: &'a CaptureValue, key: &str) -> Option<&'a str> {
     capture.fields.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty())
 }
@@ -545,10 +545,11 @@ fn environment(state: &DrillState) -> Environment {
     };
     for step in &state.steps {
         let id = step.outline.id.as_str();
-        if let Some(choice) = &step.choice
-            && let (Some(context), Some(namespace)) = (text_field(choice, "context"), text_field(choice, "namespace"))
+        if let Some((context, namespace, server)) = step.evidence.as_ref().and_then(Evidence::cluster)
+            && !context.is_empty()
+            && !namespace.is_empty()
         {
-            kube(context, namespace, text_field(choice, "server"), id);
+            kube(context, namespace, Some(server).filter(|s| !s.is_empty()), id);
         }
         for (from, capture) in state.captures.values() {
             if from == id
@@ -591,16 +592,13 @@ fn tags(state: &DrillState) -> TagComparison {
         })
     });
     let dr = state.steps.iter().rev().filter(|s| s.outline.kind == "k8s-wait").find_map(|step| {
-        let choice = step.choice.as_ref()?;
-        let running = choice.get("running")?.as_object()?;
+        let Some(Evidence::Wait(wait)) = &step.evidence else { return None };
+        let named = |text: &str| Some(text.to_string()).filter(|t| !t.is_empty());
         Some(DrTags {
-            running: running
-                .iter()
-                .map(|(workload, tag)| (workload.clone(), tag.as_str().map_or_else(|| tag.to_string(), str::to_string)))
-                .collect(),
-            expect_tag: text_field(choice, "expect_tag").map(str::to_string),
-            context: text_field(choice, "context").map(str::to_string),
-            namespace: text_field(choice, "namespace").map(str::to_string),
+            running: wait.running.clone(),
+            expect_tag: wait.expect_tag.clone().filter(|t| !t.is_empty()),
+            context: named(&wait.context),
+            namespace: named(&wait.namespace),
             step: step.outline.id.clone(),
         })
     });

@@ -9,10 +9,16 @@ use serde_json::json;
 
 use super::*;
 use crate::drill::event::{AttemptResult, DrillOutcome, Event, SessionMode, SkipCause, StepOutline};
+use crate::drill::evidence::Evidence;
 use crate::drill::journal::Record;
 
 const DRILL: &str = "01900000-0000-7000-8000-000000000042";
 const HEAD: &str = "9f2c1e0d4b3a29187766554433221100ffeeddccbbaa99887766554433221100";
+
+/// Evidence as journals wrote it before it was typed: fields, no `kind`.
+fn legacy(choice: serde_json::Value) -> Evidence {
+    serde_json::from_value(choice).unwrap()
+}
 
 fn t0() -> Timestamp {
     "2026-11-27T03:00:00Z".parse().unwrap()
@@ -153,10 +159,12 @@ fn full_drill() -> Journal {
         .at(71, started("fetch-backup", 1, None))
         .at(
             75,
-            Event::Chosen {
+            Event::Evidence {
                 step: "fetch-backup".into(),
-                choice: json!({"key": "acme/daily-acme-202611270300.pgdump", "version_id": "v7", "size": 3_000_000,
+                evidence: legacy(
+                    json!({"key": "acme/daily-acme-202611270300.pgdump", "version_id": "v7", "size": 3_000_000,
                     "last_modified": "2026-11-27T02:00:00Z", "etag": "\"e1\""}),
+                ),
             },
         )
         .at(
@@ -180,10 +188,10 @@ fn full_drill() -> Journal {
         .at(381, started("pick-tag", 1, None))
         .at(
             385,
-            Event::Chosen {
+            Event::Evidence {
                 step: "pick-tag".into(),
-                choice: json!({"tag": "v2", "image": "registry.example.com/acme/web:v2",
-                    "context": "prod-eu", "namespace": "acme-production"}),
+                evidence: legacy(json!({"tag": "v2", "image": "registry.example.com/acme/web:v2",
+                    "context": "prod-eu", "namespace": "acme-production"})),
             },
         )
         .at(
@@ -221,10 +229,10 @@ fn full_drill() -> Journal {
         .at(1041, started("wait", 1, None))
         .at(
             1100,
-            Event::Chosen {
+            Event::Evidence {
                 step: "wait".into(),
-                choice: json!({"context": "dr-eu", "namespace": "acme-dr", "expect_tag": "v2",
-                    "running": {"web": "v2", "worker": "v2"}}),
+                evidence: legacy(json!({"context": "dr-eu", "namespace": "acme-dr", "expect_tag": "v2",
+                    "running": {"web": "v2", "worker": "v2"}})),
             },
         )
         .at(1100, finished("wait", 1, AttemptResult::Succeeded, None, None, 59_000))
@@ -255,11 +263,13 @@ fn full_drill() -> Journal {
         .at(1301, started("scale-down", 1, None))
         .at(
             1305,
-            Event::Chosen {
+            Event::Evidence {
                 step: "scale-down".into(),
-                choice: json!({"context": "dr-eu", "server": "https://10.0.0.1:6443", "namespace": "acme-dr", "to": 0,
+                evidence: legacy(
+                    json!({"context": "dr-eu", "server": "https://10.0.0.1:6443", "namespace": "acme-dr", "to": 0,
                     "workloads": [{"kind": "deployment", "name": "web", "replicas": 2},
                                   {"kind": "deployment", "name": "worker", "replicas": 1}]}),
+                ),
             },
         )
         .at(1320, Event::StepConfirmed { step: "scale-down".into(), how: "typed `acme-dr`".into() })
@@ -325,10 +335,10 @@ fn production_and_dr_tags_are_compared() {
 
     let mut j = full_drill();
     for record in &mut j.records {
-        if let Event::Chosen { step, choice } = &mut record.event
+        if let Event::Evidence { step, evidence: Evidence::Wait(wait) } = &mut record.event
             && step == "wait"
         {
-            choice["running"]["worker"] = json!("v1");
+            wait.running.insert("worker".into(), "v1".into());
         }
     }
     let report = j.report();

@@ -97,6 +97,16 @@ pub struct Step {
     pub source: String,
 }
 
+impl Step {
+    /// The text of checklist item `index`, if this is a checklist that has it.
+    pub fn checklist_item(&self, index: usize) -> Option<&str> {
+        match &self.action {
+            Action::Checklist(list) => list.items.get(index).map(|item| item.text.as_str()),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Action {
     Manual,

@@ -12,10 +12,8 @@ use super::keymap::Context;
 use super::theme::Theme;
 use super::widgets::log_pane::LogPane;
 use super::widgets::picker::Picker;
-use crate::drill::event::Event;
-use crate::drill::journal::Record;
 use crate::drill::state::DrillState;
-use crate::engine::OutputStream;
+use crate::drive::{Answer, Question, Request, Update};
 use crate::runbook::template::{TemplateContext, Templater};
 use crate::runbook::{Runbook, VarDef};
 
@@ -29,67 +27,19 @@ pub enum Msg {
     Resize(u16, u16),
     /// The clock, for the drill timer and spinners.
     Tick(Timestamp),
-    /// A drill was started or resumed: the state to mirror from now on.
-    DrillOpened {
-        id: String,
-        state: Box<DrillState>,
-        notices: Vec<String>,
-    },
-    /// Records the runtime journaled for an effect this app asked for.
-    EffectDone(Vec<Record<Event>>),
-    /// Records journaled on the runtime's own account (a command ended).
-    StepEnded(Vec<Record<Event>>),
-    Output {
-        step: usize,
-        stream: OutputStream,
-        lines: Vec<String>,
-    },
-    /// Progress of long work (a download): shown in the detail pane.
-    Progress {
-        step: usize,
-        message: String,
-    },
-    /// The pods a Kubernetes step watches, as of now.
-    Pods {
-        step: usize,
-        table: crate::engine::k8s::wait::PodTable,
-    },
-    /// Backups found for a step with `select = "choose"`: the operator picks.
-    PickBackup {
-        step: usize,
-        rows: Vec<PickRow>,
-    },
-    /// Tags found by a `k8s-image-tag` step that must ask (`select =
-    /// "choose"`, or the deployments disagree): the operator picks.
-    PickTag {
-        step: usize,
-        rows: Vec<PickRow>,
-    },
-    /// What a `k8s-scale` step will do, for its confirmation.
-    ScalePlanned {
-        step: usize,
-        lines: Vec<String>,
-        target: String,
-        namespace: String,
-    },
+    /// What the drill's conductor reports (or, when watching, what the
+    /// journal and logs of a drill driven elsewhere show).
+    Drive(Update),
     /// Earlier output restored from a log file on resume.
-    /// Processes an interrupted attempt of `step` left running (read on resume).
-    StillRunning {
-        step: usize,
-        processes: Vec<String>,
-    },
     RestoredLog {
         step: usize,
         lines: Vec<String>,
     },
-    /// The runtime could not carry out an effect.
-    EffectFailed(String),
     /// A passing remark for the status line (e.g. the URL that was opened).
     Notice(String),
-    /// SIGTERM, SIGHUP or SIGINT.
+    /// SIGTERM, SIGHUP or SIGINT, heard before a drill is open (the
+    /// conductor hears them once it is).
     Signal(&'static str),
-    /// Watching: records another process appended to the journal.
-    Followed(Vec<Record<Event>>),
     /// Watching: whether the process driving the drill runs.
     Driver(Driver),
     /// Watching: the journal can no longer be followed (it is corrupt).
@@ -118,64 +68,26 @@ pub enum Driver {
 /// What a watcher's status line says when a key would change the drill.
 pub const READ_ONLY_NOTICE: &str = "read-only: this drill is driven elsewhere";
 
+/// What `update` asks the runtime to do.
 #[derive(Debug, Clone, PartialEq)]
-// Effects are short-lived values moved once; boxing buys nothing.
-#[allow(clippy::large_enum_variant)]
 pub enum Effect {
+    /// The start screen was filled in: open the drill and conduct it.
     StartDrill {
         values: BTreeMap<String, String>,
         secrets: BTreeMap<String, String>,
         /// Name and role of each participant, journaled right after the start.
         participants: Vec<(String, String)>,
     },
-    Record(Event),
-    RunCommand {
-        step: usize,
+    /// The operator's answer to the conductor's question `id`.
+    Answer {
+        id: u64,
+        answer: Answer,
     },
-    /// Run an S3 step (s3-backup, s3-check).
-    RunS3 {
-        step: usize,
-    },
-    /// The operator picked a backup (`None`: cancelled the pick).
-    BackupPicked {
-        step: usize,
-        key: Option<String>,
-    },
-    /// Run a Kubernetes step (`k8s-image-tag`, `k8s-wait`; a confirmed `k8s-scale`).
-    RunK8s {
-        step: usize,
-    },
-    /// Run an `http-check` step.
-    RunHttp {
-        step: usize,
-    },
-    /// List what a `k8s-scale` step would change, to confirm it.
-    PlanScale {
-        step: usize,
-    },
-    /// The operator picked a tag (`None`: cancelled the pick).
-    TagPicked {
-        step: usize,
-        tag: Option<String>,
-    },
-    /// Show the log of a pod in the step's log pane.
-    PodLogs {
-        step: usize,
-        pod: String,
-    },
-    FailStep {
-        step: usize,
-        reason: String,
-    },
+    /// Something the operator asks of the conductor (a note, quitting).
+    Request(Request),
     OpenUrl(String),
-    /// The drill is being aborted: stop what interrupted attempts (cut short
-    /// when drillbook died) left running, journaled as notes, before any
-    /// teardown step runs.
-    StopLeftovers,
-    /// Leave. `interrupt`: the reason to journal for a running step.
-    Quit {
-        interrupt: Option<String>,
-    },
+    /// Leave now (nothing is conducted: the start screen, a watch).
+    Exit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,15 +166,6 @@ pub enum PickerPurpose {
     Pod(usize),
 }
 
-/// A row offered by a picker the runtime filled: its value and its cells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PickRow {
-    pub value: String,
-    pub cells: Vec<String>,
-    pub sort: Vec<i128>,
-    pub marked: bool,
-}
-
 impl Modal {
     pub fn context(&self) -> Context {
         match self {
@@ -321,15 +224,13 @@ pub struct App {
     /// A dialog that arrived while another was open (a backup picker while
     /// the help or the quit question is shown); it opens when that closes.
     pub queued_modal: Option<Modal>,
-    pub aborting: bool,
-    /// Effects sent whose records have not come back yet; nothing new is
-    /// started meanwhile, so one decision never runs twice.
-    pub in_flight: usize,
+    /// The conductor's open question (its id): answered from a dialog, or,
+    /// for a manual step or a checklist, from the step's keys.
+    pub question: Option<(u64, Question)>,
     pub now: Timestamp,
     pub size: (u16, u16),
     pub status: Option<String>,
     pub quit_armed: bool,
-    pub quitting: bool,
     /// Secret variable name → the environment variable commands get it in.
     pub secret_envs: BTreeMap<String, String>,
     /// Latest progress line per step (downloads, waits).
@@ -364,13 +265,11 @@ impl App {
             checklist_cursor: 0,
             modal: None,
             queued_modal: None,
-            aborting: false,
-            in_flight: 0,
+            question: None,
             now,
             size: (80, 24),
             status: None,
             quit_armed: false,
-            quitting: false,
             secret_envs,
             progress: BTreeMap::new(),
             still_running: BTreeMap::new(),
@@ -404,6 +303,13 @@ impl App {
         fields.insert("id".to_string(), serde_json::Value::from(self.drill_id.clone()));
         context.set_capture("drill", &crate::runbook::template::CaptureValue { value: self.drill_id.clone(), fields });
         context
+    }
+
+    /// Where step `index` acts ("context ctx, namespace ns", "bucket b"), rendered.
+    pub fn step_target(&self, index: usize) -> Option<String> {
+        let step = self.runbook.steps.get(index)?;
+        let training = self.drill.as_ref().is_some_and(|d| d.training);
+        crate::drive::target::step_target(step, &self.template_context(), &self.templater, training)
     }
 
     /// The contexts whose bindings apply now, most specific first.

@@ -271,9 +271,8 @@ pub fn require_same_context(
         .iter()
         .filter(|other| other.id != step.id && implicit(&other.action))
         .filter_map(|other| {
-            let choice = state.step(&other.id)?.choice.as_ref()?;
-            let context = choice.get("context")?.as_str()?.to_string();
-            Some((context, choice.get("server").and_then(|s| s.as_str()).map(str::to_string)))
+            let (context, _, server) = state.step(&other.id)?.evidence.as_ref()?.cluster()?;
+            Some((context.to_string(), Some(server.to_string())))
         })
         .collect();
     let same = |(context, server): &(String, Option<String>)| {

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::tag::RenderedTarget;
 use super::wait::{PodTable, StepDone, WaitError, pod_rows, say, watch_trouble};
 use super::{Cluster, ClusterTarget, K8sError, WatchEvent, Workload, WorkloadKind};
+pub use crate::drill::evidence::{Planned, ScalePlan};
 use crate::engine::EngineEvent;
 use crate::runbook::K8sScaleSpec;
 use crate::runbook::duration::format_duration;
@@ -56,66 +57,9 @@ impl ScaleStep {
     }
 }
 
-/// One workload to scale, with the replicas it has now.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Planned {
-    pub kind: String,
-    pub name: String,
-    pub replicas: u32,
-}
-
-/// What the step will do: shown, confirmed and journaled before it is done.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ScalePlan {
-    pub context: String,
-    pub server: String,
-    pub namespace: String,
-    pub to: u32,
-    pub workloads: Vec<Planned>,
-}
-
-impl ScalePlan {
-    /// Lines for the confirmation dialog and the log: every workload, so
-    /// the operator confirms knowing all of them.
-    pub fn describe(&self) -> Vec<String> {
-        let mut lines = vec![
-            format!("context:   {}", self.context),
-            format!("namespace: {}", self.namespace),
-            format!("scale to {} replica(s):", self.to),
-        ];
-        lines.extend(self.workloads.iter().map(|w| format!("  {}/{}: {} → {}", w.kind, w.name, w.replicas, self.to)));
-        lines
-    }
-
-    /// On a retry or resume: act on what there is now, but report the
-    /// replicas from before the first attempt for the workloads it knew.
-    pub fn keep_earlier_counts(&mut self, earlier: &ScalePlan) {
-        if earlier.context != self.context || earlier.namespace != self.namespace {
-            return;
-        }
-        for workload in &mut self.workloads {
-            if let Some(before) = earlier.workloads.iter().find(|w| w.kind == workload.kind && w.name == workload.name)
-            {
-                workload.replicas = before.replicas;
-            }
-        }
-    }
-
-    pub fn choice_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-    }
-
-    pub fn from_choice(choice: &serde_json::Value) -> Option<ScalePlan> {
-        serde_json::from_value(choice.clone()).ok()
-    }
-
-    fn kind(planned: &Planned) -> WorkloadKind {
-        if planned.kind == WorkloadKind::StatefulSet.name() {
-            WorkloadKind::StatefulSet
-        } else {
-            WorkloadKind::Deployment
-        }
-    }
+/// How a scale plan's workload kind is addressed in the cluster.
+fn workload_kind(planned: &Planned) -> WorkloadKind {
+    if planned.kind == WorkloadKind::StatefulSet.name() { WorkloadKind::StatefulSet } else { WorkloadKind::Deployment }
 }
 
 /// Lists what the step would scale.
@@ -173,7 +117,7 @@ pub async fn apply(
         if cancel.is_cancelled() {
             return Err(WaitError::Cancelled);
         }
-        let previous = cluster.scale(&plan.namespace, ScalePlan::kind(planned), &planned.name, plan.to).await?;
+        let previous = cluster.scale(&plan.namespace, workload_kind(planned), &planned.name, plan.to).await?;
         say(events, step_id, vec![format!("scaled {}/{} from {previous} to {}", planned.kind, planned.name, plan.to)])
             .await;
     }
@@ -266,6 +210,5 @@ mod tests {
         let mut elsewhere = plan("other", &[("web", 0)]);
         elsewhere.keep_earlier_counts(&earlier);
         assert_eq!(elsewhere.workloads[0].replicas, 0, "another cluster's counts are not borrowed");
-        assert_eq!(ScalePlan::from_choice(&now.choice_json()), Some(now));
     }
 }

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 
 use super::image::ImageRef;
 use super::{Cluster, ClusterTarget, K8sError, WorkloadKind};
+use crate::drill::evidence::{Evidence, TagChoice};
 use crate::runbook::duration::format_duration;
 use crate::runbook::template::{CaptureValue, TemplateContext, Templater};
 use crate::runbook::{K8sImageTagSpec, K8sTarget, TagSelect};
@@ -207,18 +208,19 @@ pub fn describe(option: &TagOption, now: Timestamp) -> [String; 5] {
 }
 
 /// The choice as journaled: a resumed step takes the same tag.
-pub fn choice_json(listing: &TagListing, option: &TagOption) -> serde_json::Value {
-    serde_json::json!({
-        "tag": option.tag,
-        "image": option.image.to_string(),
-        "context": listing.target.context,
-        "server": listing.target.server,
-        "namespace": listing.namespace,
+pub fn choice(listing: &TagListing, option: &TagOption) -> Evidence {
+    Evidence::Tag(TagChoice {
+        tag: option.tag.clone(),
+        image: option.image.to_string(),
+        context: listing.target.context.clone(),
+        server: listing.target.server.clone(),
+        namespace: listing.namespace.clone(),
     })
 }
 
-pub fn find_choice<'a>(listing: &'a TagListing, choice: &serde_json::Value) -> Option<&'a TagOption> {
-    listing.find(choice.get("tag")?.as_str()?)
+pub fn find_choice<'a>(listing: &'a TagListing, choice: &Evidence) -> Option<&'a TagOption> {
+    let Evidence::Tag(choice) = choice else { return None };
+    listing.find(&choice.tag)
 }
 
 /// `{{ tag }}` renders the tag; `.image .repository .digest .deployments
@@ -295,7 +297,7 @@ mod tests {
         assert_eq!(capture.fields["deployments"], "web,worker");
         assert_eq!(capture.fields["namespace"], "prod");
         assert_eq!(capture.fields["context"], "sandbox");
-        let choice = choice_json(&listing, current);
+        let choice = choice(&listing, current);
         assert_eq!(find_choice(&listing, &choice), Some(current));
     }
 

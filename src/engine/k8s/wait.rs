@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::image::ImageRef;
 use super::tag::RenderedTarget;
 use super::{Cluster, K8sError, LogOptions, PodInfo, Snapshot, WatchEvent, Workload};
+use crate::drill::evidence::{Evidence, WaitResult};
 use crate::engine::{EngineEvent, OutputStream};
 use crate::runbook::K8sWaitSpec;
 use crate::runbook::duration::format_duration;
@@ -259,28 +260,28 @@ pub struct StepDone {
     pub summary: String,
     /// What the cluster was seen running, journaled for the report
     /// (DR's tag against production's).
-    pub evidence: Option<serde_json::Value>,
+    pub evidence: Option<Evidence>,
 }
 
 /// What a successful wait saw: each watched deployment's tag.
-fn evidence(step: &WaitStep, snapshot: &Snapshot, target: &super::ClusterTarget) -> serde_json::Value {
+fn evidence(step: &WaitStep, snapshot: &Snapshot, target: &super::ClusterTarget) -> Evidence {
     let listed = |name: &str| step.deployments.is_empty() || step.deployments.iter().any(|d| d == name);
-    let running: serde_json::Map<String, serde_json::Value> = snapshot
+    let running = snapshot
         .deployments
         .iter()
         .filter(|d| listed(&d.name))
         .filter_map(|d| {
             let image = &d.containers.first()?.1;
             let tag = ImageRef::parse(image).map_or_else(|_| image.clone(), |r| r.tag_or_digest());
-            Some((d.name.clone(), tag.into()))
+            Some((d.name.clone(), tag))
         })
         .collect();
-    serde_json::json!({
-        "context": target.context,
-        "server": target.server,
-        "namespace": step.target.namespace,
-        "expect_tag": step.expect_tag,
-        "running": running,
+    Evidence::Wait(WaitResult {
+        context: target.context.clone(),
+        server: target.server.clone(),
+        namespace: step.target.namespace.clone(),
+        expect_tag: step.expect_tag.clone(),
+        running,
     })
 }
 

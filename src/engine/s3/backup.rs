@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::download::{self, DownloadError, Downloaded, Progress};
 use super::{ObjectInfo, S3Error, Store, StoreConfig};
+use crate::drill::evidence::{BackupChoice, Evidence, human_bytes};
 use crate::engine::{EngineEvent, OutputStream};
 use crate::runbook::duration::format_duration;
 use crate::runbook::template::{CaptureValue, TemplateContext, Templater};
@@ -94,21 +95,20 @@ pub fn parts_for(store: &Store, step: &BackupStep, size: u64) -> u32 {
 }
 
 /// The object a decision picked, as journaled.
-pub fn choice_json(object: &ObjectInfo) -> serde_json::Value {
-    serde_json::json!({
-        "key": object.key,
-        "version_id": object.version_id,
-        "size": object.size,
-        "last_modified": object.last_modified.to_string(),
-        "etag": object.etag,
+pub fn choice(object: &ObjectInfo) -> Evidence {
+    Evidence::Backup(BackupChoice {
+        key: object.key.clone(),
+        version_id: object.version_id.clone(),
+        size: object.size,
+        last_modified: object.last_modified.to_string(),
+        etag: object.etag.clone(),
     })
 }
 
 /// The object a journaled choice names, if it is still listed.
-pub fn find_choice<'a>(objects: &'a [ObjectInfo], choice: &serde_json::Value) -> Option<&'a ObjectInfo> {
-    let key = choice.get("key")?.as_str()?;
-    let version = choice.get("version_id").and_then(|v| v.as_str());
-    objects.iter().find(|o| o.key == key && o.version_id.as_deref() == version)
+pub fn find_choice<'a>(objects: &'a [ObjectInfo], choice: &Evidence) -> Option<&'a ObjectInfo> {
+    let Evidence::Backup(choice) = choice else { return None };
+    objects.iter().find(|o| o.key == choice.key && o.version_id == choice.version_id)
 }
 
 /// Downloads and verifies `object` into `downloads`, telling the log how
@@ -206,17 +206,6 @@ pub async fn fetch(
     put("strategy", downloaded.strategy.clone().into());
     let capture = CaptureValue { value: downloaded.path.display().to_string(), fields };
     Ok((downloaded, capture))
-}
-
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
 /// Rows for a picker or a plain-mode list: key, size, last modified, age, version.

@@ -11,7 +11,6 @@ use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Widget, Wrap};
 use crate::drill::state::StepStatus;
 use crate::runbook::Action;
 use crate::ui::app::App;
-use crate::ui::update::step_target;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = app.theme;
@@ -53,7 +52,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         meta.push(Span::styled(" · optional", theme.dim()));
     }
     lines.push(Line::from(meta));
-    if let Some(target) = step_target(app, app.selected) {
+    if let Some(target) = app.step_target(app.selected) {
         let mut spans = vec![Span::styled("target: ", theme.dim()), Span::styled(target, theme.warn())];
         if is_protected_target(app, app.selected) {
             spans.push(Span::styled("  protected: read-only", theme.ok().add_modifier(Modifier::BOLD)));

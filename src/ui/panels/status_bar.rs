@@ -13,7 +13,6 @@ use crate::drill::event::DrillOutcome;
 use crate::runbook::duration::format_duration;
 use crate::ui::app::{App, Driver, Modal, Watch};
 use crate::ui::keymap;
-use crate::ui::update::step_target;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = app.theme;
@@ -70,7 +69,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         }
         // Where the running step acts, whichever step is selected.
         let running = app.running_command();
-        if let Some(target) = step_target(app, running.unwrap_or(app.selected)) {
+        if let Some(target) = app.step_target(running.unwrap_or(app.selected)) {
             spans.push(Span::raw("  "));
             spans.push(Span::styled(target, theme.warn()));
         }

@@ -18,6 +18,7 @@ use crate::drill::lock;
 use crate::drill::state::DrillState;
 use crate::drill::store::DrillDir;
 use crate::drill::tail::LogTail;
+use crate::drive::Update;
 use crate::engine::OutputStream;
 use crate::ui::app::{App, Driver, Effect, Msg, Watch};
 use crate::ui::theme::Theme;
@@ -48,7 +49,7 @@ pub(super) fn open(dir: DrillDir) -> Result<(App, FollowedHandle), String> {
         return Err(format!("drill {} has not started yet (its journal is empty): try again in a moment", dir.id));
     }
     let state = DrillState::replay(&records).map_err(|e| format!("{}: {e}", dir.journal().display()))?;
-    let runbook = crate::engine::session::load_snapshot(&dir.runbook_snapshot(), &state).map_err(|e| e.to_string())?;
+    let runbook = crate::drive::session::load_snapshot(&dir.runbook_snapshot(), &state).map_err(|e| e.to_string())?;
     let mut app = App::new(Arc::new(runbook), Default::default(), jiff::Timestamp::now(), Theme::from_env());
     app.watch = Some(Watch::default());
     let mut tails = BTreeMap::new();
@@ -59,8 +60,14 @@ pub(super) fn open(dir: DrillDir) -> Result<(App, FollowedHandle), String> {
     }
     let id = dir.id.clone();
     let followed = Followed { dir, journal: Some(journal), tails, driver: Driver::Unknown, polls: 0 };
-    app.in_flight += 1; // DrillOpened answers like an effect.
-    let _ = update(&mut app, Msg::DrillOpened { id, state: Box::new(state), notices: Vec::new() });
+    let opened = Update::Opened {
+        id,
+        dir: followed.dir.path.clone(),
+        state: Box::new(state),
+        notices: Vec::new(),
+        resumed: false,
+    };
+    let _ = update(&mut app, Msg::Drive(opened));
     Ok((app, FollowedHandle(followed)))
 }
 
@@ -107,7 +114,6 @@ pub(super) async fn run(mut app: App, followed: FollowedHandle) -> Result<String
                 for _ in 0..512 {
                     match rx.try_recv() {
                         Ok(Incoming::Ui(msg)) => quit |= followed.handle(&mut app, msg),
-                        Ok(_) => {}
                         Err(_) => break,
                     }
                 }
@@ -136,7 +142,7 @@ impl Followed {
         let mut quit = false;
         for effect in effects {
             match effect {
-                Effect::Quit { .. } => quit = true,
+                Effect::Exit => quit = true,
                 Effect::OpenUrl(url) => {
                     let notice = open_url(&url);
                     let _ = update(app, Msg::Notice(notice));
@@ -164,7 +170,7 @@ impl Followed {
         };
         if !records.is_empty() {
             let started = self.started_logs(app, &records);
-            let _ = update(app, Msg::Followed(records));
+            let _ = update(app, Msg::Drive(Update::Recorded(records)));
             for (index, tail) in started {
                 self.tails.insert(index, tail);
             }
@@ -199,7 +205,7 @@ impl Followed {
             let msg = if restoring {
                 Msg::RestoredLog { step: *index, lines }
             } else {
-                Msg::Output { step: *index, stream: OutputStream::Stdout, lines }
+                Msg::Drive(Update::Output { step: *index, stream: OutputStream::Stdout, lines })
             };
             let _ = update(app, msg);
         }

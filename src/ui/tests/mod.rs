@@ -1,7 +1,8 @@
-//! Tests of the TUI without a terminal: `update` driven by messages (with a
-//! fake runtime that journals in memory and answers effects the way the
-//! real one does), and insta snapshots of whole screens rendered into a
-//! `TestBackend` at 80x24 and 200x60. Times and ids are fixed, so the
+//! Tests of the TUI without a terminal: `update` driven by messages, and
+//! insta snapshots of whole screens rendered into a `TestBackend` at 80x24
+//! and 200x60. The test plays the conductor's part by hand: it journals
+//! records (stamped in memory) and asks questions, and checks the answers
+//! and requests `update` sends back. Times and ids are fixed, so the
 //! snapshots need no redaction.
 
 mod snapshots;
@@ -16,9 +17,10 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::app::{App, Effect, Msg};
 use super::theme::Theme;
 use super::update::{start_form, update};
-use crate::drill::event::{Event, SessionMode};
+use crate::drill::event::{AttemptResult, Event, SessionMode};
 use crate::drill::journal::Record;
 use crate::drill::state::DrillState;
+use crate::drive::{Question, Update};
 use crate::runbook::{self, Runbook};
 
 pub const DRILL_ID: &str = "01900000-0000-7000-8000-000000000001";
@@ -52,25 +54,13 @@ pub fn ch(c: char) -> Msg {
     key(KeyCode::Char(c))
 }
 
-/// What the harness reports it was asked to run for a step.
-fn effect_for(app: &App, step: usize) -> Effect {
-    match app.runbook.steps[step].action {
-        crate::runbook::Action::S3Backup(_) | crate::runbook::Action::S3Check(_) => Effect::RunS3 { step },
-        crate::runbook::Action::K8sImageTag(_)
-        | crate::runbook::Action::K8sWait(_)
-        | crate::runbook::Action::K8sScale(_) => Effect::RunK8s { step },
-        crate::runbook::Action::HttpCheck(_) => Effect::RunHttp { step },
-        _ => Effect::RunCommand { step },
-    }
-}
-
-/// The app and a journal kept in memory, answering effects like the runtime.
+/// The app, and a journal kept in memory for what the test journals in the
+/// conductor's place.
 pub struct Harness {
     pub app: App,
     pub journal: Vec<Record<Event>>,
-    /// Effects the fake runtime did not carry out itself (RunCommand, Quit, OpenUrl...).
-    pub pending: Vec<Effect>,
     pub clock: Timestamp,
+    questions: u64,
 }
 
 impl Harness {
@@ -85,24 +75,18 @@ impl Harness {
         let form = start_form(&runbook, &given, &BTreeMap::new(), &[]);
         let mut app = App::new(runbook, form, t0(), Theme { color: true });
         app.size = (120, 40);
-        Harness { app, journal: Vec::new(), pending: Vec::new(), clock: t0() }
+        Harness { app, journal: Vec::new(), clock: t0(), questions: 0 }
     }
 
-    /// A harness with the drill already started (variables from defaults).
+    /// A harness with the drill opened (variables from defaults).
     pub fn opened(runbook: Arc<Runbook>) -> Self {
         Self::open(runbook, false)
     }
 
     /// A harness watching a drill another process drives (`drillbook
-    /// watch`): read-only, records arrive with [`Harness::follow`].
+    /// watch`): read-only, records arrive with [`Harness::record`].
     pub fn watching(runbook: Arc<Runbook>) -> Self {
         Self::open(runbook, true)
-    }
-
-    /// Another process journals an event; the watcher follows it.
-    pub fn follow(&mut self, event: Event) -> Vec<Effect> {
-        let record = self.journal_event(event);
-        self.send(Msg::Followed(vec![record]))
     }
 
     fn open(runbook: Arc<Runbook>, watching: bool) -> Self {
@@ -126,7 +110,7 @@ impl Harness {
             rpo_target_secs: runbook.rpo_target.map(|d| d.as_secs()),
             vars,
             secret_vars: Vec::new(),
-            steps: crate::engine::session::step_outlines(&runbook),
+            steps: crate::drive::session::step_outlines(&runbook),
         };
         let first = harness.stamp(started);
         let session = harness.stamp(Event::SessionStarted {
@@ -138,8 +122,14 @@ impl Harness {
         let mut state = DrillState::replay(std::slice::from_ref(&first)).unwrap();
         state.apply(&session).unwrap();
         harness.journal = vec![first, session];
-        harness.app.in_flight = 1;
-        harness.send(Msg::DrillOpened { id: DRILL_ID.into(), state: Box::new(state), notices: Vec::new() });
+        let opened = Update::Opened {
+            id: DRILL_ID.into(),
+            dir: "/drills/x".into(),
+            state: Box::new(state),
+            notices: Vec::new(),
+            resumed: false,
+        };
+        harness.send(Msg::Drive(opened));
         harness
     }
 
@@ -148,100 +138,58 @@ impl Harness {
         Record { seq: self.journal.len() as u64 + 1, ts: self.clock, prev: String::new(), event }
     }
 
-    /// Journals an event as the runtime would and returns the record.
-    pub fn journal_event(&mut self, event: Event) -> Record<Event> {
+    /// Journals an event in the conductor's place and shows it to the app.
+    pub fn record(&mut self, event: Event) -> Vec<Effect> {
         let record = self.stamp(event);
         self.journal.push(record.clone());
-        record
+        self.send(Msg::Drive(Update::Recorded(vec![record])))
     }
 
-    /// Sends a message and carries out journal effects until things settle.
+    /// Asks a question in the conductor's place; returns its id.
+    pub fn ask(&mut self, question: Question) -> u64 {
+        self.questions += 1;
+        let id = self.questions;
+        self.send(Msg::Drive(Update::Ask { id, question }));
+        id
+    }
+
     pub fn send(&mut self, msg: Msg) -> Vec<Effect> {
-        let mut effects = update(&mut self.app, msg);
-        let mut seen = Vec::new();
-        while !effects.is_empty() {
-            let mut next = Vec::new();
-            for effect in effects {
-                seen.push(effect.clone());
-                match effect {
-                    Effect::Record(event) => {
-                        let record = self.journal_event(event);
-                        next.extend(update(&mut self.app, Msg::EffectDone(vec![record])));
-                    }
-                    Effect::FailStep { step, reason } => {
-                        let id = self.app.runbook.steps[step].id.clone();
-                        let a = self.journal_event(Event::StepStarted {
-                            step: id.clone(),
-                            attempt: 1,
-                            command: None,
-                            log: None,
-                        });
-                        let b = self.journal_event(Event::StepFinished {
-                            step: id,
-                            attempt: 1,
-                            result: crate::drill::event::AttemptResult::Failed,
-                            exit_code: None,
-                            reason: Some(reason),
-                            duration_ms: 0,
-                            log_sha256: None,
-                        });
-                        next.extend(update(&mut self.app, Msg::EffectDone(vec![a, b])));
-                    }
-                    Effect::RunCommand { step }
-                    | Effect::RunS3 { step }
-                    | Effect::RunK8s { step }
-                    | Effect::RunHttp { step } => {
-                        let id = self.app.runbook.steps[step].id.clone();
-                        let attempt = self.app.drill.as_ref().unwrap().steps[step].attempt_count() + 1;
-                        let record = self.journal_event(Event::StepStarted {
-                            step: id.clone(),
-                            attempt,
-                            command: Some(format!("run {id}")),
-                            log: Some(format!("logs/{id}.{attempt}.log")),
-                        });
-                        self.pending.push(effect_for(&self.app, step));
-                        next.extend(update(&mut self.app, Msg::EffectDone(vec![record])));
-                    }
-                    // As the runtime does when nothing was left running.
-                    Effect::StopLeftovers => next.extend(update(&mut self.app, Msg::EffectDone(Vec::new()))),
-                    other => self.pending.push(other),
-                }
-            }
-            effects = next;
-        }
-        seen
+        update(&mut self.app, msg)
     }
 
-    /// The running command ends (as the runtime reports it).
-    pub fn command_ends(&mut self, exit_code: i32) -> Vec<Effect> {
-        let step = self.app.running_command().expect("a command runs");
-        let state = &self.app.drill.as_ref().unwrap().steps[step];
-        let (id, attempt) = (state.outline.id.clone(), state.attempt_count());
-        let result = if exit_code == 0 {
-            crate::drill::event::AttemptResult::Succeeded
-        } else {
-            crate::drill::event::AttemptResult::Failed
-        };
-        let record = self.journal_event(Event::StepFinished {
-            step: id,
+    /// The step with this id starts an attempt (a command's, with a log, when `logged`).
+    pub fn starts(&mut self, id: &str, logged: bool) -> Vec<Effect> {
+        let attempt = self.app.drill.as_ref().unwrap().step(id).unwrap().attempt_count() + 1;
+        self.record(Event::StepStarted {
+            step: id.into(),
+            attempt,
+            command: logged.then(|| format!("run {id}")),
+            log: logged.then(|| format!("logs/{id}.{attempt}.log")),
+        })
+    }
+
+    /// The running attempt of step `id` ends: a command with its exit code.
+    pub fn ends(&mut self, id: &str, exit_code: i32) -> Vec<Effect> {
+        let attempt = self.app.drill.as_ref().unwrap().step(id).unwrap().attempt_count();
+        let result = if exit_code == 0 { AttemptResult::Succeeded } else { AttemptResult::Failed };
+        self.record(Event::StepFinished {
+            step: id.into(),
             attempt,
             result,
             exit_code: Some(exit_code),
             reason: (exit_code != 0).then(|| format!("exit code {exit_code} (expected 0)")),
             duration_ms: 1500,
             log_sha256: Some("ab".repeat(32)),
-        });
-        self.send(Msg::StepEnded(vec![record]))
+        })
+    }
+
+    /// A step done by hand ends well.
+    pub fn done_by_hand(&mut self, id: &str) -> Vec<Effect> {
+        let attempt = self.app.drill.as_ref().unwrap().step(id).unwrap().attempt_count();
+        self.record(Event::finished_by_hand(id, attempt, AttemptResult::Succeeded, None, 0))
     }
 
     pub fn status_of(&self, id: &str) -> String {
         self.app.drill.as_ref().unwrap().step(id).unwrap().status.label().to_string()
-    }
-
-    pub fn events(&self) -> Vec<String> {
-        self.journal
-            .iter()
-            .map(|r| serde_json::to_value(&r.event).unwrap()["type"].as_str().unwrap().to_string())
-            .collect()
     }
 }

@@ -6,6 +6,19 @@ use ratatui::crossterm::event::KeyCode;
 
 use super::*;
 use crate::engine::OutputStream;
+
+fn output(step: usize, stream: OutputStream, lines: Vec<String>) -> Msg {
+    Msg::Drive(Update::Output { step, stream, lines })
+}
+
+/// The demo's brief done, its download running.
+fn downloading() -> Harness {
+    let mut h = Harness::opened(demo());
+    h.starts("brief", false);
+    h.done_by_hand("brief");
+    h.starts("fetch-backup", true);
+    h
+}
 use crate::ui::render::render;
 
 fn screen(h: &Harness, width: u16, height: u16) -> String {
@@ -37,84 +50,68 @@ fn start_screen() {
 
 #[test]
 fn running_with_log() {
-    let mut h = Harness::opened(demo());
-    h.send(key(KeyCode::Enter));
+    let mut h = downloading();
     let lines = vec![
         "listing s3://acme-hosting-services/acme/".to_string(),
         "\x1b[32mdaily-acme-202611270300.pgdump\x1b[0m".to_string(),
         "downloaded: /drills/x/downloads/daily-acme-202611270300.pgdump".to_string(),
     ];
-    h.send(Msg::Output { step: 1, stream: OutputStream::Stdout, lines });
-    h.send(Msg::Output { step: 1, stream: OutputStream::Stderr, lines: vec!["warning: slow network".into()] });
+    h.send(output(1, OutputStream::Stdout, lines));
+    h.send(output(1, OutputStream::Stderr, vec!["warning: slow network".into()]));
     at(&mut h, 95);
     both("running", &mut h);
 }
 
 #[test]
 fn failed_step() {
-    let mut h = Harness::opened(demo());
-    h.send(key(KeyCode::Enter));
-    h.send(Msg::Output {
-        step: 1,
-        stream: OutputStream::Stderr,
-        lines: vec!["An error occurred (AccessDenied)".into()],
-    });
-    h.command_ends(1);
+    let mut h = downloading();
+    h.send(output(1, OutputStream::Stderr, vec!["An error occurred (AccessDenied)".into()]));
+    h.ends("fetch-backup", 1);
+    h.ask(crate::drive::Question::Failed { step: 1, reason: "exit code 1 (expected 0)".into() });
     at(&mut h, 200);
     both("failed", &mut h);
 }
 
-/// The demo drill run up to its checklist (commands succeed, confirmations answered).
-/// The demo drill run up to its checklist: dialogs answered, every
-/// running step ended well.
+/// The demo drill journaled up to its checklist: confirmations given,
+/// every step ended well, the typed steps captured what later steps use.
 fn at_smoke_test() -> Harness {
-    let mut h = Harness::opened(demo());
-    h.send(key(KeyCode::Enter));
-    for _ in 0..20 {
-        if h.status_of("smoke") == "running" {
-            return h;
-        }
-        match &h.app.modal {
-            Some(crate::ui::app::Modal::TypedConfirm { expected, .. }) => {
-                for c in expected.clone().chars() {
-                    h.send(ch(c));
-                }
-                h.send(key(KeyCode::Enter));
-            }
-            Some(_) => {
-                h.send(ch('y'));
-            }
-            None => {
-                // Typed steps capture what later steps use, as the runtime would.
-                let step = h.app.running_command().expect("a step runs");
-                let capture = match h.app.runbook.steps[step].id.as_str() {
-                    "fetch-backup" => {
-                        Some(("backup", "/drills/x/downloads/fetch-backup/daily-acme-202611270300.pgdump", 86_000))
-                    }
-                    "pick-tag" => Some(("tag", "main-4f2a9c1", 0)),
-                    _ => None,
-                };
-                if let Some((name, value, age)) = capture {
-                    let mut fields = std::collections::BTreeMap::new();
-                    fields.insert("age_secs".to_string(), serde_json::Value::from(age));
-                    fields.insert("image".to_string(), format!("registry.example.com/acme/web:{value}").into());
-                    let id = h.app.runbook.steps[step].id.clone();
-                    let value = crate::runbook::template::CaptureValue { value: value.into(), fields };
-                    let record =
-                        h.journal_event(crate::drill::event::Event::CaptureSet { step: id, name: name.into(), value });
-                    h.send(Msg::StepEnded(vec![record]));
-                }
-                h.command_ends(0);
-            }
-        }
-    }
-    panic!("the demo never reached its checklist: {:?}", h.events());
+    let mut h = downloading();
+    let capture = |value: &str, age: u64| {
+        let mut fields = std::collections::BTreeMap::new();
+        fields.insert("age_secs".to_string(), serde_json::Value::from(age));
+        fields.insert("image".to_string(), format!("registry.example.com/acme/web:{value}").into());
+        crate::runbook::template::CaptureValue { value: value.into(), fields }
+    };
+    let backup = capture("/drills/x/downloads/fetch-backup/daily-acme-202611270300.pgdump", 86_000);
+    h.record(Event::CaptureSet { step: "fetch-backup".into(), name: "backup".into(), value: backup });
+    h.ends("fetch-backup", 0);
+    h.record(Event::StepConfirmed { step: "restore".into(), how: "typed `restore`".into() });
+    h.starts("restore", true);
+    h.ends("restore", 0);
+    h.starts("pick-tag", true);
+    let tag = capture("main-4f2a9c1", 0);
+    h.record(Event::CaptureSet { step: "pick-tag".into(), name: "tag".into(), value: tag });
+    h.ends("pick-tag", 0);
+    h.record(Event::StepConfirmed { step: "deploy".into(), how: "answered yes".into() });
+    h.starts("deploy", true);
+    h.ends("deploy", 0);
+    h.starts("wait", true);
+    h.ends("wait", 0);
+    h.starts("smoke", false);
+    h.ask(crate::drive::Question::Checklist { step: 6 });
+    h
+}
+
+fn tick(h: &mut Harness, item: usize) {
+    let text = h.app.runbook.steps[6].checklist_item(item).unwrap().to_string();
+    h.record(Event::ChecklistTicked { step: "smoke".into(), item, text, ticked: true });
 }
 
 #[test]
 fn checklist() {
     let mut h = at_smoke_test();
     h.send(ch(' '));
+    tick(&mut h, 0);
     at(&mut h, 600);
     assert_eq!(h.status_of("smoke"), "running");
     both("checklist", &mut h);
@@ -123,21 +120,24 @@ fn checklist() {
 #[test]
 fn typed_confirm() {
     let mut h = at_smoke_test();
-    for _ in 0..4 {
+    for item in 0..4 {
         h.send(ch(' '));
+        tick(&mut h, item);
     }
-    assert_eq!(h.pending.last(), Some(&Effect::PlanScale { step: 7 }));
-    h.send(Msg::ScalePlanned {
+    h.done_by_hand("smoke");
+    h.ask(crate::drive::Question::Confirm {
         step: 7,
-        lines: vec![
-            "context:   sandbox".into(),
-            "namespace: acme-dr".into(),
-            "scale to 0 replica(s):".into(),
-            "  deployment/web: 2 → 0".into(),
-            "  deployment/worker: 1 → 0".into(),
-        ],
+        command: [
+            "context:   sandbox",
+            "namespace: acme-dr",
+            "scale to 0 replica(s):",
+            "  deployment/web: 2 → 0",
+            "  deployment/worker: 1 → 0",
+        ]
+        .join("\n"),
         target: "context sandbox, namespace acme-dr".into(),
-        namespace: "acme-dr".into(),
+        typed: Some("acme-dr".into()),
+        mismatch: None,
     });
     for c in "acme".chars() {
         h.send(ch(c));
@@ -159,21 +159,22 @@ fn picker() {
 #[test]
 fn help() {
     let mut h = Harness::opened(demo());
+    h.starts("brief", false);
     h.send(ch('?'));
     both("help", &mut h);
 }
 
 #[test]
 fn too_small() {
-    let h = Harness::opened(demo());
+    let mut h = Harness::opened(demo());
+    h.starts("brief", false);
     insta::assert_snapshot!("too_small_50x12", screen(&h, 50, 12));
 }
 
 #[test]
 fn colours_mark_status() {
-    let mut h = Harness::opened(demo());
-    h.send(key(KeyCode::Enter));
-    h.command_ends(1);
+    let mut h = downloading();
+    h.ends("fetch-backup", 1);
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
     terminal.draw(|frame| render(&h.app, frame)).unwrap();
     let buffer = terminal.backend().buffer();
@@ -207,16 +208,17 @@ fn k8s_wait_with_a_crash_looping_pod() {
         ],
         "web 1/2 ready · worker 0/1 ready".into(),
     );
-    h.send(Msg::Pods { step: 0, table });
-    h.send(Msg::Progress { step: 0, message: "web 1/2 ready · worker 0/1 ready".into() });
-    h.send(Msg::Output {
-        step: 0,
-        stream: OutputStream::Stdout,
-        lines: vec![
+    h.starts("wait", true);
+    h.send(Msg::Drive(Update::Pods { step: 0, table }));
+    h.send(Msg::Drive(Update::Progress { step: 0, message: "web 1/2 ready · worker 0/1 ready".into() }));
+    h.send(output(
+        0,
+        OutputStream::Stdout,
+        vec![
             "pod web-7d4b9-9zq4m is failing: CrashLoopBackOff (restarts 5)".into(),
             "[web-7d4b9-9zq4m] FATAL: could not connect to the database".into(),
         ],
-    });
+    ));
     at(&mut h, 200);
     both("k8s_wait", &mut h);
 }
@@ -229,25 +231,21 @@ fn watching() {
     use crate::ui::app::Driver;
     let mut h = Harness::watching(demo());
     h.send(Msg::Driver(Driver::Running("pid 4242 on dr-laptop".into())));
-    h.follow(Event::StepStarted { step: "brief".into(), attempt: 1, command: None, log: None });
-    h.follow(Event::finished_by_hand("brief", 1, AttemptResult::Succeeded, None, 60_000));
-    h.follow(Event::StepStarted {
+    h.record(Event::StepStarted { step: "brief".into(), attempt: 1, command: None, log: None });
+    h.record(Event::finished_by_hand("brief", 1, AttemptResult::Succeeded, None, 60_000));
+    h.record(Event::StepStarted {
         step: "fetch-backup".into(),
         attempt: 1,
         command: Some("s3-backup".into()),
         log: Some("logs/fetch-backup.1.log".into()),
     });
-    h.send(Msg::Output {
-        step: 1,
-        stream: OutputStream::Stdout,
-        lines: vec!["listing s3://acme-hosting-services/acme/".into()],
-    });
+    h.send(output(1, OutputStream::Stdout, vec!["listing s3://acme-hosting-services/acme/".into()]));
     h.send(key(KeyCode::Enter));
     at(&mut h, 95);
     both("watching", &mut h);
 
     // The status bar alone once the drill has ended and its driver left.
-    h.follow(Event::DrillFinished { outcome: DrillOutcome::Completed, reason: None });
+    h.record(Event::DrillFinished { outcome: DrillOutcome::Completed, reason: None });
     h.send(Msg::Driver(Driver::NotRunning));
     h.app.status = None;
     let full = screen(&h, 120, 30);

@@ -1,16 +1,20 @@
-//! `update` for every key action and engine event, through the harness.
+//! `update` for every key action and every report of the conductor: the
+//! conductor's questions open dialogs, keys answer them, and requests go
+//! back; `update` itself never decides what runs next.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
 use super::*;
-use crate::drill::event::SkipCause;
+use crate::drive::{Answer, PickRow, PickWhat, Request};
 use crate::engine::OutputStream;
-use crate::ui::app::{Focus, Modal, Screen, TextPurpose};
+use crate::ui::app::{Focus, Modal, PickerPurpose, Screen, TextPurpose};
 
-fn type_text(h: &mut Harness, text: &str) {
-    for c in text.chars() {
-        h.send(ch(c));
-    }
+fn type_text(h: &mut Harness, text: &str) -> Vec<Effect> {
+    text.chars().flat_map(|c| h.send(ch(c))).collect()
+}
+
+fn output(step: usize, lines: Vec<String>) -> Msg {
+    Msg::Drive(Update::Output { step, stream: OutputStream::Stdout, lines })
 }
 
 const FAILING: &str = r#"
@@ -91,68 +95,70 @@ fn choices_open_the_picker_and_the_choice_is_taken() {
 }
 
 #[test]
-fn opening_a_drill_starts_the_first_step_and_enter_completes_a_manual_one() {
+fn opening_a_drill_shows_it_and_enter_answers_a_manual_step() {
     let mut h = Harness::opened(walkthrough());
     assert_eq!(h.app.screen, Screen::Main);
-    assert_eq!(h.status_of("brief"), "running");
-    h.send(key(KeyCode::Enter));
-    assert_eq!(h.status_of("brief"), "done");
-    // The next step is a command without confirmation: it runs at once.
-    assert_eq!(h.status_of("prepare-sandbox"), "running");
-    assert_eq!(h.pending, vec![Effect::RunCommand { step: 1 }]);
-    assert_eq!(h.app.selected, 1);
+    assert!(h.send(key(KeyCode::Enter)).is_empty(), "nothing is asked yet: Enter does nothing");
+    h.starts("brief", false);
+    let id = h.ask(Question::Manual { step: 0 });
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: Answer::Done { note: None } }]);
+    assert!(h.send(key(KeyCode::Enter)).is_empty(), "an answered question is not answered twice");
+    assert_eq!(h.status_of("brief"), "running", "the state changes only with what the conductor journals");
+    h.done_by_hand("brief");
+    h.starts("prepare-sandbox", true);
+    assert_eq!(h.app.selected, 1, "the view follows the step that starts");
 }
 
 #[test]
-fn output_goes_to_its_steps_log_and_a_finished_command_moves_on() {
+fn output_goes_to_its_steps_log() {
     let mut h = Harness::opened(walkthrough());
-    h.send(key(KeyCode::Enter));
-    h.send(Msg::Output { step: 1, stream: OutputStream::Stdout, lines: vec!["listing".into()] });
+    h.starts("prepare-sandbox", true);
+    h.send(output(1, vec!["listing".into()]));
     assert!(h.app.logs[1].len() >= 2, "marker + line");
-    h.command_ends(0);
+    h.ends("prepare-sandbox", 0);
     assert_eq!(h.status_of("prepare-sandbox"), "done");
-    assert_eq!(h.status_of("fetch-backup"), "running");
-    assert_eq!(h.pending.last(), Some(&Effect::RunS3 { step: 2 }));
 }
 
 #[test]
-fn nothing_starts_twice_while_an_effect_is_in_flight() {
+fn ticks_and_other_messages_decide_nothing() {
     let mut h = Harness::opened(walkthrough());
-    h.send(key(KeyCode::Enter));
-    let starts = h.events().iter().filter(|e| *e == "step_started").count();
-    h.send(Msg::Tick(t0()));
-    h.send(Msg::Tick(t0()));
-    assert_eq!(h.events().iter().filter(|e| *e == "step_started").count(), starts);
+    for msg in [Msg::Tick(t0()), Msg::Resize(100, 30), Msg::Notice("hello".into())] {
+        assert!(h.send(msg).is_empty());
+    }
+    assert_eq!(h.status_of("brief"), "pending");
 }
 
-fn run_to_restore(h: &mut Harness) {
-    h.send(key(KeyCode::Enter)); // brief done
-    h.command_ends(0); // prepare-sandbox
-    h.command_ends(0); // fetch-backup
+fn confirm(step: usize, typed: Option<&str>) -> Question {
+    Question::Confirm {
+        step,
+        command: "dropdb --if-exists acme_dr && pg_restore backup.pgdump".into(),
+        target: "training: simulated, not run".into(),
+        typed: typed.map(str::to_string),
+        mismatch: None,
+    }
 }
 
 #[test]
 fn a_confirmation_names_the_command_and_yes_runs_it() {
     let mut h = Harness::opened(walkthrough());
-    run_to_restore(&mut h);
+    let id = h.ask(confirm(3, None));
     match &h.app.modal {
         Some(Modal::Confirm { step: 3, command, target }) => {
             assert!(command.contains("dropdb --if-exists acme_dr"));
-            assert_eq!(target, "training: simulated, not run", "the harness drill is a training one");
+            assert_eq!(target, "training: simulated, not run");
         }
         other => panic!("{other:?}"),
     }
-    let effects = h.send(ch('y'));
-    assert!(matches!(&effects[..], [Effect::Record(Event::StepConfirmed { .. }), Effect::RunCommand { step: 3 }]));
-    assert_eq!(h.status_of("restore"), "running");
+    assert_eq!(h.app.selected, 3);
+    assert_eq!(h.send(ch('y')), vec![Effect::Answer { id, answer: Answer::Yes }]);
+    assert!(h.app.modal.is_none());
 }
 
 #[test]
-fn declining_a_confirmation_skips_the_step() {
+fn declining_a_confirmation_answers_no() {
     let mut h = Harness::opened(walkthrough());
-    run_to_restore(&mut h);
-    h.send(ch('n'));
-    assert_eq!(h.status_of("restore"), "skipped");
+    let id = h.ask(confirm(3, None));
+    assert_eq!(h.send(ch('n')), vec![Effect::Answer { id, answer: Answer::No }]);
 }
 
 #[test]
@@ -160,71 +166,78 @@ fn a_typed_confirmation_needs_the_exact_target() {
     let mut h = Harness::opened(runbook(
         "[runbook]\nid = \"t\"\ntitle = \"T\"\n[[step]]\nid = \"drop\"\nkind = \"command\"\nconfirm = \"typed\"\nrun = \"echo drop\"\n",
     ));
+    let id = h.ask(confirm(0, Some("drop")));
     assert!(matches!(h.app.modal, Some(Modal::TypedConfirm { .. })));
     type_text(&mut h, "dro");
-    h.send(key(KeyCode::Enter));
+    assert!(h.send(key(KeyCode::Enter)).is_empty());
     assert!(matches!(h.app.modal, Some(Modal::TypedConfirm { mismatch: true, .. })));
     type_text(&mut h, "p");
-    h.send(key(KeyCode::Enter));
-    assert_eq!(h.status_of("drop"), "running");
-    assert!(h.journal.iter().any(|r| matches!(&r.event, Event::StepConfirmed { how, .. } if how == "typed `drop`")));
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: Answer::Typed("drop".into()) }]);
 }
 
 #[test]
 fn a_failure_offers_retry_skip_and_abort() {
     let mut h = Harness::opened(runbook(FAILING));
-    h.command_ends(3);
+    h.starts("boom", true);
+    h.ends("boom", 3);
+    let failed = || Question::Failed { step: 0, reason: "exit code 3 (expected 0)".into() };
+    let id = h.ask(failed());
     assert!(matches!(h.app.modal, Some(Modal::Failure { step: 0 })));
-    // retry
-    h.send(ch('r'));
-    assert_eq!(h.status_of("boom"), "running");
-    assert_eq!(h.app.drill.as_ref().unwrap().step("boom").unwrap().attempt_count(), 2);
-    h.command_ends(3);
+    assert_eq!(h.send(ch('r')), vec![Effect::Answer { id, answer: Answer::Again }]);
     // skip with a reason
-    h.send(ch('s'));
+    let id = h.ask(failed());
+    assert!(h.send(ch('s')).is_empty());
     assert!(matches!(h.app.modal, Some(Modal::Text { purpose: TextPurpose::SkipReason { step: 0 }, .. })));
     type_text(&mut h, "known flake");
-    h.send(key(KeyCode::Enter));
-    assert_eq!(h.status_of("boom"), "skipped");
-    assert!(h.journal.iter().any(
-        |r| matches!(&r.event, Event::StepSkipped { reason, cause: SkipCause::Operator, .. } if reason == "known flake")
-    ));
-    assert_eq!(h.status_of("after"), "running");
+    let reason = "known flake".to_string();
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: Answer::Skip { reason } }]);
+    // abort
+    let id = h.ask(failed());
+    assert_eq!(h.send(ch('a')), vec![Effect::Answer { id, answer: Answer::Abort { note: None } }]);
 }
 
 #[test]
-fn abort_runs_teardown_then_finishes() {
+fn backing_out_of_a_reason_returns_to_the_decision() {
     let mut h = Harness::opened(runbook(FAILING));
-    h.command_ends(3);
-    // What interrupted attempts left running is stopped before the teardown starts.
-    assert_eq!(update(&mut h.app, ch('a')), vec![Effect::StopLeftovers]);
-    assert!(h.app.aborting);
-    assert_eq!(h.status_of("teardown"), "pending");
-    h.send(Msg::EffectDone(Vec::new()));
-    assert_eq!(h.status_of("after"), "pending");
-    assert_eq!(h.status_of("teardown"), "running");
-    h.command_ends(0);
-    let finished = h.app.drill.as_ref().unwrap().finished.as_ref().unwrap();
-    assert_eq!(finished.outcome, crate::drill::event::DrillOutcome::Aborted);
+    h.starts("boom", true);
+    h.ends("boom", 3);
+    h.ask(Question::Failed { step: 0, reason: "exit code 3".into() });
+    h.send(ch('s'));
+    assert!(h.send(key(KeyCode::Esc)).is_empty());
+    assert!(matches!(h.app.modal, Some(Modal::Failure { step: 0 })));
 }
 
 #[test]
 fn an_interrupted_command_asks_and_mark_done_takes_a_note() {
-    let rb = runbook(FAILING);
-    let mut h = Harness::opened(rb);
+    let mut h = Harness::opened(runbook(FAILING));
+    h.starts("boom", true);
     // The process died while `boom` ran: a new session marks it interrupted.
-    let record =
-        h.journal_event(Event::SessionStarted { pid: 2, host: "h".into(), mode: SessionMode::Tui, resumed: true });
-    h.app.modal = None;
-    h.send(Msg::StepEnded(vec![record]));
+    h.record(Event::SessionStarted { pid: 2, host: "h".into(), mode: SessionMode::Tui, resumed: true });
+    let id = h.ask(Question::Interrupted { step: 0, still_running: Vec::new() });
     assert!(matches!(h.app.modal, Some(Modal::Interrupted { step: 0 })), "{:?}", h.app.modal);
     h.send(ch('d'));
     type_text(&mut h, "ran it by hand");
-    h.send(key(KeyCode::Enter));
-    assert_eq!(h.status_of("boom"), "marked done");
-    assert!(
-        h.journal.iter().any(|r| matches!(&r.event, Event::StepMarkedDone { note, .. } if note == "ran it by hand"))
-    );
+    let note = "ran it by hand".to_string();
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: Answer::MarkDone { note } }]);
+}
+
+#[test]
+fn an_interrupted_step_shows_what_its_attempt_left_running() {
+    let mut h = Harness::opened(runbook(FAILING));
+    h.starts("boom", true);
+    h.record(Event::SessionStarted { pid: 2, host: "h".into(), mode: SessionMode::Tui, resumed: true });
+    let processes = vec!["pid 4250 pg_restore -d acme_dr (attempt 1)".to_string()];
+    h.ask(Question::Interrupted { step: 0, still_running: processes });
+    assert!(matches!(h.app.modal, Some(Modal::Interrupted { step: 0 })), "{:?}", h.app.modal);
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
+    terminal.draw(|frame| crate::ui::render::render(&h.app, frame)).unwrap();
+    let screen = format!("{}", terminal.backend());
+    assert!(screen.contains("Still running (r stops them before running the step again):"), "{screen}");
+    assert!(screen.contains("pid 4250 pg_restore -d acme_dr (attempt 1)"), "{screen}");
+    // Nothing left running: nothing shown.
+    h.app.modal = None;
+    h.ask(Question::Interrupted { step: 0, still_running: Vec::new() });
+    assert!(h.app.still_running.is_empty());
 }
 
 #[test]
@@ -232,80 +245,93 @@ fn a_checklist_ticks_notes_and_completes() {
     let mut h = Harness::opened(runbook(
         "[runbook]\nid = \"c\"\ntitle = \"C\"\n[[step]]\nid = \"smoke\"\nkind = \"checklist\"\nurl = \"https://dr.example.com\"\nitems = [\"Log in\", { text = \"Optional\", required = false }, \"Upload\"]\n",
     ));
-    assert_eq!(h.status_of("smoke"), "running");
-    h.send(ch(' '));
-    assert!(h.app.drill.as_ref().unwrap().step("smoke").unwrap().ticked(0));
+    h.starts("smoke", false);
+    assert!(h.send(ch(' ')).is_empty(), "nothing to tick before the conductor asks");
+    let id = h.ask(Question::Checklist { step: 0 });
+    assert_eq!(h.send(ch(' ')), vec![Effect::Answer { id, answer: Answer::Tick { item: 0, ticked: true } }]);
     assert_eq!(h.app.checklist_cursor, 1, "the cursor moves on after a tick");
+    h.record(Event::ChecklistTicked { step: "smoke".into(), item: 0, text: "Log in".into(), ticked: true });
     h.send(ch('n'));
     type_text(&mut h, "slow");
-    h.send(key(KeyCode::Enter));
-    assert!(h.journal.iter().any(|r| matches!(&r.event, Event::NoteAdded { text, .. } if text == "Optional: slow")));
+    let note = Request::Note { step: Some(0), item: Some(1), text: "slow".into() };
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Request(note)]);
     // Enter before the required items are ticked says what is missing.
-    h.send(key(KeyCode::Enter));
-    assert_eq!(h.status_of("smoke"), "running");
+    assert!(h.send(key(KeyCode::Enter)).is_empty());
     assert!(h.app.status.as_deref().unwrap().contains("Upload"));
     h.send(ch('j'));
-    h.send(ch(' '));
-    assert_eq!(h.status_of("smoke"), "done", "optional items are not needed");
-    let effects = h.send(ch('o'));
-    assert!(effects.is_empty() || matches!(&effects[..], [Effect::OpenUrl(_)]));
+    // Ticking the last required item finishes the checklist: optional items are not needed.
+    assert_eq!(
+        h.send(ch(' ')),
+        vec![
+            Effect::Answer { id, answer: Answer::Tick { item: 2, ticked: true } },
+            Effect::Answer { id, answer: Answer::Done { note: None } },
+        ]
+    );
+    assert_eq!(h.send(ch('o')), vec![Effect::OpenUrl("https://dr.example.com".into())]);
 }
 
 #[test]
-fn open_url_asks_the_runtime() {
-    let mut h = Harness::opened(runbook(
-        "[runbook]\nid = \"c\"\ntitle = \"C\"\n[[step]]\nid = \"smoke\"\nkind = \"checklist\"\nurl = \"https://dr.example.com\"\nitems = [\"x\"]\n",
-    ));
-    h.send(ch('o'));
-    assert_eq!(h.pending, vec![Effect::OpenUrl("https://dr.example.com".into())]);
+fn skipping_a_manual_step_asks_for_the_reason() {
+    let mut h =
+        Harness::opened(runbook("[runbook]\nid = \"m\"\ntitle = \"M\"\n[[step]]\nid = \"only\"\nkind = \"manual\"\n"));
+    h.starts("only", false);
+    let id = h.ask(Question::Manual { step: 0 });
+    h.send(ch('s'));
+    type_text(&mut h, "not today");
+    let reason = "not today".to_string();
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: Answer::Skip { reason } }]);
 }
 
 #[test]
 fn quitting_asks_while_a_command_runs() {
     let mut h = Harness::opened(walkthrough());
-    h.send(key(KeyCode::Enter));
-    h.send(ch('q'));
+    h.starts("prepare-sandbox", true);
+    assert!(h.send(ch('q')).is_empty());
     assert!(matches!(h.app.modal, Some(Modal::QuitConfirm)));
-    h.send(ch('n'));
-    assert!(h.app.modal.is_none() && !h.app.quitting);
+    assert!(h.send(ch('n')).is_empty());
+    assert!(h.app.modal.is_none());
     h.send(ch('q'));
-    h.send(ch('y'));
-    assert_eq!(h.pending.last(), Some(&Effect::Quit { interrupt: Some("quit by the operator".into()) }));
+    let quit = Request::Quit { reason: "quit by the operator".into() };
+    assert_eq!(h.send(ch('y')), vec![Effect::Request(quit)]);
 }
 
 #[test]
-fn quitting_without_a_running_command_leaves_at_once() {
+fn quitting_without_a_running_command_asks_the_conductor_at_once() {
     let mut h = Harness::opened(walkthrough());
-    h.send(ch('q'));
-    assert_eq!(h.pending.last(), Some(&Effect::Quit { interrupt: None }));
+    let quit = Request::Quit { reason: "quit by the operator".into() };
+    assert_eq!(h.send(ch('q')), vec![Effect::Request(quit)]);
+    // Before a drill is open there is nothing to ask.
+    let mut h = Harness::start(walkthrough());
+    assert_eq!(h.send(key(KeyCode::Esc)), vec![Effect::Exit]);
 }
 
 #[test]
-fn ctrl_c_twice_quits_and_signals_stop() {
+fn ctrl_c_twice_quits_and_signals_are_the_conductors() {
     let mut h = Harness::opened(walkthrough());
-    h.send(key(KeyCode::Enter));
-    let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
-    h.send(ctrl_c);
-    assert!(!h.app.quitting && h.app.status.as_deref().unwrap().contains("Ctrl-C again"));
-    h.send(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
-    assert!(h.app.quitting);
-    let mut h = Harness::opened(walkthrough());
-    h.send(Msg::Signal("SIGHUP"));
-    assert_eq!(h.pending.last(), Some(&Effect::Quit { interrupt: Some("stopped by SIGHUP".into()) }));
+    h.starts("prepare-sandbox", true);
+    let ctrl_c = || Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert!(h.send(ctrl_c()).is_empty());
+    assert!(h.app.status.as_deref().unwrap().contains("Ctrl-C again"));
+    let quit = Request::Quit { reason: "quit with Ctrl-C".into() };
+    assert_eq!(h.send(ctrl_c()), vec![Effect::Request(quit)]);
+    // Once a drill is open its conductor hears signals; before, the app leaves.
+    assert!(h.send(Msg::Signal("SIGHUP")).is_empty());
+    let mut h = Harness::start(walkthrough());
+    assert_eq!(h.send(Msg::Signal("SIGHUP")), vec![Effect::Exit]);
 }
 
 #[test]
 fn focus_search_and_log_keys() {
     let mut h = Harness::opened(walkthrough());
-    h.send(key(KeyCode::Enter));
+    h.starts("prepare-sandbox", true);
     let lines: Vec<String> = (0..200).map(|i| format!("line {i}")).collect();
-    h.send(Msg::Output { step: 1, stream: OutputStream::Stdout, lines });
+    h.send(output(1, lines));
     h.send(key(KeyCode::Tab));
     assert_eq!(h.app.focus, Focus::Log);
     h.send(ch('/'));
     type_text(&mut h, "line 1");
     h.send(key(KeyCode::Enter));
-    assert!(h.app.logs[1].search_status().is_some() || cfg!(test), "search set");
+    assert!(h.app.logs[1].search_status().is_some(), "search set");
     h.send(ch('f'));
     h.send(key(KeyCode::PageUp));
     h.send(key(KeyCode::End));
@@ -350,56 +376,67 @@ fn a_click_selects_a_step_and_the_wheel_scrolls_the_log() {
 }
 
 #[test]
-fn a_false_when_skips_and_an_http_check_runs_in_the_runtime() {
-    let h = Harness::opened(runbook(
-        "[runbook]\nid = \"w\"\ntitle = \"W\"\n[vars.env]\ndefault = \"staging\"\n[[step]]\nid = \"prod-only\"\nkind = \"manual\"\nwhen = \"env == 'production'\"\n[[step]]\nid = \"site\"\nkind = \"http-check\"\nurl = \"https://dr.example.com\"\n",
-    ));
-    assert_eq!(h.status_of("prod-only"), "skipped");
-    assert_eq!(h.status_of("site"), "running");
-    assert_eq!(h.pending, vec![Effect::RunHttp { step: 1 }]);
-}
-
-#[test]
-fn the_drill_finishes_when_every_step_is_settled() {
+fn the_finished_drill_says_where_its_reports_are() {
     let mut h =
         Harness::opened(runbook("[runbook]\nid = \"m\"\ntitle = \"M\"\n[[step]]\nid = \"only\"\nkind = \"manual\"\n"));
-    h.send(ch('s'));
-    type_text(&mut h, "not today");
-    h.send(key(KeyCode::Enter));
-    assert_eq!(h.events().last().map(String::as_str), Some("drill_finished"));
+    h.record(Event::DrillFinished { outcome: crate::drill::event::DrillOutcome::Completed, reason: None });
+    let state = h.app.drill.clone().unwrap();
+    let summary = crate::drive::Summary {
+        report: crate::report::build(&state, None),
+        written: Ok(vec!["/drills/x/report.md".into()]),
+    };
+    h.send(Msg::Drive(Update::Finished(Box::new(summary))));
+    assert_eq!(h.app.status.as_deref(), Some("reports written to /drills/x"));
     assert_eq!(h.app.contexts()[0], crate::ui::keymap::Context::Finished);
-    h.send(ch('q'));
-    assert_eq!(h.pending.last(), Some(&Effect::Quit { interrupt: None }));
+    let quit = Request::Quit { reason: "quit by the operator".into() };
+    assert_eq!(h.send(ch('q')), vec![Effect::Request(quit)]);
 }
 
 #[test]
-fn journal_errors_are_shown_and_nothing_more_starts() {
+fn the_conductors_errors_are_shown() {
     let mut h = Harness::opened(walkthrough());
-    let effects = update(&mut h.app, ch('n'));
-    assert!(effects.is_empty());
-    h.app.modal = None;
-    h.app.in_flight = 1;
-    update(&mut h.app, Msg::EffectFailed("journal append failed: No space left on device".into()));
+    let ending = crate::drive::Ending {
+        code: 2,
+        message: None,
+        paused: None,
+        error: Some("journal append failed: No space left on device".into()),
+    };
+    h.send(Msg::Drive(Update::Ended(ending)));
     assert!(h.app.status.as_deref().unwrap().starts_with("error: journal append failed"));
+}
+
+fn backup_rows() -> Vec<PickRow> {
+    vec![
+        PickRow {
+            cells: vec!["acme/daily-2.pgdump".into(), "1 B".into(), "now".into(), "0s".into(), "-".into()],
+            sort: vec![0, 1, 0, 0],
+            marked: true,
+        },
+        PickRow {
+            cells: vec!["acme/daily-1.pgdump".into(), "1 B".into(), "now".into(), "1d".into(), "-".into()],
+            sort: vec![0, 1, -86_400, 86_400],
+            marked: false,
+        },
+    ]
 }
 
 #[test]
 fn a_backup_picker_waits_for_an_open_dialog() {
     let mut h = Harness::opened(walkthrough());
     h.send(ch('?'));
-    let rows = vec![crate::ui::app::PickRow {
-        value: "0".into(),
-        cells: vec!["acme/daily.pgdump".into(), "1 B".into(), "now".into(), "0s".into(), "-".into()],
-        sort: vec![0, 1, 0, 0],
-        marked: true,
-    }];
-    h.app.in_flight += 1;
-    h.send(Msg::PickBackup { step: 2, rows });
+    let id = h.ask(Question::Pick { step: 2, what: PickWhat::Backup, rows: backup_rows(), default: Some(0) });
     assert!(matches!(h.app.modal, Some(Modal::Help { .. })), "the help stays open");
     h.send(key(KeyCode::Esc));
-    assert!(matches!(h.app.modal, Some(Modal::Picker { .. })), "then the picker opens");
-    h.send(key(KeyCode::Enter));
-    assert_eq!(h.pending.last(), Some(&Effect::BackupPicked { step: 2, key: Some("0".into()) }));
+    assert!(matches!(h.app.modal, Some(Modal::Picker { purpose: PickerPurpose::Backup(2), .. })));
+    h.send(key(KeyCode::Down));
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: Answer::Pick(1) }]);
+}
+
+#[test]
+fn a_cancelled_pick_says_so() {
+    let mut h = Harness::opened(walkthrough());
+    let id = h.ask(Question::Pick { step: 2, what: PickWhat::Backup, rows: backup_rows(), default: Some(0) });
+    assert_eq!(h.send(key(KeyCode::Esc)), vec![Effect::Answer { id, answer: Answer::NoPick }]);
 }
 
 const K8S_RUNBOOK: &str = r#"
@@ -441,44 +478,32 @@ fn pod_row(name: &str, health: crate::engine::k8s::wait::Health) -> crate::engin
 }
 
 #[test]
-fn a_tag_pick_is_asked_and_its_answer_sent_to_the_runtime() {
+fn a_tag_pick_is_asked_and_its_answer_sent_to_the_conductor() {
     let mut h = Harness::opened(runbook(K8S_RUNBOOK));
-    assert_eq!(h.pending, vec![Effect::RunK8s { step: 0 }]);
+    h.starts("pick-tag", true);
     let rows = ["v2", "v1"]
         .iter()
-        .map(|tag| crate::ui::app::PickRow {
-            value: tag.to_string(),
+        .map(|tag| PickRow {
             cells: vec![tag.to_string(), "web".into(), "2".into(), "1d".into(), "current".into()],
             sort: Vec::new(),
             marked: *tag == "v2",
         })
         .collect();
-    h.app.in_flight += 1;
-    h.send(Msg::PickTag { step: 0, rows });
-    assert!(matches!(h.app.modal, Some(Modal::Picker { purpose: crate::ui::app::PickerPurpose::Tag(0), .. })));
+    let id = h.ask(Question::Pick { step: 0, what: PickWhat::Tag, rows, default: Some(0) });
+    assert!(matches!(h.app.modal, Some(Modal::Picker { purpose: PickerPurpose::Tag(0), .. })));
     h.send(key(KeyCode::Down));
-    h.send(key(KeyCode::Enter));
-    assert_eq!(h.pending.last(), Some(&Effect::TagPicked { step: 0, tag: Some("v1".into()) }));
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: Answer::Pick(1) }]);
 }
 
 #[test]
-fn a_scale_is_planned_once_then_confirmed_by_typing_the_namespace() {
+fn a_scale_is_confirmed_by_typing_the_namespace() {
     let mut h = Harness::opened(runbook(K8S_RUNBOOK));
-    for id in ["pick-tag", "wait"] {
-        h.journal_event(Event::StepSkipped { step: id.into(), cause: SkipCause::Operator, reason: "test".into() });
-    }
-    let records = h.journal[h.journal.len() - 2..].to_vec();
-    h.pending.clear();
-    h.send(Msg::StepEnded(records));
-    assert_eq!(h.pending, vec![Effect::PlanScale { step: 2 }]);
-    // Planning is in flight: the clock ticking must not plan it again.
-    h.send(Msg::Tick(t0()));
-    assert_eq!(h.pending, vec![Effect::PlanScale { step: 2 }]);
-    h.send(Msg::ScalePlanned {
+    let id = h.ask(Question::Confirm {
         step: 2,
-        lines: vec!["context:   prod-cluster".into(), "namespace: acme-dr".into(), "  deployment/web: 2 → 0".into()],
+        command: "context:   prod-cluster\nnamespace: acme-dr\n  deployment/web: 2 → 0".into(),
         target: "context prod-cluster, namespace acme-dr".into(),
-        namespace: "acme-dr".into(),
+        typed: Some("acme-dr".into()),
+        mismatch: None,
     });
     let Some(Modal::TypedConfirm { expected, target, command, .. }) = &h.app.modal else {
         panic!("a typed confirmation: {:?}", h.app.modal)
@@ -486,18 +511,13 @@ fn a_scale_is_planned_once_then_confirmed_by_typing_the_namespace() {
     assert_eq!(expected, "acme-dr");
     assert!(target.contains("prod-cluster") && command.contains("deployment/web: 2 → 0"));
     type_text(&mut h, "acme-production");
-    h.send(key(KeyCode::Enter));
+    assert!(h.send(key(KeyCode::Enter)).is_empty());
     assert!(matches!(h.app.modal, Some(Modal::TypedConfirm { mismatch: true, .. })), "a wrong namespace is refused");
     for _ in 0.."acme-production".len() {
         h.send(key(KeyCode::Backspace));
     }
     type_text(&mut h, "acme-dr");
-    h.send(key(KeyCode::Enter));
-    assert!(h.events().contains(&"step_confirmed".to_string()));
-    assert_eq!(h.pending.last(), Some(&Effect::RunK8s { step: 2 }));
-    h.send(Msg::Tick(t0()));
-    assert_eq!(h.pending.iter().filter(|e| matches!(e, Effect::PlanScale { .. })).count(), 1);
-    assert_eq!(h.status_of("scale-down"), "running");
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: Answer::Typed("acme-dr".into()) }]);
 }
 
 #[test]
@@ -508,12 +528,12 @@ fn l_on_a_step_with_pods_shows_the_logs_of_the_failing_pod_first() {
     assert!(!h.app.contexts().contains(&crate::ui::keymap::Context::Pods));
     let table =
         PodTable::new(vec![pod_row("web-a", Health::Ready), pod_row("web-b", Health::Failing)], "web 1/2 ready".into());
-    h.send(Msg::Pods { step: 1, table });
+    h.send(Msg::Drive(Update::Pods { step: 1, table }));
     assert!(h.app.contexts().contains(&crate::ui::keymap::Context::Pods));
     h.send(ch('l'));
-    assert!(matches!(h.app.modal, Some(Modal::Picker { purpose: crate::ui::app::PickerPurpose::Pod(1), .. })));
-    h.send(key(KeyCode::Enter));
-    assert_eq!(h.pending.last(), Some(&Effect::PodLogs { step: 1, pod: "web-b".into() }));
+    assert!(matches!(h.app.modal, Some(Modal::Picker { purpose: PickerPurpose::Pod(1), .. })));
+    let logs = Request::PodLogs { step: 1, pod: "web-b".into() };
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Request(logs)]);
 }
 
 #[test]
@@ -522,12 +542,9 @@ fn a_adds_an_action_item_with_its_owner() {
     h.send(ch('a'));
     assert!(matches!(h.app.modal, Some(Modal::Text { purpose: TextPurpose::ActionItem { step: 0 }, .. })));
     type_text(&mut h, "Rotate the backup user's key @dana");
-    h.send(key(KeyCode::Enter));
-    let last = h.journal.last().map(|r| serde_json::to_value(&r.event).unwrap()).unwrap();
-    assert_eq!(last["type"], "action_item_added");
-    assert_eq!(last["text"], "Rotate the backup user's key");
-    assert_eq!(last["owner"], "dana");
-    assert_eq!(last["step"], "brief");
+    let item =
+        Request::ActionItem { text: "Rotate the backup user's key".into(), owner: Some("dana".into()), step: Some(0) };
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Request(item)]);
     assert_eq!(h.app.status.as_deref(), Some("action item saved for dana"));
 }
 
@@ -535,69 +552,46 @@ fn a_adds_an_action_item_with_its_owner() {
 fn d_on_a_finished_drill_records_the_debrief() {
     let mut h =
         Harness::opened(runbook("[runbook]\nid = \"m\"\ntitle = \"M\"\n[[step]]\nid = \"only\"\nkind = \"manual\"\n"));
-    h.send(key(KeyCode::Enter));
-    assert_eq!(h.events().last().map(String::as_str), Some("drill_finished"));
+    h.record(Event::DrillFinished { outcome: crate::drill::event::DrillOutcome::Completed, reason: None });
     h.send(ch('d'));
     type_text(&mut h, "the restore took 12 minutes");
     h.send(key(KeyCode::Enter));
     assert!(matches!(h.app.modal, Some(Modal::Text { purpose: TextPurpose::DebriefToImprove { .. }, .. })));
     type_text(&mut h, "scale DR down before dropdb");
-    h.send(key(KeyCode::Enter));
-    let last = h.journal.last().map(|r| serde_json::to_value(&r.event).unwrap()).unwrap();
-    assert_eq!(last["type"], "debrief_recorded");
-    assert_eq!(last["went_well"], "the restore took 12 minutes");
-    assert_eq!(last["to_improve"], "scale DR down before dropdb");
+    let debrief = Request::Debrief {
+        went_well: "the restore took 12 minutes".into(),
+        to_improve: "scale DR down before dropdb".into(),
+    };
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Request(debrief)]);
     assert!(h.app.modal.is_none());
 }
 
 // ---- watching a drill driven elsewhere (`drillbook watch`) ----
 
-fn started(step: &str, attempt: u32, command: bool) -> Event {
-    Event::StepStarted {
-        step: step.into(),
-        attempt,
-        command: command.then(|| format!("run {step}")),
-        log: command.then(|| format!("logs/{step}.{attempt}.log")),
-    }
-}
-
 #[test]
-fn watching_starts_nothing_and_follows_the_journal_like_the_driver() {
+fn watching_follows_the_journal_like_the_driver() {
     let mut h = Harness::watching(walkthrough());
     assert!(h.app.read_only());
-    assert_eq!(h.status_of("brief"), "pending", "the watcher does not start the first step");
-    assert!(h.pending.is_empty());
-    h.follow(started("brief", 1, false));
+    assert_eq!(h.status_of("brief"), "pending");
+    h.starts("brief", false);
     assert_eq!(h.status_of("brief"), "running");
-    h.follow(Event::finished_by_hand("brief", 1, crate::drill::event::AttemptResult::Succeeded, None, 900));
+    h.done_by_hand("brief");
     assert_eq!(h.status_of("brief"), "done");
-    assert_eq!(h.status_of("prepare-sandbox"), "pending", "nor the next one");
-    let effects = h.follow(started("prepare-sandbox", 1, true));
-    assert!(effects.is_empty(), "{effects:?}");
+    assert!(h.starts("prepare-sandbox", true).is_empty());
     assert_eq!(h.app.selected, 1, "the view follows the running step");
-    h.send(Msg::Output { step: 1, stream: OutputStream::Stdout, lines: vec!["preparing".into()] });
+    h.send(output(1, vec!["preparing".into()]));
     assert!(h.app.logs[1].len() >= 2, "marker + line");
-    h.follow(Event::StepFinished {
-        step: "prepare-sandbox".into(),
-        attempt: 1,
-        result: crate::drill::event::AttemptResult::Failed,
-        exit_code: Some(3),
-        reason: Some("exit code 3 (expected 0)".into()),
-        duration_ms: 10,
-        log_sha256: None,
-    });
+    h.ends("prepare-sandbox", 3);
     assert_eq!(h.status_of("prepare-sandbox"), "failed");
     assert!(h.app.modal.is_none(), "the failure dialog is the driver's");
-    h.follow(Event::DrillFinished { outcome: crate::drill::event::DrillOutcome::Failed, reason: None });
+    h.record(Event::DrillFinished { outcome: crate::drill::event::DrillOutcome::Failed, reason: None });
     assert!(h.app.drill.as_ref().unwrap().finished.is_some());
-    assert!(h.pending.is_empty(), "{:?}", h.pending);
 }
 
 #[test]
 fn watching_refuses_every_key_that_would_change_the_drill() {
     let mut h = Harness::watching(walkthrough());
-    h.follow(started("brief", 1, false));
-    let journaled = h.journal.len();
+    h.starts("brief", false);
     // Enter (mark done), d, s (skip), n (note), a (action item): a manual step.
     for key_msg in [key(KeyCode::Enter), ch('d'), ch('s'), ch('n'), ch('a'), ch(' ')] {
         h.app.status = None;
@@ -607,25 +601,19 @@ fn watching_refuses_every_key_that_would_change_the_drill() {
         assert_eq!(h.app.status.as_deref(), Some(crate::ui::app::READ_ONLY_NOTICE));
     }
     // A checklist: space would tick.
-    h.follow(Event::finished_by_hand("brief", 1, crate::drill::event::AttemptResult::Succeeded, None, 1));
-    h.follow(started("smoke", 1, false));
-    let journaled_now = h.journal.len();
+    h.done_by_hand("brief");
+    h.starts("smoke", false);
     assert!(h.send(ch(' ')).is_empty());
-    assert_eq!(h.status_of("smoke"), "running");
-    assert!(!h.app.drill.as_ref().unwrap().step("smoke").unwrap().ticked(0));
     // The debrief of a finished drill.
-    h.follow(Event::DrillFinished { outcome: crate::drill::event::DrillOutcome::Aborted, reason: None });
+    h.record(Event::DrillFinished { outcome: crate::drill::event::DrillOutcome::Aborted, reason: None });
     assert!(h.send(ch('d')).is_empty());
     assert!(h.app.modal.is_none());
-    assert_eq!(h.journal.len(), journaled_now + 1, "only what was followed is in the journal");
-    assert!(journaled < journaled_now);
-    assert!(h.pending.is_empty(), "{:?}", h.pending);
 }
 
 #[test]
 fn watching_moves_scrolls_searches_and_shows_help() {
     let mut h = Harness::watching(walkthrough());
-    h.follow(started("prepare-sandbox", 1, true));
+    h.starts("prepare-sandbox", true);
     assert_eq!(h.app.selected, 1);
     h.send(key(KeyCode::Down));
     assert_eq!(h.app.selected, 2);
@@ -646,17 +634,17 @@ fn watching_moves_scrolls_searches_and_shows_help() {
 #[test]
 fn watching_quits_at_once_while_a_step_runs_and_interrupts_nothing() {
     let mut h = Harness::watching(walkthrough());
-    h.follow(started("prepare-sandbox", 1, true));
+    h.starts("prepare-sandbox", true);
     assert!(h.app.running_command().is_some());
-    assert_eq!(h.send(ch('q')), vec![Effect::Quit { interrupt: None }]);
+    assert_eq!(h.send(ch('q')), vec![Effect::Exit]);
     assert!(h.app.modal.is_none(), "no quit question: nothing is interrupted");
 
     let mut h = Harness::watching(walkthrough());
-    h.follow(started("prepare-sandbox", 1, true));
+    h.starts("prepare-sandbox", true);
     let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
-    assert_eq!(h.send(ctrl_c), vec![Effect::Quit { interrupt: None }]);
+    assert_eq!(h.send(ctrl_c), vec![Effect::Exit]);
     let mut h = Harness::watching(walkthrough());
-    assert_eq!(h.send(Msg::Signal("SIGTERM")), vec![Effect::Quit { interrupt: None }]);
+    assert_eq!(h.send(Msg::Signal("SIGTERM")), vec![Effect::Exit]);
 }
 
 #[test]
@@ -720,23 +708,4 @@ fn a_participant_without_a_name_is_refused_on_the_start_screen() {
         }
         other => panic!("{other:?}"),
     }
-}
-
-#[test]
-fn an_interrupted_step_shows_what_its_attempt_left_running() {
-    let mut h = Harness::opened(runbook(FAILING));
-    let record =
-        h.journal_event(Event::SessionStarted { pid: 2, host: "h".into(), mode: SessionMode::Tui, resumed: true });
-    h.app.modal = None;
-    h.send(Msg::StillRunning { step: 0, processes: vec!["pid 4250 pg_restore -d acme_dr (attempt 1)".into()] });
-    h.send(Msg::StepEnded(vec![record]));
-    assert!(matches!(h.app.modal, Some(Modal::Interrupted { step: 0 })), "{:?}", h.app.modal);
-    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
-    terminal.draw(|frame| crate::ui::render::render(&h.app, frame)).unwrap();
-    let screen = format!("{}", terminal.backend());
-    assert!(screen.contains("Still running (r stops them before running the step again):"), "{screen}");
-    assert!(screen.contains("pid 4250 pg_restore -d acme_dr (attempt 1)"), "{screen}");
-    // Nothing left running: nothing shown.
-    h.send(Msg::StillRunning { step: 0, processes: Vec::new() });
-    assert!(h.app.still_running.is_empty());
 }

@@ -219,12 +219,16 @@ impl DrillSession {
         &self.templater
     }
 
+    /// The drill's report as of now, with the head of the journal's chain as
+    /// this process wrote it.
+    pub fn report(&self) -> crate::report::Report {
+        crate::report::build(&self.state, Some(self.journal.head().to_string()))
+    }
+
     /// Writes the drill's reports (Markdown, HTML, JSON, JUnit) into its
-    /// directory, from the journal; returns their paths.
+    /// directory; returns their paths.
     pub fn write_reports(&self) -> Result<Vec<std::path::PathBuf>, String> {
-        let head = crate::drill::journal::verify(&self.dir.journal()).map_err(|e| e.to_string())?.head;
-        let report = crate::report::build(&self.state, Some(head));
-        crate::report::write_all(&self.dir.path, &report)
+        crate::report::write_all(&self.dir.path, &self.report())
     }
 
     /// In training: creates the sandbox bucket and cluster the runbook
@@ -233,17 +237,17 @@ impl DrillSession {
         if !self.state.training {
             return Ok(Vec::new());
         }
-        super::training::prepare(&self.runbook, &self.template_context(), &self.templater, &self.dir.path)
+        crate::engine::training::prepare(&self.runbook, &self.template_context(), &self.templater, &self.dir.path)
     }
 
     /// The cluster every Kubernetes step uses in training (the sandbox's).
     pub fn k8s_context_override(&self) -> Option<String> {
-        self.state.training.then(|| super::training::cluster_context(&self.dir.path))
+        self.state.training.then(|| crate::engine::training::cluster_context(&self.dir.path))
     }
 
     /// The store every S3 step uses in training (the sandbox bucket).
     pub fn s3_endpoint_override(&self) -> Option<String> {
-        self.state.training.then(|| super::training::s3_endpoint(&self.dir.path))
+        self.state.training.then(|| crate::engine::training::s3_endpoint(&self.dir.path))
     }
 
     /// Variables, secrets and captures as templates see them now.

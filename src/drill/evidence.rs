@@ -1,0 +1,287 @@
+//! What a step saw or decided, journaled as typed evidence: the backup
+//! object it chose, the tag production runs, the replicas a scale changed,
+//! what DR ran when a wait succeeded, how a URL answered. A resumed step
+//! reads its earlier choice from here; the report renders each kind.
+//!
+//! New journals tag each item with its `kind`. Journals written before the
+//! evidence was typed carry the same fields without a tag: they are
+//! recognised by their fields, so an old drill replays and reports as it did.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One item of evidence, as journaled: its fields and its `kind`, keys in
+/// alphabetical order as journals always wrote them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// The backup object an `s3-backup` step chose, before downloading it.
+    Backup(BackupChoice),
+    /// The tag a `k8s-image-tag` step chose (what production runs).
+    Tag(TagChoice),
+    /// What a `k8s-scale` step changes, journaled before it changes it.
+    Scale(ScalePlan),
+    /// What DR ran when a `k8s-wait` step succeeded.
+    Wait(WaitResult),
+    /// How the URL of an `http-check` step answered.
+    Http(HttpResult),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupChoice {
+    pub key: String,
+    #[serde(default)]
+    pub version_id: Option<String>,
+    #[serde(default)]
+    pub size: u64,
+    /// RFC 3339.
+    #[serde(default)]
+    pub last_modified: String,
+    #[serde(default)]
+    pub etag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagChoice {
+    pub tag: String,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default)]
+    pub context: String,
+    #[serde(default)]
+    pub server: String,
+    #[serde(default)]
+    pub namespace: String,
+}
+
+/// A workload a scale changes, with its replicas before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Planned {
+    pub kind: String,
+    pub name: String,
+    pub replicas: u32,
+}
+
+/// What a scale does: shown, confirmed and journaled before it is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScalePlan {
+    pub context: String,
+    #[serde(default)]
+    pub server: String,
+    pub namespace: String,
+    pub to: u32,
+    pub workloads: Vec<Planned>,
+}
+
+impl ScalePlan {
+    /// Lines for the confirmation and the log: every workload, so the
+    /// operator confirms knowing all of them.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = vec![
+            format!("context:   {}", self.context),
+            format!("namespace: {}", self.namespace),
+            format!("scale to {} replica(s):", self.to),
+        ];
+        lines.extend(self.workloads.iter().map(|w| format!("  {}/{}: {} → {}", w.kind, w.name, w.replicas, self.to)));
+        lines
+    }
+
+    /// On a retry or resume: act on what there is now, but report the
+    /// replicas from before the first attempt for the workloads it knew.
+    pub fn keep_earlier_counts(&mut self, earlier: &ScalePlan) {
+        if earlier.context != self.context || earlier.namespace != self.namespace {
+            return;
+        }
+        for workload in &mut self.workloads {
+            if let Some(before) = earlier.workloads.iter().find(|w| w.kind == workload.kind && w.name == workload.name)
+            {
+                workload.replicas = before.replicas;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitResult {
+    #[serde(default)]
+    pub context: String,
+    #[serde(default)]
+    pub server: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub expect_tag: Option<String>,
+    /// Deployment → the tag (or digest) its pods ran.
+    pub running: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpResult {
+    pub url: String,
+    pub status: u16,
+    /// Of the successful attempt: connect, TLS, request and body.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// Attempts made, the successful one included.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The server certificate's notAfter (RFC 3339, UTC), for HTTPS.
+    #[serde(default)]
+    pub cert_expires: Option<String>,
+    #[serde(default)]
+    pub cert_days_left: Option<i64>,
+}
+
+impl Serialize for Evidence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut value = self.untagged();
+        if let serde_json::Value::Object(fields) = &mut value {
+            fields.insert("kind".into(), self.kind().into());
+        }
+        value.serialize(s)
+    }
+}
+
+impl Evidence {
+    /// The name of its kind, as journaled.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Evidence::Backup(_) => "backup",
+            Evidence::Tag(_) => "tag",
+            Evidence::Scale(_) => "scale",
+            Evidence::Wait(_) => "wait",
+            Evidence::Http(_) => "http",
+        }
+    }
+
+    /// The cluster a Kubernetes step acted on: (context, namespace, server).
+    pub fn cluster(&self) -> Option<(&str, &str, &str)> {
+        match self {
+            Evidence::Tag(t) => Some((&t.context, &t.namespace, &t.server)),
+            Evidence::Scale(s) => Some((&s.context, &s.namespace, &s.server)),
+            Evidence::Wait(w) => Some((&w.context, &w.namespace, &w.server)),
+            Evidence::Backup(_) | Evidence::Http(_) => None,
+        }
+    }
+
+    /// The same fields without the `kind` tag, as journals and reports
+    /// showed them before the evidence was typed.
+    pub fn untagged(&self) -> serde_json::Value {
+        let value = match self {
+            Evidence::Backup(b) => serde_json::to_value(b),
+            Evidence::Tag(t) => serde_json::to_value(t),
+            Evidence::Scale(s) => serde_json::to_value(s),
+            Evidence::Wait(w) => serde_json::to_value(w),
+            Evidence::Http(h) => serde_json::to_value(h),
+        };
+        value.unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Serializes an optional item without its `kind` tag (the JSON report's
+/// `choice` field keeps the shape it always had).
+pub fn serialize_untagged<S: serde::Serializer>(evidence: &Option<Evidence>, s: S) -> Result<S::Ok, S::Error> {
+    evidence.as_ref().map(Evidence::untagged).serialize(s)
+}
+
+impl<'de> Deserialize<'de> for Evidence {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let kind = match value.get("kind").and_then(|k| k.as_str()) {
+            Some(kind) => kind.to_string(),
+            // Before evidence was typed: known by its fields.
+            None => legacy_kind(&value)
+                .ok_or_else(|| D::Error::custom(format!("unrecognised evidence (no `kind`): {value}")))?
+                .to_string(),
+        };
+        let evidence = match kind.as_str() {
+            "backup" => serde_json::from_value(value).map(Evidence::Backup),
+            "tag" => serde_json::from_value(value).map(Evidence::Tag),
+            "scale" => serde_json::from_value(value).map(Evidence::Scale),
+            "wait" => serde_json::from_value(value).map(Evidence::Wait),
+            "http" => serde_json::from_value(value).map(Evidence::Http),
+            other => return Err(D::Error::custom(format!("unknown evidence kind `{other}`"))),
+        };
+        evidence.map_err(|e| D::Error::custom(format!("{kind} evidence: {e}")))
+    }
+}
+
+/// The kind of an untagged (older) evidence object, by the fields only it has.
+fn legacy_kind(value: &serde_json::Value) -> Option<&'static str> {
+    let has = |key: &str| value.get(key).is_some();
+    if has("workloads") {
+        Some("scale")
+    } else if has("running") {
+        Some("wait")
+    } else if has("key") {
+        Some("backup")
+    } else if has("url") && has("status") {
+        Some("http")
+    } else if has("tag") {
+        Some("tag")
+    } else {
+        None
+    }
+}
+
+/// `1.5 GiB`, `312 B`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untagged_items_of_older_journals_are_known_by_their_fields() {
+        let cases = [
+            (
+                r#"{"key":"acme/daily.pgdump","version_id":null,"size":3,"last_modified":"2026-11-27T03:00:00Z","etag":"\"x\""}"#,
+                "backup",
+            ),
+            (
+                r#"{"tag":"main-1","image":"r/web:main-1","context":"c","server":"s","namespace":"acme-production"}"#,
+                "tag",
+            ),
+            (
+                r#"{"context":"c","server":"s","namespace":"acme-dr","to":0,"workloads":[{"kind":"deployment","name":"web","replicas":2}]}"#,
+                "scale",
+            ),
+            (
+                r#"{"context":"c","server":"s","namespace":"acme-dr","expect_tag":null,"running":{"web":"main-1"}}"#,
+                "wait",
+            ),
+            (
+                r#"{"url":"https://x/","status":200,"latency_ms":3,"attempts":1,"cert_expires":null,"cert_days_left":null}"#,
+                "http",
+            ),
+        ];
+        for (json, kind) in cases {
+            let evidence: Evidence = serde_json::from_str(json).unwrap();
+            let tagged = serde_json::to_value(&evidence).unwrap();
+            assert_eq!(tagged["kind"], kind, "{json}");
+            assert_eq!(evidence.untagged(), serde_json::from_str::<serde_json::Value>(json).unwrap());
+            // And a tagged item reads back as itself.
+            assert_eq!(serde_json::from_value::<Evidence>(tagged).unwrap(), evidence);
+        }
+    }
+
+    #[test]
+    fn unknown_evidence_is_a_clear_error() {
+        let error = serde_json::from_str::<Evidence>(r#"{"what":1}"#).unwrap_err().to_string();
+        assert!(error.contains("unrecognised evidence"), "{error}");
+        let error = serde_json::from_str::<Evidence>(r#"{"kind":"dns"}"#).unwrap_err().to_string();
+        assert!(error.contains("unknown evidence kind `dns`"), "{error}");
+        let error = serde_json::from_str::<Evidence>(r#"{"kind":"tag","tag":1}"#).unwrap_err().to_string();
+        assert!(error.starts_with("tag evidence:"), "{error}");
+    }
+}

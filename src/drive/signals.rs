@@ -1,0 +1,30 @@
+//! SIGINT, SIGTERM and SIGHUP stop a drill cleanly: the running attempt is
+//! cancelled and journaled as interrupted, and the drill can be resumed. A
+//! second signal leaves at once (the journal is durable at every line),
+//! through the front-end's `on_second_signal` so it can restore the terminal.
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use super::Internal;
+
+pub(super) fn listen(conductor: mpsc::UnboundedSender<Internal>, on_second_signal: fn()) -> Result<(), String> {
+    let heard = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for (kind, name) in
+        [(SignalKind::interrupt(), "SIGINT"), (SignalKind::terminate(), "SIGTERM"), (SignalKind::hangup(), "SIGHUP")]
+    {
+        let mut stream = signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))?;
+        let (conductor, heard) = (conductor.clone(), heard.clone());
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                if heard.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    on_second_signal();
+                }
+                if conductor.send(Internal::Signal(name)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    Ok(())
+}
