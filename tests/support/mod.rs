@@ -1,5 +1,6 @@
 //! Shared helpers for tests that run the real `drillbook` binary, and the pieces every
-//! other support file builds on: the one way to wait ([`wait_for`]).
+//! other support file builds on: the one HTTP client ([`http`]), the one way to start a
+//! server ([`server`]) and the one way to wait ([`wait_for`]).
 //!
 //! Every test binary includes it with `mod support;`. The servers' harnesses
 //! (`moto.rs`, `k8s.rs`, `postgres.rs`, `fault_proxy.rs`, `tmux.rs`…) are included next to it
@@ -137,8 +138,10 @@ impl Home {
 /// How long [`Home::spawn_holder`] waits for each sign of the drill.
 const HOLDER_PATIENCE: Duration = Duration::from_secs(10);
 
+pub mod http;
 /// The reliability suite's summary (see `tests/support/reliability.rs`).
 pub mod reliability;
+pub mod server;
 pub mod wait;
 
 // Not every test binary waits, or waits in async code.
