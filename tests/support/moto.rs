@@ -36,13 +36,13 @@
 #![allow(unused)]
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::support::http::{self, Request, Response, percent_encode};
+use crate::support::http::{Request, Response, percent_encode};
 use crate::support::server::{Launch, Server, test_venv};
 
 /// What moto wants to see: a SigV4-shaped header. It does not verify the signature.
