@@ -18,6 +18,7 @@ use drillbook::engine::{EngineEvent, OutputStream};
 use drillbook::runbook::parse_http_url;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use support::server::{Connection, Serving, free_port, serve_on};
+use support::wait::poll_until;
 use support::{Home, stderr_of, stdout_of, wait_for};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -122,10 +123,7 @@ fn exchange(stream: impl Read + Write, reply: Reply, requests: &Mutex<Vec<String
             let _ = stream.flush();
         }
         Reply::Hang => {
-            let started = Instant::now();
-            while !connection.stopping() && started.elapsed() < Duration::from_secs(30) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            let _ = poll_until(Duration::from_secs(30), || connection.stopping().then_some(()));
         }
     }
 }
