@@ -3,6 +3,7 @@
 
 #[path = "support/process.rs"]
 mod process;
+mod support;
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use drillbook::engine::command::{
 };
 use drillbook::engine::{EngineEvent, OutputStream};
 use sha2::{Digest, Sha256};
+use support::wait_for_async;
 use tempfile::TempDir;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -78,16 +80,13 @@ fn sha_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// True once `pid` no longer exists (a zombie waiting for init counts as
-/// gone). Polls for a while: reaping by init is asynchronous.
-async fn process_gone(pid: i32) -> bool {
-    for _ in 0..200 {
-        if process::gone(pid) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
+/// Waits until `pid` (`what`) no longer exists (a zombie waiting for init counts as gone):
+/// reaping by init is asynchronous.
+async fn wait_gone(pid: i32, what: &str) {
+    wait_for_async(&format!("{what} {pid} to be gone"), Duration::from_secs(10), async || {
+        process::gone(pid).then_some(())
+    })
+    .await
 }
 
 fn kill_quietly(pid: i32) {
@@ -209,7 +208,7 @@ async fn timeout_kills_whole_group() {
     assert!(run.outcome.signal.is_some());
     assert!(run.outcome.duration >= Duration::from_secs(1));
     let pid: i32 = run.stdout[0].parse().unwrap();
-    assert!(process_gone(pid).await, "background sleep {pid} survived");
+    wait_gone(pid, "background sleep").await;
 }
 
 /// Starts `script`, waits for its first stdout line (a pid), cancels, and
@@ -240,7 +239,7 @@ async fn cancel_kills_grandchild() {
     assert_eq!(outcome.status.describe(), "cancelled");
     assert_eq!(outcome.exit_code, None);
     assert!(outcome.signal.is_some());
-    assert!(process_gone(pid).await, "grandchild {pid} survived cancel");
+    wait_gone(pid, "grandchild (after cancel)").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -252,7 +251,7 @@ async fn cancel_escalates_to_sigkill_when_term_is_ignored() {
     let (outcome, pid) = cancel_after_first_line(req).await;
     assert_eq!(outcome.status, CommandStatus::Cancelled);
     assert_eq!(outcome.signal, Some(libc::SIGKILL));
-    assert!(process_gone(pid).await, "TERM-immune {pid} survived");
+    wait_gone(pid, "TERM-immune").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -560,7 +559,7 @@ async fn cancel_while_a_background_process_holds_the_pipe() {
     let req = request(&dir, "sleep 1000 & echo $!");
     let (outcome, pid) = cancel_after_first_line(req).await;
     assert_eq!(outcome.status, CommandStatus::Cancelled);
-    assert!(process_gone(pid).await, "background {pid} survived cancel");
+    wait_gone(pid, "background (after cancel)").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -578,5 +577,5 @@ async fn dropping_the_future_kills_the_group() {
     };
     handle.abort();
     assert!(handle.await.unwrap_err().is_cancelled());
-    assert!(process_gone(pid).await, "grandchild {pid} survived drop");
+    wait_gone(pid, "grandchild (after drop)").await;
 }

@@ -9,16 +9,17 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use drillbook::engine::http::{self, HttpCheckStep, HttpError, HttpOutcome};
 use drillbook::engine::{EngineEvent, OutputStream};
 use drillbook::runbook::parse_http_url;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use support::{Home, stderr_of, stdout_of};
+use support::server::{Connection, Serving, free_port, serve_on};
+use support::wait::poll_until;
+use support::{Home, stderr_of, stdout_of, wait_for};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -42,12 +43,11 @@ fn answer(status: u16, reason: &'static str, body: &str) -> Reply {
 type Script = Arc<dyn Fn(usize) -> Reply + Send + Sync>;
 
 /// A small HTTP/1.1 server on 127.0.0.1 (optionally TLS), one thread per
-/// connection. Stops when dropped, and by itself after a minute.
+/// connection. Stops when dropped.
 struct Server {
     port: u16,
     requests: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _serving: Serving,
 }
 
 impl Server {
@@ -60,26 +60,13 @@ impl Server {
     }
 
     fn on(listener: TcpListener, script: Script, tls: Option<Arc<rustls::ServerConfig>>) -> Server {
-        let port = listener.local_addr().unwrap().port();
-        listener.set_nonblocking(true).unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let count = Arc::new(AtomicUsize::new(0));
-        let (thread_requests, thread_stop) = (requests.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let started = Instant::now();
-            while !thread_stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(60) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let reply = script(count.fetch_add(1, Ordering::SeqCst));
-                        let (requests, stop, tls) = (thread_requests.clone(), thread_stop.clone(), tls.clone());
-                        std::thread::spawn(move || serve(stream, reply, requests, stop, tls));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
+        let seen = requests.clone();
+        let serving = serve_on(listener, move |stream, connection| {
+            let reply = script(connection.id() as usize);
+            serve(stream, reply, &seen, connection, tls.clone());
         });
-        Server { port, requests, stop, thread: Some(thread) }
+        Server { port: serving.port(), requests, _serving: serving }
     }
 
     fn url(&self, path: &str) -> String {
@@ -91,37 +78,27 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 fn serve(
     tcp: TcpStream,
     reply: Reply,
-    requests: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
+    requests: &Mutex<Vec<String>>,
+    connection: &Connection,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) {
-    tcp.set_nonblocking(false).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     match tls {
-        None => exchange(tcp, reply, &requests, &stop),
+        None => exchange(tcp, reply, requests, connection),
         Some(config) => {
-            let connection = rustls::ServerConnection::new(config).unwrap();
-            let mut stream = rustls::StreamOwned::new(connection, tcp);
-            exchange(&mut stream, reply, &requests, &stop);
+            let tls = rustls::ServerConnection::new(config).unwrap();
+            let mut stream = rustls::StreamOwned::new(tls, tcp);
+            exchange(&mut stream, reply, requests, connection);
             stream.conn.send_close_notify();
             let _ = stream.flush();
         }
     }
 }
 
-fn exchange(stream: impl Read + Write, reply: Reply, requests: &Mutex<Vec<String>>, stop: &AtomicBool) {
+fn exchange(stream: impl Read + Write, reply: Reply, requests: &Mutex<Vec<String>>, connection: &Connection) {
     let mut reader = BufReader::new(stream);
     let mut head = String::new();
     loop {
@@ -146,17 +123,9 @@ fn exchange(stream: impl Read + Write, reply: Reply, requests: &Mutex<Vec<String
             let _ = stream.flush();
         }
         Reply::Hang => {
-            let started = Instant::now();
-            while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(30) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            let _ = poll_until(Duration::from_secs(30), || connection.stopping().then_some(()));
         }
     }
-}
-
-/// A port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn step(url: &str) -> HttpCheckStep {
@@ -652,11 +621,9 @@ fn a_drill_stopped_during_a_check_is_interrupted_and_resumes() {
     let home = Home::new();
     let runbook = home.runbook("dr.toml", &drill_runbook(&server.url("/"), 100, "10s"));
     let child = home.spawn_run(&runbook);
-    let started = Instant::now();
-    while server.requests().is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the check never reached the server");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("the check to reach the server", Duration::from_secs(30), || {
+        (!server.requests().is_empty()).then_some(())
+    });
     std::thread::sleep(Duration::from_millis(200));
     // SAFETY: a signal to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

@@ -10,6 +10,7 @@
 mod k8s;
 #[path = "support/k8s_cases.rs"]
 mod k8s_cases;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,9 +18,10 @@ use std::time::Duration;
 use drillbook::engine::k8s::kube_cluster::KubeCluster;
 use drillbook::engine::k8s::{Cluster, ClusterTarget, K8sError, LogOptions, Snapshot, WatchEvent, WorkloadKind};
 use futures::StreamExt;
-use k8s::{K8sEmulator, wait_for};
+use k8s::K8sEmulator;
 use k8s_cases::{DeploymentRow, Fixture, PATIENCE, Watch, next_event, ok, watch_until};
 use serde_json::json;
+use support::{wait_for, wait_for_async};
 
 /// An emulator with a kubeconfig for it.
 struct Setup {
@@ -418,11 +420,11 @@ async fn dropping_a_watch_closes_its_connections() {
     drop(watch);
     // Polled with an async sleep: the runtime must keep running for hyper to close the
     // connections of the dropped responses.
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !watches(&setup.emulator, "dr").is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "still watched: {:?}", watches(&setup.emulator, "dr"));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_async("the dropped watch's connections to close", PATIENCE, async || {
+        let still = watches(&setup.emulator, "dr");
+        if still.is_empty() { Ok(()) } else { Err(format!("still watched: {still:?}")) }
+    })
+    .await;
 }
 
 /// The resources watched in `ns` right now.
@@ -440,15 +442,15 @@ fn watches(emulator: &K8sEmulator, ns: &str) -> Vec<String> {
 /// Waits until both watches of the namespace are open (so that a drop hits them), reading
 /// the watch meanwhile: kube's watcher opens its watch calls only when polled.
 async fn wait_watching(emulator: &K8sEmulator, ns: &str, watch: &mut Watch) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
+    wait_for_async("deployments and pods to be watched", PATIENCE, async || {
         let resources = watches(emulator, ns);
         if resources.contains(&"deployments".to_owned()) && resources.contains(&"pods".to_owned()) {
-            return;
+            return Ok(());
         }
-        assert!(tokio::time::Instant::now() < deadline, "deployments and pods not watched in time: {resources:?}");
         if let Ok(Some(Err(err))) = tokio::time::timeout(Duration::from_millis(100), watch.next()).await {
             panic!("the watch failed: {err}");
         }
-    }
+        Err(format!("watched: {resources:?}"))
+    })
+    .await
 }

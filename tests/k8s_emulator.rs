@@ -8,11 +8,14 @@
 
 #[path = "support/k8s.rs"]
 mod k8s;
+mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use k8s::{K8sEmulator, kubectl_until, table_row, wait_for};
+use k8s::{K8sEmulator, kubectl_until, table_row};
 use serde_json::{Value, json};
+use support::http::Request;
+use support::wait_for;
 
 /// Long enough for anything on a loaded 2-core box; a pass takes a fraction of it.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -378,7 +381,7 @@ fn statefulsets_scale_through_their_scale_subresource() {
 fn discovery_answers_the_aggregated_and_the_legacy_forms() {
     let emulator = K8sEmulator::start();
     let aggregated = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
-    let response = k8s::http_request(&emulator.url, "GET", "/apis", &[("Accept", aggregated)], b"").expect("GET /apis");
+    let response = Request::new("GET", "/apis").header("Accept", aggregated).send(&emulator.url).expect("GET /apis");
     assert_eq!(
         response.header("Content-Type"),
         Some("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")
@@ -396,7 +399,9 @@ fn discovery_answers_the_aggregated_and_the_legacy_forms() {
     );
 
     // kube-rs asks for the legacy form.
-    let response = k8s::http_request(&emulator.url, "GET", "/apis/apps/v1", &[("Accept", "application/json")], b"")
+    let response = Request::new("GET", "/apis/apps/v1")
+        .header("Accept", "application/json")
+        .send(&emulator.url)
         .expect("GET /apis/apps/v1");
     assert_eq!(response.header("Content-Type"), Some("application/json"));
     let resources: Value = serde_json::from_slice(&response.body).expect("json");
@@ -434,13 +439,16 @@ fn watches_resume_expire_bookmark_and_can_be_dropped() {
     assert_eq!(watch.status, 200);
     emulator.apply_deployment("w", "api", "example.com/api:1", 1);
     let mut seen = Vec::new();
-    let deadline = Instant::now() + PATIENCE;
-    while !(seen.contains(&"ADDED".to_owned()) && seen.contains(&"BOOKMARK".to_owned())) && Instant::now() < deadline {
+    wait_for("an ADDED and a BOOKMARK event", PATIENCE, || {
         if let Some(event) = watch.next_event(Duration::from_secs(1)) {
             seen.push(event["type"].as_str().unwrap_or_default().to_owned());
         }
-    }
-    assert!(seen.contains(&"ADDED".to_owned()) && seen.contains(&"BOOKMARK".to_owned()), "{seen:?}");
+        if seen.contains(&"ADDED".to_owned()) && seen.contains(&"BOOKMARK".to_owned()) {
+            Ok(())
+        } else {
+            Err(format!("{seen:?}"))
+        }
+    });
 
     // drop-watches ends the stream cleanly: the client sees the end and reconnects.
     emulator.drop_watches(false);

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use support::{Home, stderr_of, stdout_of};
+use support::{Home, stderr_of, stdout_of, wait_for};
 
 const DRILL: &str = r#"
 [runbook]
@@ -213,11 +213,10 @@ fn an_interrupted_wait_re_attaches_on_resume() {
         .stdout(std::fs::File::create(&out_path).unwrap())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !std::fs::read_to_string(&out_path).unwrap().contains("ContainerCreating") {
-        assert!(std::time::Instant::now() < deadline, "{}", std::fs::read_to_string(&out_path).unwrap());
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for("the wait to see a pod ContainerCreating", std::time::Duration::from_secs(30), || {
+        let stdout = std::fs::read_to_string(&out_path).unwrap();
+        if stdout.contains("ContainerCreating") { Ok(()) } else { Err(stdout) }
+    });
     let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let status = child.wait().unwrap();

@@ -6,12 +6,14 @@
 
 #[path = "support/k8s_cases.rs"]
 mod k8s_cases;
+mod support;
 
 use std::time::Duration;
 
 use drillbook::engine::k8s::sim::SimCluster;
 use drillbook::engine::k8s::{Cluster, K8sError, WorkloadKind};
-use k8s_cases::Fixture;
+use k8s_cases::{Fixture, PATIENCE};
+use support::wait_for_async;
 
 /// Pods become Ready this long after a rollout: short, so the cases run fast.
 const READY_DELAY: Duration = Duration::from_millis(300);
@@ -130,13 +132,13 @@ async fn scaling_up_after_a_rollout_brings_back_nothing_old() {
     cluster.apply("dr", WorkloadKind::Deployment, "web", "acme/web:v1", 2).unwrap();
     cluster.set_image("dr", "web", "acme/web:v2").unwrap();
     k8s_cases::wait_rolled_out(&cluster, "dr", "web", "acme/web:v2").await;
-    k8s_cases::eventually("the old pods to go", || async {
+    wait_for_async("the old pods to go", PATIENCE, || async {
         let pods = cluster.pods("dr").await.unwrap();
         if pods.iter().all(|p| p.images == ["acme/web:v2"]) { Ok(()) } else { Err(format!("{pods:#?}")) }
     })
     .await;
     assert_eq!(cluster.scale("dr", WorkloadKind::Deployment, "web", 0).await, Ok(2));
-    k8s_cases::eventually("the pods to go", || async {
+    wait_for_async("the pods to go", PATIENCE, || async {
         let pods = cluster.pods("dr").await.unwrap();
         if pods.is_empty() { Ok(()) } else { Err(format!("{pods:#?}")) }
     })

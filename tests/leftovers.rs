@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use support::{Home, stderr_of, stdout_of, wait_for};
 
+/// How long the drill may take to get where a test waits for it.
+const PATIENCE: Duration = Duration::from_secs(10);
+
 /// A step that leaves a process running on purpose and succeeds (as a
 /// port-forward for later steps would), a restore that sleeps `seconds` on
 /// its first run (the number tells this test's processes from another's), and
@@ -54,8 +57,10 @@ fn killed_mid_restore(home: &Home, seconds: u32) {
     let runbook = home.runbook("left.toml", &runbook(seconds));
     let mut child = home.spawn_run(&runbook);
     // The restore sleeps and drillbook has recorded its process group.
-    wait_for(|| Some(()).filter(|()| !sleepers(seconds).is_empty()));
-    wait_for(|| home.drills().first().map(|drill| drill.join("logs/restore.1.pid")).filter(|pid| pid.exists()));
+    wait_for("the restore to sleep", PATIENCE, || Some(()).filter(|()| !sleepers(seconds).is_empty()));
+    wait_for("the restore's pid file", PATIENCE, || {
+        home.drills().first().map(|drill| drill.join("logs/restore.1.pid")).filter(|pid| pid.exists())
+    });
     child.kill().unwrap(); // SIGKILL: drillbook cannot stop the step's group
     child.wait().unwrap();
     assert_eq!(sleepers(seconds).len(), 1, "the restore's sleep outlives drillbook");

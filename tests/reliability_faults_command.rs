@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use support::reliability::{self, Counts};
 use support::{Home, stderr_of, stdout_of, wait_for};
 
+/// How long the drill or its processes may take to get where a test waits for them.
+const PATIENCE: Duration = Duration::from_secs(10);
+
 #[test]
 fn a_command_that_ignores_sigterm_is_killed_with_its_group_when_the_drill_stops() {
     let home = Home::new();
@@ -20,8 +23,12 @@ fn a_command_that_ignores_sigterm_is_killed_with_its_group_when_the_drill_stops(
         "[runbook]\nid = \"stubborn\"\ntitle = \"Stubborn\"\n[[step]]\nid = \"stubborn\"\nkind = \"command\"\nrun = \"trap '' TERM; sleep 1000 & echo $! > {{ drill.dir }}/grandchild; echo started; sleep 1000; wait\"\n",
     );
     let child = home.spawn_run(&runbook);
-    let pid_file = wait_for(|| home.drills().first().map(|d| d.join("grandchild")).filter(|p| p.exists()));
-    let grandchild: i32 = wait_for(|| std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse().ok()));
+    let pid_file = wait_for("the grandchild's pid file", PATIENCE, || {
+        home.drills().first().map(|d| d.join("grandchild")).filter(|p| p.exists())
+    });
+    let grandchild: i32 = wait_for("the grandchild's pid", PATIENCE, || {
+        std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse().ok())
+    });
     assert!(!process::gone(grandchild), "the TERM-immune grandchild runs");
     // SAFETY: SIGTERM to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -30,7 +37,7 @@ fn a_command_that_ignores_sigterm_is_killed_with_its_group_when_the_drill_stops(
     let stdout = stdout_of(&output);
     assert_eq!(output.status.code(), Some(130), "{stdout}\n{}", stderr_of(&output));
     assert!(started.elapsed() < Duration::from_secs(60), "the stop did not wait for the command for ever");
-    let gone = wait_for(|| Some(process::gone(grandchild)).filter(|gone| *gone));
+    let gone = wait_for("the grandchild to be gone", PATIENCE, || Some(process::gone(grandchild)).filter(|gone| *gone));
     assert!(gone, "the TERM-immune grandchild {grandchild} survived");
     let journal = home.journal();
     assert!(journal.contains("\"reason\":\"stopped by SIGTERM\""), "{journal}");

@@ -10,12 +10,12 @@ mod k8s_dr;
 mod support;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s::table_row;
 use k8s_dr::{Cluster, DRILL};
 use support::reliability::{self, Counts};
-use support::{Home, stderr_of, stdout_of};
+use support::{Home, stderr_of, stdout_of, wait_for};
 
 #[test]
 fn cluster_faults_give_clear_errors_and_the_drill_stays_usable() {
@@ -92,11 +92,10 @@ fn the_wait_survives_an_api_server_restart() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(&out_path).unwrap_or_default().contains("every pod must run tag") {
-        assert!(Instant::now() < deadline, "{}", std::fs::read_to_string(&out_path).unwrap_or_default());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("the wait to watch the pods", Duration::from_secs(60), || {
+        let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+        if stdout.contains("every pod must run tag") { Ok(()) } else { Err(stdout) }
+    });
     std::thread::sleep(Duration::from_millis(300));
     let mut emulator = cluster.emulator;
     emulator.restart();

@@ -21,7 +21,7 @@ use fault_proxy::{Fault, FaultProxy};
 use moto::Moto;
 use s3_drill::{BUCKET, backup_runbook, run};
 use support::reliability::{self, Counts};
-use support::{Home, stderr_of, stdout_of};
+use support::{Home, stderr_of, stdout_of, wait_for};
 
 #[test]
 fn throttling_and_cut_connections_are_retried() {
@@ -122,17 +122,11 @@ fn the_server_killed_mid_download_and_restarted_is_survived() {
 
 /// Waits until the download has put some bytes on disk (a checkpoint).
 fn wait_for_partial(home: &Home) -> PathBuf {
-    let started = Instant::now();
-    loop {
-        if let Some(drill) = home.drills().first() {
-            let state = drill.join("downloads/fetch-backup/daily-acme-big.pgdump.partial.json");
-            if std::fs::read_to_string(&state).is_ok_and(|s| s.contains("[[0,")) {
-                return state;
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "the download never checkpointed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for("the download to checkpoint", Duration::from_secs(60), || {
+        let drill = home.drills().into_iter().next()?;
+        let state = drill.join("downloads/fetch-backup/daily-acme-big.pgdump.partial.json");
+        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("[[0,")).then_some(state)
+    })
 }
 
 #[test]

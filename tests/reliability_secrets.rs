@@ -13,7 +13,7 @@ mod support;
 mod tmux;
 
 use support::reliability::{self, Counts, occurrences};
-use support::{Home, stderr_of, stdout_of};
+use support::{Home, stderr_of, stdout_of, wait_for};
 use tmux::{Tmux, drillbook_in_shell, drillbook_in_shell_with};
 
 const RUNBOOK: &str = r#"[runbook]
@@ -130,16 +130,13 @@ fn a_secret_typed_in_the_tui_reaches_no_file_log_report_or_panic_message() {
     let log = std::fs::read_to_string(home.only_drill().join("logs/use.1.log")).unwrap();
     assert!(log.contains("match\n"), "the command received the typed secret: {log}");
     tmux.keys(&["q"]);
-    for _ in 0..50 {
+    wait_for("drillbook to quit", std::time::Duration::from_secs(30), || {
         let screen = tmux.screen();
-        if screen.contains("EXITED=") {
-            break;
-        }
         if screen.contains("Quit?") {
             tmux.keys(&["y"]);
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+        screen.contains("EXITED=").then_some(())
+    });
     let quit = tmux.wait_for("EXITED=0");
     let first_history = tmux.history();
     drop(tmux);

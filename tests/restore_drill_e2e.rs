@@ -9,9 +9,6 @@
 //! caught, and the HTML report rendered by headless Chromium to a PNG that is
 //! not blank.
 
-// The moto and emulator harnesses each carry their own copy of the wire helpers.
-#![allow(clippy::duplicate_mod)]
-
 #[path = "support/k8s.rs"]
 mod k8s;
 #[path = "support/moto.rs"]
@@ -23,14 +20,14 @@ mod support;
 mod tmux;
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s::{K8sEmulator, table_row};
 use postgres::Postgres;
-use support::{Home, stderr_of, stdout_of};
+use support::server::{Serving, serve};
+use support::{Home, stderr_of, stdout_of, wait_for};
 use tmux::{Tmux, drillbook_in_shell_with};
 
 const USERS: u64 = 25;
@@ -103,25 +100,12 @@ fn pause_restores(pg: &Postgres, paused: bool) {
 }
 
 /// A health endpoint for the DR site: 200 "ok" to every request.
-fn serve_health() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request);
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-        }
-    });
-    port
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn serve_health() -> Serving {
+    serve(|mut stream, _| {
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    })
 }
 
 /// Whether `pid` runs (a zombie waiting for a parent that does not reap it does not).
@@ -175,6 +159,7 @@ fn the_postgres_restore_drill_survives_a_kill_and_proves_it_restored() {
     kubectl(&["-n", "acme-production", "set", "image", "deployment/web", &format!("web={}", image("v2.14.1"))]);
 
     let health = serve_health();
+    let health_port = health.port();
     let mut env: Vec<(String, String)> = moto.env();
     for (name, value) in emulator.kubectl_command(&kubeconfig, &[]).get_envs() {
         if let Some(value) = value {
@@ -184,7 +169,7 @@ fn the_postgres_restore_drill_survives_a_kill_and_proves_it_restored() {
     env.push(("DR_DB_PASSWORD".into(), SECRET.into()));
     let args = format!(
         "run {} --context emulator --var project=acme --var db_host=127.0.0.1 --var db_port={} \
-         --var dr_url=http://127.0.0.1:{health} --participant 'Dana Reyes:observer'",
+         --var dr_url=http://127.0.0.1:{health_port} --participant 'Dana Reyes:observer'",
         runbook().display(),
         pg.port
     );
@@ -211,13 +196,13 @@ fn the_postgres_restore_drill_survives_a_kill_and_proves_it_restored() {
     // orphaned pg_restore once drillbook is gone, so it is certainly still there when the
     // drill resumes. Not before: a stopped process in a group its parent's death orphans
     // gets SIGHUP from the kernel.
-    wait_until("pg_restore to run", Duration::from_secs(60), || !pg_restores(pg.port).is_empty());
+    wait_for("pg_restore to run", Duration::from_secs(60), || (!pg_restores(pg.port).is_empty()).then_some(()));
     let pid = tmux.run(&["display-message", "-p", "-t", "main", "#{pane_pid}"]);
     let drillbook = Command::new("pgrep").args(["-P", pid.trim(), "drillbook"]).output().unwrap();
     let drillbook = String::from_utf8_lossy(&drillbook.stdout).trim().to_string();
     assert!(!drillbook.is_empty(), "drillbook runs in the pane");
     Command::new("kill").args(["-KILL", &drillbook]).status().unwrap();
-    wait_until("drillbook to die", Duration::from_secs(10), || !alive(&drillbook));
+    wait_for("drillbook to die", Duration::from_secs(10), || (!alive(&drillbook)).then_some(()));
     let orphans = pg_restores(pg.port);
     let ps = Command::new("ps").args(["-o", "pid,ppid,pgid,stat,args", "-p", &orphans.join(",")]).output().unwrap();
     eprintln!("left running:\n{}", stdout_of(&ps));

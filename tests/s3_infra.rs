@@ -7,13 +7,14 @@
 mod fault_proxy;
 #[path = "support/moto.rs"]
 mod moto;
+mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use fault_proxy::{Fault, FaultProxy};
 use moto::{Moto, deterministic_range, deterministic_sha256, http_request, sha256_base64, xml_tag_values};
+use support::http::Request;
+use support::server::free_port;
 
 #[test]
 fn moto_starts_answers_and_resets() {
@@ -256,24 +257,22 @@ fn proxy_passes_requests_through_and_counts_them() {
 
     // A chunked upload with Expect: 100-continue, as some SDK uploads are sent, using a
     // keep-alive request: the proxy must answer the 100 itself and close after the response.
-    let mut stream = TcpStream::connect(proxy.endpoint.trim_start_matches("http://")).expect("connect to the proxy");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("set timeout");
-    write!(
-        stream,
-        "PUT /proxied/chunked HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/octet-stream\r\n\
-         Transfer-Encoding: chunked\r\nExpect: 100-continue\r\nConnection: keep-alive\r\n\r\n",
-        moto::DUMMY_AUTHORIZATION
-    )
-    .expect("send the request head");
-    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("read the 100 Continue");
-    assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
-    reader.read_line(&mut line).expect("read the end of the 100 Continue");
-    stream.write_all(b"6\r\nchunky\r\n7\r\n body!!\r\n0\r\n\r\n").expect("send the chunked body");
-    let mut rest = String::new();
-    reader.read_to_string(&mut rest).expect("the proxy closes the connection after the response");
-    assert!(rest.starts_with("HTTP/1.1 200"), "{rest}");
+    let chunked = Request::new("PUT", "/proxied/chunked")
+        .headers(&[
+            ("Host", "x"),
+            ("Authorization", moto::DUMMY_AUTHORIZATION),
+            ("Content-Type", "application/octet-stream"),
+            ("Transfer-Encoding", "chunked"),
+            ("Expect", "100-continue"),
+            ("Connection", "keep-alive"),
+        ])
+        .chunked(&[b"chunky", b" body!!"])
+        .timeout(Duration::from_secs(10))
+        .send(&proxy.endpoint)
+        .expect("PUT a chunked body via the proxy");
+    assert_eq!(chunked.interim, ["HTTP/1.1 100 Continue"]);
+    assert!(chunked.closed, "the proxy closes the connection after the response");
+    assert_eq!(chunked.status, 200, "{}", chunked.text());
     assert_eq!(moto.get_object("proxied", "chunked"), b"chunky body!!");
 
     assert_eq!(proxy.requests(), 4);
@@ -335,9 +334,7 @@ fn proxy_cuts_a_body_after_n_bytes() {
 #[test]
 fn proxy_refuses_connections_and_reports_a_dead_upstream() {
     // No moto needed: nothing listens upstream, which is the point of the 502 half.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port to leave dead");
-    let dead_endpoint = format!("http://{}", dead.local_addr().expect("address"));
-    drop(dead);
+    let dead_endpoint = format!("http://127.0.0.1:{}", free_port());
     let proxy = FaultProxy::start(&dead_endpoint);
 
     proxy.set_fault(Fault::Refuse);

@@ -7,7 +7,10 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{Home, stderr_of, stdout_of};
+use support::{Home, stderr_of, stdout_of, wait_for};
+
+/// How long the drill may take to get where a test waits for it.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 const SLOW: &str = r#"[runbook]
 id = "slow"
@@ -23,21 +26,17 @@ fn stop_with(signal: i32, name: &str) {
     let runbook = home.runbook("slow.toml", SLOW);
     let child = home.spawn_run(&runbook);
     // Wait until the step runs.
-    let log = loop {
-        if let Some(drill) = home.drills().first()
-            && std::fs::read_to_string(drill.join("journal.jsonl")).unwrap_or_default().contains("step_started")
-        {
-            break drill.join("logs/slow.1.log");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let log = wait_for("the step to start", PATIENCE, || {
+        let drill = home.drills().into_iter().next()?;
+        let journal = std::fs::read_to_string(drill.join("journal.jsonl")).unwrap_or_default();
+        journal.contains("step_started").then(|| drill.join("logs/slow.1.log"))
+    });
     // Until the first run sleeps (its log is flushed as it goes, so
     // "started" may show before the marker file is made).
-    while !(std::fs::read_to_string(&log).unwrap_or_default().contains("started")
-        && home.only_drill().join("second").exists())
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("the first run to sleep", PATIENCE, || {
+        let started = std::fs::read_to_string(&log).unwrap_or_default().contains("started");
+        (started && home.only_drill().join("second").exists()).then_some(())
+    });
     // SAFETY: sending a signal to our own child.
     unsafe { kill(child.id() as i32, signal) };
     let output = child.wait_with_output().unwrap();

@@ -6,24 +6,25 @@
 //! for the next request. That keeps the proxy simple and makes "the next N requests" well
 //! defined. It answers `Expect: 100-continue` itself and strips it before forwarding.
 //!
-//! Include it with `#[path = "support/fault_proxy.rs"] mod fault_proxy;` or as
-//! `support::fault_proxy`. Only std: one thread per connection.
+//! Include it with `#[path = "support/fault_proxy.rs"] mod fault_proxy;` next to
+//! `mod support;`: it serves with `support/server.rs` (a thread a connection) and reads
+//! message heads with `support/http.rs`.
 // Each test uses only some helpers. `unused` rather than `dead_code`: a test that includes
 // this file with `#[allow(dead_code)] mod fault_proxy;` would otherwise trip
 // clippy::duplicated_attributes.
 #![allow(unused)]
 
-use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
+
+use crate::support::http::{self, Head, read_head};
+use crate::support::server::{Connection, Serving, serve};
 
 /// Long enough for any test transfer, short enough that a stuck connection thread ends.
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
-const MAX_HEAD: usize = 64 * 1024;
 
 /// What the proxy does to the requests that come next. Counted faults revert to
 /// [`Fault::None`] once used up.
@@ -52,8 +53,7 @@ pub struct FaultProxy {
     /// `http://127.0.0.1:PORT`: give this to the client instead of the upstream endpoint.
     pub endpoint: String,
     shared: Arc<Shared>,
-    address: SocketAddr,
-    acceptor: Option<JoinHandle<()>>,
+    _serving: Serving,
 }
 
 struct Shared {
@@ -62,35 +62,30 @@ struct Shared {
     requests: AtomicUsize,
     connections: AtomicUsize,
     injected: AtomicUsize,
-    stopping: AtomicBool,
-    next_id: AtomicU64,
-    /// Both sockets of every connection in progress, so drop can cut them.
-    open: Mutex<HashMap<u64, Vec<TcpStream>>>,
 }
 
 impl FaultProxy {
     /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`) with no fault.
     pub fn start(upstream: &str) -> FaultProxy {
-        let upstream = upstream.strip_prefix("http://").unwrap_or(upstream);
-        let upstream = upstream.split('/').next().unwrap_or(upstream).to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fault proxy on 127.0.0.1");
-        let address = listener.local_addr().expect("fault proxy's local address");
         let shared = Arc::new(Shared {
-            upstream,
+            upstream: http::authority(upstream).to_owned(),
             fault: Mutex::new(Fault::None),
             requests: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             injected: AtomicUsize::new(0),
-            stopping: AtomicBool::new(false),
-            next_id: AtomicU64::new(0),
-            open: Mutex::new(HashMap::new()),
         });
-        let acceptor_shared = Arc::clone(&shared);
-        let acceptor = std::thread::Builder::new()
-            .name("fault-proxy-accept".into())
-            .spawn(move || accept_loop(listener, acceptor_shared))
-            .expect("spawn the fault proxy's accept thread");
-        FaultProxy { endpoint: format!("http://{address}"), shared, address, acceptor: Some(acceptor) }
+        let proxying = Arc::clone(&shared);
+        let serving = serve(move |stream, connection| {
+            proxying.connections.fetch_add(1, Ordering::SeqCst);
+            if *proxying.fault() == Fault::Refuse {
+                return;
+            }
+            // An I/O error here is the client or upstream going away, which is what the
+            // tests provoke; the connection just ends.
+            let _ = handle_connection(&stream, &proxying, connection);
+            let _ = stream.shutdown(Shutdown::Both);
+        });
+        FaultProxy { endpoint: serving.endpoint(), shared, _serving: serving }
     }
 
     /// Replaces the current fault (and whatever count it had left).
@@ -120,37 +115,11 @@ impl FaultProxy {
     }
 }
 
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        // accept() blocks; a connection of our own wakes it to see the flag.
-        let _ = TcpStream::connect(self.address);
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-        for streams in self.shared.open().values() {
-            for stream in streams {
-                let _ = stream.shutdown(Shutdown::Both);
-            }
-        }
-    }
-}
-
 impl Shared {
     // A test that panicked while holding a lock must not hide its own message behind a
     // poisoned-lock panic here, so poisoning is ignored.
     fn fault(&self) -> MutexGuard<'_, Fault> {
         self.fault.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn open(&self) -> MutexGuard<'_, HashMap<u64, Vec<TcpStream>>> {
-        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn track(&self, id: u64, stream: &TcpStream) {
-        if let Ok(clone) = stream.try_clone() {
-            self.open().entry(id).or_default().push(clone);
-        }
     }
 
     /// Takes one use of a cut, if one is left.
@@ -163,32 +132,6 @@ impl Shared {
     }
 }
 
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    for stream in listener.incoming() {
-        if shared.stopping.load(Ordering::SeqCst) {
-            break;
-        }
-        let Ok(stream) = stream else { continue };
-        shared.connections.fetch_add(1, Ordering::SeqCst);
-        if *shared.fault() == Fault::Refuse {
-            drop(stream);
-            continue;
-        }
-        let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
-        let connection_shared = Arc::clone(&shared);
-        let spawned = std::thread::Builder::new().name(format!("fault-proxy-{id}")).spawn(move || {
-            connection_shared.track(id, &stream);
-            // An I/O error here is the client or upstream going away, which is what the
-            // tests provoke; the connection just ends.
-            let _ = handle_connection(&stream, &connection_shared, id);
-            let _ = stream.shutdown(Shutdown::Both);
-            connection_shared.open().remove(&id);
-        });
-        // Out of threads: the connection is dropped, which the client sees as a reset.
-        drop(spawned);
-    }
-}
-
 /// How a message's body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BodyLength {
@@ -198,73 +141,20 @@ enum BodyLength {
     UntilClose,
 }
 
-struct Head {
-    /// The request or status line.
-    start: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Head {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn chunked(&self) -> bool {
-        self.header("transfer-encoding").is_some_and(|te| te.to_ascii_lowercase().contains("chunked"))
-    }
-
-    fn content_length(&self) -> Option<u64> {
-        self.header("content-length").and_then(|len| len.trim().parse().ok())
-    }
-
-    /// The head with hop-by-hop headers that would keep the connection open (or ask for a
-    /// `100 Continue` from upstream) replaced by `Connection: close`.
-    fn to_bytes_closing(&self) -> Vec<u8> {
-        let mut out = format!("{}\r\n", self.start);
-        for (name, value) in &self.headers {
-            let hop_by_hop = ["connection", "keep-alive", "proxy-connection", "expect", "upgrade"]
-                .iter()
-                .any(|hop| name.eq_ignore_ascii_case(hop));
-            if !hop_by_hop {
-                out.push_str(&format!("{name}: {value}\r\n"));
-            }
-        }
-        out.push_str("Connection: close\r\n\r\n");
-        out.into_bytes()
-    }
-}
-
-/// Reads a message head; `None` when the peer closed before sending anything.
-fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Head>> {
-    let mut start = None;
-    let mut headers = vec![];
-    let mut total = 0;
-    loop {
-        let mut line = Vec::new();
-        let n = reader.read_until(b'\n', &mut line)?;
-        total += n;
-        if n == 0 {
-            return match start {
-                None => Ok(None),
-                Some(_) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a message head")),
-            };
-        }
-        if total > MAX_HEAD {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "message head too large"));
-        }
-        let line = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_owned();
-        match &start {
-            None if line.is_empty() => continue, // stray CRLF between messages is allowed
-            None => start = Some(line),
-            Some(_) if line.is_empty() => break,
-            Some(_) => {
-                if let Some((name, value)) = line.split_once(':') {
-                    headers.push((name.trim().to_owned(), value.trim().to_owned()));
-                }
-            }
+/// The head with hop-by-hop headers that would keep the connection open (or ask for a
+/// `100 Continue` from upstream) replaced by `Connection: close`.
+fn closing(head: &Head) -> Vec<u8> {
+    let mut out = format!("{}\r\n", head.start);
+    for (name, value) in &head.headers {
+        let hop_by_hop = ["connection", "keep-alive", "proxy-connection", "expect", "upgrade"]
+            .iter()
+            .any(|hop| name.eq_ignore_ascii_case(hop));
+        if !hop_by_hop {
+            out.push_str(&format!("{name}: {value}\r\n"));
         }
     }
-    Ok(start.map(|start| Head { start, headers }))
+    out.push_str("Connection: close\r\n\r\n");
+    out.into_bytes()
 }
 
 /// Copies one body from `reader` to `out` as it is framed, chunk framing included.
@@ -312,7 +202,7 @@ fn copy_body(reader: &mut impl BufRead, length: BodyLength, out: &mut impl Write
 }
 
 fn request_body_length(request: &Head) -> BodyLength {
-    if request.chunked() {
+    if request.is_chunked() {
         BodyLength::Chunked
     } else {
         request.content_length().map_or(BodyLength::None, BodyLength::Exactly)
@@ -322,14 +212,14 @@ fn request_body_length(request: &Head) -> BodyLength {
 fn response_body_length(is_head: bool, status: u16, response: &Head) -> BodyLength {
     if is_head || (100..200).contains(&status) || status == 204 || status == 304 {
         BodyLength::None
-    } else if response.chunked() {
+    } else if response.is_chunked() {
         BodyLength::Chunked
     } else {
         response.content_length().map_or(BodyLength::UntilClose, BodyLength::Exactly)
     }
 }
 
-fn handle_connection(client: &TcpStream, shared: &Shared, id: u64) -> io::Result<()> {
+fn handle_connection(client: &TcpStream, shared: &Shared, connection: &Connection) -> io::Result<()> {
     client.set_read_timeout(Some(IO_TIMEOUT))?;
     client.set_write_timeout(Some(IO_TIMEOUT))?;
     client.set_nodelay(true)?;
@@ -384,13 +274,13 @@ fn handle_connection(client: &TcpStream, shared: &Shared, id: u64) -> io::Result
             return to_client.write_all(if is_head { b"" } else { body.as_bytes() });
         }
     };
-    shared.track(id, &upstream);
+    connection.track(&upstream);
     upstream.set_read_timeout(Some(IO_TIMEOUT))?;
     upstream.set_write_timeout(Some(IO_TIMEOUT))?;
     upstream.set_nodelay(true)?;
 
     let mut to_upstream = io::BufWriter::new(&upstream);
-    to_upstream.write_all(&request.to_bytes_closing())?;
+    to_upstream.write_all(&closing(&request))?;
     copy_body(&mut from_client, body_length, &mut to_upstream)?;
     to_upstream.flush()?;
     drop(to_upstream);
@@ -399,7 +289,7 @@ fn handle_connection(client: &TcpStream, shared: &Shared, id: u64) -> io::Result
     let (response, status) = loop {
         let response = read_head(&mut from_upstream)?
             .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "upstream closed without answering"))?;
-        let status = response.start.split_whitespace().nth(1).and_then(|code| code.parse::<u16>().ok()).unwrap_or(0);
+        let status = response.status().unwrap_or(0);
         // An interim response (none expected, since Expect was stripped) is not relayed.
         if !(100..200).contains(&status) || status == 101 {
             break (response, status);
@@ -419,7 +309,7 @@ fn handle_connection(client: &TcpStream, shared: &Shared, id: u64) -> io::Result
     };
 
     let mut out = io::BufWriter::new(to_client);
-    out.write_all(&response.to_bytes_closing())?;
+    out.write_all(&closing(&response))?;
     match cut {
         Some(bytes) => {
             io::copy(&mut (&mut from_upstream).take(bytes), &mut out)?;

@@ -2,11 +2,12 @@
 //! library only) on a free loopback port, plus a kubeconfig, a sandboxed `kubectl`, seeding
 //! helpers and the emulator's test hooks.
 //!
-//! The helpers speak plain HTTP/1.1 over `std::net::TcpStream` on purpose: the crate's own
-//! Kubernetes client is what the tests exercise, so fixtures must not be written through it.
+//! The helpers speak plain HTTP/1.1 through the tests' own client (`support/http.rs`) on
+//! purpose: the crate's own Kubernetes client is what the tests exercise, so fixtures must not
+//! be written through it. The emulator is started by `support/server.rs`.
 //!
-//! Include it with `#[path = "support/k8s.rs"] mod k8s;`. It depends only on std,
-//! `serde_json` and `tempfile`.
+//! Include it with `#[path = "support/k8s.rs"] mod k8s;` next to `mod support;`. It depends
+//! on `support`, `serde_json` and `tempfile`.
 //!
 //! What the emulator does, as checked with the real kubectl 1.32 by `tests/k8s_emulator.rs`
 //! (the module docstring of the Python file lists everything it implements and leaves out):
@@ -38,31 +39,25 @@
 // clippy::duplicated_attributes.
 #![allow(unused)]
 
-#[path = "wire.rs"]
-mod wire;
-use wire::{free_port, read_line, read_response_head};
-
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use crate::support::http::{Request, ResponseStream, percent_encode};
+use crate::support::server::{Launch, Server, test_venv};
+use crate::support::wait_for;
 
 const INSTALL_HINT: &str =
     "the Kubernetes emulator needs the test venv: run ./scripts/test (it creates target/test-venv)";
 pub const KUBECTL_HINT: &str = "kubectl is not installed: install kubectl: apt-get install kubectl";
 /// Python starts in well under a second; 15 s leaves room for a loaded CI box.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
-/// Generous, so a slow machine never fails a test, but a hung server still ends it.
-const IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// A blocking `kubectl` call that takes longer than this is killed and reported.
 const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
-/// The exit code the emulator uses when its port is taken, so another one is tried.
-const EXIT_PORT_IN_USE: i32 = 98;
 /// A port nothing listens on, for the kubeconfig's "other" context: below 1024, so no test
 /// server can have taken it, and on loopback, so connecting fails at once.
 const DEAD_PORT: u16 = 9;
@@ -71,17 +66,9 @@ const DEAD_PORT: u16 = 9;
 pub struct K8sEmulator {
     /// `http://127.0.0.1:PORT`, stable across restarts.
     pub url: String,
-    port: u16,
-    child: Option<Child>,
-    python: PathBuf,
-    script: PathBuf,
+    server: Server,
     /// Holds the emulator's log and state file, and kubectl's HOME and cache.
     dir: tempfile::TempDir,
-}
-
-/// Why one attempt to start the emulator failed in a way worth retrying.
-enum StartFailure {
-    PortInUse,
 }
 
 impl K8sEmulator {
@@ -89,11 +76,7 @@ impl K8sEmulator {
     /// `<crate>/target/test-venv` (both made by `./scripts/test`). Panics, never skips, when
     /// it is missing.
     pub fn start() -> K8sEmulator {
-        let venv = match std::env::var_os("DRILLBOOK_TEST_VENV") {
-            Some(venv) if !venv.is_empty() => PathBuf::from(venv),
-            _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("test-venv"),
-        };
-        K8sEmulator::start_with_venv(&venv)
+        K8sEmulator::start_with_venv(&test_venv())
     }
 
     /// [`K8sEmulator::start`] with an explicit venv directory.
@@ -108,41 +91,44 @@ impl K8sEmulator {
         for sub in ["home", "kube-cache"] {
             std::fs::create_dir(dir.path().join(sub)).expect("create kubectl's home and cache dirs");
         }
-        let mut emulator = K8sEmulator { url: String::new(), port: 0, child: None, python, script, dir };
-        // The free port is found by binding and releasing it, so another process can take it
-        // first; the emulator then exits with EXIT_PORT_IN_USE and a fresh port is tried.
-        for _ in 0..5 {
-            emulator.port = free_port();
-            emulator.url = format!("http://127.0.0.1:{}", emulator.port);
-            match emulator.spawn_and_wait() {
-                Ok(()) => return emulator,
-                Err(StartFailure::PortInUse) => continue,
-            }
-        }
-        panic!("the Kubernetes emulator found no free port in 5 tries; log:\n{}", emulator.log_tail());
+        let state_file = dir.path().join("state.json");
+        // It exits with 98 when its port is taken, and another one is tried.
+        let server = Launch::new("the Kubernetes emulator", &dir.path().join("emulator.log"), move |port| {
+            let mut command = Command::new(&python);
+            command
+                .arg(&script)
+                .arg(port.to_string())
+                .arg("--state-file")
+                .arg(&state_file)
+                // Unbuffered, so the log shows up at once, even when it is killed.
+                .env("PYTHONUNBUFFERED", "1")
+                // The venv's own packages only; a developer's PYTHONPATH must not leak in.
+                .env_remove("PYTHONPATH")
+                .env_remove("PYTHONHOME");
+            command
+        })
+        .timeout(START_TIMEOUT)
+        .start();
+        K8sEmulator { url: format!("http://127.0.0.1:{}", server.port()), server, dir }
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// The emulator's process id while it runs, e.g. to `SIGSTOP` it for a "server hangs" test.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.server.pid()
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+        self.server.is_running()
     }
 
     /// Kills the emulator (SIGKILL: open watches and log streams are cut) and waits for it.
     /// What it held is lost unless [`K8sEmulator::save`] ran before.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // kill fails only when the process already exited, which wait reaps just the same.
-            let _ = child.kill();
-            child.wait().expect("wait for the killed emulator");
-        }
+        self.server.stop();
     }
 
     /// Writes every object, log, rule and setting to the state file that a restart loads.
@@ -155,86 +141,20 @@ impl K8sEmulator {
     /// keep increasing but resuming from one handed out before answers 410 Expired.
     pub fn restart(&mut self) {
         self.save();
-        self.stop();
-        self.start_again();
+        self.server.restart();
     }
 
     /// Kills the emulator and starts it again on the same port with nothing in it but the
     /// default namespaces.
     pub fn restart_empty(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_file(self.state_file());
-        self.start_again();
+        self.server.stop();
+        let _ = std::fs::remove_file(self.dir.path().join("state.json"));
+        self.server.restart();
     }
 
-    fn start_again(&mut self) {
-        // The port is normally free at once after the kill, but allow a moment for the kernel,
-        // and for a chance taker to go away, before giving up.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match self.spawn_and_wait() {
-                Ok(()) => return,
-                Err(StartFailure::PortInUse) if Instant::now() < deadline => sleep(Duration::from_millis(100)),
-                Err(StartFailure::PortInUse) => {
-                    panic!("cannot restart the emulator: port {} was taken by another process meanwhile", self.port)
-                }
-            }
-        }
-    }
-
-    /// The last part of the emulator's log (a line per request, and any traceback).
+    /// The last part of the emulator's output (a line per request, and any traceback).
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read(self.dir.path().join("emulator.log")).unwrap_or_default();
-        let text = String::from_utf8_lossy(&text);
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    fn state_file(&self) -> PathBuf {
-        self.dir.path().join("state.json")
-    }
-
-    fn spawn_and_wait(&mut self) -> Result<(), StartFailure> {
-        let log_path = self.dir.path().join("emulator.log");
-        let stdout_path = self.dir.path().join("stdout.log");
-        let log = File::options().create(true).append(true).open(&log_path).expect("open the emulator's log");
-        let stdout = File::create(&stdout_path).expect("create the emulator's stdout file");
-        let child = Command::new(&self.python)
-            .arg(&self.script)
-            .arg(self.port.to_string())
-            .arg("--state-file")
-            .arg(self.state_file())
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(log)
-            // Unbuffered, so "ready" and the log show up at once, even when it is killed.
-            .env("PYTHONUNBUFFERED", "1")
-            // The venv's own packages only; a developer's PYTHONPATH must not leak in.
-            .env_remove("PYTHONPATH")
-            .env_remove("PYTHONHOME")
-            .spawn()
-            .unwrap_or_else(|err| panic!("{INSTALL_HINT} (running {}: {err})", self.python.display()));
-        self.child = Some(child);
-        let started = Instant::now();
-        loop {
-            let child = self.child.as_mut().expect("the child is set above");
-            if let Some(status) = child.try_wait().expect("poll the emulator") {
-                self.child = None;
-                if status.code() == Some(EXIT_PORT_IN_USE) {
-                    return Err(StartFailure::PortInUse);
-                }
-                panic!("the Kubernetes emulator exited with {status} while starting; log:\n{}", self.log_tail());
-            }
-            // It prints "ready" only once it holds the listening socket.
-            if std::fs::read_to_string(&stdout_path).is_ok_and(|out| out.lines().any(|line| line == "ready")) {
-                return Ok(());
-            }
-            if started.elapsed() > START_TIMEOUT {
-                self.stop();
-                panic!("the Kubernetes emulator did not start within {START_TIMEOUT:?}; log:\n{}", self.log_tail());
-            }
-            sleep(Duration::from_millis(20));
-        }
+        self.server.log_tail()
     }
 
     // --- kubectl ------------------------------------------------------------------------------
@@ -300,22 +220,12 @@ preferences: {{}}
     /// printed) and returns its output, whatever its exit status.
     pub fn kubectl(&self, kubeconfig: &Path, args: &[&str]) -> Output {
         let mut background = self.spawn_kubectl(kubeconfig, args);
-        let deadline = Instant::now() + KUBECTL_TIMEOUT;
-        loop {
-            if let Some(status) = background.child.try_wait().expect("poll kubectl") {
-                return Output { status, stdout: background.stdout_bytes(), stderr: background.stderr_bytes() };
-            }
-            if Instant::now() > deadline {
-                background.kill();
-                panic!(
-                    "kubectl {args:?} did not finish within {KUBECTL_TIMEOUT:?}\nstdout:\n{}\nstderr:\n{}\nemulator log:\n{}",
-                    background.stdout(),
-                    background.stderr(),
-                    self.log_tail()
-                );
-            }
-            sleep(Duration::from_millis(10));
-        }
+        let (child, dir) = (&mut background.child, background.dir.path());
+        // On a timeout, dropping `background` kills kubectl.
+        let status = wait_for(&format!("kubectl {args:?} to finish"), KUBECTL_TIMEOUT, || {
+            child.try_wait().expect("poll kubectl").ok_or(Printed { dir, emulator: Some(self) })
+        });
+        Output { status, stdout: background.stdout_bytes(), stderr: background.stderr_bytes() }
     }
 
     /// `kubectl ARGS` running in the background (`get -w`, `logs -f`), its output going to
@@ -402,7 +312,7 @@ preferences: {{}}
     pub fn pods(&self, namespace: &str, label_selector: Option<&str>) -> Vec<Value> {
         let mut path = format!("/api/v1/namespaces/{namespace}/pods");
         if let Some(selector) = label_selector {
-            path.push_str(&format!("?labelSelector={}", percent_encode(selector)));
+            path.push_str(&format!("?labelSelector={}", percent_encode(selector, false)));
         }
         self.get(&path)["items"].as_array().cloned().unwrap_or_default()
     }
@@ -511,10 +421,14 @@ preferences: {{}}
         body: Option<&Value>,
     ) -> (u16, Value) {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let response = http_request(&self.url, method, path, &[("Content-Type", content_type)], body.as_bytes())
+        let response = Request::new(method, path)
+            .header("Content-Type", content_type)
+            .body(body.as_bytes())
+            .send(&self.url)
             .unwrap_or_else(|err| {
                 panic!("{method} {path} to the emulator at {} failed: {err}\nlog:\n{}", self.url, self.log_tail())
             });
+        assert!(response.complete, "{method} {path}: the emulator's answer was cut short\nlog:\n{}", self.log_tail());
         let text = String::from_utf8_lossy(&response.body).into_owned();
         let value =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
@@ -562,32 +476,46 @@ impl Kubectl {
     /// Waits until its stdout satisfies `done`, and returns it; panics with both outputs on
     /// timeout, or when kubectl exits first without satisfying it.
     pub fn wait_for_stdout(&mut self, what: &str, timeout: Duration, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let stdout = self.stdout();
+        let (child, dir, args) = (&mut self.child, self.dir.path(), &self.args);
+        wait_for(&format!("{what} from kubectl {args:?}"), timeout, || {
+            let printed = Printed { dir, emulator: None };
+            let stdout = printed.read("stdout");
             if done(&stdout) {
-                return stdout;
+                return Ok(stdout);
             }
-            let exited = self.child.try_wait().expect("poll kubectl");
-            if exited.is_some() || Instant::now() > deadline {
-                let why = match exited {
-                    Some(status) => format!("kubectl exited with {status}"),
-                    None => format!("timed out after {timeout:?}"),
-                };
-                panic!(
-                    "waiting for {what} from kubectl {:?}: {why}\nstdout:\n{stdout}\nstderr:\n{}",
-                    self.args,
-                    self.stderr()
-                );
+            if let Some(status) = child.try_wait().expect("poll kubectl") {
+                panic!("waiting for {what} from kubectl {args:?}: kubectl exited with {status}\n{printed}");
             }
-            sleep(Duration::from_millis(50));
-        }
+            Err(printed)
+        })
     }
 
     pub fn kill(&mut self) {
         // kill fails only when it already exited, which wait reaps just the same.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What a kubectl printed (and the emulator's log, if given), read only when shown.
+struct Printed<'a> {
+    dir: &'a Path,
+    emulator: Option<&'a K8sEmulator>,
+}
+
+impl Printed<'_> {
+    fn read(&self, name: &str) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.dir.join(name)).unwrap_or_default()).into_owned()
+    }
+}
+
+impl std::fmt::Display for Printed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stdout:\n{}\nstderr:\n{}", self.read("stdout"), self.read("stderr"))?;
+        match self.emulator {
+            Some(emulator) => write!(f, "\nemulator log:\n{}", emulator.log_tail()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -612,21 +540,6 @@ pub fn kubectl_path() -> PathBuf {
         .unwrap_or_else(|| panic!("{KUBECTL_HINT}"))
 }
 
-/// Polls `check` every 50 ms until it returns `Some`, and returns that; panics naming
-/// `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        sleep(Duration::from_millis(50));
-    }
-}
-
 /// Runs `kubectl` until its stdout satisfies `done` (polling, for output that settles over
 /// time such as READY counts); returns that stdout, or panics with the last output.
 pub fn kubectl_until(
@@ -636,20 +549,15 @@ pub fn kubectl_until(
     timeout: Duration,
     done: impl Fn(&str) -> bool,
 ) -> String {
-    let mut last = String::new();
-    let deadline = Instant::now() + timeout;
-    loop {
+    wait_for(&format!("kubectl {args:?} to print what was expected"), timeout, || {
         let output = emulator.kubectl(kubeconfig, args);
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if output.status.success() && done(&stdout) {
-            return stdout;
+            Ok(stdout)
+        } else {
+            Err(format!("{}\nstdout:\n{stdout}\nstderr:\n{}", output.status, String::from_utf8_lossy(&output.stderr)))
         }
-        last = format!("{}\nstdout:\n{stdout}\nstderr:\n{}", output.status, String::from_utf8_lossy(&output.stderr));
-        if Instant::now() > deadline {
-            panic!("kubectl {args:?} never printed what was expected within {timeout:?}; last run: {last}");
-        }
-        sleep(Duration::from_millis(200));
-    }
+    })
 }
 
 /// The whitespace-separated cells of the table row that starts with `name`, from kubectl's
@@ -661,44 +569,37 @@ pub fn table_row<'a>(table: &'a str, name: &str) -> Option<Vec<&'a str>> {
 /// Newline-delimited JSON watch events from a chunked response.
 pub struct WatchStream {
     pub status: u16,
-    reader: BufReader<TcpStream>,
-    /// Undelivered bytes of the body (a chunk may hold part of an event, or several).
+    response: ResponseStream,
+    /// Undelivered bytes of the body (a piece may hold part of an event, or several).
     pending: Vec<u8>,
     ended: bool,
 }
 
 impl WatchStream {
     pub fn open(url: &str, path_and_query: &str, headers: &[(&str, &str)]) -> WatchStream {
-        let stream = TcpStream::connect(authority(url)).unwrap_or_else(|err| panic!("connect to {url}: {err}"));
-        stream.set_nodelay(true).expect("set TCP_NODELAY");
-        let mut head =
-            format!("GET {path_and_query} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n", authority(url));
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("Connection: close\r\n\r\n");
-        (&stream).write_all(head.as_bytes()).expect("send the watch request");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("set a read timeout");
-        let mut reader = BufReader::new(stream);
-        let (status, _) = read_response_head(&mut reader).expect("read the watch response head");
-        WatchStream { status, reader, pending: Vec::new(), ended: false }
+        let response = Request::new("GET", path_and_query)
+            .header("Accept", "application/json")
+            .headers(headers)
+            .open(url)
+            .unwrap_or_else(|err| panic!("GET {path_and_query} from {url}: {err}"));
+        WatchStream { status: response.status, response, pending: Vec::new(), ended: false }
     }
 
     /// The next event, or `None` when the stream ended (cleanly or cut) or nothing came
     /// within `timeout`.
     pub fn next_event(&mut self, timeout: Duration) -> Option<Value> {
-        let deadline = Instant::now() + timeout;
+        let deadline = std::time::Instant::now() + timeout;
         loop {
             if let Some(newline) = self.pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = self.pending.drain(..=newline).collect();
                 return Some(serde_json::from_slice(&line).expect("a watch event is JSON"));
             }
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
             if self.ended || remaining.is_zero() {
                 return None;
             }
-            self.reader.get_ref().set_read_timeout(Some(remaining.max(Duration::from_millis(1)))).expect("timeout");
-            match read_chunk(&mut self.reader) {
+            self.response.set_timeout(remaining.max(Duration::from_millis(1))).expect("set a read timeout");
+            match self.response.next_piece() {
                 Ok(Some(bytes)) => self.pending.extend_from_slice(&bytes),
                 Ok(None) => self.ended = true,
                 Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return None,
@@ -711,105 +612,6 @@ impl WatchStream {
     pub fn ended(&self) -> bool {
         self.ended && self.pending.is_empty()
     }
-}
-
-/// One chunk of a chunked body; `None` at its end or at the end of the connection.
-fn read_chunk(reader: &mut impl BufRead) -> io::Result<Option<Vec<u8>>> {
-    let size_line = read_line(reader)?;
-    if size_line.is_empty() {
-        return Ok(None);
-    }
-    let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("bad chunk size {size_line:?}")))?;
-    if size == 0 {
-        return Ok(None);
-    }
-    let mut chunk = vec![0; size];
-    reader.read_exact(&mut chunk)?;
-    read_line(reader)?;
-    Ok(Some(chunk))
-}
-
-// --- a minimal HTTP/1.1 client -------------------------------------------------------------------
-
-/// A response read by [`http_request`].
-#[derive(Clone, Debug)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// The first header of that name, ignoring case.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// One HTTP/1.1 request with `Connection: close`; the body is read whole (Content-Length,
-/// chunked or up to the end of the connection). `Err` only when no response head came.
-pub fn http_request(
-    url: &str,
-    method: &str,
-    path_and_query: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> io::Result<HttpResponse> {
-    let host = authority(url);
-    let stream = TcpStream::connect(host)?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    stream.set_nodelay(true)?;
-    let mut head = format!("{method} {path_and_query} HTTP/1.1\r\nHost: {host}\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
-    let mut request = head.into_bytes();
-    request.extend_from_slice(body);
-    (&stream).write_all(&request)?;
-    let mut reader = BufReader::new(&stream);
-    let (status, headers) = read_response_head(&mut reader)?;
-    let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
-    let mut body = Vec::new();
-    if method.eq_ignore_ascii_case("HEAD") {
-        // No body.
-    } else if header("transfer-encoding").is_some_and(|te| te.to_ascii_lowercase().contains("chunked")) {
-        while let Some(chunk) = read_chunk(&mut reader)? {
-            body.extend_from_slice(&chunk);
-        }
-    } else if let Some(length) = header("content-length").and_then(|len| len.parse::<usize>().ok()) {
-        body.resize(length, 0);
-        reader.read_exact(&mut body)?;
-    } else {
-        reader.read_to_end(&mut body)?;
-    }
-    let _ = stream.shutdown(Shutdown::Both);
-    Ok(HttpResponse { status, headers, body })
-}
-
-/// The host:port part of `http://host:port[/…]`.
-fn authority(url: &str) -> &str {
-    let rest = url.strip_prefix("http://").unwrap_or(url);
-    rest.split('/').next().unwrap_or(rest)
-}
-
-/// Percent-encodes all but RFC 3986's unreserved characters, for query values.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// Owner-only permissions: the kubeconfig holds a (fake) token, and kubectl-like tools warn

@@ -4,13 +4,12 @@
 //! emulator's hooks), and a simulated cluster can run the very same cases with a fixture of
 //! its own. Each case uses its own namespace.
 //!
-//! Include it with `#[path = "support/k8s_cases.rs"] mod k8s_cases;`. It depends on the crate,
-//! `futures` and `tokio` only. Waits are polls against a generous deadline, never fixed
+//! Include it with `#[path = "support/k8s_cases.rs"] mod k8s_cases;` next to `mod support;`.
+//! It depends on the crate, `support`, `futures` and `tokio`. Waits are polls against a generous deadline, never fixed
 //! sleeps: a loaded machine makes a case slower, not flaky.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::Duration;
 
 use drillbook::engine::k8s::{
@@ -19,6 +18,8 @@ use drillbook::engine::k8s::{
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::time::Instant;
+
+use crate::support::wait_for_async;
 
 /// Long enough for anything on a loaded 2-core machine; a pass takes a fraction of it.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -92,7 +93,7 @@ pub async fn case_reads_workloads_and_revisions(cluster: &dyn Cluster, fx: &dyn 
     assert!(ok(cluster.workloads(ns, WorkloadKind::StatefulSet).await).is_empty());
 
     // The old ReplicaSets stay, scaled to nothing, for rollbacks.
-    let mut revisions = eventually("the old ReplicaSets to drain", || async move {
+    let mut revisions = wait_for_async("the old ReplicaSets to drain", PATIENCE, || async move {
         let revisions: Vec<RevisionInfo> = ok(cluster.revisions(ns).await);
         let drained = revisions.len() == 3
             && revisions.iter().all(|rs| rs.replicas == if rs.revision == Some(3) { 2 } else { 0 });
@@ -175,7 +176,7 @@ pub async fn case_crash_looping_pods_and_logs(cluster: &dyn Cluster, fx: &dyn Fi
     fx.apply_deployment(ns, "pull", "example.com/app:nopull-1", 1);
     fx.apply_deployment(ns, "oom", "example.com/app:oomy-1", 1);
 
-    let pods = eventually("the pods to fail as configured", || async move {
+    let pods = wait_for_async("the pods to fail as configured", PATIENCE, || async move {
         let pods = ok(cluster.pods(ns).await);
         let status = |prefix: &str| pods.iter().find(|p| p.name.starts_with(prefix)).map(PodInfo::status);
         let settled = status("crash-").as_deref() == Some("CrashLoopBackOff")
@@ -202,7 +203,7 @@ pub async fn case_crash_looping_pods_and_logs(cluster: &dyn Cluster, fx: &dyn Fi
 
     // The restart count is read afresh, not remembered.
     let (before, crash_name) = (crash.restarts, crash.name.as_str());
-    eventually("the crash-looping pod to restart again", || async move {
+    wait_for_async("the crash-looping pod to restart again", PATIENCE, || async move {
         let pods = ok(cluster.pods(ns).await);
         let now = pods.iter().find(|p| p.name == crash_name).map(|p| p.restarts);
         if now.is_some_and(|restarts| restarts > before) { Ok(()) } else { Err(format!("{now:?}")) }
@@ -254,7 +255,7 @@ pub async fn case_scale_to_zero(cluster: &dyn Cluster, fx: &dyn Fixture) {
     fx.apply_deployment(ns, "web", "example.com/web:1", 2);
     fx.apply_statefulset(ns, "db", "example.com/db:1", 2);
     wait_rolled_out(cluster, ns, "web", "example.com/web:1").await;
-    eventually("the statefulset to be ready", || async move {
+    wait_for_async("the statefulset to be ready", PATIENCE, || async move {
         let sets = ok(cluster.workloads(ns, WorkloadKind::StatefulSet).await);
         let ready = sets.len() == 1 && sets[0].ready == 2;
         if ready { Ok(()) } else { Err(format!("{sets:#?}")) }
@@ -284,7 +285,7 @@ pub async fn case_scale_to_zero(cluster: &dyn Cluster, fx: &dyn Fixture) {
     drop(watch);
 
     if fx.deployments_table(ns).is_some() {
-        eventually("kubectl to show web at 0/0", || async move {
+        wait_for_async("kubectl to show web at 0/0", PATIENCE, || async move {
             let rows = fx.deployments_table(ns).unwrap_or_default();
             let web = rows.iter().find(|row| row.name == "web");
             if web.is_some_and(|row| row.ready == "0/0") { Ok(()) } else { Err(format!("{rows:#?}")) }
@@ -297,7 +298,7 @@ pub async fn case_scale_to_zero(cluster: &dyn Cluster, fx: &dyn Fixture) {
     assert_eq!(ok(cluster.scale(ns, WorkloadKind::StatefulSet, "db", 0).await), 2);
     let sets = ok(cluster.workloads(ns, WorkloadKind::StatefulSet).await);
     assert_eq!((sets.len(), sets[0].name.as_str(), sets[0].desired), (1, "db", 0), "{sets:#?}");
-    eventually("db's pods gone", || async move {
+    wait_for_async("db's pods gone", PATIENCE, || async move {
         let pods = ok(cluster.pods(ns).await);
         let left: Vec<&str> = pods.iter().map(|p| p.name.as_str()).filter(|n| n.starts_with("db-")).collect();
         if left.is_empty() { Ok(()) } else { Err(format!("{left:?}")) }
@@ -316,28 +317,9 @@ pub fn ok<T>(result: Result<T, K8sError>) -> T {
     result.unwrap_or_else(|err| panic!("unexpected error: {err}\n{err:?}"))
 }
 
-/// Polls `check` every 100 ms until it returns `Ok`; panics after [`PATIENCE`] with `what`
-/// and the last `Err` (a description of what it saw).
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        match check().await {
-            Ok(value) => return value,
-            Err(last) if Instant::now() > deadline => {
-                panic!("timed out after {PATIENCE:?} waiting for {what}; last seen:\n{last}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
 /// Waits until the deployment runs `image` everywhere, rolled out, and returns it.
 pub async fn wait_rolled_out(cluster: &dyn Cluster, ns: &str, name: &str, image: &str) -> Workload {
-    eventually(&format!("{ns}/{name} to roll out {image}"), || async move {
+    wait_for_async(&format!("{ns}/{name} to roll out {image}"), PATIENCE, || async move {
         let workloads = ok(cluster.workloads(ns, WorkloadKind::Deployment).await);
         match workloads.iter().find(|w| w.name == name) {
             Some(w) if w.is_rolled_out() && w.containers.iter().all(|(_, i)| i == image) => Ok(w.clone()),

@@ -1,7 +1,14 @@
-//! Shared helpers for tests that run the real `drillbook` binary.
+//! Shared helpers for tests that run the real `drillbook` binary, and the pieces every
+//! other support file builds on: the one HTTP client ([`http`]), the one way to start a
+//! server ([`server`]) and the one way to wait ([`wait_for`]).
+//!
+//! Every test binary includes it with `mod support;`. The servers' harnesses
+//! (`moto.rs`, `k8s.rs`, `postgres.rs`, `fault_proxy.rs`, `tmux.rs`…) are included next to it
+//! with `#[path = "support/NAME.rs"] mod NAME;` and use it as `crate::support`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use assert_cmd::Command;
 
@@ -69,17 +76,6 @@ impl Home {
     }
 }
 
-/// Polls `probe` every 25 ms until it gives a value (10 s at most).
-pub fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..400 {
-        if let Some(value) = probe() {
-            return value;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    panic!("timed out waiting");
-}
-
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
@@ -125,13 +121,29 @@ impl Home {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("spawn drillbook");
-        let drill = wait_for(|| self.drills().first().cloned().filter(|d| d.join("journal.jsonl").exists()));
+        let drill = wait_for("the drill's journal", HOLDER_PATIENCE, || {
+            self.drills().first().cloned().filter(|d| d.join("journal.jsonl").exists())
+        });
         let id = drill.file_name().expect("drill id").to_string_lossy().to_string();
-        wait_for(|| std::fs::read_to_string(drill.join("lock")).ok().filter(|l| l.contains("pid")));
-        wait_for(|| Some(()).filter(|()| self.journal().contains(journaled)));
+        wait_for("the drill's lock", HOLDER_PATIENCE, || {
+            std::fs::read_to_string(drill.join("lock")).ok().filter(|l| l.contains("pid"))
+        });
+        wait_for(&format!("{journaled:?} in the journal"), HOLDER_PATIENCE, || {
+            Some(()).filter(|()| self.journal().contains(journaled))
+        });
         (holder, drill, id)
     }
 }
 
+/// How long [`Home::spawn_holder`] waits for each sign of the drill.
+const HOLDER_PATIENCE: Duration = Duration::from_secs(10);
+
+pub mod http;
 /// The reliability suite's summary (see `tests/support/reliability.rs`).
 pub mod reliability;
+pub mod server;
+pub mod wait;
+
+// Not every test binary waits, or waits in async code.
+#[allow(unused_imports)]
+pub use wait::{wait_for, wait_for_async};

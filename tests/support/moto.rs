@@ -1,11 +1,12 @@
 //! A real S3 API for integration tests: moto's server (Python, pinned in
 //! `tests/servers/requirements.txt`) on a free loopback port, plus seeding helpers.
 //!
-//! The helpers speak plain HTTP/1.1 over `std::net::TcpStream` on purpose: the crate's own
-//! S3 client is what the tests exercise, so fixtures must not be written through it.
+//! The helpers speak plain HTTP/1.1 through the tests' own client (`support/http.rs`) on
+//! purpose: the crate's own S3 client is what the tests exercise, so fixtures must not be
+//! written through it. moto is started by `support/server.rs`.
 //!
-//! Include it with `#[path = "support/moto.rs"] mod moto;` or as `support::moto`.
-//! It depends only on std, `sha2` and `tempfile`.
+//! Include it with `#[path = "support/moto.rs"] mod moto;` next to `mod support;`.
+//! It depends on `support`, `sha2` and `tempfile`.
 //!
 //! What moto 5.2.5 does, as checked by `tests/s3_infra.rs`:
 //! - It needs an `Authorization` header shaped like SigV4 but never checks the signature;
@@ -34,19 +35,15 @@
 // clippy::duplicated_attributes.
 #![allow(unused)]
 
-#[path = "wire.rs"]
-mod wire;
-use wire::{free_port, read_line, read_response_head};
-
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+
+use crate::support::http::{Request, Response, percent_encode};
+use crate::support::server::{Launch, Server, test_venv};
 
 /// What moto wants to see: a SigV4-shaped header. It does not verify the signature.
 pub const DUMMY_AUTHORIZATION: &str =
@@ -77,8 +74,6 @@ const INSTALL_HINT: &str =
     "moto is not installed: run ./scripts/test (it creates target/test-venv from tests/servers/requirements.txt)";
 /// Python's import of moto takes about half a second; 15 s leaves room for a loaded CI box.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
-/// Generous, so a slow machine never fails a test, but a hung server still ends it.
-const IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// Streaming uploads and hashing work in pieces this big, never holding a whole object.
 const CHUNK: usize = 64 * 1024;
 
@@ -86,58 +81,55 @@ const CHUNK: usize = 64 * 1024;
 pub struct Moto {
     /// `http://127.0.0.1:PORT`, stable across [`Moto::restart`].
     pub endpoint: String,
-    port: u16,
-    child: Option<Child>,
-    server: PathBuf,
-    /// moto's stdout and stderr (werkzeug logs a line per request), appended over restarts;
-    /// shown when the server fails to start.
-    log: PathBuf,
-    _log_dir: tempfile::TempDir,
-}
-
-/// Why one attempt to start moto failed in a way worth retrying.
-enum StartFailure {
-    PortInUse,
+    /// Its stdout and stderr (werkzeug logs a line per request) go to `moto.log` in `_dir`,
+    /// appended over restarts.
+    server: Server,
+    _dir: tempfile::TempDir,
 }
 
 impl Moto {
     /// Starts moto from the test venv: `$DRILLBOOK_TEST_VENV`, else `<crate>/target/test-venv`
     /// (both made by `./scripts/test`). Panics, never skips, when it is missing.
     pub fn start() -> Moto {
-        let venv = match std::env::var_os("DRILLBOOK_TEST_VENV") {
-            Some(venv) if !venv.is_empty() => PathBuf::from(venv),
-            _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("test-venv"),
-        };
-        Moto::start_with_venv(&venv)
+        Moto::start_with_venv(&test_venv())
     }
 
     /// [`Moto::start`] with an explicit venv directory.
     pub fn start_with_venv(venv: &Path) -> Moto {
-        let server = venv.join("bin").join("moto_server");
-        if !server.is_file() {
-            panic!("{INSTALL_HINT} (looked for {})", server.display());
+        let program = venv.join("bin").join("moto_server");
+        if !program.is_file() {
+            panic!("{INSTALL_HINT} (looked for {})", program.display());
         }
-        let log_dir =
+        let dir =
             tempfile::Builder::new().prefix("drillbook-moto-").tempdir().expect("create a temp dir for moto's log");
-        let log = log_dir.path().join("moto.log");
-        let mut moto = Moto { endpoint: String::new(), port: 0, child: None, server, log, _log_dir: log_dir };
-        // The free port is found by binding and releasing it, so another process can take it
-        // before moto binds it; moto then exits with "Address already in use" and a fresh
-        // port is tried.
-        for _ in 0..5 {
-            moto.port = free_port();
-            moto.endpoint = format!("http://127.0.0.1:{}", moto.port);
-            match moto.spawn_and_wait() {
-                Ok(()) => return moto,
-                Err(StartFailure::PortInUse) => continue,
+        let server = Launch::new("moto_server", &dir.path().join("moto.log"), move |port| {
+            let mut command = Command::new(&program);
+            command
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                // Unbuffered, so the log shows why it died even when it is killed.
+                .env("PYTHONUNBUFFERED", "1");
+            // A developer's MOTO_* settings (custom endpoints, IAM auth…) would change moto's
+            // behaviour, and it needs no AWS_* settings of its own.
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy();
+                if name.starts_with("MOTO_") || name.starts_with("AWS_") {
+                    command.env_remove(&*name);
+                }
             }
-        }
-        panic!("moto could not find a free port in 5 tries; log:\n{}", moto.log_tail());
+            command
+        })
+        .ready_when(|port| {
+            let request = s3_request(Request::new("GET", "/moto-api/")).timeout(Duration::from_secs(5));
+            request.send(&format!("http://127.0.0.1:{port}")).is_ok_and(|response| response.status == 200)
+        })
+        .timeout(START_TIMEOUT)
+        .start();
+        Moto { endpoint: format!("http://127.0.0.1:{}", server.port()), server, _dir: dir }
     }
 
     /// The port moto listens on.
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// Forgets every bucket and object (`POST /moto-api/reset`).
@@ -149,41 +141,25 @@ impl Moto {
     /// Kills moto (SIGKILL, like a crashed server: open connections are cut) and waits for
     /// it. Does nothing when it is already stopped.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // kill fails only when the process already exited, which wait reaps just the same.
-            let _ = child.kill();
-            child.wait().expect("wait for the killed moto_server");
-        }
+        self.server.stop();
     }
 
     /// Kills moto and starts it again on the same port and endpoint, for "server died
     /// mid-transfer, then came back" tests. moto keeps no state across restarts: every
     /// bucket and object is gone, so re-seed after calling this.
     pub fn restart(&mut self) {
-        self.stop();
-        // The port is normally free at once after the kill, but allow a moment for the
-        // kernel, and for a chance taker to go away, before giving up.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match self.spawn_and_wait() {
-                Ok(()) => return,
-                Err(StartFailure::PortInUse) if Instant::now() < deadline => sleep(Duration::from_millis(100)),
-                Err(StartFailure::PortInUse) => {
-                    panic!("cannot restart moto: port {} was taken by another process meanwhile", self.port)
-                }
-            }
-        }
+        self.server.restart();
     }
 
     /// moto's process id while it runs, e.g. to `SIGSTOP` it for a "server hangs" test
     /// (drop still kills a stopped process).
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.server.pid()
     }
 
     /// Whether the moto process is running (false after [`Moto::stop`]).
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+        self.server.is_running()
     }
 
     /// The environment that points an AWS SDK process at this moto with fake credentials.
@@ -194,77 +170,14 @@ impl Moto {
 
     /// The last part of moto's log (its stdout and stderr, over all restarts).
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read(&self.log).unwrap_or_default();
-        let text = String::from_utf8_lossy(&text);
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    fn spawn_and_wait(&mut self) -> Result<(), StartFailure> {
-        let mut log = File::options().create(true).append(true).open(&self.log).expect("open moto's log file");
-        let log_start = log.seek(SeekFrom::End(0)).expect("find the end of moto's log");
-        let mut command = Command::new(&self.server);
-        command
-            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone moto's log handle"))
-            .stderr(log)
-            // Unbuffered, so the log shows why it died even when it is killed.
-            .env("PYTHONUNBUFFERED", "1");
-        // A developer's MOTO_* settings (custom endpoints, IAM auth…) would change moto's
-        // behaviour, and it needs no AWS_* settings of its own.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if name.starts_with("MOTO_") || name.starts_with("AWS_") {
-                command.env_remove(&*name);
-            }
-        }
-        let child =
-            command.spawn().unwrap_or_else(|err| panic!("{INSTALL_HINT} (running {}: {err})", self.server.display()));
-        let pid = child.id();
-        self.child = Some(child);
-
-        let started = Instant::now();
-        loop {
-            let child = self.child.as_mut().expect("moto child is set above");
-            if let Some(status) = child.try_wait().expect("poll moto_server") {
-                self.child = None;
-                let log = std::fs::read(&self.log).unwrap_or_default();
-                let this_run = String::from_utf8_lossy(&log[(log_start as usize).min(log.len())..]).into_owned();
-                if this_run.contains("Address already in use") || this_run.contains("is in use by another program") {
-                    return Err(StartFailure::PortInUse);
-                }
-                panic!(
-                    "moto_server exited with {status} while starting on port {}; its output:\n{this_run}",
-                    self.port
-                );
-            }
-            // Only trust an answer on the port once this process owns the listening socket:
-            // otherwise it might come from another test's server that grabbed the port.
-            let remaining = START_TIMEOUT.saturating_sub(started.elapsed()).max(Duration::from_millis(100));
-            if owns_listening_socket(pid, self.port) != Some(false)
-                && let Ok(response) = http_request_timeout(&self.endpoint, "GET", "/moto-api/", &[], b"", remaining)
-                && response.status == 200
-            {
-                return Ok(());
-            }
-            if started.elapsed() > START_TIMEOUT {
-                self.stop();
-                panic!(
-                    "moto_server did not answer on port {} within {START_TIMEOUT:?}; log:\n{}",
-                    self.port,
-                    self.log_tail()
-                );
-            }
-            sleep(Duration::from_millis(25));
-        }
+        self.server.log_tail()
     }
 
     // --- plain HTTP -----------------------------------------------------------------------
 
     /// Sends one request to moto (see [`http_request`] for the defaults it adds). Panics on a
     /// connection error; a non-2xx status is returned, not a panic.
-    pub fn request(&self, method: &str, path_and_query: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+    pub fn request(&self, method: &str, path_and_query: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
         http_request(&self.endpoint, method, path_and_query, headers, body)
             .unwrap_or_else(|err| panic!("{method} {path_and_query} to moto at {} failed: {err}", self.endpoint))
     }
@@ -379,16 +292,10 @@ impl Moto {
             headers = vec![("x-amz-checksum-sha256", sha256), ("x-amz-sdk-checksum-algorithm", "SHA256")];
         }
         let path = object_path(bucket, key);
-        let response = exchange(
-            &self.endpoint,
-            "PUT",
-            &path,
-            &headers,
-            size,
-            &mut |out| write_pattern(out, 0, size, seed),
-            None,
-            IO_TIMEOUT,
+        let response = s3_request(
+            Request::new("PUT", &path).headers(&headers).body_from(size, &mut |out| write_pattern(out, 0, size, seed)),
         )
+        .send(&self.endpoint)
         .unwrap_or_else(|err| panic!("streaming {size} bytes to s3://{bucket}/{key} failed: {err}"));
         expect_status(&response, 200, &format!("put {size} bytes to s3://{bucket}/{key}"));
         response.header("x-amz-version-id").map(str::to_owned)
@@ -411,16 +318,10 @@ impl Moto {
         for number in 1.. {
             let len = part_size.min(size - offset);
             let part_path = format!("{path}?partNumber={number}&uploadId={}", percent_encode(&upload_id, false));
-            let response = exchange(
-                &self.endpoint,
-                "PUT",
-                &part_path,
-                &[],
-                len,
-                &mut |out| write_pattern(out, offset, len, seed),
-                None,
-                IO_TIMEOUT,
+            let response = s3_request(
+                Request::new("PUT", &part_path).body_from(len, &mut |out| write_pattern(out, offset, len, seed)),
             )
+            .send(&self.endpoint)
             .unwrap_or_else(|err| panic!("{what}: part {number} failed: {err}"));
             expect_status(&response, 200, &format!("{what}, part {number}"));
             let etag = response.header("etag").unwrap_or_else(|| panic!("{what}: part {number} has no ETag"));
@@ -460,20 +361,13 @@ impl Moto {
     pub fn get_object_sha256(&self, bucket: &str, key: &str) -> ([u8; 32], u64) {
         let mut hasher = Sha256::new();
         let mut len = 0u64;
-        let response = exchange(
-            &self.endpoint,
-            "GET",
-            &object_path(bucket, key),
-            &[],
-            0,
-            &mut |_| Ok(()),
-            Some(&mut |bytes| {
+        let path = object_path(bucket, key);
+        let response = s3_request(Request::new("GET", &path))
+            .send_to(&self.endpoint, &mut |bytes| {
                 hasher.update(bytes);
                 len += bytes.len() as u64;
-            }),
-            IO_TIMEOUT,
-        )
-        .unwrap_or_else(|err| panic!("get s3://{bucket}/{key} failed: {err}"));
+            })
+            .unwrap_or_else(|err| panic!("get s3://{bucket}/{key} failed: {err}"));
         expect_status(&response, 200, &format!("get s3://{bucket}/{key}"));
         assert!(response.complete, "get s3://{bucket}/{key}: the body ended early after {len} bytes");
         (hasher.finalize().into(), len)
@@ -551,7 +445,7 @@ pub fn aws_env(endpoint: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-fn expect_status(response: &HttpResponse, status: u16, what: &str) {
+fn expect_status(response: &Response, status: u16, what: &str) {
     assert_eq!(response.status, status, "{what}: moto answered {} {}", response.status, response.text());
 }
 
@@ -560,228 +454,32 @@ pub fn object_path(bucket: &str, key: &str) -> String {
     format!("/{bucket}/{}", percent_encode(key, true))
 }
 
-/// Percent-encodes all but RFC 3986's unreserved characters (and `/` if `keep_slash`).
-pub fn percent_encode(text: &str, keep_slash: bool) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || (keep_slash && byte == b'/') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+// --- HTTP with what moto needs --------------------------------------------------------------
 
-/// Whether process `pid` holds the socket listening on 127.0.0.1:`port`, from /proc;
-/// `None` where /proc cannot tell (not Linux).
-fn owns_listening_socket(pid: u32, port: u16) -> Option<bool> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let wanted = format!(":{port:04X}");
-    // Columns: sl local_address rem_address st … inode; st 0A is LISTEN.
-    let inodes: Vec<String> = table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            (fields.len() > 9 && fields[1].ends_with(&wanted) && fields[3] == "0A")
-                .then(|| format!("socket:[{}]", fields[9]))
-        })
-        .collect();
-    if inodes.is_empty() {
-        return Some(false);
-    }
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-    Some(fds.filter_map(Result::ok).any(|fd| {
-        std::fs::read_link(fd.path())
-            .is_ok_and(|target| inodes.iter().any(|inode| target.as_os_str() == inode.as_str()))
-    }))
-}
-
-// --- a minimal HTTP/1.1 client -------------------------------------------------------------
-
-/// A response read by [`http_request`].
-#[derive(Clone, Debug)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    /// False when the connection ended before the body did (shorter than its
-    /// `Content-Length`, or a chunked body without its last chunk): a short read.
-    pub complete: bool,
-}
-
-impl HttpResponse {
-    /// The first header of that name, ignoring case.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// Sends one HTTP/1.1 request to `endpoint` (`http://HOST:PORT`) and reads the response.
-///
-/// Adds, unless `headers` has them: `Host`, `Authorization: `[`DUMMY_AUTHORIZATION`], and
-/// `Content-Type: application/octet-stream` when there is a body (see the module docs for
-/// why). Always sends `Content-Length` and `Connection: close`.
-///
-/// `Err` only when no response head arrived (connection refused or reset, timeout); a
-/// response cut mid-body comes back with `complete: false`.
+/// Sends one HTTP/1.1 request to `endpoint` (`http://HOST:PORT`) with [`s3_request`]'s
+/// defaults, and reads the response (see [`Request::send`] for what counts as an error).
 pub fn http_request(
     endpoint: &str,
     method: &str,
     path_and_query: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> io::Result<HttpResponse> {
-    http_request_timeout(endpoint, method, path_and_query, headers, body, IO_TIMEOUT)
+) -> io::Result<Response> {
+    s3_request(Request::new(method, path_and_query).headers(headers).body(body)).send(endpoint)
 }
 
-fn http_request_timeout(
-    endpoint: &str,
-    method: &str,
-    path_and_query: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    timeout: Duration,
-) -> io::Result<HttpResponse> {
-    exchange(
-        endpoint,
-        method,
-        path_and_query,
-        headers,
-        body.len() as u64,
-        &mut |out| out.write_all(body),
-        None,
-        timeout,
-    )
-}
-
-/// The host:port part of `http://host:port[/…]`.
-fn authority(endpoint: &str) -> &str {
-    let rest = endpoint.strip_prefix("http://").unwrap_or(endpoint);
-    rest.split('/').next().unwrap_or(rest)
-}
-
-/// One request/response: `write_body` must write exactly `content_length` bytes. The
-/// response body goes to `on_body` piece by piece when given (the returned `body` is then
-/// empty), else into the returned `body`.
-/// Writes a request body to the connection.
-type BodyWriter<'a> = &'a mut dyn FnMut(&mut dyn Write) -> io::Result<()>;
-/// Receives a response body piece by piece.
-type BodySink<'a> = &'a mut dyn FnMut(&[u8]);
-
-#[allow(clippy::too_many_arguments)]
-fn exchange(
-    endpoint: &str,
-    method: &str,
-    path_and_query: &str,
-    headers: &[(&str, &str)],
-    content_length: u64,
-    write_body: BodyWriter<'_>,
-    on_body: Option<BodySink<'_>>,
-    timeout: Duration,
-) -> io::Result<HttpResponse> {
-    let host = authority(endpoint);
-    let stream = TcpStream::connect(host)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    stream.set_nodelay(true)?;
-
-    let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-    let mut head = format!("{method} {path_and_query} HTTP/1.1\r\n");
-    if !has("host") {
-        head.push_str(&format!("Host: {host}\r\n"));
+/// Adds what moto needs unless the request has it: `Authorization: `[`DUMMY_AUTHORIZATION`],
+/// and `Content-Type: application/octet-stream` when there is a body (see the module docs
+/// for why).
+fn s3_request(request: Request<'_>) -> Request<'_> {
+    let mut request = request;
+    if !request.has_header("authorization") {
+        request = request.header("Authorization", DUMMY_AUTHORIZATION);
     }
-    if !has("authorization") {
-        head.push_str(&format!("Authorization: {DUMMY_AUTHORIZATION}\r\n"));
+    if request.has_body() && !request.has_header("content-type") {
+        request = request.header("Content-Type", "application/octet-stream");
     }
-    if content_length > 0 && !has("content-type") {
-        head.push_str("Content-Type: application/octet-stream\r\n");
-    }
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !has("content-length") && !has("transfer-encoding") {
-        head.push_str(&format!("Content-Length: {content_length}\r\n"));
-    }
-    head.push_str("Connection: close\r\n\r\n");
-
-    let mut writer = io::BufWriter::with_capacity(CHUNK, &stream);
-    writer.write_all(head.as_bytes())?;
-    // A server may answer (an error) and close before taking the whole body; its answer
-    // still matters more than the failed write, so try reading it either way.
-    let sent = write_body(&mut writer).and_then(|()| writer.flush());
-    drop(writer);
-
-    let mut reader = BufReader::with_capacity(CHUNK, &stream);
-    let (status, headers) = match read_response_head(&mut reader) {
-        Ok(head) => head,
-        Err(err) => return Err(sent.err().unwrap_or(err)),
-    };
-    let mut body = Vec::new();
-    let no_body = method.eq_ignore_ascii_case("HEAD") || status == 204 || status == 304;
-    let complete = no_body
-        || match on_body {
-            Some(on_body) => read_body(&mut reader, &headers, on_body),
-            None => read_body(&mut reader, &headers, &mut |bytes| body.extend_from_slice(bytes)),
-        };
-    let _ = stream.shutdown(Shutdown::Both);
-    Ok(HttpResponse { status, headers, body, complete })
-}
-
-/// Reads a body framed by `Content-Length`, chunked encoding or the end of the connection;
-/// returns whether it arrived whole. A read error counts as a cut, not a failure: that is
-/// what the fault tests look for.
-fn read_body(reader: &mut impl BufRead, headers: &[(String, String)], on_body: &mut dyn FnMut(&[u8])) -> bool {
-    let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
-    if header("transfer-encoding").is_some_and(|te| te.to_ascii_lowercase().contains("chunked")) {
-        loop {
-            let Ok(size_line) = read_line(reader) else { return false };
-            let size = size_line.split(';').next().map(str::trim).and_then(|hex| u64::from_str_radix(hex, 16).ok());
-            let Some(size) = size else { return false };
-            if size == 0 {
-                // Trailers, up to the empty line.
-                return loop {
-                    match read_line(reader) {
-                        Ok(line) if line.is_empty() => break true,
-                        Ok(_) => continue,
-                        Err(_) => break false,
-                    }
-                };
-            }
-            if copy_exactly(reader, size, on_body) != size || !read_line(reader).is_ok_and(|l| l.is_empty()) {
-                return false;
-            }
-        }
-    }
-    match header("content-length").and_then(|len| len.parse::<u64>().ok()) {
-        Some(len) => copy_exactly(reader, len, on_body) == len,
-        None => {
-            copy_exactly(reader, u64::MAX, on_body);
-            true
-        }
-    }
-}
-
-/// Passes up to `len` bytes to `on_body`, stopping early at the end of the stream or an
-/// error; returns how many it passed.
-fn copy_exactly(reader: &mut impl BufRead, len: u64, on_body: &mut dyn FnMut(&[u8])) -> u64 {
-    let mut done = 0;
-    while done < len {
-        let available = match reader.fill_buf() {
-            Ok([]) | Err(_) => break,
-            Ok(bytes) => bytes,
-        };
-        let take = available.len().min(usize::try_from(len - done).unwrap_or(usize::MAX));
-        on_body(&available[..take]);
-        reader.consume(take);
-        done += take as u64;
-    }
-    done
+    request
 }
 
 // --- the deterministic pattern ------------------------------------------------------------

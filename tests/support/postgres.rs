@@ -1,21 +1,28 @@
 //! A throwaway PostgreSQL cluster for one test: `initdb` into a temporary
-//! directory (as the `postgres` user when the tests run as root: the server
-//! refuses to run as root), started on a free loopback port with trust
-//! authentication and fsync off, stopped and deleted on drop.
+//! directory, then the server on a free loopback port with trust authentication
+//! and fsync off, as the `postgres` user when the tests run as root (the server
+//! refuses to run as root); stopped (immediate shutdown) and deleted on drop.
+//!
+//! Include it with `#[path = "support/postgres.rs"] mod postgres;` next to
+//! `mod support;`.
 #![allow(dead_code)]
 
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
+use crate::support::server::{Launch, Server};
+use crate::support::wait_for;
+
 pub struct Postgres {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
     pub port: u16,
-    as_postgres: bool,
+    server: Server,
+    dir: tempfile::TempDir,
 }
 
-/// Where `initdb` and `pg_ctl` are: `$DRILLBOOK_TEST_PG_BIN`, `PATH`, or the
+/// Where `initdb` and `postgres` are: `$DRILLBOOK_TEST_PG_BIN`, `PATH`, or the
 /// newest `/usr/lib/postgresql/*/bin` (Debian keeps them off `PATH`).
 pub fn server_bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("DRILLBOOK_TEST_PG_BIN") {
@@ -54,44 +61,50 @@ impl Postgres {
         let bin = server_bin_dir();
         let dir = tempfile::Builder::new().prefix("drillbook-pg-").tempdir().expect("tempdir");
         // SAFETY: geteuid has no preconditions.
-        let as_postgres = unsafe { libc::geteuid() } == 0;
-        if as_postgres {
-            let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().unwrap();
+        let user = if unsafe { libc::geteuid() } == 0 {
+            let status = Command::new("chown").args(["postgres:postgres"]).arg(dir.path()).status().unwrap();
             assert!(status.success(), "chown the cluster directory to postgres");
-        }
-        let port = free_port();
-        let pg = Postgres { dir, bin, port, as_postgres };
-        let data = pg.data_dir();
-        pg.server_tool("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
-        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", pg.dir.path().display());
-        let log = pg.dir.path().join("server.log");
-        pg.server_tool(
-            "pg_ctl",
-            &["-D", &data, "-w", "-t", "60", "-l", &log.display().to_string(), "-o", &options, "start"],
-        );
-        pg
-    }
-
-    fn data_dir(&self) -> String {
-        self.dir.path().join("data").display().to_string()
-    }
-
-    fn server_tool(&self, tool: &str, args: &[&str]) -> Output {
-        let program = self.bin.join(tool);
-        let output = if self.as_postgres {
-            Command::new("runuser").args(["-u", "postgres", "--"]).arg(&program).args(args).output()
+            let owner = std::fs::metadata(dir.path()).expect("the cluster directory");
+            Some((owner.uid(), owner.gid()))
         } else {
-            Command::new(&program).args(args).output()
-        }
-        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+            None
+        };
+        let as_user = move |command: &mut Command| {
+            if let Some((uid, gid)) = user {
+                command.uid(uid).gid(gid);
+            }
+        };
+        let data = dir.path().join("data");
+        let log = dir.path().join("server.log");
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb.arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+        as_user(&mut initdb);
+        let output = initdb.output().unwrap_or_else(|e| panic!("{}: {e}", bin.join("initdb").display()));
         assert!(
             output.status.success(),
-            "{tool} {args:?} failed:\n{}{}\n{}",
+            "initdb failed:\n{}{}",
             String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-            std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+            String::from_utf8_lossy(&output.stderr)
         );
-        output
+        let (sockets, pid_file) = (dir.path().to_owned(), data.join("postmaster.pid"));
+        let server = Launch::new("PostgreSQL", &log, move |port| {
+            let mut postgres = Command::new(bin.join("postgres"));
+            postgres.arg("-D").arg(&data).arg("-p").arg(port.to_string()).arg("-k").arg(&sockets);
+            postgres.args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]);
+            as_user(&mut postgres);
+            postgres
+        })
+        // It listens before it takes connections; the status line of its pid file (which
+        // `pg_ctl -w` reads too) says when it does.
+        .ready_when(move |_| {
+            std::fs::read_to_string(&pid_file)
+                .is_ok_and(|pids| pids.lines().nth(7).is_some_and(|s| s.trim() == "ready"))
+        })
+        .timeout(Duration::from_secs(60))
+        // Immediate shutdown: the server stops its backends and leaves nothing behind.
+        .stop_signal(libc::SIGQUIT)
+        .start();
+        Postgres { port: server.port(), server, dir }
     }
 
     /// Environment for the PostgreSQL client tools to reach this server.
@@ -129,30 +142,10 @@ impl Postgres {
 
     /// Waits until no session but ours is connected to `database`.
     pub fn wait_idle(&self, database: &str, timeout: Duration) {
-        let deadline = std::time::Instant::now() + timeout;
         let query =
             format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()");
-        while self.sql("postgres", &query) != "0" {
-            assert!(std::time::Instant::now() < deadline, "sessions still connected to {database}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for(&format!("the sessions connected to {database} to end"), timeout, || {
+            (self.sql("postgres", &query) == "0").then_some(())
+        });
     }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let program = self.bin.join("pg_ctl");
-        let data = self.data_dir();
-        let args = ["-D", data.as_str(), "-m", "immediate", "stop"];
-        let _ = if self.as_postgres {
-            Command::new("runuser").args(["-u", "postgres", "--"]).arg(&program).args(args).output()
-        } else {
-            Command::new(&program).args(args).output()
-        };
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
 }

@@ -1,9 +1,12 @@
 //! A real terminal for end-to-end tests: a private tmux server with one
-//! 120x40 session, keys in, screen text out.
+//! 120x40 session, keys in, screen text out. Included with
+//! `#[path = "support/tmux.rs"] mod tmux;` next to `mod support;`.
 #![allow(dead_code)]
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::support::wait_for;
 
 pub struct Tmux {
     pub socket: String,
@@ -49,16 +52,12 @@ impl Tmux {
         self.run(&["capture-pane", "-p", "-S", "-", "-t", "main"])
     }
 
+    /// Waits until the screen shows `what` (30 s at most), and returns the screen.
     pub fn wait_for(&self, what: &str) -> String {
-        let started = Instant::now();
-        loop {
+        wait_for(&format!("{what:?} on the screen"), Duration::from_secs(30), || {
             let screen = self.screen();
-            if screen.contains(what) {
-                return screen;
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "timed out waiting for {what:?}; screen:\n{screen}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            if screen.contains(what) { Ok(screen) } else { Err(screen) }
+        })
     }
 
     pub fn alternate_screen(&self) -> bool {
