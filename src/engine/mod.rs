@@ -10,6 +10,7 @@ pub mod k8s;
 pub mod leftover;
 pub mod panic_redaction;
 pub mod plan;
+pub mod redact;
 pub mod s3;
 pub mod session;
 pub mod steps;

@@ -305,7 +305,7 @@ impl Runtime {
                         // Pod logs may hold a secret, as command output may.
                         if let Some(session) = &self.session {
                             let secrets = session.template_context().secret_values();
-                            crate::engine::command::redact_lines(&secrets, &mut lines);
+                            crate::engine::redact::redact_lines(&secrets, &mut lines);
                         }
                         if let Some(log) = self.step_logs.get_mut(&step) {
                             for line in &lines {

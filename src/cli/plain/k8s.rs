@@ -25,7 +25,7 @@ impl Driver {
     /// printing its database URL): redacted like command output.
     fn k8s_say(&self, log: &mut StepLog, lines: &[String]) {
         let mut lines = lines.to_vec();
-        crate::engine::command::redact_lines(&self.session.template_context().secret_values(), &mut lines);
+        crate::engine::redact::redact_lines(&self.session.template_context().secret_values(), &mut lines);
         for line in &lines {
             log.line(line);
         }
