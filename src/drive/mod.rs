@@ -376,7 +376,7 @@ impl Conductor {
         match internal {
             Internal::Signal(name) => self.leave(Leave { reason: format!("stopped by {name}"), code: 130 }, log),
             Internal::PodLog { step, mut lines } => {
-                crate::engine::command::redact_lines(&self.session.template_context().secret_values(), &mut lines);
+                crate::engine::redact::redact_lines(&self.session.template_context().secret_values(), &mut lines);
                 if let Some(log) = log {
                     log.lines(&lines);
                 }

@@ -9,6 +9,7 @@ pub mod http;
 pub mod k8s;
 pub mod leftover;
 pub mod panic_redaction;
+pub mod redact;
 pub mod s3;
 pub mod training;
 pub mod vars;

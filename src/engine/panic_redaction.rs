@@ -8,7 +8,7 @@ use std::io::Write;
 use std::panic::PanicHookInfo;
 use std::sync::{Mutex, PoisonError};
 
-use crate::engine::command::redact_lines;
+use crate::engine::redact::redact_lines;
 
 /// Every secret value this process has been given.
 static KNOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());

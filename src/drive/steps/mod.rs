@@ -126,7 +126,7 @@ impl Conductor {
     /// Shows lines of a running step and writes them to its log, secrets
     /// masked (pod logs and server messages may hold one).
     async fn say(&mut self, index: usize, log: &mut StepLog, mut lines: Vec<String>) {
-        crate::engine::command::redact_lines(&self.session.template_context().secret_values(), &mut lines);
+        crate::engine::redact::redact_lines(&self.session.template_context().secret_values(), &mut lines);
         log.lines(&lines);
         self.send(Update::Output { step: index, stream: OutputStream::Stdout, lines }).await;
     }
@@ -164,7 +164,7 @@ impl Conductor {
                             if let Some(table) = pods.flush() {
                                 log.lines(&table);
                             }
-                            crate::engine::command::redact_lines(&secrets, &mut lines);
+                            crate::engine::redact::redact_lines(&secrets, &mut lines);
                             log.lines(&lines);
                         }
                         self.send(Update::Output { step: index, stream, lines }).await;

@@ -1,0 +1,294 @@
+//! Reading a command's stdout and stderr: one pump per pipe cuts the bytes
+//! into lines (and overlong lines into pieces), and its sink redacts them,
+//! writes them to the logs, counts them, applies the capture rule and sends
+//! them to the event channel in batches.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::logs::{Combined, LogSink};
+use super::{CaptureRule, MAX_LINE, TAIL_LINES};
+use crate::engine::redact::Redactor;
+use crate::engine::{EngineEvent, OutputStream};
+
+/// Bytes asked of a pipe per read: big reads mean few wake-ups and few
+/// per-chunk costs (hash update, log write, redaction scan).
+const READ_CHUNK: usize = 256 * 1024;
+/// Pipe capacity asked for (Linux `F_SETPIPE_SZ`; 1 MiB is the unprivileged
+/// maximum by default). A fast writer then blocks, and wakes us, 16x less
+/// often than with the default 64 KiB, which is most of the per-chunk cost.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const PIPE_SIZE: libc::c_int = 1 << 20;
+/// Lines per `EngineEvent::Output`: big enough to amortise channel overhead,
+/// small enough that a UI sees output promptly.
+const BATCH_LINES: usize = 256;
+/// Bytes per `EngineEvent::Output` at most (give or take one line), so that
+/// a batch of long lines stays small too.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Once we stop waiting for EOF, at most this many more reads are taken
+/// (enough for a full pipe), each waiting at most [`DRAIN_IDLE`], so that a
+/// chatty leftover process cannot keep us reading forever.
+const DRAIN_READS: usize = 16;
+/// See [`DRAIN_READS`]: covers the lag between data arriving in a pipe and
+/// the reactor noticing it.
+const DRAIN_IDLE: Duration = Duration::from_millis(100);
+
+/// What a pump hands to [`Sink::emit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// One or more complete lines, the last one ending in `\n`.
+    Lines,
+    /// A piece of an overlong line (no `\n`; a `\r` at its end is data).
+    Piece,
+    /// The last line of the stream, which had no `\n`.
+    Final,
+}
+
+/// State both pumps share.
+pub(super) struct Shared<'a> {
+    pub(super) step_id: &'a str,
+    pub(super) events: &'a mpsc::Sender<EngineEvent>,
+    pub(super) redactor: &'a Redactor,
+    pub(super) capture: Option<&'a CaptureRule>,
+    pub(super) captured: &'a OnceLock<String>,
+    pub(super) combined: &'a Mutex<Combined>,
+    /// Stop waiting for EOF: take what is in the pipes and finish.
+    pub(super) soft_stop: &'a CancellationToken,
+    /// Tearing down (cancel/timeout): never block on the event channel.
+    pub(super) hard_stop: &'a CancellationToken,
+}
+
+/// Per-stream consumer of chunks: redacts, logs, counts, captures, sends.
+pub(super) struct Sink<'a> {
+    shared: &'a Shared<'a>,
+    stream: OutputStream,
+    pub(super) own_log: Option<LogSink>,
+    capture: Option<&'a CaptureRule>,
+    sending: bool,
+    batch: Vec<String>,
+    batch_bytes: usize,
+    pub(super) lines: u64,
+    pub(super) read_error: Option<io::Error>,
+}
+
+impl<'a> Sink<'a> {
+    pub(super) fn new(shared: &'a Shared<'a>, stream: OutputStream, own_log: Option<LogSink>) -> Self {
+        Self {
+            shared,
+            stream,
+            own_log,
+            capture: shared.capture.filter(|r| r.stream.covers(stream)),
+            sending: true,
+            batch: Vec::with_capacity(BATCH_LINES),
+            batch_bytes: 0,
+            lines: 0,
+            read_error: None,
+        }
+    }
+
+    /// Makes the logs on disk current, for a reader following them
+    /// (`drillbook watch`).
+    fn flush_logs(&mut self) {
+        self.shared.combined.lock().unwrap_or_else(PoisonError::into_inner).log.flush();
+        if let Some(log) = &mut self.own_log {
+            log.flush();
+        }
+    }
+
+    async fn emit(&mut self, raw: &[u8], kind: Chunk) {
+        let data = self.shared.redactor.redact(raw);
+        let body: &[u8] = match kind {
+            Chunk::Lines => data.strip_suffix(b"\n").unwrap_or(&data),
+            Chunk::Piece | Chunk::Final => &data,
+        };
+        let newline: &[u8] = if kind == Chunk::Lines { b"" } else { b"\n" };
+
+        let mut tail: Vec<String> = body
+            .rsplit(|&b| b == b'\n')
+            .take(TAIL_LINES)
+            .map(|l| String::from_utf8_lossy(line_text(l, kind)).into_owned())
+            .collect();
+        tail.reverse();
+        {
+            let mut combined = self.shared.combined.lock().unwrap_or_else(PoisonError::into_inner);
+            combined.append(&data);
+            combined.append(newline);
+            let overflow = (combined.tail.len() + tail.len()).saturating_sub(TAIL_LINES);
+            let keep_from = overflow.min(combined.tail.len());
+            combined.tail.drain(..keep_from);
+            combined.tail.extend(tail);
+        }
+        if let Some(log) = &mut self.own_log {
+            log.write(&data);
+            log.write(newline);
+        }
+
+        let mut capture = self.capture.filter(|_| self.shared.captured.get().is_none());
+        if !self.sending && capture.is_none() {
+            let newlines = body.iter().filter(|&&b| b == b'\n').count();
+            self.lines += newlines as u64 + 1;
+            return;
+        }
+        for line in body.split(|&b| b == b'\n') {
+            self.lines += 1;
+            let text = String::from_utf8_lossy(line_text(line, kind));
+            if let Some(rule) = capture
+                && let Some(value) = rule.value(&text)
+            {
+                // With `Both`, the other stream may have been first.
+                let _ = self.shared.captured.set(value);
+                capture = None;
+            }
+            if self.sending {
+                self.batch_bytes += text.len();
+                self.batch.push(text.into_owned());
+                if self.batch.len() >= BATCH_LINES || self.batch_bytes >= BATCH_BYTES {
+                    self.flush().await;
+                }
+            }
+        }
+        self.flush().await;
+    }
+
+    /// Sends the pending batch. When tearing down, a full channel drops the
+    /// batch rather than wait on a receiver that may be stuck (logs stay
+    /// complete).
+    async fn flush(&mut self) {
+        self.batch_bytes = 0;
+        if self.batch.is_empty() {
+            return;
+        }
+        if !self.sending {
+            self.batch.clear();
+            return;
+        }
+        let lines = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_LINES));
+        let event = EngineEvent::Output { step_id: self.shared.step_id.to_owned(), stream: self.stream, lines };
+        if self.shared.hard_stop.is_cancelled() {
+            if let Err(mpsc::error::TrySendError::Closed(_)) = self.shared.events.try_send(event) {
+                self.sending = false;
+            }
+            return;
+        }
+        tokio::select! {
+            biased;
+            sent = self.shared.events.send(event) => {
+                if sent.is_err() {
+                    self.sending = false;
+                }
+            }
+            () = self.shared.hard_stop.cancelled() => {}
+        }
+    }
+}
+
+/// The text of a line for events/captures: without its trailing `\r`, unless
+/// it is a piece of a longer line.
+fn line_text(line: &[u8], kind: Chunk) -> &[u8] {
+    match (kind, line.split_last()) {
+        (Chunk::Lines | Chunk::Final, Some((b'\r', rest))) => rest,
+        _ => line,
+    }
+}
+
+/// Best effort: a failure only costs throughput.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) fn enlarge_pipe(pipe: Option<&impl AsRawFd>) {
+    if let Some(pipe) = pipe {
+        // SAFETY: fcntl on an fd we own; F_SETPIPE_SZ takes an int argument
+        // and touches no memory of ours.
+        unsafe {
+            libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE);
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(super) fn enlarge_pipe(_pipe: Option<&impl AsRawFd>) {}
+
+/// Reads one pipe to EOF (or until told to stop) into a fixed buffer, handing
+/// complete lines and overlong pieces to the sink.
+pub(super) async fn pump<'a, R: AsyncRead + Unpin>(reader: Option<R>, mut sink: Sink<'a>) -> Sink<'a> {
+    let Some(mut reader) = reader else {
+        return sink;
+    };
+    let soft_stop = sink.shared.soft_stop;
+    // Keep `longest` bytes past a cut in view so no secret straddles it.
+    let force_at = MAX_LINE + sink.shared.redactor.longest;
+    let mut buf = vec![0u8; force_at + READ_CHUNK];
+    let mut filled = 0;
+    let mut drain_reads = 0;
+    loop {
+        let free = buf.get_mut(filled..).unwrap_or_default();
+        let free_len = free.len();
+        let read = if soft_stop.is_cancelled() {
+            // No more waiting for EOF: only what arrives promptly.
+            if drain_reads >= DRAIN_READS {
+                break;
+            }
+            drain_reads += 1;
+            match tokio::time::timeout(DRAIN_IDLE, reader.read(free)).await {
+                Ok(read) => read,
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                () = soft_stop.cancelled() => continue,
+                read = reader.read(free) => read,
+            }
+        };
+        let n = match read {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                sink.read_error = Some(e);
+                break;
+            }
+        };
+        // A read that did not fill the buffer drained the pipe: the output
+        // trickles, so the logs are flushed for whoever follows them. A flood
+        // fills every read and keeps writing a MiB at a time.
+        let drained = n < free_len;
+        let end = (filled + n).min(buf.len());
+        let mut start = 0;
+        let fresh = buf.get(filled..end).unwrap_or_default();
+        if let Some(pos) = fresh.iter().rposition(|&b| b == b'\n') {
+            let upto = filled + pos + 1;
+            sink.emit(buf.get(..upto).unwrap_or_default(), Chunk::Lines).await;
+            start = upto;
+        }
+        while end - start > force_at {
+            let rest = buf.get(start..end).unwrap_or_default();
+            let cut = sink.shared.redactor.safe_cut(rest, MAX_LINE);
+            sink.emit(rest.get(..cut).unwrap_or(rest), Chunk::Piece).await;
+            start += cut;
+        }
+        if start > 0 {
+            buf.copy_within(start..end, 0);
+        }
+        filled = end - start;
+        if drained {
+            sink.flush_logs();
+        }
+    }
+    // What is left is the final line, without a newline.
+    let mut start = 0;
+    while filled - start > MAX_LINE {
+        let rest = buf.get(start..filled).unwrap_or_default();
+        let cut = sink.shared.redactor.safe_cut(rest, MAX_LINE);
+        sink.emit(rest.get(..cut).unwrap_or(rest), Chunk::Piece).await;
+        start += cut;
+    }
+    if filled > start {
+        sink.emit(buf.get(start..filled).unwrap_or_default(), Chunk::Final).await;
+    }
+    sink
+}
