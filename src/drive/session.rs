@@ -153,6 +153,8 @@ impl DrillSession {
 
     /// Journals an event (durably) and then applies it to the state.
     pub fn record(&mut self, event: Event) -> Result<(), SessionError> {
+        #[cfg(debug_assertions)]
+        refuse_when_asked(&self.dir.journal(), &event)?;
         let (seq, ts) = self.journal.append_stamped(&event)?;
         let record = Record { seq, ts, prev: String::new(), event };
         self.state.apply(&record).map_err(|source| SessionError::Replay { journal: self.dir.journal(), source })?;
@@ -271,6 +273,21 @@ impl DrillSession {
         context.set_capture("drill", &crate::runbook::template::CaptureValue { value: self.dir.id.clone(), fields });
         context
     }
+}
+
+/// Debug builds only: with `DRILLBOOK_DEBUG_FAIL_JOURNAL=TYPE` (an event
+/// type such as `capture_set`) the journal refuses that event as a full disk
+/// would, so the tests can check that nothing goes on unrecorded. Release
+/// builds never read the variable.
+#[cfg(debug_assertions)]
+fn refuse_when_asked(journal: &Path, event: &Event) -> Result<(), SessionError> {
+    let Ok(refused) = std::env::var("DRILLBOOK_DEBUG_FAIL_JOURNAL") else { return Ok(()) };
+    let kind = serde_json::to_value(event).ok().and_then(|v| v["type"].as_str().map(str::to_string));
+    if kind.as_deref() != Some(refused.as_str()) {
+        return Ok(());
+    }
+    let source = std::io::Error::from_raw_os_error(libc::ENOSPC);
+    Err(SessionError::Journal(JournalError::Io { path: journal.to_path_buf(), op: "append", source }))
 }
 
 /// What the journal keeps of each step, so reports need no runbook.

@@ -138,6 +138,7 @@ impl Home {
 /// How long [`Home::spawn_holder`] waits for each sign of the drill.
 const HOLDER_PATIENCE: Duration = Duration::from_secs(10);
 
+pub mod frontends;
 pub mod http;
 /// The reliability suite's summary (see `tests/support/reliability.rs`).
 pub mod reliability;
