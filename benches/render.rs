@@ -87,7 +87,16 @@ fn app(steps: usize, lines: usize, pods: usize) -> App {
     let record = |seq, event| Record { seq, ts: now, prev: String::new(), event };
     let mut state = DrillState::replay(&[record(1, started)]).expect("state");
     state
-        .apply(&record(2, Event::SessionStarted { pid: 1, host: "b".into(), mode: SessionMode::Tui, resumed: false }))
+        .apply(&record(
+            2,
+            Event::SessionStarted {
+                pid: 1,
+                host: "b".into(),
+                mode: SessionMode::Tui,
+                resumed: false,
+                previous_alive_at: None,
+            },
+        ))
         .expect("apply");
     let opened = Update::Opened {
         id: "bench".into(),

@@ -292,7 +292,7 @@ fn the_tui_in_a_terminal_uploads_its_reports_and_journals_what_plain_does() {
     tmux.wait_for("Run this step?");
     tmux.keys(&["y"]);
     tmux.wait_for("tick / untick");
-    tmux.keys(&["Space", "Space"]);
+    tmux.keys(&["Space", "Space", "Enter"]);
     tmux.wait_for("uploaded s3://drill-reports/short/");
     tmux.keys(&["q"]);
     tmux.wait_for("EXITED=0");

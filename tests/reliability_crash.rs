@@ -133,7 +133,8 @@ fn kill_9_at_random_moments_loses_nothing() {
         let id = drill.file_name().unwrap().to_string_lossy().to_string();
         let report = home.cmd().args(["report", &id, "--format", "json"]).output().unwrap();
         let report: Value = serde_json::from_slice(&report.stdout).unwrap_or_else(|e| panic!("{context}: {e}"));
-        assert_eq!(report["outcome"], "completed", "{context}");
+        // Killed and resumed: interruptions are deviations, nothing more.
+        assert!(report["outcome"].as_str().unwrap_or("").starts_with("passed"), "{context}: {}", report["outcome"]);
         let capture = |step: usize, name: &str| {
             report["steps"][step]["captures"][name]["value"].as_str().unwrap_or("").to_string()
         };

@@ -40,7 +40,7 @@ fn start_long_step(tmux: &Tmux, home: &Home) -> String {
     tmux.wait_for("New drill");
     tmux.keys(&["Enter"]);
     tmux.wait_for("space ticks");
-    tmux.keys(&["Space", "Space"]);
+    tmux.keys(&["Space", "Space", "Enter"]);
     tmux.wait_for("restoring");
     let lock = std::fs::read_to_string(home.only_drill().join("lock")).unwrap();
     lock.lines().next().unwrap().trim_start_matches("pid ").trim().to_string()
@@ -62,7 +62,8 @@ fn sigkill_mid_step_then_resume_shows_it_interrupted() {
     tmux.keys(&["s"]);
     tmux.text("restored by hand");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("drill completed");
+    // A required step skipped: the drill failed, and says so.
+    tmux.wait_for("Verdict: failed");
     tmux.keys(&["q"]);
     tmux.wait_for("EXITED=0");
     assert!(home.journal().contains(r#""reason":"restored by hand""#));

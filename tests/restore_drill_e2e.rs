@@ -233,12 +233,13 @@ fn the_postgres_restore_drill_survives_a_kill_and_proves_it_restored() {
     for _ in 0..4 {
         tmux.keys(&["Space"]);
     }
+    tmux.keys(&["Enter"]);
     let scale = tmux.wait_for("type to confirm");
     assert!(scale.contains("deployment/web: 1 → 0"), "{scale}");
     assert!(scale.contains("emulator") && scale.contains("acme-dr"), "context and namespace named: {scale}");
     tmux.text("acme-dr");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("drill completed");
+    tmux.wait_for("Verdict: passed");
     tmux.keys(&["q"]);
     tmux.wait_for("EXITED=0");
 

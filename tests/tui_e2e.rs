@@ -39,11 +39,12 @@ fn a_drill_in_the_terminal_quit_and_resume() {
     tmux.start(&drillbook_in_shell(home.path(), "resume"));
     let screen = tmux.wait_for("[x] Log in");
     assert!(screen.contains("✓ Stream some output"), "{screen}");
-    tmux.keys(&["Up", "Up"]);
+    // Arrows stay inside the checklist; `[` and `]` move between steps.
+    tmux.keys(&["[", "["]);
     let screen = tmux.wait_for("acme line 5");
     assert!(screen.contains("Log · stream"), "the log is restored from disk: {screen}");
-    tmux.keys(&["Down", "Down"]);
-    tmux.keys(&["Space"]);
+    tmux.keys(&["]", "]"]);
+    tmux.keys(&["Space", "Enter"]);
     tmux.wait_for("restoring");
     tmux.keys(&["q"]);
     tmux.wait_for("Quit?");
@@ -82,18 +83,19 @@ fn the_demo_drill_in_the_terminal_from_start_to_finish() {
     assert!(table.contains("namespace acme-dr"), "the wait names its target: {table}");
     tmux.wait_for("space ticks");
     // Each tick moves to the next item; the last one finishes the checklist.
-    for key in ["Space", "Space", "Space", "Space"] {
+    // Every item ticked, then the checklist is finished with Enter.
+    for key in ["Space", "Space", "Space", "Space", "Enter"] {
         tmux.keys(&[key]);
     }
     let confirm = tmux.wait_for("type to confirm");
     assert!(confirm.contains("deployment/web: 2 → 0") && confirm.contains("deployment/worker: 1 → 0"), "{confirm}");
     tmux.text("acme-dr");
     tmux.keys(&["Enter"]);
-    let done = tmux.wait_for("drill completed");
+    let done = tmux.wait_for("Verdict: passed");
     assert!(done.contains("✓ Scale DR to zero"), "{done}");
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("EXITED=0");
-    assert!(screen.contains("completed. Report: drillbook report"), "{screen}");
+    assert!(screen.contains("passed. Report: drillbook report"), "{screen}");
     let journal = home.journal();
     assert!(journal.contains(r#""how":"typed `acme-dr`""#), "{journal}");
     assert!(journal.contains(r#""name":"tag","value":{"value":"main-4f2a9c1""#), "{journal}");

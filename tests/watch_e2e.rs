@@ -96,9 +96,9 @@ fn a_drill_driven_in_one_terminal_and_watched_in_another() {
     assert!(driver.screen().contains("[ ] Log in"), "the driver still owns the drill");
 
     // The driver ticks the checklist; the drill completes; the watcher says so.
-    driver.keys(&["Space"]);
-    driver.wait_for("drill completed");
-    let screen = watcher.wait_for("drill completed");
+    driver.keys(&["Space", "Enter"]);
+    driver.wait_for("Verdict: passed");
+    let screen = watcher.wait_for("drill passed");
     assert!(screen.contains("WATCHING (read-only)"), "{screen}");
     assert!(screen.contains("✓ Wrap up"), "{screen}");
     driver.keys(&["q"]);
@@ -135,7 +135,7 @@ fn watching_a_finished_drill_writes_nothing_into_its_directory() {
 
     let watcher = Tmux::new("watch-finished");
     watcher.start(&drillbook_in_shell(home.path(), &format!("watch {}", &id[..13])));
-    let screen = watcher.wait_for("drill completed");
+    let screen = watcher.wait_for("drill passed");
     assert!(screen.contains("WATCHING (read-only)"), "{screen}");
     watcher.wait_for("hello from the log");
     watcher.wait_for("driver not running");
@@ -174,6 +174,6 @@ fn plain_watch_prints_the_events_and_ends_with_the_drill() {
     let stdout = support::stdout_of(&output);
     assert!(stdout.contains("drill_started"), "{stdout}");
     assert!(stdout.contains("step_finished step=hello attempt=1 result=succeeded"), "{stdout}");
-    assert!(stdout.trim_end().ends_with("drill completed"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("drill passed"), "{stdout}");
     assert_eq!(listing(&drill), before, "nothing in the drill directory was created or changed");
 }

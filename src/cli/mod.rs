@@ -308,7 +308,7 @@ fn start(
     let given = vars::parse_var_args(var_args)?;
     if use_tui(&ui) {
         // Same checks as plain mode on what was given; the start screen asks for the rest.
-        vars::resolve_vars(&runbook, &given, &|_| Some(String::new()), &mut vars::NoPrompt)?;
+        vars::check_given(&runbook, &given)?;
         let env = runbook
             .vars
             .iter()
@@ -393,8 +393,13 @@ fn watch(drill: Option<&str>, plain: bool) -> Result<ExitCode, String> {
 fn watch_plain(dir: &DrillDir) -> Result<ExitCode, String> {
     let mut follower = journal::Follower::<Event>::new(&dir.journal());
     println!("watching drill {} (read-only; Ctrl-C stops watching, not the drill)", dir.id);
+    let mut state: Option<DrillState> = None;
     loop {
         for record in follower.poll().map_err(|e| e.to_string())? {
+            match state.as_mut() {
+                Some(state) => state.apply(&record).map_err(|e| e.to_string())?,
+                None => state = Some(DrillState::replay(std::slice::from_ref(&record)).map_err(|e| e.to_string())?),
+            }
             let fields = serde_json::to_value(&record.event).unwrap_or_default();
             let mut line = format!(
                 "{} #{:<4} {}",
@@ -410,8 +415,8 @@ fn watch_plain(dir: &DrillDir) -> Result<ExitCode, String> {
                 }
             }
             println!("{line}");
-            if let Event::DrillFinished { outcome, .. } = &record.event {
-                println!("drill {}", format!("{outcome:?}").to_lowercase());
+            if let (Event::DrillFinished { .. }, Some(state)) = (&record.event, &state) {
+                println!("drill {}", crate::drill::verdict::verdict(state).outcome.label());
                 return Ok(ExitCode::SUCCESS);
             }
         }
@@ -504,7 +509,7 @@ fn list(json: bool) -> Result<ExitCode, String> {
                 let holder = lock::holder(&dir.path);
                 let nobody_holds = !matches!(holder, Some(lock::Holder { holding: Some(true) | None, .. }));
                 let status = match (&state.finished, holder) {
-                    (Some(finish), _) => format!("{:?}", finish.outcome).to_lowercase(),
+                    (Some(_), _) => crate::drill::verdict::verdict(&state).outcome.label().to_string(),
                     (None, Some(lock::Holder { holding: Some(true), .. })) => "running".to_string(),
                     (None, Some(lock::Holder { holding: None, host, .. })) => {
                         format!("open on {}?", host.as_deref().unwrap_or("another host"))
@@ -639,6 +644,14 @@ fn action(drill: &str, text: &str, owner: Option<&str>, step: Option<&str>) -> R
     journal.append(&event).map_err(|e| e.to_string())?;
     let owner = owner.map(|o| format!(" (owner: {o})")).unwrap_or_default();
     println!("action item added to drill {}{owner}", dir.id);
+    // The report files the drill's end wrote follow the journal.
+    if state.finished.is_some() && dir.path.join(report::FILES[0].0).exists() {
+        let replay = journal::read::<Event>(&dir.journal()).map_err(|e| e.to_string())?;
+        let state = DrillState::replay(&replay.records).map_err(|e| format!("{}: {e}", dir.journal().display()))?;
+        let built = report::build(&state, Some(journal.head().to_string()));
+        report::write_all(&dir.path, &built)?;
+        println!("reports in {} updated", dir.path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -40,6 +40,9 @@ pub fn drive(
             abort,
             report_to: ui.report_to.clone(),
             on_second_signal: || std::process::exit(130),
+            // With someone at the keyboard, Ctrl-C stops the step and asks;
+            // an unattended drill has nobody to ask, so it pauses the drill.
+            interrupt_stops_the_step: !ui.yes,
         };
         let runbook = session.runbook.clone();
         let mut link = drive::start(session, notice, options)?;
@@ -270,6 +273,14 @@ impl Plain {
     fn summary(&mut self, summary: &Summary) {
         let report = &summary.report;
         self.out.heading(&format!("Drill {}: {}", report.outcome, report.runbook.title));
+        let deciding: Vec<_> = report.findings.iter().filter(|f| f.fails || report.outcome != "failed").collect();
+        if !deciding.is_empty() {
+            self.out.line(if report.outcome == "failed" { "  failed because:" } else { "  deviations:" });
+            for finding in deciding {
+                let step = finding.step.as_ref().map(|s| format!("`{s}` ")).unwrap_or_default();
+                self.out.line(&format!("    {step}{}: {}", finding.kind, finding.text));
+            }
+        }
         for step in &report.steps {
             let detail = step.detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default();
             self.out.line(&format!("  {:<12} {}{detail}", step.status, step.id));
@@ -319,16 +330,18 @@ impl Plain {
                 self.shown_command = Some(step);
                 match typed {
                     Some(expected) => {
-                        let prompt = format!("  Type `{expected}` to run it (empty to skip): ");
-                        self.ask_until(link, &prompt, |word, _| {
-                            Some(if word.is_empty() { Answer::No } else { Answer::Typed(word.to_string()) })
+                        let prompt = format!("  Type `{expected}` to run it, or s REASON to skip it: ");
+                        self.ask_until(link, &prompt, |word, note| match word {
+                            "" => None,
+                            "s" | "skip" => with_reason(note, |reason| Answer::Decline { reason }),
+                            typed => Some(Answer::Typed(typed.to_string())),
                         })
                         .await?
                     }
                     None => {
-                        self.ask_until(link, "  Run it? [y/N]: ", |word, _| match word {
+                        self.ask_until(link, "  Run it? [y]es / [s]kip REASON: ", |word, note| match word {
                             "y" | "yes" => Some(Answer::Yes),
-                            "" | "n" | "no" => Some(Answer::No),
+                            "s" | "skip" | "n" | "no" => with_reason(note, |reason| Answer::Decline { reason }),
                             _ => None,
                         })
                         .await?
@@ -351,15 +364,12 @@ impl Plain {
                 }
             }
             Question::Manual { .. } => {
-                let prompt = "  Done? [y]es / [s]kip / [a]bort (words after the answer are kept as a note): ";
-                self.ask_until(link, prompt, |word, note| {
-                    let note = (!note.is_empty()).then_some(note);
-                    match word {
-                        "y" | "yes" => Some(Answer::Done { note }),
-                        "s" | "skip" => Some(Answer::Skip { reason: note.unwrap_or_default() }),
-                        "a" | "abort" => Some(Answer::Abort { note }),
-                        _ => None,
-                    }
+                let prompt = "  Done? [y]es / [s]kip REASON / [a]bort (words after y or a are kept as a note): ";
+                self.ask_until(link, prompt, |word, note| match word {
+                    "y" | "yes" => Some(Answer::Done { note: (!note.is_empty()).then_some(note) }),
+                    "s" | "skip" => with_reason(note, |reason| Answer::Skip { reason }),
+                    "a" | "abort" => Some(Answer::Abort { note: (!note.is_empty()).then_some(note) }),
+                    _ => None,
                 })
                 .await?
             }
@@ -374,19 +384,20 @@ impl Plain {
                         self.out.line(&format!("    {process}"));
                     }
                 }
-                self.ask_until(link, "  Run it again? [Y]es / mark [d]one / [s]kip: ", |word, note| match word {
+                let prompt = "  Run it again? [Y]es / mark [d]one NOTE / [s]kip REASON: ";
+                self.ask_until(link, prompt, |word, note| match word {
                     "" | "y" | "yes" | "r" => Some(Answer::Again),
-                    "d" | "done" => Some(Answer::MarkDone { note }),
-                    "s" | "skip" => Some(Answer::Skip { reason: note }),
+                    "d" | "done" => with_reason(note, |note| Answer::MarkDone { note }),
+                    "s" | "skip" => with_reason(note, |reason| Answer::Skip { reason }),
                     _ => None,
                 })
                 .await?
             }
             Question::Failed { .. } => {
-                let prompt = "  [r]etry / [s]kip / [a]bort the drill (teardown steps still run): ";
+                let prompt = "  [r]etry / [s]kip REASON / [a]bort the drill (teardown steps still run): ";
                 self.ask_until(link, prompt, |word, note| match word {
                     "r" | "retry" | "y" | "yes" => Some(Answer::Again),
-                    "s" | "skip" => Some(Answer::Skip { reason: note }),
+                    "s" | "skip" => with_reason(note, |reason| Answer::Skip { reason }),
                     "a" | "abort" => Some(Answer::Abort { note: None }),
                     _ => None,
                 })
@@ -398,7 +409,8 @@ impl Plain {
     }
 
     /// Asks until `parse` makes an answer of the first word (lowercased)
-    /// and the rest of the line (a note).
+    /// and the rest of the line (a note). An empty line, or a skip without its
+    /// reason, asks again: no single key skips a step.
     async fn ask_until(
         &mut self,
         link: &mut Link,
@@ -407,8 +419,12 @@ impl Plain {
     ) -> Result<Answer, Option<Ending>> {
         loop {
             let (word, note) = self.choice(link, prompt).await?;
+            let reasonless = note.is_empty() && matches!(word.as_str(), "s" | "skip" | "n" | "no" | "d" | "done" | "f");
             if let Some(answer) = parse(&word, note) {
                 return Ok(answer);
+            }
+            if reasonless {
+                self.out.line(&format!("  say why, after the answer: {word} REASON"));
             }
         }
     }
@@ -431,19 +447,26 @@ impl Plain {
                 continue;
             }
             let optional = if item.required { "" } else { " (optional)" };
-            let prompt = format!("  [ ] {}{optional}: done? [y]es / [n]o / [s]kip step: ", item.text);
+            let prompt = format!("  [ ] {}{optional}: done? [y]es / [n]o / [f]ailed NOTE / [s]kip REASON: ", item.text);
             loop {
                 let (word, note) = self.choice(link, &prompt).await?;
-                match word.as_str() {
-                    "y" | "yes" => send(Answer::Tick { item: index, ticked: true }),
-                    "n" | "no" => {}
-                    "s" | "skip" => {
+                match (word.as_str(), note.is_empty()) {
+                    ("y" | "yes", _) => send(Answer::Tick { item: index, ticked: true }),
+                    // Not done: a required item left unticked fails the checklist.
+                    ("n" | "no", _) => {}
+                    ("f" | "failed", false) => send(Answer::ItemFailed { item: index, note: note.clone() }),
+                    ("s" | "skip", false) => {
                         send(Answer::Skip { reason: note });
                         return Ok(());
                     }
+                    ("f" | "failed" | "s" | "skip", true) => {
+                        self.out.line(&format!("  say why, after the answer: {word} REASON"));
+                        continue;
+                    }
                     _ => continue,
                 }
-                if !note.is_empty() {
+                // Words after yes or no are a note on the item (after failed, its reason).
+                if !note.is_empty() && !matches!(word.as_str(), "f" | "failed") {
                     let request = Request::Note { step: Some(step), item: Some(index), text: note };
                     let _ = inputs.send(drive::Input::Request(request));
                 }
@@ -490,6 +513,11 @@ impl Plain {
             };
         }
     }
+}
+
+/// An answer that needs a reason, when one was given.
+fn with_reason(note: String, answer: impl FnOnce(String) -> Answer) -> Option<Answer> {
+    (!note.trim().is_empty()).then(|| answer(note))
 }
 
 /// Writes to stdout, never panicking when it is gone (SIGHUP, closed pipe).

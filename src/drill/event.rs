@@ -21,6 +21,9 @@ pub struct StepOutline {
     pub optional: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checklist: Vec<String>,
+    /// Captures of earlier steps it uses (journals before this was kept have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<String>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -55,6 +58,8 @@ pub enum SkipCause {
     /// Non-interactive run (`--plain --yes`): manual and checklist steps
     /// cannot be done by a machine, so they are recorded as skipped.
     NonInteractive,
+    /// The operator did not confirm the step (with a reason).
+    Declined,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +100,10 @@ pub enum Event {
         host: String,
         mode: SessionMode,
         resumed: bool,
+        /// When the previous process was last known alive (its heartbeat in
+        /// the lock file): the time with no drillbook process starts there.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_alive_at: Option<jiff::Timestamp>,
     },
     /// The process stopped working on the drill without finishing it.
     SessionEnded {
@@ -133,6 +142,13 @@ pub enum Event {
         item: usize,
         text: String,
         ticked: bool,
+    },
+    /// A checklist item did not work: the checklist fails when it is finished.
+    ChecklistItemFailed {
+        step: String,
+        item: usize,
+        text: String,
+        note: String,
     },
     NoteAdded {
         #[serde(default, skip_serializing_if = "Option::is_none")]

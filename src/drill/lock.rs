@@ -102,6 +102,36 @@ impl DrillLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// A handle that keeps writing when this process was last alive into the
+    /// lock file, so the next process knows when this one stopped (a crash
+    /// writes no journal line).
+    pub fn heartbeat(&self) -> io::Result<Heartbeat> {
+        let mut file = self.file.try_clone()?;
+        let mut head = String::new();
+        file.seek(SeekFrom::Start(0))?;
+        (&mut file).take(4096).read_to_string(&mut head)?;
+        let head = head.lines().filter(|line| !line.starts_with("alive ")).map(|l| format!("{l}\n")).collect();
+        Ok(Heartbeat { file, head })
+    }
+}
+
+/// Writes `alive <rfc3339>` into the lock file on each beat.
+#[derive(Debug)]
+pub struct Heartbeat {
+    file: File,
+    /// The holder's lines (pid, host, since), kept as they are.
+    head: String,
+}
+
+impl Heartbeat {
+    pub fn beat(&mut self) -> io::Result<()> {
+        let content = format!("{}alive {}\n", self.head, jiff::Timestamp::now());
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.write_all(content.as_bytes())?;
+        self.file.sync_data()
+    }
 }
 
 impl Drop for DrillLock {
@@ -118,7 +148,7 @@ fn held_from(file: &mut File) -> LockError {
     if read.is_err() {
         text.clear();
     }
-    let (pid, host, since) = parse_holder(&text);
+    let (pid, host, since, _) = parse_holder(&text);
     LockError::Held { pid, host, since }
 }
 
@@ -128,6 +158,8 @@ pub struct Holder {
     pub pid: Option<u32>,
     pub host: Option<String>,
     pub since: Option<String>,
+    /// When that process was last known alive (its heartbeat), RFC 3339.
+    pub alive: Option<String>,
     /// Whether that process holds the lock now: `Some(true)` or `Some(false)`
     /// when that could be told (Linux, same host), `None` when not.
     pub holding: Option<bool>,
@@ -142,7 +174,7 @@ pub struct Holder {
 pub fn holder(drill_dir: &Path) -> Option<Holder> {
     let path = drill_dir.join(LOCK_FILE_NAME);
     let text = std::fs::read_to_string(&path).ok()?;
-    let (pid, host, since) = parse_holder(&text);
+    let (pid, host, since, alive) = parse_holder(&text);
     let in_proc_locks = proc_locks_hold(&path);
     let here = host.as_deref().is_some_and(|h| h == hostname());
     let holding = match (in_proc_locks, here, pid) {
@@ -153,7 +185,7 @@ pub fn holder(drill_dir: &Path) -> Option<Holder> {
         // Another host (a shared drill directory): its locks are not seen here.
         _ => None,
     };
-    Some(Holder { pid, host, since, holding })
+    Some(Holder { pid, host, since, alive, holding })
 }
 
 /// Whether `/proc/locks` lists a lock on the file's inode (`None`: cannot tell).
@@ -184,17 +216,20 @@ fn pid_alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-fn parse_holder(text: &str) -> (Option<u32>, Option<String>, Option<String>) {
-    let (mut pid, mut host, mut since) = (None, None, None);
+type HolderFields = (Option<u32>, Option<String>, Option<String>, Option<String>);
+
+fn parse_holder(text: &str) -> HolderFields {
+    let (mut pid, mut host, mut since, mut alive) = (None, None, None, None);
     for line in text.lines() {
         match line.split_once(' ') {
             Some(("pid", v)) => pid = v.trim().parse::<u32>().ok(),
             Some(("host", v)) if !v.trim().is_empty() => host = Some(v.trim().to_owned()),
             Some(("since", v)) if !v.trim().is_empty() => since = Some(v.trim().to_owned()),
+            Some(("alive", v)) if !v.trim().is_empty() => alive = Some(v.trim().to_owned()),
             _ => {}
         }
     }
-    (pid, host, since)
+    (pid, host, since, alive)
 }
 
 /// This machine's host name, or "unknown".

@@ -9,3 +9,4 @@ pub mod participants;
 pub mod state;
 pub mod store;
 pub mod tail;
+pub mod verdict;

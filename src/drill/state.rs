@@ -71,6 +71,8 @@ pub struct StepState {
     pub attempts: Vec<Attempt>,
     /// Checklist item index → ticked.
     pub ticks: BTreeMap<usize, bool>,
+    /// Checklist item index → why it failed (a tick clears it).
+    pub failed_items: BTreeMap<usize, String>,
     pub confirmations: Vec<String>,
     pub settled_at: Option<Timestamp>,
     /// The latest journaled evidence (backup object, image tag, scale plan,
@@ -112,6 +114,9 @@ pub struct Session {
     pub started_at: Timestamp,
     /// Time of the last event this session wrote.
     pub last_event_at: Timestamp,
+    /// The last moment the process was known to run: its last event, or a
+    /// later heartbeat the next session found.
+    pub alive_until: Timestamp,
     pub end_reason: Option<String>,
 }
 
@@ -281,6 +286,7 @@ impl DrillState {
                     status: StepStatus::Pending,
                     attempts: Vec::new(),
                     ticks: BTreeMap::new(),
+                    failed_items: BTreeMap::new(),
                     confirmations: Vec::new(),
                     settled_at: None,
                     evidence: None,
@@ -328,14 +334,18 @@ impl DrillState {
                 && !matches!(record.event, Event::SessionStarted { .. })
             {
                 session.last_event_at = at;
+                session.alive_until = session.alive_until.max(at);
             }
         }
         match &record.event {
             Event::DrillStarted { .. } => return Err(ReplayError::StartedTwice { seq }),
-            Event::SessionStarted { pid, host, mode, resumed } => {
+            Event::SessionStarted { pid, host, mode, resumed, previous_alive_at } => {
                 // A new process: whatever the previous one was running died
-                // with it, some time after the last thing it journaled.
-                let last_alive = self.sessions.last().map_or(at, |s| s.last_event_at);
+                // with it, when it was last known alive.
+                if let (Some(previous), Some(alive)) = (self.sessions.last_mut(), previous_alive_at) {
+                    previous.alive_until = previous.alive_until.max(*alive).min(at);
+                }
+                let last_alive = self.sessions.last().map_or(at, |s| s.alive_until);
                 self.interrupt_running("drillbook stopped while the step ran", last_alive);
                 self.finished = None;
                 self.sessions.push(Session {
@@ -345,6 +355,7 @@ impl DrillState {
                     resumed: *resumed,
                     started_at: at,
                     last_event_at: at,
+                    alive_until: at,
                     end_reason: None,
                 });
             }
@@ -382,7 +393,14 @@ impl DrillState {
                 self.captures.insert(name.clone(), (step.clone(), value.clone()));
             }
             Event::ChecklistTicked { step, item, ticked, .. } => {
-                self.step_mut(seq, step)?.ticks.insert(*item, *ticked);
+                let state = self.step_mut(seq, step)?;
+                state.ticks.insert(*item, *ticked);
+                state.failed_items.remove(item);
+            }
+            Event::ChecklistItemFailed { step, item, note, .. } => {
+                let state = self.step_mut(seq, step)?;
+                state.ticks.insert(*item, false);
+                state.failed_items.insert(*item, note.clone());
             }
             Event::NoteAdded { step, text } => {
                 if let Some(step) = step {
@@ -492,7 +510,8 @@ impl DrillState {
     /// Called by the process that now holds the drill's lock: a step still
     /// "running" in the journal cannot be running anywhere.
     pub fn mark_orphans_interrupted(&mut self) {
-        self.interrupt_running("drillbook stopped while the step ran", self.last_event_at);
+        let at = self.sessions.last().map_or(self.last_event_at, |s| s.alive_until);
+        self.interrupt_running("drillbook stopped while the step ran", at);
     }
 
     /// Wall-clock time from start to finish (or to the last event).
@@ -504,7 +523,7 @@ impl DrillState {
     /// Time some drillbook process was working on the drill: the sum of each
     /// session's span. `elapsed() - active_time()` is time nobody ran it.
     pub fn active_time(&self) -> Duration {
-        self.sessions.iter().map(|s| span(s.started_at, s.last_event_at)).sum()
+        self.sessions.iter().map(|s| span(s.started_at, s.alive_until)).sum()
     }
 
     /// What RTO measures: from the start of the first step to the end of the
@@ -532,7 +551,7 @@ impl DrillState {
         let mut spans: Vec<(Timestamp, Timestamp)> = self
             .sessions
             .iter()
-            .map(|s| (s.started_at.max(from), s.last_event_at.min(to)))
+            .map(|s| (s.started_at.max(from), s.alive_until.min(to)))
             .filter(|(start, end)| start < end)
             .collect();
         spans.sort();

@@ -11,8 +11,9 @@ use crate::engine::s3::{Store, StoreConfig};
 
 impl Conductor {
     /// Journals the outcome, writes and uploads the reports; returns the
-    /// exit code: 0 only for a completed drill that met its objectives and
-    /// whose reports arrived where they were sent.
+    /// exit code: 0 only for a drill that passed (with deviations or not),
+    /// met the objectives it measured, and whose reports arrived where they
+    /// were sent.
     pub(super) async fn finish(&mut self, outcome: DrillOutcome) -> u8 {
         let reason = match outcome {
             DrillOutcome::Completed => None,
@@ -28,9 +29,12 @@ impl Conductor {
         }
         let report = self.session.report();
         let written = crate::report::write_all(&self.session.dir.path, &report);
+        // The verdict decides, never the flow alone: a drill that ran to its
+        // end with a required step skipped failed.
+        let passed = crate::drill::verdict::verdict(&self.session.state).outcome.passed();
         let objectives_missed = report.rto.verdict == "FAIL" || report.rpo.verdict == "FAIL";
         self.send(Update::Finished(Box::new(Summary { report, written }))).await;
-        let mut code = if outcome == DrillOutcome::Completed && !objectives_missed { 0 } else { 1 };
+        let mut code = if passed && !objectives_missed { 0 } else { 1 };
         if let Some(target) = self.options.report_to.clone() {
             // A scheduled drill whose evidence did not arrive has failed its job.
             if let Err(error) = self.upload_reports(&target).await {

@@ -41,6 +41,10 @@ use crate::drill::event::Event;
 use crate::engine::{KILL_GRACE, OutputStream};
 use crate::runbook::Step;
 
+/// How often the lock file says this process is alive: the time no drillbook
+/// process ran (after a crash) is known to within this.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How the conductor runs a drill.
 pub struct Options {
     /// `--yes`: nobody answers; the policy in [`policy`] decides.
@@ -52,6 +56,9 @@ pub struct Options {
     /// What a second stop signal does (the first stops the drill cleanly):
     /// the front-end restores what it must and exits at once.
     pub on_second_signal: fn(),
+    /// A first SIGINT (Ctrl-C in plain mode) stops the running step, not the
+    /// drill: the step fails and the operator decides; the next one stops the drill.
+    pub interrupt_stops_the_step: bool,
 }
 
 /// Where `--report-to` uploads the reports.
@@ -89,7 +96,19 @@ pub fn start(session: DrillSession, notice: Option<ResumeNotice>, options: Optio
     let (updates_tx, updates) = mpsc::channel(1024);
     let (inputs, inputs_rx) = mpsc::unbounded_channel();
     let (internal_tx, internal) = mpsc::unbounded_channel();
-    signals::listen(internal_tx.clone(), options.on_second_signal)?;
+    if let Ok(mut heartbeat) = session.heartbeat() {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(HEARTBEAT);
+            loop {
+                every.tick().await;
+                if heartbeat.beat().is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let hard_exit_after = if options.interrupt_stops_the_step { 3 } else { 2 };
+    signals::listen(internal_tx.clone(), options.on_second_signal, hard_exit_after)?;
     let conductor = Conductor {
         session,
         aborting: options.abort,
@@ -101,6 +120,7 @@ pub fn start(session: DrillSession, notice: Option<ResumeNotice>, options: Optio
         questions: 0,
         leaving: None,
         running: None,
+        stopping_step: false,
     };
     tokio::spawn(conductor.run(notice));
     Ok(Link { updates, inputs })
@@ -160,6 +180,8 @@ struct Conductor {
     leaving: Option<Leave>,
     /// Cancels the running attempt.
     running: Option<CancellationToken>,
+    /// The operator stopped the running attempt (not the drill).
+    stopping_step: bool,
 }
 
 /// Who answered a question.
@@ -255,9 +277,10 @@ impl Conductor {
     /// One line on where things stand, for when the interface is gone.
     fn farewell(&self) -> String {
         let id = &self.session.dir.id;
-        match self.session.state.finished.as_ref().map(|f| f.outcome) {
-            Some(outcome) => {
-                format!("Drill {id} {}. Report: drillbook report {id}", format!("{outcome:?}").to_lowercase())
+        match self.session.state.finished {
+            Some(_) => {
+                let outcome = crate::drill::verdict::verdict(&self.session.state).outcome;
+                format!("Drill {id} {}. Report: drillbook report {id}", outcome.label())
             }
             None => format!("Drill {id} paused. Continue with: drillbook resume {id}"),
         }
@@ -369,11 +392,22 @@ impl Conductor {
                 Ok(())
             }
             Request::Quit { reason } => self.leave(Leave { reason, code: 0 }, log),
+            Request::StopStep => {
+                self.stop_step(log);
+                Ok(())
+            }
         }
     }
 
     async fn internal(&mut self, internal: Internal, log: Option<&mut StepLog>) -> Result<(), Halt> {
         match internal {
+            Internal::Signal("SIGINT")
+                if self.options.interrupt_stops_the_step && self.running.is_some() && !self.stopping_step =>
+            {
+                self.notice("  Ctrl-C: stopping the step (Ctrl-C again stops the drill; it can be resumed)").await;
+                self.stop_step(log);
+                Ok(())
+            }
             Internal::Signal(name) => self.leave(Leave { reason: format!("stopped by {name}"), code: 130 }, log),
             Internal::PodLog { step, mut lines } => {
                 crate::engine::redact::redact_lines(&self.session.template_context().secret_values(), &mut lines);
@@ -396,6 +430,17 @@ impl Conductor {
         cancel.cancel();
         self.leaving.get_or_insert(leave);
         Ok(())
+    }
+
+    /// The operator stops the running attempt: it is cancelled and ends as
+    /// stopped (a failure the operator then decides about); the drill goes on.
+    fn stop_step(&mut self, log: Option<&mut StepLog>) {
+        let Some(cancel) = &self.running else { return };
+        if let Some(log) = log {
+            log.line("stopped by the operator");
+        }
+        self.stopping_step = true;
+        cancel.cancel();
     }
 
     /// From here on only the teardown steps run. What interrupted attempts

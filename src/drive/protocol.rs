@@ -139,8 +139,10 @@ pub enum Answer {
     Yes,
     /// Confirm (typed): what the operator typed.
     Typed(String),
-    /// Confirm: do not run it.
-    No,
+    /// Confirm: do not run it, and why (a reason is required).
+    Decline {
+        reason: String,
+    },
     /// Pick: the row (index into the question's rows).
     Pick(usize),
     /// Pick: nothing chosen.
@@ -153,6 +155,12 @@ pub enum Answer {
     Tick {
         item: usize,
         ticked: bool,
+    },
+    /// Checklist: an item did not work, and what happened (required); the
+    /// question stays open, and the checklist fails when it is finished.
+    ItemFailed {
+        item: usize,
+        note: String,
     },
     /// Interrupted: run it again. Failed: retry.
     Again,
@@ -201,6 +209,9 @@ pub enum Request {
     Quit {
         reason: String,
     },
+    /// Stop the running attempt (its process group, its watch); the step
+    /// then fails, and a step that stops the drill asks retry, skip or abort.
+    StopStep,
 }
 
 /// From the front-end to the conductor.

@@ -100,13 +100,23 @@ impl DrillSession {
             .map_err(|source| SessionError::Replay { journal: dir.journal(), source })?;
         let mut session = DrillSession::assemble(dir, runbook, state, journal, lock);
         session.set_secrets(vars.secrets);
-        session.record(Event::SessionStarted { pid: std::process::id(), host: host(), mode, resumed: false })?;
+        let started = Event::SessionStarted {
+            pid: std::process::id(),
+            host: host(),
+            mode,
+            resumed: false,
+            previous_alive_at: None,
+        };
+        session.record(started)?;
         Ok(session)
     }
 
     /// Reopens a drill: lock, journal replay, runbook snapshot. Secrets are
     /// not journaled, so the caller supplies them again.
     pub fn resume(dir: DrillDir, mode: SessionMode) -> Result<(Self, ResumeNotice), SessionError> {
+        // Read before taking the lock, which rewrites the file: when the last
+        // holder was last alive (a crash journals nothing).
+        let previous_alive_at = crate::drill::lock::holder(&dir.path).and_then(|h| h.alive?.parse().ok());
         let lock = DrillLock::acquire(&dir.path)?;
         let (journal, replay) = Journal::<Event>::open(&dir.journal())?;
         let mut state = DrillState::replay(&replay.records)
@@ -126,7 +136,9 @@ impl DrillSession {
         let runbook = load_snapshot(&snapshot_path, &state)?;
         let runbook_changed = detect_change(&runbook, &state.runbook_path);
         let mut session = DrillSession::assemble(dir, runbook, state, journal, lock);
-        session.record(Event::SessionStarted { pid: std::process::id(), host: host(), mode, resumed: true })?;
+        let started =
+            Event::SessionStarted { pid: std::process::id(), host: host(), mode, resumed: true, previous_alive_at };
+        session.record(started)?;
         Ok((session, ResumeNotice { torn: replay.torn, runbook_changed }))
     }
 
@@ -193,6 +205,11 @@ impl DrillSession {
             notes.push(format!("{step}: {text}"));
         }
         Ok(notes)
+    }
+
+    /// Keeps the lock file saying this process is alive (see [`crate::drill::lock::Heartbeat`]).
+    pub fn heartbeat(&self) -> std::io::Result<crate::drill::lock::Heartbeat> {
+        self._lock.heartbeat()
     }
 
     /// Records appended since the last call (including the session start).
@@ -306,6 +323,7 @@ fn outline(step: &runbook::Step) -> StepOutline {
             Action::Checklist(list) => list.items.iter().map(|i| i.text.clone()).collect(),
             _ => Vec::new(),
         },
+        uses: step.uses.clone(),
     }
 }
 

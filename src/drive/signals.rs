@@ -1,15 +1,20 @@
 //! SIGINT, SIGTERM and SIGHUP stop a drill cleanly: the running attempt is
-//! cancelled and journaled as interrupted, and the drill can be resumed. A
-//! second signal leaves at once (the journal is durable at every line),
-//! through the front-end's `on_second_signal` so it can restore the terminal.
+//! cancelled and journaled as interrupted, and the drill can be resumed (in
+//! plain mode a first Ctrl-C stops only the running step). One more signal
+//! than that leaves at once (the journal is durable at every line), through
+//! the front-end's `on_second_signal` so it can restore the terminal.
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use super::Internal;
 
-pub(super) fn listen(conductor: mpsc::UnboundedSender<Internal>, on_second_signal: fn()) -> Result<(), String> {
-    let heard = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+pub(super) fn listen(
+    conductor: mpsc::UnboundedSender<Internal>,
+    on_second_signal: fn(),
+    hard_exit_after: usize,
+) -> Result<(), String> {
+    let heard = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for (kind, name) in
         [(SignalKind::interrupt(), "SIGINT"), (SignalKind::terminate(), "SIGTERM"), (SignalKind::hangup(), "SIGHUP")]
     {
@@ -17,7 +22,7 @@ pub(super) fn listen(conductor: mpsc::UnboundedSender<Internal>, on_second_signa
         let (conductor, heard) = (conductor.clone(), heard.clone());
         tokio::spawn(async move {
             while stream.recv().await.is_some() {
-                if heard.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                if heard.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= hard_exit_after {
                     on_second_signal();
                 }
                 if conductor.send(Internal::Signal(name)).is_err() {

@@ -80,5 +80,61 @@ pub fn prepare(
             runbook::CaptureStream::Both => CaptureStream::Both,
         },
     });
-    Ok(PreparedCommand { request, display: script })
+    Ok(PreparedCommand { request, display: shown_as_run(&script) })
+}
+
+/// The command as it will run: `$DRILLBOOK_KUBE_CONTEXT` (what `--context`
+/// names) filled in, including the `${DRILLBOOK_KUBE_CONTEXT:+--context …}`
+/// idiom, so the operator confirming it sees which cluster it hits.
+/// Secrets stay `"${ENV}"` references: they are never shown.
+pub fn shown_as_run(script: &str) -> String {
+    let name = crate::engine::k8s::CONTEXT_ENV;
+    let value = std::env::var(name).ok().filter(|v| !v.is_empty());
+    expand_variable(script, name, value.as_deref())
+}
+
+/// Expands `${NAME:+word}`, `${NAME:-word}`, `${NAME}` and `$NAME` the way a
+/// POSIX shell would, for one variable.
+fn expand_variable(script: &str, name: &str, value: Option<&str>) -> String {
+    let escaped = regex::escape(name);
+    let patterns = [(format!(r"\$\{{{escaped}:\+([^}}]*)\}}"), true), (format!(r"\$\{{{escaped}:-([^}}]*)\}}"), false)];
+    let mut text = script.to_string();
+    for (pattern, when_set) in patterns {
+        let Ok(re) = regex::Regex::new(&pattern) else { continue };
+        text = re
+            .replace_all(&text, |caps: &regex::Captures| match (value, when_set) {
+                (Some(_), true) => caps[1].to_string(),
+                (None, true) => String::new(),
+                (Some(value), false) => value.to_string(),
+                (None, false) => caps[1].to_string(),
+            })
+            .into_owned();
+    }
+    let plain = format!(r"\$\{{{escaped}\}}|\${escaped}\b");
+    match regex::Regex::new(&plain) {
+        Ok(re) => re.replace_all(&text, value.unwrap_or_default()).into_owned(),
+        Err(_) => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_variable;
+
+    #[test]
+    fn the_context_is_filled_in_as_the_shell_would() {
+        let idiom = r#"kubectl ${DRILLBOOK_KUBE_CONTEXT:+--context "$DRILLBOOK_KUBE_CONTEXT"} -n acme-dr get pods"#;
+        let shown = expand_variable(idiom, "DRILLBOOK_KUBE_CONTEXT", Some("prod-eu"));
+        assert_eq!(shown, r#"kubectl --context "prod-eu" -n acme-dr get pods"#);
+        let unset = expand_variable(idiom, "DRILLBOOK_KUBE_CONTEXT", None);
+        assert_eq!(unset, "kubectl  -n acme-dr get pods");
+        let default = expand_variable("echo ${DRILLBOOK_KUBE_CONTEXT:-current}", "DRILLBOOK_KUBE_CONTEXT", None);
+        assert_eq!(default, "echo current");
+        let braces = expand_variable(
+            "echo ${DRILLBOOK_KUBE_CONTEXT} $DRILLBOOK_KUBE_CONTEXTS",
+            "DRILLBOOK_KUBE_CONTEXT",
+            Some("c"),
+        );
+        assert_eq!(braces, "echo c $DRILLBOOK_KUBE_CONTEXTS", "another variable's name is left alone");
+    }
 }

@@ -43,13 +43,9 @@ pub fn parse_var_args(args: &[String]) -> Result<BTreeMap<String, String>, Strin
     Ok(values)
 }
 
-/// Resolves every variable of the runbook.
-pub fn resolve_vars(
-    runbook: &Runbook,
-    given: &BTreeMap<String, String>,
-    env: &dyn Fn(&str) -> Option<String>,
-    prompter: &mut dyn Prompter,
-) -> Result<ResolvedVars, String> {
+/// Checks the `--var` values given: each names a variable of the runbook
+/// that is not a secret (a secret on the command line shows in `ps`).
+pub fn check_given(runbook: &Runbook, given: &BTreeMap<String, String>) -> Result<(), String> {
     for name in given.keys() {
         match runbook.var(name) {
             None => {
@@ -71,6 +67,17 @@ pub fn resolve_vars(
             Some(_) => {}
         }
     }
+    Ok(())
+}
+
+/// Resolves every variable of the runbook.
+pub fn resolve_vars(
+    runbook: &Runbook,
+    given: &BTreeMap<String, String>,
+    env: &dyn Fn(&str) -> Option<String>,
+    prompter: &mut dyn Prompter,
+) -> Result<ResolvedVars, String> {
+    check_given(runbook, given)?;
     let mut resolver = Resolver {
         runbook,
         given,

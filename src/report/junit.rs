@@ -111,8 +111,21 @@ fn step_verdict(step: &StepReport) -> Verdict {
     let reason = || step.detail.clone().unwrap_or_else(|| step.status.clone());
     match step.status.as_str() {
         "done" => Verdict::Passed(None),
+        // A required step that did not run as written demonstrated nothing.
+        "marked done" if !step.optional => {
+            Verdict::Failed { message: format!("marked done without running: {}", reason()), body: attempts(step) }
+        }
         "marked done" => Verdict::Passed(Some(format!("marked done by hand: {}", reason()))),
         "failed" => Verdict::Failed { message: reason(), body: attempts(step) },
+        "skipped" | "pending" | "interrupted" if step.always && step.skip_cause.as_deref() != Some("condition") => {
+            Verdict::Failed {
+                message: format!("teardown did not run (DR left running): {}", reason()),
+                body: attempts(step),
+            }
+        }
+        "skipped" if required_skip(step) => {
+            Verdict::Failed { message: format!("required step skipped: {}", reason()), body: attempts(step) }
+        }
         "skipped" => Verdict::Skipped { message: reason() },
         "interrupted" => {
             let why = step.attempts.last().map_or_else(|| "interrupted".to_string(), |a| a.result.clone());
@@ -121,6 +134,12 @@ fn step_verdict(step: &StepReport) -> Verdict {
         // pending, running
         _ => Verdict::Skipped { message: "not run".into() },
     }
+}
+
+/// A required step the operator skipped or declined (a false `when` and
+/// what an unattended drill cannot do are not failures).
+fn required_skip(step: &StepReport) -> bool {
+    !step.optional && matches!(step.skip_cause.as_deref(), Some("operator" | "declined"))
 }
 
 /// Each attempt on a line: how it ended, exit code, duration, command.
@@ -147,7 +166,10 @@ fn attempts(step: &StepReport) -> String {
 fn objective_verdict(objective: &Objective) -> Verdict {
     match objective.verdict.as_str() {
         "PASS" => Verdict::Passed(Some(objective.detail.clone())),
-        "FAIL" => Verdict::Failed { message: objective.detail.clone(), body: objective.detail.clone() },
+        "FAIL" | super::NOT_ACHIEVED | super::NOT_DEMONSTRATED => Verdict::Failed {
+            message: format!("{}: {}", objective.verdict, objective.detail),
+            body: objective.detail.clone(),
+        },
         _ => Verdict::Skipped { message: objective.detail.clone() },
     }
 }

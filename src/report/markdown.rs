@@ -13,6 +13,7 @@ pub fn to_markdown(report: &Report) -> String {
     let mut out = String::new();
     let training = if report.training { " (training)" } else { "" };
     let _ = writeln!(out, "# Drill report: {}{training}\n", report.runbook.title);
+    verdict(&mut out, report);
     let _ = writeln!(out, "| | |\n|---|---|");
     let outcome = match &report.outcome_reason {
         Some(reason) => format!("**{}**: {reason}", report.outcome),
@@ -131,8 +132,13 @@ fn steps(out: &mut String, report: &Report) {
     let _ = writeln!(out, "| # | Step | Kind | Status | Attempts | Duration | Exit |\n|---|---|---|---|---|---|---|");
     for (index, step) in report.steps.iter().enumerate() {
         let last = step.attempts.last();
-        let duration =
-            last.and_then(|a| a.duration_ms).map(|ms| format_duration(Duration::from_millis(ms))).unwrap_or_default();
+        // Every attempt counts; the last is shown beside the sum when there were several.
+        let took = |ms: u64| format_duration(Duration::from_millis(ms));
+        let duration = match (step.attempts.len(), last.and_then(|a| a.duration_ms)) {
+            (0, _) | (_, None) => String::new(),
+            (1, Some(ms)) => took(ms),
+            (_, Some(ms)) => format!("{} (last {})", took(step.duration_ms()), took(ms)),
+        };
         let exit = last.and_then(|a| a.exit_code).map(|c| c.to_string()).unwrap_or_default();
         let teardown = if step.always { " (teardown)" } else { "" };
         let _ = writeln!(
@@ -163,7 +169,18 @@ fn steps(out: &mut String, report: &Report) {
             let _ = writeln!(out);
         }
         for attempt in &step.attempts {
-            let _ = write!(out, "- attempt {}: {} at {}", attempt.number, attempt.result, attempt.started_at);
+            // When it ended (it ran from its start for its duration); one still
+            // running or cut short says when it started.
+            match (&attempt.finished_at, attempt.result.as_str()) {
+                (Some(end), result) if !result.starts_with("interrupted") => {
+                    let _ =
+                        write!(out, "- attempt {}: {result} at {end} (started {})", attempt.number, attempt.started_at);
+                }
+                _ => {
+                    let _ =
+                        write!(out, "- attempt {}: {}, started {}", attempt.number, attempt.result, attempt.started_at);
+                }
+            }
             if let Some(code) = attempt.exit_code {
                 let _ = write!(out, ", exit {code}");
             }
@@ -201,6 +218,29 @@ fn steps(out: &mut String, report: &Report) {
             let _ = writeln!(out, "- note ({}): {}", note.at, note.text);
         }
     }
+}
+
+/// The verdict first, with what decided it: a reader who stops here is not misled.
+fn verdict(out: &mut String, report: &Report) {
+    let _ = writeln!(out, "> **Verdict: {}**", report.outcome.to_uppercase());
+    let deciding: Vec<_> = report.findings.iter().filter(|f| f.fails || report.outcome != "failed").collect();
+    if deciding.is_empty() {
+        let why = match report.outcome.as_str() {
+            "passed" => "every step ran as the runbook says and succeeded",
+            "incomplete" => "the drill has not finished",
+            _ => "",
+        };
+        if !why.is_empty() {
+            let _ = writeln!(out, ">\n> {why}.");
+        }
+    } else {
+        let _ = writeln!(out, ">");
+        for finding in deciding {
+            let step = finding.step.as_ref().map(|s| format!("`{s}`: ")).unwrap_or_default();
+            let _ = writeln!(out, "> - {step}**{}**: {}", finding.kind, finding.text.replace('\n', " "));
+        }
+    }
+    let _ = writeln!(out, ">\n> RTO **{}** · RPO **{}**\n", report.rto.verdict, report.rpo.verdict);
 }
 
 /// Journaled evidence in words: where a Kubernetes step acted, what a

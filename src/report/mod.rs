@@ -27,6 +27,7 @@ pub use markdown::to_markdown;
 use crate::drill::event::{AttemptResult, SkipCause};
 use crate::drill::evidence::Evidence;
 use crate::drill::state::{DeviationKind, DrillState, StepState, StepStatus};
+use crate::drill::verdict::Demonstrated;
 use crate::runbook::duration::format_duration;
 use crate::runbook::template::CaptureValue;
 
@@ -42,10 +43,13 @@ pub struct Report {
     pub finished_at: Option<String>,
     /// Wall clock from the drill's start to its end (or its last event).
     pub elapsed_secs: u64,
-    /// `completed`, `failed`, `aborted` or `in progress`.
+    /// The verdict: `passed`, `passed with deviations`, `failed`, `aborted`
+    /// or `incomplete` (see [`crate::drill::verdict`]).
     pub outcome: String,
-    /// Why the drill failed or was aborted, as journaled.
+    /// Why the drill ended as it did, as journaled.
     pub outcome_reason: Option<String>,
+    /// What decided the verdict, most serious first.
+    pub findings: Vec<FindingReport>,
     pub rto: Objective,
     pub rpo: Objective,
     pub environment: Environment,
@@ -64,6 +68,17 @@ pub struct Report {
     pub notes: Vec<NoteReport>,
     pub sessions: Vec<SessionReport>,
     pub journal: JournalInfo,
+}
+
+/// Something that departs from the runbook and weighs on the verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingReport {
+    pub step: Option<String>,
+    /// `not performed (unattended)`, `required step skipped`, `teardown did not run`, ...
+    pub kind: String,
+    pub text: String,
+    /// Whether it failed the drill.
+    pub fails: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,6 +192,10 @@ pub struct StepReport {
     pub kind: String,
     pub status: String,
     pub detail: Option<String>,
+    /// Why a skipped step was skipped: `condition`, `operator`, `declined` or
+    /// `non_interactive` (not performed by an unattended drill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_cause: Option<String>,
     /// Teardown: runs even when the drill stops early; not counted in the RTO.
     pub always: bool,
     pub optional: bool,
@@ -294,6 +313,7 @@ pub struct JournalInfo {
 
 pub fn build(state: &DrillState, head_sha256: Option<String>) -> Report {
     let steps: Vec<StepReport> = state.steps.iter().map(|step| step_report(state, step)).collect();
+    let verdict = crate::drill::verdict::verdict(state);
     Report {
         drill_id: state.drill_id.clone(),
         runbook: RunbookInfo {
@@ -309,13 +329,20 @@ pub fn build(state: &DrillState, head_sha256: Option<String>) -> Report {
         started_at: state.started_at.to_string(),
         finished_at: state.finished.as_ref().map(|f| f.at.to_string()),
         elapsed_secs: state.elapsed().as_secs(),
-        outcome: state
-            .finished
-            .as_ref()
-            .map_or_else(|| "in progress".to_string(), |f| format!("{:?}", f.outcome).to_lowercase()),
+        outcome: verdict.outcome.label().to_string(),
         outcome_reason: state.finished.as_ref().and_then(|f| f.reason.clone()),
-        rto: rto(state),
-        rpo: rpo(state),
+        findings: verdict
+            .findings
+            .iter()
+            .map(|f| FindingReport {
+                step: f.step.clone(),
+                kind: f.kind.label().to_string(),
+                text: f.text.clone(),
+                fails: f.kind.fails_the_drill(),
+            })
+            .collect(),
+        rto: rto(state, &verdict.rto),
+        rpo: rpo(state, &verdict.rpo),
         environment: environment(state),
         tags: tags(state),
         vars: state.vars.clone(),
@@ -391,6 +418,10 @@ fn step_report(state: &DrillState, step: &StepState) -> StepReport {
             StepStatus::MarkedDone { note } => Some(note.clone()),
             _ => None,
         },
+        skip_cause: match &step.status {
+            StepStatus::Skipped { cause, .. } => Some(skip_cause_name(*cause).to_string()),
+            _ => None,
+        },
         always: step.outline.always,
         optional: step.outline.optional,
         attempts: step
@@ -440,7 +471,7 @@ fn step_report(state: &DrillState, step: &StepState) -> StepReport {
 /// RTO: wall clock from the first step start to the end of the last step
 /// that is not teardown. Time no drillbook process ran counts (the outage
 /// went on), and is shown apart.
-fn rto(state: &DrillState) -> Objective {
+fn rto(state: &DrillState, demonstrated: &Demonstrated) -> Objective {
     let Some((from, to)) = state.rto_window() else {
         return Objective::not_measured(
             state.rto_target,
@@ -459,12 +490,17 @@ fn rto(state: &DrillState) -> Objective {
     if state.finished.is_none() {
         how.push_str("; the drill is still in progress");
     }
-    let (verdict, detail) = match state.rto_target {
-        Some(target) => (
+    let target = state.rto_target.map(|t| format!(" against a target of {}", format_duration(t))).unwrap_or_default();
+    let (verdict, detail) = match (demonstrated, state.rto_target) {
+        (Demonstrated::No(why), _) => (
+            NOT_ACHIEVED,
+            format!("{why}, so no recovery time is claimed ({} measured{target}; {how})", format_duration(achieved)),
+        ),
+        (_, Some(target)) => (
             if achieved <= target { "PASS" } else { "FAIL" },
             format!("{} against a target of {} ({how})", format_duration(achieved), format_duration(target)),
         ),
-        None => ("n/a", format!("{} (no rto_target in the runbook; {how})", format_duration(achieved))),
+        (_, None) => ("n/a", format!("{} (no rto_target in the runbook; {how})", format_duration(achieved))),
     };
     Objective {
         target_secs: state.rto_target.map(|t| t.as_secs()),
@@ -477,9 +513,14 @@ fn rto(state: &DrillState) -> Objective {
     }
 }
 
+/// RTO when the recovery was not demonstrated (never PASS).
+pub const NOT_ACHIEVED: &str = "not achieved";
+/// RPO when the backup was not restored.
+pub const NOT_DEMONSTRATED: &str = "not demonstrated";
+
 /// RPO is the age of the restored backup: a capture with an `age_secs`
-/// field (made by a backup step) measures it.
-fn rpo(state: &DrillState) -> Objective {
+/// field (made by a backup step) measures it, once a step restored it.
+fn rpo(state: &DrillState, restored: &Demonstrated) -> Objective {
     let age = state.captures.values().find_map(|(_, capture)| capture.fields.get("age_secs").and_then(|v| v.as_u64()));
     let measured = |target: Option<Duration>, age: u64, verdict: &str, detail: String| Objective {
         target_secs: target.map(|t| t.as_secs()),
@@ -490,6 +531,14 @@ fn rpo(state: &DrillState) -> Objective {
         measured_to: None,
         offline_ms: None,
     };
+    if let (Demonstrated::No(why), Some(age)) = (restored, age) {
+        let old = format_duration(Duration::from_secs(age));
+        return Objective {
+            verdict: NOT_DEMONSTRATED.into(),
+            detail: format!("{why}; the backup chosen was {old} old"),
+            ..Objective::not_measured(state.rpo_target, String::new())
+        };
+    }
     match (state.rpo_target, age) {
         (Some(target), Some(age)) => measured(
             Some(target),
@@ -648,14 +697,10 @@ fn deviations(state: &DrillState) -> Vec<DeviationReport> {
                     Some("operator"),
                     "the operator did not confirm the step, so it was skipped".to_string(),
                 ),
-                DeviationKind::Skipped { cause, reason } => {
-                    let cause = match cause {
-                        SkipCause::Condition => "condition",
-                        SkipCause::Operator => "operator",
-                        SkipCause::NonInteractive => "non_interactive",
-                    };
-                    ("skipped", Some(cause), reason.clone())
+                DeviationKind::Skipped { cause: SkipCause::Declined, reason } => {
+                    ("confirmation declined", Some("operator"), reason.clone())
                 }
+                DeviationKind::Skipped { cause, reason } => ("skipped", Some(skip_cause_name(*cause)), reason.clone()),
                 DeviationKind::MarkedDone { note } => ("marked done", None, note.clone()),
             };
             DeviationReport {
@@ -668,6 +713,15 @@ fn deviations(state: &DrillState) -> Vec<DeviationReport> {
             }
         })
         .collect()
+}
+
+fn skip_cause_name(cause: SkipCause) -> &'static str {
+    match cause {
+        SkipCause::Condition => "condition",
+        SkipCause::Operator => "operator",
+        SkipCause::NonInteractive => "non_interactive",
+        SkipCause::Declined => "declined",
+    }
 }
 
 pub fn to_json(report: &Report) -> String {

@@ -78,11 +78,12 @@ fn outline(id: &str, title: &str, kind: &str) -> StepOutline {
         always: false,
         optional: false,
         checklist: Vec::new(),
+        uses: Vec::new(),
     }
 }
 
 fn session(pid: u32, resumed: bool) -> Event {
-    Event::SessionStarted { pid, host: "dr-laptop".into(), mode: SessionMode::Plain, resumed }
+    Event::SessionStarted { pid, host: "dr-laptop".into(), mode: SessionMode::Plain, resumed, previous_alive_at: None }
 }
 
 fn started(step: &str, attempt: u32, command: Option<&str>) -> Event {
@@ -410,8 +411,10 @@ fn rto_runs_from_the_first_step_to_the_last_step_before_teardown() {
     assert_eq!(report.rto.achieved_secs, Some(1290));
     // The process died after +430s and the next began at +1030s.
     assert_eq!(report.rto.offline_ms, Some(600_000));
-    assert_eq!(report.rto.verdict, "PASS");
-    assert!(report.rto.detail.contains("21m 30s against a target of 4h"), "{}", report.rto.detail);
+    // `dns` was marked done, not run: the recovery was not demonstrated.
+    assert_eq!(report.rto.verdict, "not achieved");
+    assert!(report.rto.detail.starts_with("`dns` was marked done without running"), "{}", report.rto.detail);
+    assert!(report.rto.detail.contains("21m 30s measured against a target of 4h"), "{}", report.rto.detail);
     assert!(report.rto.detail.contains("11m 30s with drillbook running, 10m with no drillbook process"));
     assert!(report.rto.detail.contains("before teardown"), "{}", report.rto.detail);
     assert_eq!(report.rpo.verdict, "PASS");
@@ -419,9 +422,12 @@ fn rto_runs_from_the_first_step_to_the_last_step_before_teardown() {
 
     let mut j = Journal::new(vec![outline("restore", "Restore", "command")], Some(60), None);
     j.at(1, session(1, false)).at(5, started("restore", 1, Some("sleep 90"))).at(95, ok("restore", 1, 90_000));
+    assert_eq!(j.report().rto.verdict, "not achieved", "not finished: nothing is claimed yet");
+    j.at(96, Event::DrillFinished { outcome: DrillOutcome::Completed, reason: None });
     let report = j.report();
     assert_eq!(report.rto.verdict, "FAIL");
     assert_eq!(report.rto.achieved_secs, Some(90));
+    assert_eq!(report.outcome, "passed", "a missed objective is its own verdict");
 
     let nothing = Journal::new(vec![outline("restore", "Restore", "command")], Some(60), None).report();
     assert_eq!(nothing.rto.verdict, "n/a");
@@ -500,9 +506,11 @@ fn count(haystack: &str, needle: &str) -> usize {
 #[test]
 fn junit_counts_steps_and_objectives() {
     let xml = to_junit(&full_drill().report());
-    // 12 steps + RTO + RPO; skipped: extra-check, only-on-fridays, notify.
+    // 12 steps + RTO + RPO; failed: dns (marked done), notify (a teardown
+    // that did not run), RTO (not achieved); skipped: extra-check (optional),
+    // only-on-fridays (its `when`).
     assert!(
-        xml.contains("<testsuite name=\"quarterly-dr\" id=\"01900000-0000-7000-8000-000000000042\" tests=\"14\" failures=\"0\" errors=\"0\" skipped=\"3\""),
+        xml.contains("<testsuite name=\"quarterly-dr\" id=\"01900000-0000-7000-8000-000000000042\" tests=\"14\" failures=\"3\" errors=\"0\" skipped=\"2\""),
         "{xml}"
     );
     assert_eq!(count(&xml, "<testcase "), 14);
@@ -535,7 +543,8 @@ fn junit_fails_a_missed_rto_and_a_failed_step() {
     let xml = to_junit(&j.report());
     assert!(xml.contains("tests=\"5\" failures=\"2\" errors=\"0\" skipped=\"2\""), "{xml}");
     let rto = xml.split("name=\"RTO\"").nth(1).unwrap().split("</testcase>").next().unwrap();
-    assert!(rto.contains("<failure message=\"1m 33s against a target of 1m"), "{rto}");
+    assert!(rto.contains("<failure message=\"not achieved: `deploy` failed: exit code 2"), "{rto}");
+    assert!(rto.contains("1m 33s measured against a target of 1m"), "{rto}");
     let deploy = xml.split("name=\"deploy: Deploy\"").nth(1).unwrap().split("</testcase>").next().unwrap();
     assert!(deploy.contains("<failure message=\"exit code 2 \u{FFFD}[31m(red)\u{FFFD}[0m\">"), "{deploy}");
     assert!(deploy.contains("$ deploy &quot;it&quot; &amp; &lt;go&gt;"), "{deploy}");
@@ -596,8 +605,8 @@ fn html_shows_every_section() {
     let html = to_html(&full_drill().report());
     for needle in [
         "<span class=\"badge training\">TRAINING</span>",
-        "<span class=\"badge ok\">completed</span>",
-        "<tr><th>RTO</th><td><span class=\"badge ok\">PASS</span>",
+        "<span class=\"badge bad\">failed</span>",
+        "<tr><th>RTO</th><td><span class=\"badge bad\">not achieved</span>",
         "<tr><th>RPO</th><td><span class=\"badge ok\">PASS</span>",
         "<tr><th>Production vs DR tag</th><td><span class=\"badge ok\">match</span>",
         "context <code>dr-eu</code>",

@@ -90,6 +90,9 @@ pub struct Step {
     pub url: Option<Template>,
     /// Name this step's result is captured under, if any.
     pub capture: Option<String>,
+    /// Captures of earlier steps this step's templates use (`{{ backup }}`):
+    /// a restore is the step that uses the backup.
+    pub uses: Vec<String>,
     pub action: Action,
     /// 1-based line of the `[[step]]` in the runbook.
     pub line: usize,

@@ -124,6 +124,11 @@ pub enum TextPurpose {
     MarkDoneNote {
         step: usize,
     },
+    /// What went wrong with a checklist item.
+    ItemFailed {
+        step: usize,
+        item: usize,
+    },
     Search,
 }
 
@@ -136,6 +141,7 @@ impl TextPurpose {
             TextPurpose::DebriefToImprove { .. } => "Debrief (2/2): what should improve?",
             TextPurpose::SkipReason { .. } => "Why skip this step?",
             TextPurpose::MarkDoneNote { .. } => "Mark done: what was done instead?",
+            TextPurpose::ItemFailed { .. } => "What went wrong with this item?",
             TextPurpose::Search => "Search the log",
         }
     }
@@ -143,14 +149,41 @@ impl TextPurpose {
 
 #[derive(Debug)]
 pub enum Modal {
-    Help { scroll: u16 },
-    Confirm { step: usize, command: String, target: String },
-    TypedConfirm { step: usize, command: String, target: String, expected: String, input: Input, mismatch: bool },
-    Interrupted { step: usize },
-    Failure { step: usize },
-    Text { purpose: TextPurpose, input: Input },
+    Help {
+        scroll: u16,
+    },
+    Confirm {
+        step: usize,
+        command: String,
+        target: String,
+    },
+    TypedConfirm {
+        step: usize,
+        command: String,
+        target: String,
+        expected: String,
+        input: Input,
+        mismatch: bool,
+    },
+    Interrupted {
+        step: usize,
+    },
+    Failure {
+        step: usize,
+    },
+    Text {
+        purpose: TextPurpose,
+        input: Input,
+    },
     QuitConfirm,
-    Picker { purpose: PickerPurpose, picker: Picker },
+    /// Stop the running step? (It then fails: retry, skip or abort.)
+    StopConfirm {
+        step: usize,
+    },
+    Picker {
+        purpose: PickerPurpose,
+        picker: Picker,
+    },
 }
 
 /// What a picker chooses.
@@ -170,9 +203,11 @@ impl Modal {
     pub fn context(&self) -> Context {
         match self {
             Modal::Help { .. } => Context::Help,
-            Modal::Confirm { .. } | Modal::TypedConfirm { .. } | Modal::QuitConfirm | Modal::Text { .. } => {
-                Context::Confirm
-            }
+            Modal::Confirm { .. }
+            | Modal::TypedConfirm { .. }
+            | Modal::QuitConfirm
+            | Modal::StopConfirm { .. }
+            | Modal::Text { .. } => Context::Confirm,
             Modal::Interrupted { .. } => Context::Interrupted,
             Modal::Failure { .. } => Context::Failure,
             Modal::Picker { .. } => Context::Confirm,
@@ -312,6 +347,12 @@ impl App {
         crate::drive::target::step_target(step, &self.template_context(), &self.templater, training)
     }
 
+    /// Lines the selected step's log holds (the layout gives an empty log's
+    /// rows to the step's detail).
+    pub fn selected_log_lines(&self) -> usize {
+        self.logs.get(self.selected).map_or(0, |log| log.len())
+    }
+
     /// The contexts whose bindings apply now, most specific first.
     pub fn contexts(&self) -> Vec<Context> {
         if let Some(modal) = &self.modal {
@@ -328,6 +369,12 @@ impl App {
             contexts.push(Context::Log);
         } else {
             contexts.push(Context::Steps);
+        }
+        if self.waiting_answer().is_some() {
+            contexts.insert(0, Context::Asked);
+        }
+        if self.running_command().is_some() && !self.read_only() {
+            contexts.insert(0, Context::Running);
         }
         if let Some(drill) = &self.drill {
             if drill.finished.is_some() {
@@ -348,6 +395,14 @@ impl App {
         }
         contexts.push(Context::Global);
         contexts
+    }
+
+    /// The step whose question waits with its dialog closed (Esc): Enter
+    /// opens it again. Manual steps and checklists are answered by their keys.
+    pub fn waiting_answer(&self) -> Option<usize> {
+        let (_, question) = self.question.as_ref()?;
+        let dialog = !matches!(question, Question::Manual { .. } | Question::Checklist { .. });
+        (dialog && self.modal.is_none()).then(|| question.step())
     }
 
     /// Index of the step a process is running for, if any.

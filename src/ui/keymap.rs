@@ -46,6 +46,12 @@ pub enum Action {
     PodLogs,
     AddActionItem,
     Debrief,
+    /// Open the dialog of the question a step waits for.
+    Answer,
+    /// Stop the running step (asks first).
+    StopStep,
+    /// Mark a checklist item failed (with a note).
+    FailItem,
 }
 
 impl Action {
@@ -67,6 +73,9 @@ impl Action {
                 | Action::PodLogs
                 | Action::AddActionItem
                 | Action::Debrief
+                | Action::Answer
+                | Action::StopStep
+                | Action::FailItem
         )
     }
 }
@@ -91,6 +100,10 @@ pub enum Context {
     Finished,
     Pods,
     Help,
+    /// A step waits for an answer whose dialog was closed.
+    Asked,
+    /// A step's command or watch runs.
+    Running,
 }
 
 impl Context {
@@ -109,6 +122,8 @@ impl Context {
             Context::Finished => "Finished drill",
             Context::Pods => "Kubernetes step with pods",
             Context::Help => "Help",
+            Context::Asked => "Step waiting for an answer",
+            Context::Running => "Running step",
         }
     }
 }
@@ -137,17 +152,21 @@ use Context as C;
 use KeyCode as K;
 
 pub const BINDINGS: &[Binding] = &[
-    // Dialogs first: they capture the keys while open.
+    // Dialogs first: they capture the keys while open. Esc closes a dialog
+    // and returns to the step; nothing is decided by a single key.
     key(K::Char('y'), A::Yes, C::Confirm, "yes, run it", true),
     key(K::Enter, A::Accept, C::Confirm, "accept", true),
-    key(K::Char('n'), A::No, C::Confirm, "no", true),
-    key(K::Esc, A::Cancel, C::Confirm, "cancel", true),
+    key(K::Char('n'), A::No, C::Confirm, "no (with a reason)", true),
+    key(K::Char('s'), A::Skip, C::Confirm, "skip (with a reason)", false),
+    key(K::Esc, A::Cancel, C::Confirm, "close", true),
     key(K::Char('r'), A::Retry, C::Interrupted, "run it again", true),
     key(K::Char('d'), A::MarkDone, C::Interrupted, "mark done (with a note)", true),
     key(K::Char('s'), A::Skip, C::Interrupted, "skip (with a reason)", true),
+    key(K::Esc, A::Cancel, C::Interrupted, "close", false),
     key(K::Char('r'), A::Retry, C::Failure, "retry", true),
     key(K::Char('s'), A::Skip, C::Failure, "skip (with a reason)", true),
     key(K::Char('a'), A::Abort, C::Failure, "abort (teardown runs)", true),
+    key(K::Esc, A::Cancel, C::Failure, "close", false),
     key(K::Esc, A::Cancel, C::Help, "close help", true),
     key(K::Char('?'), A::Cancel, C::Help, "close help", false),
     key(K::Up, A::ScrollUp, C::Help, "scroll", false),
@@ -159,18 +178,23 @@ pub const BINDINGS: &[Binding] = &[
     key(K::BackTab, A::PrevField, C::Start, "previous field", false),
     key(K::Up, A::PrevField, C::Start, "previous field", false),
     key(K::Esc, A::Quit, C::Start, "quit", true),
+    // A step waiting for an answer (its dialog closed), a running step.
+    key(K::Enter, A::Answer, C::Asked, "answer", true),
+    key(K::Char('s'), A::Skip, C::Asked, "skip (with a reason)", true),
+    key(K::Char('x'), A::StopStep, C::Running, "stop the step", true),
     // Step kinds.
     key(K::Enter, A::MarkDone, C::Manual, "mark the step done", true),
     key(K::Char('d'), A::MarkDone, C::Manual, "mark the step done", false),
     key(K::Char('s'), A::Skip, C::Manual, "skip (with a reason)", true),
     key(K::Char('o'), A::OpenUrl, C::Manual, "open the step's link", false),
     key(K::Char(' '), A::ToggleItem, C::Checklist, "tick / untick the item", true),
-    key(K::Enter, A::MarkDone, C::Checklist, "finish the checklist", false),
+    key(K::Enter, A::MarkDone, C::Checklist, "finish the checklist", true),
+    key(K::Char('f'), A::FailItem, C::Checklist, "the item failed (with a note)", true),
     key(K::Char('j'), A::NextItem, C::Checklist, "next item", false),
     key(K::Down, A::NextItem, C::Checklist, "next item", false),
     key(K::Up, A::PrevItem, C::Checklist, "previous item", false),
     key(K::Char('k'), A::PrevItem, C::Checklist, "previous item", false),
-    key(K::Char('o'), A::OpenUrl, C::Checklist, "open the link in a browser", true),
+    key(K::Char('o'), A::OpenUrl, C::Checklist, "open the link in a browser", false),
     key(K::Char('s'), A::Skip, C::Checklist, "skip the checklist (with a reason)", false),
     // Finished drill.
     key(K::Char('d'), A::Debrief, C::Finished, "debrief: what went well, what to improve", true),
@@ -204,6 +228,8 @@ pub const BINDINGS: &[Binding] = &[
     // A step with a pod table.
     key(K::Char('l'), A::PodLogs, C::Pods, "show a pod's logs", true),
     // Everywhere.
+    key(K::Char('['), A::PrevStep, C::Global, "previous step (also inside a checklist)", false),
+    key(K::Char(']'), A::NextStep, C::Global, "next step (also inside a checklist)", false),
     key(K::Tab, A::SwitchFocus, C::Global, "switch between steps and log", true),
     key(K::Char('n'), A::AddNote, C::Global, "add a note to the step", true),
     key(K::Char('a'), A::AddActionItem, C::Global, "add an action item for the report", false),
@@ -256,6 +282,35 @@ fn hints_where(contexts: &[Context], keep: impl Fn(Action) -> bool) -> Vec<(Stri
     out
 }
 
+/// Hints fitted into `width` columns (each drawn as ` key description `):
+/// `?` (help) and `q` (quit) always stay; the other descriptions are cut to
+/// their first words, then the last of the other hints go, until it fits.
+pub fn fit_hints(hints: Vec<(String, &'static str)>, width: usize) -> Vec<(String, String)> {
+    let drawn = |hints: &[(String, String)]| {
+        hints.iter().map(|(k, d)| k.chars().count() + d.chars().count() + 3).sum::<usize>()
+    };
+    let kept = |key: &str| key == "?" || key == "q";
+    let mut fitted: Vec<(String, String)> = hints.into_iter().map(|(k, d)| (k, d.to_string())).collect();
+    if drawn(&fitted) <= width {
+        return fitted;
+    }
+    for (key, description) in &mut fitted {
+        *description = short_description(description, kept(key));
+    }
+    while drawn(&fitted) > width {
+        let Some(last_other) = fitted.iter().rposition(|(key, _)| !kept(key)) else { break };
+        fitted.remove(last_other);
+    }
+    fitted
+}
+
+/// "show a pod's logs (all pods)" → "show a pod's"; help and quit keep one word.
+fn short_description(description: &str, one_word: bool) -> String {
+    let plain = description.split(" (").next().unwrap_or(description);
+    let words = if one_word { 1 } else { 3 };
+    plain.split_whitespace().take(words).collect::<Vec<_>>().join(" ")
+}
+
 /// Every binding grouped by context, for the help overlay.
 pub fn help_sections() -> Vec<(Context, Vec<(String, &'static str)>)> {
     let mut sections: Vec<(Context, Vec<(String, &'static str)>)> = Vec::new();
@@ -273,10 +328,12 @@ pub fn help_sections() -> Vec<(Context, Vec<(String, &'static str)>)> {
         }
     }
     // Where the operator spends time first, dialogs after, global last.
-    const ORDER: [Context; 12] = [
+    const ORDER: [Context; 14] = [
         Context::Steps,
         Context::Log,
         Context::SearchedLog,
+        Context::Running,
+        Context::Asked,
         Context::Manual,
         Context::Checklist,
         Context::Start,
@@ -360,6 +417,17 @@ mod tests {
         let help = help_sections();
         assert_eq!(help.last().map(|(c, _)| *c), Some(Context::Global));
         assert!(help.iter().any(|(c, entries)| *c == Context::Log && entries.iter().any(|(k, _)| k == "f")));
+    }
+
+    #[test]
+    fn narrow_footers_keep_help_and_quit() {
+        let hints = hints(&[Context::Checklist, Context::Steps, Context::Global]);
+        let fitted = fit_hints(hints.clone(), 80);
+        let width: usize = fitted.iter().map(|(k, d)| k.len() + d.chars().count() + 3).sum();
+        assert!(width <= 80, "{fitted:?}");
+        assert!(fitted.iter().any(|(k, _)| k == "?") && fitted.iter().any(|(k, _)| k == "q"), "{fitted:?}");
+        assert_eq!(fitted[0].0, "space", "the most specific hints come first: {fitted:?}");
+        assert_eq!(fit_hints(hints.clone(), 1000).len(), hints.len(), "nothing is cut when it fits");
     }
 
     #[test]

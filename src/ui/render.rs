@@ -19,7 +19,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     match app.screen {
         Screen::Start => panels::start::render(app, area, frame.buffer_mut()),
         Screen::Main => {
-            let areas = layout::main_areas(area);
+            let areas = layout::main_areas(area, app.selected_log_lines());
             let buf = frame.buffer_mut();
             panels::step_list::render(app, areas.steps, buf);
             panels::detail::render(app, areas.detail, buf);

@@ -236,6 +236,8 @@ impl Runtime {
             abort: false,
             report_to: self.conducting.report_to.clone(),
             on_second_signal: leave_at_once,
+            // Ctrl-C is a key here; a SIGINT comes from elsewhere and stops the drill.
+            interrupt_stops_the_step: false,
         };
         self.link = Some(drive::start(session, notice, options)?);
         Ok(())

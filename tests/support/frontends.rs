@@ -70,12 +70,13 @@ pub fn usual_answer(question: &Question, app: &App) -> Scripted {
                     scripted.keys.push(key(KeyCode::Char('j')));
                     continue;
                 }
-                // Required items are ticked (the last one finishes the list in the
-                // TUI); optional ones are left.
+                // Required items are ticked; optional ones are left.
                 let (tui, plain) = if item.required { (' ', "y") } else { ('j', "n") };
                 scripted.keys.push(key(KeyCode::Char(tui)));
                 scripted.lines.push(plain.into());
             }
+            // Finished with its own key, not by the last tick.
+            scripted.keys.push(key(KeyCode::Enter));
             scripted
         }
         Question::Interrupted { .. } => Scripted::new(vec![key(KeyCode::Char('r'))], "y"),
@@ -123,6 +124,7 @@ pub fn through_the_tui(session: DrillSession, mut answer: impl FnMut(&Question, 
             abort: false,
             report_to: None,
             on_second_signal: || std::process::exit(130),
+            interrupt_stops_the_step: false,
         };
         let mut link = drive::start(session, None, options).expect("conductor");
         let mut app = App::new(Arc::new(runbook), Default::default(), jiff::Timestamp::now(), Theme { color: false });

@@ -48,6 +48,13 @@ impl Conductor {
         if outcome.status == CommandStatus::Cancelled && self.leaving.is_some() {
             return self.interrupted(step, attempt, None).await;
         }
+        let mut finished = command_finished(step, attempt, &outcome);
+        if let Event::StepFinished { reason, .. } = &mut finished
+            && outcome.status == CommandStatus::Cancelled
+            && self.stopping_step
+        {
+            *reason = Some(super::STOPPED.into());
+        }
         if let (Some(value), Action::Command(spec)) = (&outcome.captured, &step.action)
             && let Some(rule) = &spec.capture
             && outcome.status.is_success()
@@ -59,6 +66,6 @@ impl Conductor {
             };
             self.record(capture).await?;
         }
-        self.record(command_finished(step, attempt, &outcome)).await
+        self.record(finished).await
     }
 }

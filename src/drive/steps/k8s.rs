@@ -50,7 +50,7 @@ impl Conductor {
         let listing = match self.hearing(listed).await? {
             Some(Ok(listing)) => listing,
             Some(Err(error)) => return self.end_logged(step, attempt, began, &mut log, Some(error.to_string())).await,
-            None => return self.interrupted(step, attempt, Some(&mut log)).await,
+            None => return self.cut_short(step, attempt, began, &mut log).await,
         };
         let now = jiff::Timestamp::now();
         let mut lines = tag::summary(&listing);

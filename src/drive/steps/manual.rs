@@ -18,7 +18,11 @@ impl Conductor {
         loop {
             match self.answer_to(id, &step.id).await? {
                 Answer::Done { note } => return self.done_by_hand(step, attempt, started, note, None).await,
-                Answer::Skip { reason } => return self.skipped_by_hand(step, reason, "skipped by the operator").await,
+                Answer::Skip { reason } => {
+                    if let Some(reason) = self.reason_given(&reason).await {
+                        return self.skipped_by_hand(step, reason).await;
+                    }
+                }
                 Answer::Abort { note } => return self.abort_by_hand(step, attempt, note).await,
                 _ => {}
             }
@@ -36,13 +40,21 @@ impl Conductor {
                     let tick = Event::ChecklistTicked { step: step.id.clone(), item, text: text.to_string(), ticked };
                     self.record(tick).await?;
                 }
+                Answer::ItemFailed { item, note } => {
+                    let Some(text) = step.checklist_item(item) else { continue };
+                    let Some(note) = self.reason_given(&note).await else { continue };
+                    let failed =
+                        Event::ChecklistItemFailed { step: step.id.clone(), item, text: text.to_string(), note };
+                    self.record(failed).await?;
+                }
                 Answer::Done { note } => {
-                    let not_done = self.required_unticked(step);
-                    let failure = (!not_done.is_empty()).then(|| format!("not done: {}", not_done.join("; ")));
+                    let failure = self.checklist_failure(step);
                     return self.done_by_hand(step, attempt, started, note, failure).await;
                 }
                 Answer::Skip { reason } => {
-                    return self.skipped_by_hand(step, reason, "checklist skipped by the operator").await;
+                    if let Some(reason) = self.reason_given(&reason).await {
+                        return self.skipped_by_hand(step, reason).await;
+                    }
                 }
                 Answer::Abort { note } => return self.abort_by_hand(step, attempt, note).await,
                 _ => {}
@@ -72,15 +84,27 @@ impl Conductor {
         Ok(Some((attempt, started, id)))
     }
 
-    fn required_unticked(&self, step: &Step) -> Vec<String> {
-        let Action::Checklist(list) = &step.action else { return Vec::new() };
-        let state = self.session.state.step(&step.id);
-        list.items
+    /// Why a finished checklist failed: items marked failed (with what
+    /// happened), then required items left unticked; `None`: it passed.
+    fn checklist_failure(&self, step: &Step) -> Option<String> {
+        let Action::Checklist(list) = &step.action else { return None };
+        let state = self.session.state.step(&step.id)?;
+        let failed: Vec<String> = state
+            .failed_items
+            .iter()
+            .filter_map(|(item, note)| Some(format!("`{}` failed: {note}", list.items.get(*item)?.text)))
+            .collect();
+        if !failed.is_empty() {
+            return Some(failed.join("; "));
+        }
+        let not_done: Vec<&str> = list
+            .items
             .iter()
             .enumerate()
-            .filter(|(i, item)| item.required && !state.is_some_and(|s| s.ticked(*i)))
-            .map(|(_, item)| item.text.clone())
-            .collect()
+            .filter(|(i, item)| item.required && !state.ticked(*i))
+            .map(|(_, item)| item.text.as_str())
+            .collect();
+        (!not_done.is_empty()).then(|| format!("not done: {}", not_done.join("; ")))
     }
 
     async fn done_by_hand(
@@ -98,8 +122,7 @@ impl Conductor {
         self.record(Event::finished_by_hand(&step.id, attempt, result, failure, elapsed_ms(started))).await
     }
 
-    async fn skipped_by_hand(&mut self, step: &Step, reason: String, default: &str) -> Result<(), Halt> {
-        let reason = if reason.trim().is_empty() { default.to_string() } else { reason };
+    async fn skipped_by_hand(&mut self, step: &Step, reason: String) -> Result<(), Halt> {
         self.record(Event::StepSkipped { step: step.id.clone(), cause: SkipCause::Operator, reason }).await
     }
 

@@ -24,6 +24,9 @@ use crate::drill::event::{AttemptResult, Event, SkipCause};
 use crate::engine::{EngineEvent, OutputStream};
 use crate::runbook::{Action, Confirm, Step};
 
+/// Why an attempt the operator stopped failed.
+const STOPPED: &str = "stopped by the operator";
+
 /// A progress line goes into a step's log at most this often (the
 /// front-end shows every one).
 const PROGRESS_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -103,6 +106,8 @@ impl Conductor {
         log: &mut StepLog,
         failure: Option<String>,
     ) -> Result<(), Halt> {
+        // An attempt the operator stopped failed for that reason, whatever the engine said.
+        let failure = failure.map(|reason| if self.stopping_step { STOPPED.to_string() } else { reason });
         let result = match &failure {
             None => AttemptResult::Succeeded,
             Some(reason) => {
@@ -111,6 +116,15 @@ impl Conductor {
             }
         };
         self.record(Event::finished_by_hand(&step.id, attempt, result, failure, elapsed_ms(began))).await
+    }
+
+    /// Work done in place was dropped: the operator stopped the step (it
+    /// failed), or drillbook is leaving (interrupted).
+    async fn cut_short(&mut self, step: &Step, attempt: u32, began: Instant, log: &mut StepLog) -> Result<(), Halt> {
+        if self.stopping_step {
+            return self.end_logged(step, attempt, began, log, Some(STOPPED.into())).await;
+        }
+        self.interrupted(step, attempt, Some(log)).await
     }
 
     /// Journals an attempt cut short because drillbook is leaving, and leaves.
@@ -131,8 +145,10 @@ impl Conductor {
         self.send(Update::Output { step: index, stream: OutputStream::Stdout, lines }).await;
     }
 
-    /// A token that cancels the attempt about to run (the operator quits, a signal).
+    /// A token that cancels the attempt about to run (the operator quits or
+    /// stops the step, a signal).
     fn attempt_token(&mut self) -> CancellationToken {
+        self.stopping_step = false;
         let token = CancellationToken::new();
         self.running = Some(token.clone());
         token
@@ -243,9 +259,18 @@ impl Conductor {
         }
         let context = self.session.template_context();
         let training = self.session.state.training;
-        let target = target
-            .or_else(|| step_target(step, &context, self.session.templater(), training))
-            .unwrap_or_else(|| if training { "training: simulated, not run".into() } else { "this machine".into() });
+        let target =
+            target.or_else(|| step_target(step, &context, self.session.templater(), training)).unwrap_or_else(|| {
+                match (training, command.contains("kubectl")) {
+                    (true, _) => "training: simulated, not run".into(),
+                    // A kubectl in the command acts on a cluster: say which.
+                    (false, true) => match crate::engine::k8s::kubectl_context() {
+                        Some(context) => format!("this machine; kubectl context {context}"),
+                        None => "this machine; kubectl finds no kubeconfig context".into(),
+                    },
+                    (false, false) => "this machine".into(),
+                }
+            });
         let typed = (confirm == Confirm::Typed).then(|| typed_target(step, &context, self.session.templater()));
         let mut mismatch = None;
         loop {
@@ -261,12 +286,9 @@ impl Conductor {
                 _ if by == By::Policy => "--yes".to_string(),
                 (Answer::Yes, None) => "answered yes".to_string(),
                 (Answer::Typed(text), Some(expected)) if text == expected => format!("typed `{expected}`"),
-                (Answer::No, _) => {
-                    let skipped = Event::StepSkipped {
-                        step: step.id.clone(),
-                        cause: SkipCause::Operator,
-                        reason: "not confirmed".into(),
-                    };
+                (Answer::Decline { reason }, _) => {
+                    let Some(reason) = self.reason_given(reason).await else { continue };
+                    let skipped = Event::StepSkipped { step: step.id.clone(), cause: SkipCause::Declined, reason };
                     self.record(skipped).await?;
                     return Ok(false);
                 }
@@ -281,12 +303,35 @@ impl Conductor {
         }
     }
 
+    /// A reason the operator gave, or `None` after saying one is needed: no
+    /// step is skipped, declined or marked done without one.
+    async fn reason_given(&self, text: &str) -> Option<String> {
+        let text = text.trim();
+        if text.is_empty() {
+            self.notice("  a reason is needed: say why, so the report can").await;
+            return None;
+        }
+        Some(text.to_string())
+    }
+
     /// A step that was running when drillbook stopped: the operator
     /// chooses re-run, mark done or skip. Manual steps and checklists
     /// carry on where they were (nothing ran; ticks are kept).
     pub(super) async fn decide_interrupted(&mut self, index: usize) -> Result<(), Halt> {
         let step = self.step(index);
         if matches!(step.action, Action::Manual | Action::Checklist(_)) {
+            // Nothing ran: carry on where the operator was, and say so.
+            let kept = match &step.action {
+                Action::Checklist(list) => {
+                    let state = &self.session.state.steps[index];
+                    let ticked = (0..list.items.len()).filter(|i| state.ticked(*i)).count();
+                    let failed = state.failed_items.len();
+                    let failed = if failed > 0 { format!(", {failed} marked failed") } else { String::new() };
+                    format!("; its answers are kept ({ticked} of {} ticked{failed})", list.items.len())
+                }
+                _ => String::new(),
+            };
+            self.notice(format!("  `{}` was open when drillbook stopped: it carries on{kept}", step.id)).await;
             let reset = Event::StepReset { step: step.id.clone(), reason: "continue after interruption".into() };
             return self.record(reset).await;
         }
@@ -308,15 +353,14 @@ impl Conductor {
                     }
                     Event::StepReset { step: step.id.clone(), reason: "re-run after interruption".into() }
                 }
-                Answer::MarkDone { note } => Event::StepMarkedDone {
-                    step: step.id.clone(),
-                    note: if note.trim().is_empty() { "marked done after interruption".into() } else { note },
-                },
-                Answer::Skip { reason } => Event::StepSkipped {
-                    step: step.id.clone(),
-                    cause: SkipCause::Operator,
-                    reason: if reason.trim().is_empty() { "skipped after interruption".into() } else { reason },
-                },
+                Answer::MarkDone { note } => {
+                    let Some(note) = self.reason_given(&note).await else { continue };
+                    Event::StepMarkedDone { step: step.id.clone(), note }
+                }
+                Answer::Skip { reason } => {
+                    let Some(reason) = self.reason_given(&reason).await else { continue };
+                    Event::StepSkipped { step: step.id.clone(), cause: SkipCause::Operator, reason }
+                }
                 _ => continue,
             };
             return self.record(event).await;
@@ -344,7 +388,7 @@ impl Conductor {
                     return self.record(reset).await;
                 }
                 Answer::Skip { reason } => {
-                    let reason = if reason.trim().is_empty() { "skipped after failure".to_string() } else { reason };
+                    let Some(reason) = self.reason_given(&reason).await else { continue };
                     let skipped = Event::StepSkipped { step: step.id.clone(), cause: SkipCause::Operator, reason };
                     return self.record(skipped).await;
                 }

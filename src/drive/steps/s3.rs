@@ -41,7 +41,7 @@ impl Conductor {
         let (store, objects) = match self.hearing(listed).await? {
             Some(Ok(listed)) => listed,
             Some(Err(error)) => return self.end_logged(step, attempt, began, &mut log, Some(error.to_string())).await,
-            None => return self.interrupted(step, attempt, Some(&mut log)).await,
+            None => return self.cut_short(step, attempt, began, &mut log).await,
         };
         let now = jiff::Timestamp::now();
         let mut lines =
@@ -153,7 +153,7 @@ impl Conductor {
                 check::failures(&rows)
             }
             Some(Err(error)) => Some(error.to_string()),
-            None => return self.interrupted(step, attempt, Some(&mut log)).await,
+            None => return self.cut_short(step, attempt, began, &mut log).await,
         };
         self.end_logged(step, attempt, began, &mut log, failure).await
     }

@@ -300,6 +300,15 @@ pub fn require_same_context(
 /// The environment variable `--context` is handed down in.
 pub const CONTEXT_ENV: &str = "DRILLBOOK_KUBE_CONTEXT";
 
+/// The context a `kubectl` in a command step talks to: `--context`, else the
+/// kubeconfig's current context (`None` when there is no kubeconfig).
+pub fn kubectl_context() -> Option<String> {
+    if let Some(context) = std::env::var(CONTEXT_ENV).ok().filter(|c| !c.is_empty()) {
+        return Some(context);
+    }
+    kube::config::Kubeconfig::read().ok()?.current_context.filter(|c| !c.is_empty())
+}
+
 /// Opens the cluster a step names: `sandbox:DIR` is the simulated cluster
 /// in DIR; anything else a kubeconfig context (`None`: the CLI's
 /// `--context`, else the kubeconfig's current context).

@@ -437,8 +437,8 @@ const HEADERS: [&str; 7] = ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "TAG",
 /// The pod table as text: for plain mode and the log files.
 pub fn table_lines(table: &PodTable) -> Vec<String> {
     let widths = table.widths;
-    let mut lines = vec![table.summary.clone(), table_line(HEADERS.map(Cow::Borrowed), &widths, 7)];
-    lines.extend(table.rows.iter().map(|row| table_line(cells(row), &widths, 7)));
+    let mut lines = vec![table.summary.clone(), table_line(HEADERS.map(Cow::Borrowed), &widths, &ALL)];
+    lines.extend(table.rows.iter().map(|row| table_line(cells(row), &widths, &ALL)));
     if table.rows.is_empty() {
         lines.push("(no pods)".into());
     }
@@ -457,14 +457,29 @@ pub struct FittedTable {
     pub more: Option<String>,
 }
 
-/// The pod table in at most `width` columns where it can (NODE goes first,
-/// then TAG, then AGE; NAME, READY, STATUS and RESTARTS stay) and at most
-/// `max_rows` pod rows. When rows must go, failing pods are kept first, then
-/// the ones on their way: the Ready ones are the least interesting.
+/// The pod table in at most `width` columns: NAME, READY, STATUS and TAG
+/// always (what DR runs is the point of the table), then RESTARTS, AGE and
+/// NODE while they fit; NAME is cut short (`…`) before a column goes. At
+/// most `max_rows` pod rows: when rows must go, failing pods are kept first,
+/// then the ones on their way: the Ready ones are the least interesting.
 pub fn table_fitted(table: &PodTable, width: usize, max_rows: usize) -> FittedTable {
-    let widths = table.widths;
-    let shown =
-        (5..=7).rev().find(|&shown| widths[..shown].iter().sum::<usize>() + 2 * (shown - 1) <= width).unwrap_or(4);
+    let full = table.widths;
+    let total = |columns: &[usize], name: usize| {
+        columns.iter().map(|&c| if c == NAME { name } else { full[c] }).sum::<usize>() + 2 * (columns.len() - 1)
+    };
+    let mut columns = vec![NAME, READY, STATUS, TAG];
+    for optional in [RESTARTS, AGE, NODE] {
+        let mut with = columns.clone();
+        with.push(optional);
+        with.sort_unstable();
+        if total(&with, full[NAME]) <= width {
+            columns = with;
+        }
+    }
+    columns.sort_unstable();
+    let mut widths = full;
+    let room = width.saturating_sub(total(&columns, 0));
+    widths[NAME] = full[NAME].min(room.max(MIN_NAME));
     let keep: Vec<usize> = if table.rows.len() <= max_rows {
         (0..table.rows.len()).collect()
     } else {
@@ -478,7 +493,7 @@ pub fn table_fitted(table: &PodTable, width: usize, max_rows: usize) -> FittedTa
         keep.sort_unstable();
         keep
     };
-    let rows = keep.iter().map(|&i| (i, table_line(cells(&table.rows[i]), &widths, shown))).collect();
+    let rows = keep.iter().map(|&i| (i, table_line(cells(&table.rows[i]), &widths, &columns))).collect();
     let left_out = table.rows.len() - keep.len();
     let more = (left_out > 0).then(|| {
         let ready = table.rows.iter().filter(|r| r.health == Health::Ready).count()
@@ -489,11 +504,23 @@ pub fn table_fitted(table: &PodTable, width: usize, max_rows: usize) -> FittedTa
     });
     FittedTable {
         summary: table.summary.clone(),
-        header: table_line(HEADERS.map(Cow::Borrowed), &widths, shown),
+        header: table_line(HEADERS.map(Cow::Borrowed), &widths, &columns),
         rows,
         more,
     }
 }
+
+/// Column indexes of the pod table.
+const NAME: usize = 0;
+const READY: usize = 1;
+const STATUS: usize = 2;
+const RESTARTS: usize = 3;
+const AGE: usize = 4;
+const TAG: usize = 5;
+const NODE: usize = 6;
+const ALL: [usize; 7] = [NAME, READY, STATUS, RESTARTS, AGE, TAG, NODE];
+/// A pod name is not cut shorter than this (its deployment's name shows).
+const MIN_NAME: usize = 10;
 
 /// The widest cell of each column, header included.
 fn column_widths(rows: &[PodRow]) -> [usize; 7] {
@@ -533,14 +560,23 @@ fn cells(row: &PodRow) -> [Cow<'_, str>; 7] {
     ]
 }
 
-fn table_line(cells: [Cow<'_, str>; 7], widths: &[usize; 7], shown: usize) -> String {
+/// One line of the table: `columns` (in order) padded to `widths`, a cell
+/// too long for its column cut with `…`.
+fn table_line(cells: [Cow<'_, str>; 7], widths: &[usize; 7], columns: &[usize]) -> String {
     let mut line = String::new();
-    for (index, (cell, width)) in cells.iter().zip(widths).take(shown).enumerate() {
-        if index > 0 {
+    for (position, &column) in columns.iter().enumerate() {
+        if position > 0 {
             line.push_str("  ");
         }
-        line.push_str(cell);
-        line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
+        let (cell, width) = (&cells[column], widths[column]);
+        let length = cell.chars().count();
+        if length > width {
+            line.extend(cell.chars().take(width.saturating_sub(1)));
+            line.push('…');
+        } else {
+            line.push_str(cell);
+            line.extend(std::iter::repeat_n(' ', width - length));
+        }
     }
     line.truncate(line.trim_end().len());
     line
@@ -718,9 +754,17 @@ mod tests {
         assert!(wide[1].ends_with("NODE") && wide[2].ends_with("node-1"), "{wide:?}");
         let narrow = table_fitted(&table, 45, 10);
         assert!(narrow.header.ends_with("TAG") && narrow.rows[0].1.ends_with("v1"), "{narrow:?}");
-        let narrowest = table_fitted(&table, 20, 10);
-        assert!(narrowest.header.ends_with("RESTARTS"), "{narrowest:?}");
+        // Narrower still: RESTARTS and AGE go, the name is cut, TAG stays.
+        let narrowest = table_fitted(&table, 30, 10);
+        assert_eq!(narrowest.header, "NAME   READY  STATUS   TAG", "{narrowest:?}");
         assert_eq!(narrowest.more, None);
+        let mut long = table.clone();
+        long.rows[0].name = "web-7d4b9f8c6d-2kx8q".into();
+        long.widths[0] = long.rows[0].name.len();
+        let cut = table_fitted(&long, 36, 10);
+        let row = &cut.rows[0].1;
+        assert!(row.starts_with("web-7d4b9") && row.contains('…') && row.ends_with("v1"), "{cut:?}");
+        assert!(row.chars().count() <= 36, "{row}");
     }
 
     #[test]

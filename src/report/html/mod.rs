@@ -49,6 +49,10 @@ td.when { white-space: nowrap; }
 .bad { color: var(--bad); background: var(--bad-bg); }
 .warn { color: var(--warn); background: var(--warn-bg); }
 .info { color: var(--info); background: var(--info-bg); }
+.verdict { border: 2px solid currentColor; border-radius: 8px; padding: 8px 16px; margin: 12px 0; }
+.verdict-line { font-size: 18px; margin: 4px 0; }
+.verdict .findings { color: var(--fg); margin: 4px 0; }
+.verdict .findings li.fails { font-weight: 600; }
 .skip { color: var(--skip); background: var(--skip-bg); }
 .training { color: #6b21a8; background: #f3e8ff; }
 .step { border: 1px solid var(--line); border-radius: 6px; padding: 12px 16px; margin: 14px 0; }
@@ -143,10 +147,40 @@ fn header(out: &mut String, report: &Report) {
         esc(&human_time(&report.started_at)),
         esc(&finished)
     );
-    if let Some(reason) = &report.outcome_reason {
-        let _ = writeln!(out, "<p><strong>{}:</strong> {}</p>", esc(&capitalize(&report.outcome)), esc(reason));
-    }
+    verdict(out, report);
     let _ = writeln!(out, "</header>");
+}
+
+/// The verdict first, with what decided it, highlighted: a reader who stops
+/// here is not misled.
+fn verdict(out: &mut String, report: &Report) {
+    let class = outcome_class(&report.outcome);
+    let _ = writeln!(
+        out,
+        "<div class=\"verdict {class}\" id=\"verdict\"><p class=\"verdict-line\">Verdict: <strong>{}</strong> · RTO {} · RPO {}</p>",
+        esc(&report.outcome),
+        badge(verdict_class(&report.rto.verdict), &report.rto.verdict),
+        badge(verdict_class(&report.rpo.verdict), &report.rpo.verdict)
+    );
+    let deciding: Vec<_> = report.findings.iter().filter(|f| f.fails || report.outcome != "failed").collect();
+    if !deciding.is_empty() {
+        let _ = writeln!(out, "<ul class=\"findings\">");
+        for finding in deciding {
+            let step = finding.step.as_ref().map(|s| format!("<code>{}</code>: ", esc(s))).unwrap_or_default();
+            let weight = if finding.fails { " class=\"fails\"" } else { "" };
+            let _ = writeln!(
+                out,
+                "<li{weight}>{step}<strong>{}</strong>: {}</li>",
+                esc(&finding.kind),
+                rich(&finding.text)
+            );
+        }
+        let _ = writeln!(out, "</ul>");
+    }
+    if let Some(reason) = &report.outcome_reason {
+        let _ = writeln!(out, "<p class=\"muted\">The drill ended: {}</p>", esc(reason));
+    }
+    let _ = writeln!(out, "</div>");
 }
 
 fn summary(out: &mut String, report: &Report) {
@@ -629,9 +663,9 @@ fn badge(class: &str, text: &str) -> String {
 
 fn outcome_class(outcome: &str) -> &'static str {
     match outcome {
-        "completed" => "ok",
-        "failed" => "bad",
-        "aborted" => "warn",
+        "passed" => "ok",
+        "passed with deviations" => "warn",
+        "failed" | "aborted" => "bad",
         _ => "info",
     }
 }
@@ -639,7 +673,7 @@ fn outcome_class(outcome: &str) -> &'static str {
 fn verdict_class(verdict: &str) -> &'static str {
     match verdict {
         "PASS" | "match" => "ok",
-        "FAIL" | "mismatch" => "bad",
+        "FAIL" | "mismatch" | "not achieved" | "not demonstrated" => "bad",
         _ => "skip",
     }
 }
@@ -666,9 +700,4 @@ fn result_class(result: &str) -> &'static str {
 
 fn code_list(items: &[String]) -> String {
     items.iter().map(|s| format!("<code>{}</code>", esc(s))).collect::<Vec<_>>().join(", ")
-}
-
-fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| first.to_uppercase().collect::<String>() + chars.as_str())
 }

@@ -274,8 +274,10 @@ impl Validator<'_> {
             templates.push((template(help), TemplateUse::Plain));
         }
         collect_templates(&action, &mut templates);
+        let mut uses = std::collections::BTreeSet::new();
         for (template, usage) in &templates {
-            self.check_names(template, *usage, vars, earlier, all_captures, &raw.id);
+            let roots = self.check_names(template, *usage, vars, earlier, all_captures, &raw.id);
+            uses.extend(roots.into_iter().filter(|root| earlier.contains_key(root)));
             if *usage == TemplateUse::Shell {
                 self.check_unquoted(template);
             }
@@ -296,6 +298,7 @@ impl Validator<'_> {
             confirm,
             url: raw.url.as_ref().map(template),
             capture: capture_name(raw),
+            uses: uses.into_iter().collect(),
             action,
             line,
             source: String::new(),

@@ -23,14 +23,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .title(Span::styled(format!(" {} ", step.title), theme.title()));
     let mut lines: Vec<Line> = Vec::new();
 
-    if let Some(finish) = app.drill.as_ref().and_then(|d| d.finished.as_ref()) {
-        let style =
-            if finish.outcome == crate::drill::event::DrillOutcome::Completed { theme.ok() } else { theme.bad() };
-        lines.push(Line::from(vec![
-            Span::styled(format!("Drill {:?}", finish.outcome).to_lowercase(), style.add_modifier(Modifier::BOLD)),
-            Span::styled(format!("  · report: drillbook report {}", short(&app.drill_id)), theme.dim()),
-            Span::styled("  · d to debrief · q to quit", theme.dim()),
-        ]));
+    if let Some(drill) = app.drill.as_ref().filter(|d| d.finished.is_some()) {
+        verdict_lines(app, drill, &mut lines);
     }
 
     let status = state.map_or("pending", |s| s.status.label());
@@ -43,7 +37,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if let Some(state) = state
         && state.attempt_count() > 1
     {
-        meta.push(Span::styled(format!(" · attempt {}", state.attempt_count()), theme.dim()));
+        let (total, last) = super::step_list::step_time(app, state);
+        let took = |d| crate::runbook::duration::format_duration(d);
+        let time = format!(" · attempt {} · {} in all, last {}", state.attempt_count(), took(total), took(last));
+        meta.push(Span::styled(time, theme.dim()));
     }
     if step.always {
         meta.push(Span::styled(" · teardown (always runs)", theme.warn()));
@@ -97,18 +94,34 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Action::Checklist(list) => {
             for (index, item) in list.items.iter().enumerate() {
                 let ticked = state.is_some_and(|s| s.ticked(index));
+                let failed = state.and_then(|s| s.failed_items.get(&index));
                 let cursor = running && index == app.checklist_cursor;
-                let mark = if ticked { "[x]" } else { "[ ]" };
+                let mark = match (ticked, failed) {
+                    (_, Some(_)) => "[!]",
+                    (true, None) => "[x]",
+                    (false, None) => "[ ]",
+                };
                 let optional = if item.required { "" } else { " (optional)" };
-                let style = if ticked { theme.ok() } else { ratatui::style::Style::new() };
-                let line = Line::from(vec![
+                let style = match (ticked, failed) {
+                    (_, Some(_)) => theme.bad(),
+                    (true, None) => theme.ok(),
+                    (false, None) => ratatui::style::Style::new(),
+                };
+                let mut spans = vec![
                     Span::raw(if cursor { "▶ " } else { "  " }),
                     Span::styled(format!("{mark} {}{optional}", item.text), style),
-                ]);
+                ];
+                if let Some(note) = failed {
+                    spans.push(Span::styled(format!(" — failed: {note}"), theme.bad()));
+                }
+                let line = Line::from(spans);
                 lines.push(if cursor { line.patch_style(theme.selected()) } else { line });
             }
             if running {
-                lines.push(Line::from(Span::styled("space ticks · n adds a note · o opens the link", theme.dim())));
+                lines.push(Line::from(Span::styled(
+                    "space ticks · f: it failed · enter finishes · n adds a note · o opens the link",
+                    theme.dim(),
+                )));
             }
         }
         Action::Command(spec) => {
@@ -116,7 +129,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             let command = match (&state.and_then(|s| s.attempts.last()).and_then(|a| a.command.clone()), running) {
                 (Some(command), _) => command.clone(),
                 (None, _) => {
-                    app.templater.render_shell(&spec.run.text, &context).unwrap_or_else(|_| spec.run.text.clone())
+                    let script =
+                        app.templater.render_shell(&spec.run.text, &context).unwrap_or_else(|_| spec.run.text.clone());
+                    crate::engine::command_step::shown_as_run(&script)
                 }
             };
             for (index, line) in command.lines().enumerate() {
@@ -128,6 +143,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             }
         }
         _ => {}
+    }
+    // The step's notes, newest last.
+    for note in app.drill.iter().flat_map(|d| d.notes.iter()).filter(|n| n.step.as_deref() == Some(step.id.as_str())) {
+        lines.push(Line::from(vec![Span::styled("note: ", theme.dim()), Span::raw(note.text.clone())]));
     }
     if let Some(url) = &step.url {
         let rendered = app.templater.render_plain(&url.text, &app.template_context()).unwrap_or(url.text.clone());
@@ -144,6 +163,35 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         }
     }
     Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).render(area, buf);
+}
+
+/// The verdict of a finished drill and what decided it, highlighted first.
+fn verdict_lines(app: &App, drill: &crate::drill::state::DrillState, lines: &mut Vec<Line<'static>>) {
+    use crate::drill::verdict::{Demonstrated, Outcome};
+    let theme = app.theme;
+    let verdict = crate::drill::verdict::verdict(drill);
+    let style = match verdict.outcome {
+        Outcome::Passed => theme.ok(),
+        Outcome::PassedWithDeviations => theme.warn(),
+        _ => theme.bad(),
+    };
+    lines.push(Line::from(vec![
+        Span::styled(format!("Verdict: {}", verdict.outcome.label()), style.add_modifier(Modifier::BOLD)),
+        Span::styled(format!("  · report: drillbook report {}", short(&app.drill_id)), theme.dim()),
+        Span::styled("  · d to debrief · q to quit", theme.dim()),
+    ]));
+    for finding in verdict.deciding().take(4) {
+        let step = finding.step.as_ref().map(|s| format!("{s}: ")).unwrap_or_default();
+        let style = if finding.kind.fails_the_drill() { theme.bad() } else { theme.warn() };
+        lines.push(Line::from(Span::styled(format!("  {step}{} — {}", finding.kind.label(), finding.text), style)));
+    }
+    if let Demonstrated::No(why) = &verdict.rto {
+        lines.push(Line::from(Span::styled(format!("  RTO not achieved: {why}"), theme.bad())));
+    }
+    if let Demonstrated::No(why) = &verdict.rpo {
+        lines.push(Line::from(Span::styled(format!("  RPO not demonstrated: {why}"), theme.bad())));
+    }
+    lines.push(Line::raw(""));
 }
 
 /// `[██████░░░░░░] 42% 430 MiB of 1.0 GiB · …` from a progress message

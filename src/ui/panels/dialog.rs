@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget, Wra
 use crate::drill::state::StepStatus;
 use crate::ui::app::{App, Modal};
 use crate::ui::keymap;
-use crate::ui::layout::centered;
+use crate::ui::layout::{at_top, centered};
 
 const WIDTH: u16 = 72;
 
@@ -30,7 +30,7 @@ pub fn render(app: &App, modal: &Modal, area: Rect, buf: &mut Buffer) {
             lines.push(Line::from(vec![
                 Span::raw("Type "),
                 Span::styled(expected.clone(), theme.key()),
-                Span::raw(" to run it (esc: skip the step)."),
+                Span::raw(" to run it. Esc closes this; `s` on the step skips it (with a reason)."),
             ]));
             if *mismatch {
                 lines.push(Line::from(Span::styled(format!("`{}` does not match", input.value()), theme.bad())));
@@ -73,6 +73,16 @@ pub fn render(app: &App, modal: &Modal, area: Rect, buf: &mut Buffer) {
         Modal::Text { purpose, input } => {
             (format!(" {} ", purpose.title()), Vec::new(), Some((input.value().to_string(), false)))
         }
+        Modal::StopConfirm { step } => {
+            let lines = vec![
+                Line::from(format!(
+                    "Stop `{}` now? Its process group (or its watch) is stopped.",
+                    step_name(app, *step)
+                )),
+                Line::from("The step then counts as failed: retry it, skip it (with a reason) or abort."),
+            ];
+            (" Stop the step? ".into(), lines, None)
+        }
         Modal::QuitConfirm => {
             let running = app.running_command().map(|i| step_name(app, i)).unwrap_or_default();
             let lines = vec![
@@ -85,10 +95,10 @@ pub fn render(app: &App, modal: &Modal, area: Rect, buf: &mut Buffer) {
     };
     let mut hints = Vec::new();
     let hint_list = match modal {
-        Modal::Text { .. } | Modal::TypedConfirm { .. } => {
-            vec![("enter".to_string(), "accept"), ("esc".to_string(), "cancel")]
-        }
+        Modal::Text { .. } => vec![("enter".to_string(), "accept"), ("esc".to_string(), "back")],
+        Modal::TypedConfirm { .. } => vec![("enter".to_string(), "run it"), ("esc".to_string(), "close")],
         Modal::QuitConfirm => vec![("y".to_string(), "quit"), ("n".to_string(), "stay")],
+        Modal::StopConfirm { .. } => vec![("y".to_string(), "stop it"), ("n".to_string(), "let it run")],
         other => keymap::hints(&[other.context()]),
     };
     for (key, description) in hint_list {
@@ -100,7 +110,11 @@ pub fn render(app: &App, modal: &Modal, area: Rect, buf: &mut Buffer) {
     let rows: usize = lines.iter().map(|line| wrapped_rows(line, inner_width)).sum();
     let rows = u16::try_from(rows).unwrap_or(u16::MAX);
     let height = (rows + if input.is_some() { 2 } else { 0 } + 2).min(area.height);
-    let dialog = centered(area, WIDTH, height);
+    // The log shows what happened to an interrupted or failed step: keep it in view.
+    let dialog = match modal {
+        Modal::Interrupted { .. } | Modal::Failure { .. } => at_top(area, WIDTH, height),
+        _ => centered(area, WIDTH, height),
+    };
     Clear.render(dialog, buf);
     let block = Block::new()
         .borders(Borders::ALL)

@@ -9,7 +9,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use super::{clock, since};
-use crate::drill::event::DrillOutcome;
 use crate::runbook::duration::format_duration;
 use crate::ui::app::{App, Driver, Modal, Watch};
 use crate::ui::keymap;
@@ -88,14 +87,16 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let mut hints = Vec::new();
     let active = if matches!(app.modal, Some(Modal::Picker { .. })) {
         vec![("enter".to_string(), "choose"), ("esc".to_string(), "cancel"), ("type".to_string(), "to filter")]
-    } else if matches!(app.modal, Some(Modal::Text { .. } | Modal::TypedConfirm { .. })) {
-        vec![("enter".to_string(), "accept"), ("esc".to_string(), "cancel")]
+    } else if matches!(app.modal, Some(Modal::TypedConfirm { .. })) {
+        vec![("enter".to_string(), "run it"), ("esc".to_string(), "close (the step waits)")]
+    } else if matches!(app.modal, Some(Modal::Text { .. })) {
+        vec![("enter".to_string(), "accept"), ("esc".to_string(), "back")]
     } else if app.read_only() {
         keymap::read_only_hints(&app.contexts())
     } else {
         keymap::hints(&app.contexts())
     };
-    for (key, description) in active {
+    for (key, description) in keymap::fit_hints(active, usize::from(area.width)) {
         hints.push(Span::styled(format!(" {key}"), theme.key()));
         hints.push(Span::styled(format!(" {description} "), theme.dim()));
     }
@@ -119,10 +120,10 @@ fn watching(app: &App, watch: &Watch, width: u16) -> Vec<Span<'static>> {
         Driver::Unknown => Span::styled(" · driver: cannot tell (another host?)", theme.dim()),
     };
     spans.push(driver);
-    if let Some(finish) = app.drill.as_ref().and_then(|d| d.finished.as_ref()) {
-        let outcome = format!("{:?}", finish.outcome).to_lowercase();
-        let style = if finish.outcome == DrillOutcome::Completed { theme.ok() } else { theme.bad() };
-        spans.push(Span::styled(format!(" · drill {outcome}"), style));
+    if let Some(drill) = app.drill.as_ref().filter(|d| d.finished.is_some()) {
+        let outcome = crate::drill::verdict::verdict(drill).outcome;
+        let style = if outcome.passed() { theme.ok() } else { theme.bad() };
+        spans.push(Span::styled(format!(" · drill {}", outcome.label()), style));
     }
     if let Some(error) = &watch.error {
         spans.push(Span::styled(format!(" · error: {error}"), theme.bad()));

@@ -70,18 +70,24 @@ fn done_count(drill: &crate::drill::state::DrillState) -> String {
     format!("{settled}/{}", drill.steps.len())
 }
 
-/// The running time of the current attempt, or how long the last one took.
+/// How long the step took: every attempt (a running one so far). The
+/// detail pane shows the last attempt beside it.
 fn elapsed(app: &App, step: &StepState) -> Option<String> {
-    let attempt = step.attempts.last()?;
-    let duration = match step.status {
-        StepStatus::Running { .. } => since(attempt.started_at, app.now),
-        _ => match (attempt.duration_ms, attempt.finished_at) {
-            (Some(ms), _) => std::time::Duration::from_millis(ms),
-            (None, Some(end)) => since(attempt.started_at, end),
-            (None, None) => return None,
-        },
+    step.attempts.last()?;
+    Some(clock(step_time(app, step).0))
+}
+
+/// (all attempts, the last one) of a step, a running attempt up to now.
+pub fn step_time(app: &App, step: &StepState) -> (std::time::Duration, std::time::Duration) {
+    let running = matches!(step.status, StepStatus::Running { .. });
+    let took = |attempt: &crate::drill::state::Attempt| match (attempt.duration_ms, attempt.finished_at) {
+        (Some(ms), _) => std::time::Duration::from_millis(ms),
+        (None, Some(end)) => since(attempt.started_at, end),
+        (None, None) if running => since(attempt.started_at, app.now),
+        (None, None) => std::time::Duration::ZERO,
     };
-    Some(clock(duration))
+    let total = step.attempts.iter().map(took).sum();
+    (total, step.attempts.last().map(took).unwrap_or_default())
 }
 
 fn truncate(text: &str, width: usize) -> String {

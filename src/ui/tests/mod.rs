@@ -118,6 +118,7 @@ impl Harness {
             host: "dr-laptop".into(),
             mode: SessionMode::Tui,
             resumed: false,
+            previous_alive_at: None,
         });
         let mut state = DrillState::replay(std::slice::from_ref(&first)).unwrap();
         state.apply(&session).unwrap();

@@ -155,10 +155,34 @@ fn a_confirmation_names_the_command_and_yes_runs_it() {
 }
 
 #[test]
-fn declining_a_confirmation_answers_no() {
+fn declining_a_confirmation_asks_why_and_an_empty_reason_is_refused() {
     let mut h = Harness::opened(walkthrough());
     let id = h.ask(confirm(3, None));
-    assert_eq!(h.send(ch('n')), vec![Effect::Answer { id, answer: Answer::No }]);
+    assert!(h.send(ch('n')).is_empty());
+    assert!(matches!(h.app.modal, Some(Modal::Text { purpose: TextPurpose::SkipReason { step: 3 }, .. })));
+    assert!(h.send(key(KeyCode::Enter)).is_empty(), "no decline without a reason");
+    assert!(h.app.status.as_deref().unwrap().contains("a reason is needed"));
+    assert!(matches!(h.app.modal, Some(Modal::Text { .. })), "the prompt stays open");
+    type_text(&mut h, "DR database still in use");
+    let reason = "DR database still in use".to_string();
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: Answer::Decline { reason } }]);
+}
+
+#[test]
+fn esc_closes_a_confirmation_and_the_step_waits_for_its_answer() {
+    let mut h = Harness::opened(walkthrough());
+    let id = h.ask(confirm(3, Some("restore")));
+    assert!(h.send(key(KeyCode::Esc)).is_empty(), "Esc answers nothing");
+    assert!(h.app.modal.is_none());
+    assert_eq!(h.app.contexts()[0], crate::ui::keymap::Context::Asked);
+    // Enter opens it again; `s` skips, with a reason.
+    h.send(key(KeyCode::Enter));
+    assert!(matches!(h.app.modal, Some(Modal::TypedConfirm { .. })));
+    h.send(key(KeyCode::Esc));
+    h.send(ch('s'));
+    type_text(&mut h, "restored by the DBA");
+    let reason = "restored by the DBA".to_string();
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: Answer::Decline { reason } }]);
 }
 
 #[test]
@@ -212,7 +236,13 @@ fn an_interrupted_command_asks_and_mark_done_takes_a_note() {
     let mut h = Harness::opened(runbook(FAILING));
     h.starts("boom", true);
     // The process died while `boom` ran: a new session marks it interrupted.
-    h.record(Event::SessionStarted { pid: 2, host: "h".into(), mode: SessionMode::Tui, resumed: true });
+    h.record(Event::SessionStarted {
+        pid: 2,
+        host: "h".into(),
+        mode: SessionMode::Tui,
+        resumed: true,
+        previous_alive_at: None,
+    });
     let id = h.ask(Question::Interrupted { step: 0, still_running: Vec::new() });
     assert!(matches!(h.app.modal, Some(Modal::Interrupted { step: 0 })), "{:?}", h.app.modal);
     h.send(ch('d'));
@@ -225,7 +255,13 @@ fn an_interrupted_command_asks_and_mark_done_takes_a_note() {
 fn an_interrupted_step_shows_what_its_attempt_left_running() {
     let mut h = Harness::opened(runbook(FAILING));
     h.starts("boom", true);
-    h.record(Event::SessionStarted { pid: 2, host: "h".into(), mode: SessionMode::Tui, resumed: true });
+    h.record(Event::SessionStarted {
+        pid: 2,
+        host: "h".into(),
+        mode: SessionMode::Tui,
+        resumed: true,
+        previous_alive_at: None,
+    });
     let processes = vec!["pid 4250 pg_restore -d acme_dr (attempt 1)".to_string()];
     h.ask(Question::Interrupted { step: 0, still_running: processes });
     assert!(matches!(h.app.modal, Some(Modal::Interrupted { step: 0 })), "{:?}", h.app.modal);
@@ -259,15 +295,45 @@ fn a_checklist_ticks_notes_and_completes() {
     assert!(h.send(key(KeyCode::Enter)).is_empty());
     assert!(h.app.status.as_deref().unwrap().contains("Upload"));
     h.send(ch('j'));
-    // Ticking the last required item finishes the checklist: optional items are not needed.
-    assert_eq!(
-        h.send(ch(' ')),
-        vec![
-            Effect::Answer { id, answer: Answer::Tick { item: 2, ticked: true } },
-            Effect::Answer { id, answer: Answer::Done { note: None } },
-        ]
-    );
+    // Ticking the last required item does not finish the checklist: Enter does.
+    assert_eq!(h.send(ch(' ')), vec![Effect::Answer { id, answer: Answer::Tick { item: 2, ticked: true } }]);
+    h.record(Event::ChecklistTicked { step: "smoke".into(), item: 2, text: "Upload".into(), ticked: true });
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: Answer::Done { note: None } }]);
     assert_eq!(h.send(ch('o')), vec![Effect::OpenUrl("https://dr.example.com".into())]);
+}
+
+#[test]
+fn a_checklist_item_can_fail_with_a_note_and_arrows_stay_in_the_list() {
+    let mut h = Harness::opened(runbook(
+        "[runbook]\nid = \"c\"\ntitle = \"C\"\n[[step]]\nid = \"before\"\nkind = \"manual\"\n[[step]]\nid = \"smoke\"\nkind = \"checklist\"\nitems = [\"Log in\", \"Upload\"]\n[[step]]\nid = \"after\"\nkind = \"manual\"\n",
+    ));
+    h.starts("smoke", false);
+    let id = h.ask(Question::Checklist { step: 1 });
+    for _ in 0..5 {
+        h.send(key(KeyCode::Down));
+    }
+    assert_eq!((h.app.selected, h.app.checklist_cursor), (1, 1), "down stops at the last item");
+    for _ in 0..5 {
+        h.send(key(KeyCode::Up));
+    }
+    assert_eq!((h.app.selected, h.app.checklist_cursor), (1, 0), "up stops at the first item");
+    h.send(ch('f'));
+    assert!(matches!(h.app.modal, Some(Modal::Text { purpose: TextPurpose::ItemFailed { step: 1, item: 0 }, .. })));
+    assert!(h.send(key(KeyCode::Enter)).is_empty(), "what failed must be said");
+    type_text(&mut h, "login page 500s");
+    let failed = Answer::ItemFailed { item: 0, note: "login page 500s".into() };
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: failed }]);
+    h.record(Event::ChecklistItemFailed {
+        step: "smoke".into(),
+        item: 0,
+        text: "Log in".into(),
+        note: "login page 500s".into(),
+    });
+    h.send(key(KeyCode::Down));
+    h.send(ch(' '));
+    h.record(Event::ChecklistTicked { step: "smoke".into(), item: 1, text: "Upload".into(), ticked: true });
+    // A failed item counts as answered: Enter finishes, and the conductor fails the step.
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: Answer::Done { note: None } }]);
 }
 
 #[test]

@@ -7,9 +7,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
-use super::{Answer, answer, quit, start};
-use crate::drill::state::StepStatus;
-use crate::drive::Request;
+use super::{Answer, answer, question_dialog, quit, start};
+use crate::drive::{Question, Request};
 use crate::ui::app::{App, Effect, Focus, Modal, PickerPurpose, TextPurpose};
 use crate::ui::keymap::{self, Action};
 use crate::ui::widgets::picker::PickerOutcome;
@@ -30,7 +29,9 @@ pub(super) fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         }
         Modal::Confirm { step, command, target } => match action {
             Some(Action::Yes | Action::Accept) => answer(app, Answer::Yes),
-            Some(Action::No | Action::Cancel) => answer(app, Answer::No),
+            Some(Action::No | Action::Skip) => text(app, TextPurpose::SkipReason { step }),
+            // Closed, not declined: the step waits, Enter opens it again.
+            Some(Action::Cancel) => closed(app),
             _ => {
                 app.modal = Some(Modal::Confirm { step, command, target });
                 Vec::new()
@@ -42,7 +43,7 @@ pub(super) fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 app.modal = Some(Modal::TypedConfirm { step, command, target, expected, input, mismatch: true });
                 Vec::new()
             }
-            KeyCode::Esc => answer(app, Answer::No),
+            KeyCode::Esc => closed(app),
             _ => {
                 input.handle_event(&ratatui::crossterm::event::Event::Key(key));
                 app.modal = Some(Modal::TypedConfirm { step, command, target, expected, input, mismatch: false });
@@ -53,6 +54,7 @@ pub(super) fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             Some(Action::Retry) => answer(app, Answer::Again),
             Some(Action::MarkDone) => text(app, TextPurpose::MarkDoneNote { step }),
             Some(Action::Skip) => text(app, TextPurpose::SkipReason { step }),
+            Some(Action::Cancel) => closed(app),
             _ => {
                 app.modal = Some(Modal::Interrupted { step });
                 Vec::new()
@@ -62,8 +64,20 @@ pub(super) fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             Some(Action::Retry) => answer(app, Answer::Again),
             Some(Action::Skip) => text(app, TextPurpose::SkipReason { step }),
             Some(Action::Abort) => answer(app, Answer::Abort { note: None }),
+            Some(Action::Cancel) => closed(app),
             _ => {
                 app.modal = Some(Modal::Failure { step });
+                Vec::new()
+            }
+        },
+        Modal::StopConfirm { step } => match action {
+            Some(Action::Yes | Action::Accept) => {
+                app.status = Some("stopping the step…".into());
+                vec![Effect::Request(Request::StopStep)]
+            }
+            Some(Action::No | Action::Cancel) => Vec::new(),
+            _ => {
+                app.modal = Some(Modal::StopConfirm { step });
                 Vec::new()
             }
         },
@@ -75,14 +89,20 @@ pub(super) fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 Vec::new()
             }
         },
+        Modal::Text { purpose, input }
+            if key.code == KeyCode::Enter && needs_text(&purpose) && input.value().trim().is_empty() =>
+        {
+            // No deviation without its reason.
+            app.status = Some("a reason is needed: say why, so the report can".into());
+            app.modal = Some(Modal::Text { purpose, input });
+            Vec::new()
+        }
         Modal::Text { purpose, mut input } => match key.code {
             KeyCode::Enter => text_entered(app, purpose, input.value().trim().to_string()),
             KeyCode::Esc => {
-                // Backing out of a decision dialog returns to it.
+                // Backing out of a reason returns to the dialog it came from.
                 app.modal = match purpose {
-                    TextPurpose::SkipReason { step } | TextPurpose::MarkDoneNote { step } => {
-                        back_to_decision(app, step)
-                    }
+                    TextPurpose::SkipReason { .. } | TextPurpose::MarkDoneNote { .. } => question_dialog(app),
                     _ => None,
                 };
                 Vec::new()
@@ -122,14 +142,19 @@ fn text(app: &mut App, purpose: TextPurpose) -> Vec<Effect> {
     Vec::new()
 }
 
-/// The dialog a reason prompt came from, while its question is open.
-fn back_to_decision(app: &App, step: usize) -> Option<Modal> {
-    let status = app.drill.as_ref().and_then(|d| d.steps.get(step)).map(|s| s.status.clone());
-    match status {
-        Some(StepStatus::Interrupted { .. }) => Some(Modal::Interrupted { step }),
-        Some(StepStatus::Failed { .. }) => Some(Modal::Failure { step }),
-        _ => None,
-    }
+/// Text that is a deviation's reason: it may not be empty.
+fn needs_text(purpose: &TextPurpose) -> bool {
+    matches!(
+        purpose,
+        TextPurpose::SkipReason { .. } | TextPurpose::MarkDoneNote { .. } | TextPurpose::ItemFailed { .. }
+    )
+}
+
+/// A question's dialog closed with Esc: nothing is answered; the step
+/// waits, and Enter opens the dialog again.
+fn closed(app: &mut App) -> Vec<Effect> {
+    app.status = Some("closed: the step waits for an answer (enter opens it again)".into());
+    Vec::new()
 }
 
 /// "Rotate the backup key @dana" → ("Rotate the backup key", Some("dana")).
@@ -177,8 +202,15 @@ fn text_entered(app: &mut App, purpose: TextPurpose, text: String) -> Vec<Effect
             app.status = Some("debrief saved: it is in the report".into());
             vec![Effect::Request(Request::Debrief { went_well, to_improve: text })]
         }
-        TextPurpose::SkipReason { .. } => answer(app, Answer::Skip { reason: text }),
+        TextPurpose::SkipReason { .. } => {
+            let declining = matches!(app.question, Some((_, Question::Confirm { .. })));
+            answer(app, if declining { Answer::Decline { reason: text } } else { Answer::Skip { reason: text } })
+        }
         TextPurpose::MarkDoneNote { .. } => answer(app, Answer::MarkDone { note: text }),
+        TextPurpose::ItemFailed { item, .. } => {
+            app.checklist_cursor = item;
+            answer(app, Answer::ItemFailed { item, note: text })
+        }
     }
 }
 

@@ -106,10 +106,24 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Debrief => text(app, TextPurpose::DebriefWentWell),
         Action::AddActionItem => text(app, TextPurpose::ActionItem { step: selected }),
         Action::MarkDone => finish_interactive_step(app, selected),
-        Action::Skip if asked(app, selected, |q| matches!(q, Question::Manual { .. } | Question::Checklist { .. })) => {
-            text(app, TextPurpose::SkipReason { step: selected })
-        }
+        // Any question about the step: skipping asks for its reason.
+        Action::Skip if asked(app, selected, |_| true) => text(app, TextPurpose::SkipReason { step: selected }),
         Action::Skip => Vec::new(),
+        Action::Answer => {
+            app.modal = super::question_dialog(app);
+            Vec::new()
+        }
+        Action::StopStep => {
+            if let Some(step) = app.running_command() {
+                app.selected = step;
+                app.modal = Some(Modal::StopConfirm { step });
+            }
+            Vec::new()
+        }
+        Action::FailItem if asked(app, selected, |q| matches!(q, Question::Checklist { .. })) => {
+            text(app, TextPurpose::ItemFailed { step: selected, item: app.checklist_cursor })
+        }
+        Action::FailItem => Vec::new(),
         Action::OpenUrl => match step_url(app, selected) {
             Some(url) => vec![Effect::OpenUrl(url)],
             None => {
@@ -122,20 +136,13 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             app.modal = pickers::pod_picker(app);
             Vec::new()
         }
-        // Past either end of the checklist, the arrows move between steps.
+        // Inside a checklist the arrows stay on its items (tab leaves for the log).
         Action::NextItem => {
-            let count = checklist_len(app, selected);
-            if app.checklist_cursor + 1 >= count {
-                return on_action(app, Action::NextStep);
-            }
-            app.checklist_cursor += 1;
+            app.checklist_cursor = (app.checklist_cursor + 1).min(checklist_len(app, selected).saturating_sub(1));
             Vec::new()
         }
         Action::PrevItem => {
-            if app.checklist_cursor == 0 {
-                return on_action(app, Action::PrevStep);
-            }
-            app.checklist_cursor -= 1;
+            app.checklist_cursor = app.checklist_cursor.saturating_sub(1);
             Vec::new()
         }
         Action::Search => text(app, TextPurpose::Search),
@@ -184,37 +191,25 @@ fn step_url(app: &App, index: usize) -> Option<String> {
     app.templater.render_plain(&url.text, &app.template_context()).ok()
 }
 
-/// Space on a checklist item: ticks or unticks it. Ticking the last
-/// required item finishes the checklist.
+/// Space on a checklist item: ticks or unticks it (finishing the
+/// checklist is its own key: Enter).
 fn toggle_item(app: &mut App, index: usize) -> Vec<Effect> {
     if !asked(app, index, |q| matches!(q, Question::Checklist { .. })) {
         return Vec::new();
     }
-    let (Some(drill), Some(StepAction::Checklist(list))) =
-        (&app.drill, app.runbook.steps.get(index).map(|s| &s.action))
-    else {
-        return Vec::new();
-    };
     let item = app.checklist_cursor;
-    let Some(_) = list.items.get(item) else { return Vec::new() };
-    let ticked = drill.steps.get(index).is_some_and(|s| s.ticked(item));
-    let all_done = list
-        .items
-        .iter()
-        .enumerate()
-        .all(|(i, it)| !it.required || if i == item { !ticked } else { drill.steps[index].ticked(i) });
-    let item_count = list.items.len();
-    let mut effects = answer(app, Answer::Tick { item, ticked: !ticked });
-    if all_done {
-        effects.extend(answer(app, Answer::Done { note: None }));
-    } else if !ticked {
-        app.checklist_cursor = (item + 1).min(item_count.saturating_sub(1));
+    if app.runbook.steps.get(index).and_then(|s| s.checklist_item(item)).is_none() {
+        return Vec::new();
     }
-    effects
+    let ticked = app.drill.as_ref().and_then(|d| d.steps.get(index)).is_some_and(|s| s.ticked(item));
+    if !ticked {
+        app.checklist_cursor = (item + 1).min(checklist_len(app, index).saturating_sub(1));
+    }
+    answer(app, Answer::Tick { item, ticked: !ticked })
 }
 
 /// Enter on a manual step or a checklist: done (a checklist only when its
-/// required items are ticked).
+/// required items are ticked or marked failed: a failed item fails it).
 fn finish_interactive_step(app: &mut App, index: usize) -> Vec<Effect> {
     if !asked(app, index, |q| matches!(q, Question::Manual { .. } | Question::Checklist { .. })) {
         return Vec::new();
@@ -226,11 +221,11 @@ fn finish_interactive_step(app: &mut App, index: usize) -> Vec<Effect> {
             .items
             .iter()
             .enumerate()
-            .filter(|(i, it)| it.required && !state.ticked(*i))
+            .filter(|(i, it)| it.required && !state.ticked(*i) && !state.failed_items.contains_key(i))
             .map(|(_, it)| it.text.as_str())
             .collect();
         if !pending.is_empty() {
-            app.status = Some(format!("still to tick: {}", pending.join(", ")));
+            app.status = Some(format!("still to tick (or mark failed with f): {}", pending.join(", ")));
             return Vec::new();
         }
     }
@@ -241,7 +236,7 @@ pub(super) fn on_mouse(app: &mut App, mouse: MouseEvent) -> Vec<Effect> {
     if app.screen != Screen::Main || app.modal.is_some() {
         return Vec::new();
     }
-    let areas = layout::main_areas(ratatui::layout::Rect::new(0, 0, app.size.0, app.size.1));
+    let areas = layout::main_areas(ratatui::layout::Rect::new(0, 0, app.size.0, app.size.1), app.selected_log_lines());
     let inside = |r: ratatui::layout::Rect| {
         mouse.column >= r.x && mouse.column < r.x + r.width && mouse.row >= r.y && mouse.row < r.y + r.height
     };

@@ -69,6 +69,8 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     if app.modal.is_none() {
         app.modal = app.queued_modal.take();
     }
+    // The log pane's size follows what the selected step's log holds.
+    sync_viewports(app);
     effects
 }
 
@@ -122,7 +124,7 @@ fn on_drive(app: &mut App, update: Update) -> Vec<Effect> {
 /// Tells every log pane how big it is drawn, so paging and search
 /// scrolling match the screen.
 fn sync_viewports(app: &mut App) {
-    let areas = layout::main_areas(ratatui::layout::Rect::new(0, 0, app.size.0, app.size.1));
+    let areas = layout::main_areas(ratatui::layout::Rect::new(0, 0, app.size.0, app.size.1), app.selected_log_lines());
     for log in &mut app.logs {
         log.set_viewport(areas.log);
     }
@@ -165,7 +167,31 @@ fn plan_cursor(runbook: &Runbook, state: &crate::drill::state::DrillState) -> us
 /// a manual step or a checklist, the step's keys answer.
 fn open_question(app: &mut App, id: u64, question: Question) {
     app.selected = question.step();
-    let modal = match &question {
+    if let Question::Interrupted { step, still_running } = &question {
+        if still_running.is_empty() {
+            app.still_running.remove(step);
+        } else {
+            app.still_running.insert(*step, still_running.clone());
+        }
+    }
+    if matches!(question, Question::Manual { .. } | Question::Checklist { .. }) {
+        app.checklist_cursor = 0;
+        app.focus = Focus::Steps;
+    }
+    app.question = Some((id, question));
+    if let Some(modal) = question_dialog(app) {
+        if app.modal.is_some() {
+            app.queued_modal = Some(modal);
+        } else {
+            app.modal = Some(modal);
+        }
+    }
+}
+
+/// The dialog of the open question (none for a manual step or a checklist).
+fn question_dialog(app: &App) -> Option<Modal> {
+    let (_, question) = app.question.as_ref()?;
+    match question {
         Question::Confirm { step, command, target, typed: Some(expected), mismatch } => Some(Modal::TypedConfirm {
             step: *step,
             command: command.clone(),
@@ -178,34 +204,15 @@ fn open_question(app: &mut App, id: u64, question: Question) {
             Some(Modal::Confirm { step: *step, command: command.clone(), target: target.clone() })
         }
         Question::Pick { step, what, rows, default } => Some(pickers::question_picker(*step, *what, rows, *default)),
-        Question::Manual { .. } | Question::Checklist { .. } => {
-            app.checklist_cursor = 0;
-            app.focus = Focus::Steps;
-            None
-        }
-        Question::Interrupted { step, still_running } => {
-            if still_running.is_empty() {
-                app.still_running.remove(step);
-            } else {
-                app.still_running.insert(*step, still_running.clone());
-            }
-            Some(Modal::Interrupted { step: *step })
-        }
+        Question::Manual { .. } | Question::Checklist { .. } => None,
+        Question::Interrupted { step, .. } => Some(Modal::Interrupted { step: *step }),
         Question::Failed { step, .. } => Some(Modal::Failure { step: *step }),
-    };
-    app.question = Some((id, question));
-    if let Some(modal) = modal {
-        if app.modal.is_some() {
-            app.queued_modal = Some(modal);
-        } else {
-            app.modal = Some(modal);
-        }
     }
 }
 
 /// Answers the open question (kept open for a checklist's ticks).
 fn answer(app: &mut App, answer: Answer) -> Vec<Effect> {
-    let keep_open = matches!(answer, Answer::Tick { .. });
+    let keep_open = matches!(answer, Answer::Tick { .. } | Answer::ItemFailed { .. });
     let Some((id, _)) = (if keep_open { app.question.clone() } else { app.question.take() }) else {
         return Vec::new();
     };
