@@ -287,7 +287,7 @@ fn the_tui_in_a_terminal_uploads_its_reports_and_journals_what_plain_does() {
     tmux.wait_for("New drill");
     assert!(tmux.alternate_screen(), "the TUI, not plain mode");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("mark the step done");
+    tmux.wait_for("Do this, then press enter");
     tmux.keys(&["Enter"]);
     tmux.wait_for("Run this step?");
     tmux.keys(&["y"]);

@@ -65,7 +65,7 @@ fn sigkill_mid_step_then_resume_shows_it_interrupted() {
     // A required step skipped: the drill failed, and says so.
     tmux.wait_for("Verdict: failed");
     tmux.keys(&["q"]);
-    tmux.wait_for("EXITED=0");
+    tmux.wait_for("EXITED=1");
     assert!(home.journal().contains(r#""reason":"restored by hand""#));
     let broken = broken_terminal(&tmux, "after the resumed drill");
     assert!(broken.is_empty(), "{broken:?}");

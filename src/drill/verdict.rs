@@ -181,7 +181,7 @@ fn step_findings(state: &DrillState, step: &StepState, findings: &mut Vec<Findin
     if step.outline.always {
         match &step.status {
             StepStatus::Succeeded | StepStatus::Skipped { cause: SkipCause::Condition, .. } => {}
-            status => push(FindingKind::TeardownNotRun, format!("{}: DR may be left running", teardown_status(status))),
+            status => push(FindingKind::TeardownNotRun, format!("{}: DR left running", teardown_status(status))),
         }
         return;
     }

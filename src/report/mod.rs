@@ -431,10 +431,14 @@ fn step_report(state: &DrillState, step: &StepState) -> StepReport {
                 number: a.number,
                 started_at: a.started_at.to_string(),
                 finished_at: a.finished_at.map(|t| t.to_string()),
-                result: match (&a.result, &a.interrupted) {
-                    (Some(result), _) => format!("{result:?}").to_lowercase(),
-                    (None, Some(why)) => format!("interrupted: {why}"),
-                    (None, None) => "running".into(),
+                result: match (&a.result, &a.interrupted, &step.status) {
+                    (Some(result), _, _) => format!("{result:?}").to_lowercase(),
+                    (None, Some(why), _) => format!("interrupted: {why}"),
+                    // An attempt a person had open (a checklist) that was then
+                    // skipped or marked done: it ended so, it is not running.
+                    (None, None, StepStatus::Skipped { .. }) if is_last(step, a) => "skipped".into(),
+                    (None, None, StepStatus::MarkedDone { .. }) if is_last(step, a) => "marked done".into(),
+                    (None, None, _) => "running".into(),
                 },
                 reason: a.reason.clone(),
                 exit_code: a.exit_code,
@@ -713,6 +717,10 @@ fn deviations(state: &DrillState) -> Vec<DeviationReport> {
             }
         })
         .collect()
+}
+
+fn is_last(step: &StepState, attempt: &crate::drill::state::Attempt) -> bool {
+    step.attempts.last().is_some_and(|last| std::ptr::eq(last, attempt))
 }
 
 fn skip_cause_name(cause: SkipCause) -> &'static str {

@@ -7,6 +7,17 @@ use super::esc;
 use crate::drill::evidence::{Evidence, human_bytes};
 use crate::report::human_time;
 
+/// The heading of an evidence item: what it is the evidence of.
+pub(super) fn evidence_title(evidence: &Evidence) -> &'static str {
+    match evidence {
+        Evidence::Backup(_) => "Backup chosen",
+        Evidence::Tag(_) => "Tag chosen",
+        Evidence::Scale(_) => "What the scale changed",
+        Evidence::Wait(_) => "What DR ran",
+        Evidence::Http(_) => "How the URL answered",
+    }
+}
+
 /// Journaled evidence as readable lines (HTML, escaped).
 pub(super) fn evidence_lines(evidence: &Evidence) -> Vec<String> {
     let mut lines = Vec::new();

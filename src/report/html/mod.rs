@@ -11,7 +11,7 @@ use crate::runbook::duration::format_duration;
 mod evidence;
 mod timeline;
 
-use evidence::evidence_lines;
+use evidence::{evidence_lines, evidence_title};
 use timeline::timeline;
 
 const STYLE: &str = r#"
@@ -53,6 +53,9 @@ td.when { white-space: nowrap; }
 .verdict-line { font-size: 18px; margin: 4px 0; }
 .verdict .findings { color: var(--fg); margin: 4px 0; }
 .verdict .findings li.fails { font-weight: 600; }
+tr.decided td { background: var(--bad-bg); }
+svg .bar-skipped { fill: var(--skip-bg); stroke: var(--skip); stroke-width: 1.5; stroke-dasharray: 2 2; }
+svg .bar-marked { fill: #fff; stroke: var(--ok-bar); stroke-width: 2; stroke-dasharray: 3 2; }
 .skip { color: var(--skip); background: var(--skip-bg); }
 .training { color: #6b21a8; background: #f3e8ff; }
 .step { border: 1px solid var(--line); border-radius: 6px; padding: 12px 16px; margin: 14px 0; }
@@ -405,7 +408,7 @@ fn step_section(out: &mut String, index: usize, step: &StepReport) {
         let _ = writeln!(out, "</ul>");
     }
     if let Some(evidence) = &step.evidence {
-        let _ = writeln!(out, "<h4>Choice</h4>\n<ul>");
+        let _ = writeln!(out, "<h4 class=\"evidence\">{}</h4>\n<ul>", evidence_title(evidence));
         for line in evidence_lines(evidence) {
             let _ = writeln!(out, "<li>{line}</li>");
         }
@@ -456,15 +459,19 @@ fn deviations(out: &mut String, report: &Report) {
             Some(cause) if deviation.kind == "skipped" => format!("skipped ({})", cause.replace('_', "-")),
             _ => deviation.kind.clone(),
         };
+        // A deviation that decided the verdict stands out.
+        let decided = report.findings.iter().any(|f| f.fails && f.step.as_deref() == Some(deviation.step.as_str()));
         let class = match deviation.kind.as_str() {
             "failed attempt" => "bad",
-            "interrupted" | "confirmation declined" => "warn",
-            "retry" | "marked done" => "info",
+            _ if decided => "bad",
+            "interrupted" | "confirmation declined" | "marked done" | "skipped" => "warn",
+            "retry" => "info",
             _ => "skip",
         };
+        let row = if decided { " class=\"decided\"" } else { "" };
         let _ = writeln!(
             out,
-            "<tr><td class=\"when\">{}</td><td>{} <code>{}</code></td><td>{}</td><td class=\"pre-line\">{}</td></tr>",
+            "<tr{row}><td class=\"when\">{}</td><td>{} <code>{}</code></td><td>{}</td><td class=\"pre-line\">{}</td></tr>",
             esc(&human_time(&deviation.at)),
             esc(&deviation.step_title),
             esc(&deviation.step),
@@ -680,7 +687,8 @@ fn verdict_class(verdict: &str) -> &'static str {
 
 fn status_class(status: &str) -> &'static str {
     match status {
-        "done" | "marked done" => "ok",
+        "done" => "ok",
+        "marked done" => "warn",
         "failed" => "bad",
         "interrupted" => "warn",
         "running" => "info",

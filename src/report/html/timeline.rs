@@ -188,6 +188,8 @@ pub(super) fn timeline(out: &mut String, report: &Report) {
          <span><span class=\"swatch\" style=\"background: var(--bad-bar)\"></span>failed or timed out</span>\
          <span><span class=\"swatch\" style=\"background: var(--warn-bar)\"></span>interrupted</span>\
          <span><span class=\"swatch\" style=\"background: var(--skip-bar)\"></span>cancelled</span>\
+         <span><span class=\"swatch\" style=\"background: var(--skip-bg); border: 1.5px dashed var(--skip)\"></span>skipped</span>\
+         <span><span class=\"swatch\" style=\"border: 2px dashed var(--ok-bar)\"></span>marked done (not run)</span>\
          <span><span class=\"swatch\" style=\"background: var(--info-bar)\"></span>running</span>\
          <span><span class=\"swatch offline\"></span>no drillbook process running</span>\
          <span>↺ teardown (not counted in the RTO)</span></div>\n</section>"
@@ -232,6 +234,8 @@ fn attempt_tooltip(step: &StepReport, attempt: &AttemptReport, from: Timestamp, 
 
 fn bar_class(result: &str) -> &'static str {
     match result {
+        "skipped" => "bar-skipped",
+        "marked done" => "bar-marked",
         "succeeded" => "bar-succeeded",
         "failed" => "bar-failed",
         "timedout" => "bar-timedout",

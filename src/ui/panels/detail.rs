@@ -88,7 +88,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 Span::styled("enter", theme.key()),
                 Span::styled(" (or ", theme.warn()),
                 Span::styled("s", theme.key()),
-                Span::styled(" to skip).", theme.warn()),
+                Span::styled(" to skip it, with a reason).", theme.warn()),
             ]));
         }
         Action::Checklist(list) => {
