@@ -304,11 +304,19 @@ pub fn fit_hints(hints: Vec<(String, &'static str)>, width: usize) -> Vec<(Strin
     fitted
 }
 
-/// "show a pod's logs (all pods)" → "show a pod's"; help and quit keep one word.
+/// "mark the step done (with a note)" → "mark step done": no aside, no
+/// articles, three words at most, no dangling "to" or "and"; help and quit
+/// keep one word.
 fn short_description(description: &str, one_word: bool) -> String {
+    const ARTICLES: [&str; 3] = ["the", "a", "an"];
+    const DANGLING: [&str; 6] = ["to", "and", "between", "with", "for", "of"];
     let plain = description.split(" (").next().unwrap_or(description);
     let words = if one_word { 1 } else { 3 };
-    plain.split_whitespace().take(words).collect::<Vec<_>>().join(" ")
+    let mut kept: Vec<&str> = plain.split_whitespace().filter(|w| !ARTICLES.contains(w)).take(words).collect();
+    while kept.len() > 1 && kept.last().is_some_and(|w| DANGLING.contains(w)) {
+        kept.pop();
+    }
+    kept.join(" ")
 }
 
 /// Every binding grouped by context, for the help overlay.

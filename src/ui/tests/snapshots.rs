@@ -48,6 +48,17 @@ fn start_screen() {
     both("start", &mut h);
 }
 
+/// A manual step waiting for the operator: what to do, and the keys (at
+/// 80x24 the footer keeps `?` and `q`).
+#[test]
+fn manual_step() {
+    let mut h = Harness::opened(demo());
+    h.starts("brief", false);
+    h.ask(crate::drive::Question::Manual { step: 0 });
+    at(&mut h, 40);
+    both("manual", &mut h);
+}
+
 #[test]
 fn running_with_log() {
     let mut h = downloading();
