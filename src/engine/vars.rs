@@ -128,7 +128,7 @@ impl Resolver<'_> {
         }
         if let Some(default) = &var.default {
             // Resolve what the default refers to first.
-            let names = self.templater.referenced_names(&default.text)?;
+            let names = self.templater.referenced_names(&default.text).map_err(|e| e.to_string())?;
             for name in names {
                 if let Some(dependency) = self.runbook.var(name.split('.').next().unwrap_or(&name)) {
                     self.resolve(dependency)?;

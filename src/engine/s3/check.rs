@@ -242,7 +242,7 @@ impl CheckStep {
         context: &crate::runbook::template::TemplateContext,
         templater: &crate::runbook::template::Templater,
     ) -> Result<CheckStep, String> {
-        let render = |t: &crate::runbook::Template| templater.render_plain(&t.text, context);
+        let render = |t: &crate::runbook::Template| templater.render_plain(&t.text, context).map_err(|e| e.to_string());
         let optional = |t: &Option<crate::runbook::Template>| t.as_ref().map(render).transpose();
         Ok(CheckStep {
             bucket: render(&spec.bucket)?,
