@@ -27,6 +27,7 @@ use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 
 use crate::drill::evidence::{Evidence, HttpResult};
+use crate::engine::render::RenderError;
 use crate::engine::{EngineEvent, OutputStream};
 use crate::runbook::duration::format_duration;
 use crate::runbook::template::{CaptureValue, TemplateContext, Templater};
@@ -58,10 +59,10 @@ pub struct HttpCheckStep {
 }
 
 impl HttpCheckStep {
-    pub fn render(spec: &HttpCheckSpec, context: &TemplateContext, templater: &Templater) -> Result<Self, String> {
-        let render = |key: &str, text: &str| templater.render_plain(text, context).map_err(|e| format!("`{key}`: {e}"));
+    pub fn render(spec: &HttpCheckSpec, context: &TemplateContext, templater: &Templater) -> Result<Self, RenderError> {
+        let render = |key: &str, text: &str| templater.render_plain(text, context).map_err(RenderError::at(key));
         let url = render("url", &spec.url.text)?.trim().to_string();
-        let target = parse_http_url(&url).map_err(|e| format!("`url`: {e}"))?;
+        let target = parse_http_url(&url).map_err(RenderError::Url)?;
         let contains = match &spec.contains {
             Some(t) => Some(render("contains", &t.text)?).filter(|c| !c.is_empty()),
             None => None,
@@ -681,7 +682,7 @@ mod tests {
             ("ftp://{{ project }}.example.com/", "only http and https"),
             ("https://user:pw@{{ project }}.example.com/", "credentials"),
         ] {
-            let error = HttpCheckStep::render(&spec(url), &context(), &templater).unwrap_err();
+            let error = HttpCheckStep::render(&spec(url), &context(), &templater).unwrap_err().to_string();
             assert!(error.starts_with("`url`: ") && error.contains(wanted), "{url}: {error}");
         }
     }

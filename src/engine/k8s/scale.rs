@@ -16,6 +16,7 @@ use super::wait::{PodTable, StepDone, WaitError, pod_rows, say, watch_trouble};
 use super::{Cluster, ClusterTarget, K8sError, WatchEvent, Workload, WorkloadKind};
 pub use crate::drill::evidence::{Planned, ScalePlan};
 use crate::engine::EngineEvent;
+use crate::engine::render::RenderError;
 use crate::runbook::K8sScaleSpec;
 use crate::runbook::duration::format_duration;
 use crate::runbook::template::{TemplateContext, Templater};
@@ -33,7 +34,7 @@ pub struct ScaleStep {
 }
 
 impl ScaleStep {
-    pub fn render(spec: &K8sScaleSpec, context: &TemplateContext, templater: &Templater) -> Result<Self, String> {
+    pub fn render(spec: &K8sScaleSpec, context: &TemplateContext, templater: &Templater) -> Result<Self, RenderError> {
         Ok(ScaleStep {
             target: RenderedTarget::render(&spec.target, context, templater)?,
             deployments: if spec.all { Vec::new() } else { spec.deployments.clone() },
