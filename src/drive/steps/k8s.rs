@@ -201,8 +201,9 @@ impl Conductor {
         let rendered = ScaleStep::render(spec, &context, self.session.templater());
         let rendered = rendered.map_err(|e| e.to_string()).and_then(|mut rendered| {
             rendered.target.context = self.cluster_context(rendered.target.context.take());
-            let protected = k8s::protected_namespaces(&self.session.runbook, &context, self.session.templater())?;
-            rendered.refuse_protected(&protected)?;
+            let protected = k8s::protected_namespaces(&self.session.runbook, &context, self.session.templater())
+                .map_err(|e| e.to_string())?;
+            rendered.refuse_protected(&protected).map_err(|e| e.to_string())?;
             Ok(rendered)
         });
         let rendered = match rendered {
@@ -212,7 +213,7 @@ impl Conductor {
         let (runbook, state) = (&self.session.runbook, &self.session.state);
         let planned = async {
             let cluster = k8s::connect(rendered.target.context.as_deref()).await.map_err(|e| e.to_string())?;
-            k8s::require_same_context(runbook, state, step, cluster.target())?;
+            k8s::require_same_context(runbook, state, step, cluster.target()).map_err(|e| e.to_string())?;
             let (plan, workloads) = scale::plan(cluster.as_ref(), &rendered).await.map_err(|e| e.to_string())?;
             Ok::<_, String>((cluster, plan, workloads))
         };
