@@ -175,7 +175,7 @@ pub enum HttpError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Certificate {
     Expires(Timestamp),
-    Unreadable(String),
+    Unreadable(der::ValidityError),
 }
 
 /// What one attempt saw.
