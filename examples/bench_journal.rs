@@ -36,7 +36,7 @@ fn main() -> ExitCode {
 fn write(home: PathBuf, runbook: PathBuf, events: u64) -> Result<String, String> {
     let runbook = drillbook::runbook::load(&runbook).map_err(|e| e.to_string())?;
     let first = runbook.steps.first().ok_or("the runbook has no steps")?.id.clone();
-    let vars = resolve_vars(&runbook, &BTreeMap::new(), &|_| None, &mut NoPrompt)?;
+    let vars = resolve_vars(&runbook, &BTreeMap::new(), &|_| None, &mut NoPrompt).map_err(|e| e.to_string())?;
     let store = DrillStore::at(home);
     let mut session =
         DrillSession::start(&store, runbook, vars, SessionMode::Plain, false).map_err(|e| e.to_string())?;

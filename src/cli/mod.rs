@@ -305,10 +305,10 @@ fn start(
         ));
     }
     let store = DrillStore::from_env().map_err(|e| e.to_string())?;
-    let given = vars::parse_var_args(var_args)?;
+    let given = vars::parse_var_args(var_args).map_err(|e| e.to_string())?;
     if use_tui(&ui) {
         // Same checks as plain mode on what was given; the start screen asks for the rest.
-        vars::check_given(&runbook, &given)?;
+        vars::check_given(&runbook, &given).map_err(|e| e.to_string())?;
         let env = runbook
             .vars
             .iter()
@@ -324,9 +324,9 @@ fn start(
     let mut input = input::Input::stdin();
     let env = |name: &str| std::env::var(name).ok();
     let resolved = if ui.yes {
-        vars::resolve_vars(&runbook, &given, &env, &mut vars::NoPrompt)?
+        vars::resolve_vars(&runbook, &given, &env, &mut vars::NoPrompt).map_err(|e| e.to_string())?
     } else {
-        vars::resolve_vars(&runbook, &given, &env, &mut input)?
+        vars::resolve_vars(&runbook, &given, &env, &mut input).map_err(|e| e.to_string())?
     };
     let mut session =
         DrillSession::start(&store, runbook, resolved, SessionMode::Plain, training).map_err(|e| e.to_string())?;
@@ -671,7 +671,7 @@ fn verify(drill: &str) -> Result<ExitCode, String> {
 }
 
 impl Prompter for input::Input {
-    fn ask(&mut self, var: &runbook::VarDef, secret: bool) -> Result<Option<String>, String> {
-        input::Input::ask(self, var, secret)
+    fn ask(&mut self, var: &runbook::VarDef, secret: bool) -> std::io::Result<Option<String>> {
+        input::Input::ask(self, var, secret).map_err(std::io::Error::other)
     }
 }

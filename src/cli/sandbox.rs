@@ -64,7 +64,7 @@ pub enum SandboxCommand {
 }
 
 fn parse_delay(text: &str) -> Result<Duration, String> {
-    crate::runbook::duration::parse_duration(text)
+    crate::runbook::duration::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn open(dir: &Path) -> Result<SimCluster, String> {

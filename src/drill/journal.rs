@@ -194,7 +194,7 @@ pub enum JournalError {
         /// 1-based line number.
         line: usize,
         /// What is wrong with the line.
-        problem: String,
+        problem: Corruption,
     },
     /// The hash chain or the seq numbering is broken: the journal was edited.
     #[error("journal {} was modified after it was written: {brk}", .path.display())]
@@ -239,6 +239,24 @@ pub enum JournalError {
         /// `serde_json`'s error.
         source: serde_json::Error,
     },
+}
+
+/// What is wrong with a line of a journal (or with the journal as it is being followed).
+#[derive(Debug, thiserror::Error)]
+pub enum Corruption {
+    #[error("empty line")]
+    EmptyLine,
+    /// The line is not JSON with a record's header.
+    #[error("not a journal record: {}", serde_message(.0))]
+    NotRecord(#[source] serde_json::Error),
+    #[error("line is not terminated by a newline")]
+    Unterminated,
+    /// A followed journal got shorter than what was already read of it.
+    #[error(
+        "the journal shrank to {length} bytes while {read} bytes of it had been read: it was \
+         truncated or replaced"
+    )]
+    Shrank { length: u64, read: u64 },
 }
 
 impl JournalError {
@@ -328,11 +346,11 @@ enum Parsed<T> {
         prev: String,
         message: String,
     },
-    NotRecord(String),
+    NotRecord(Corruption),
 }
 
-fn header(content: &[u8]) -> Result<RecordHeader, String> {
-    serde_json::from_slice::<RecordHeader>(content).map_err(|e| format!("not a journal record: {}", serde_message(&e)))
+fn header(content: &[u8]) -> Result<RecordHeader, Corruption> {
+    serde_json::from_slice::<RecordHeader>(content).map_err(Corruption::NotRecord)
 }
 
 /// The line's record header only (`verify`: the events are not needed).
@@ -421,7 +439,7 @@ fn scan<T: Send>(
     let chunks = lines_of(data);
     let checked = parallel_map(&chunks, &|chunk: &&[u8]| {
         let content = chunk.strip_suffix(b"\n").unwrap_or(chunk);
-        let parsed = if content.is_empty() { Parsed::NotRecord("empty line".to_owned()) } else { parse(content) };
+        let parsed = if content.is_empty() { Parsed::NotRecord(Corruption::EmptyLine) } else { parse(content) };
         (parsed, line_hash(content))
     });
 
@@ -467,11 +485,7 @@ fn scan<T: Send>(
 /// `split_inclusive` only yields a chunk without '\n' as the last one; kept as an
 /// error rather than a panic should that ever not hold.
 fn unreachable_unterminated<T>(path: &Path, line: usize) -> Result<T, JournalError> {
-    Err(JournalError::Corrupt {
-        path: path.to_path_buf(),
-        line,
-        problem: "line is not terminated by a newline".to_owned(),
-    })
+    Err(JournalError::Corrupt { path: path.to_path_buf(), line, problem: Corruption::Unterminated })
 }
 
 fn read_all(path: &Path, file: &mut File) -> Result<Vec<u8>, JournalError> {
@@ -710,11 +724,7 @@ impl<E: DeserializeOwned> Follower<E> {
             return Err(JournalError::Corrupt {
                 path,
                 line: self.lines,
-                problem: format!(
-                    "the journal shrank to {length} bytes while {} bytes of it had been read: it was \
-                     truncated or replaced",
-                    self.offset
-                ),
+                problem: Corruption::Shrank { length, read: self.offset },
             });
         }
         if length == self.offset {
@@ -732,11 +742,8 @@ impl<E: DeserializeOwned> Follower<E> {
             let line_number = self.lines.saturating_add(1);
             let is_last = index + 1 == chunks.len();
             let content = chunk.strip_suffix(b"\n").unwrap_or(chunk);
-            let parsed = if content.is_empty() {
-                Parsed::NotRecord("empty line".to_owned())
-            } else {
-                parse_record::<E>(content)
-            };
+            let parsed =
+                if content.is_empty() { Parsed::NotRecord(Corruption::EmptyLine) } else { parse_record::<E>(content) };
             let (seq, prev, record) = match parsed {
                 // Maybe torn by a crash: a resume sets it aside, so wait and see.
                 Parsed::NotRecord(_) if is_last => break,

@@ -4,27 +4,36 @@
 /// The role of someone listed without one on the start screen.
 pub const DEFAULT_ROLE: &str = "participant";
 
+/// Why a participant entry cannot be read. Both name the entry, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParticipantError {
+    #[error("`{0}` has no name before the colon")]
+    NoName(String),
+    #[error("`{0}` has no role after a colon")]
+    NoRole(String),
+}
+
 /// `Name:role`, both trimmed. The name must not be empty; without a role
 /// (no colon, or nothing after it) `default_role` is taken, or it is an
 /// error when there is none.
-pub fn parse_one(text: &str, default_role: Option<&str>) -> Result<(String, String), String> {
+pub fn parse_one(text: &str, default_role: Option<&str>) -> Result<(String, String), ParticipantError> {
     let (name, role) = match text.split_once(':') {
         Some((name, role)) => (name.trim(), role.trim()),
         None => (text.trim(), ""),
     };
     if name.is_empty() {
-        return Err(format!("`{}` has no name before the colon", text.trim()));
+        return Err(ParticipantError::NoName(text.trim().to_string()));
     }
     match (role, default_role) {
         ("", Some(default)) => Ok((name.to_string(), default.to_string())),
-        ("", None) => Err(format!("`{}` has no role after a colon", text.trim())),
+        ("", None) => Err(ParticipantError::NoRole(text.trim().to_string())),
         (role, _) => Ok((name.to_string(), role.to_string())),
     }
 }
 
 /// A comma-separated list of `Name:role` (role optional, see [`DEFAULT_ROLE`]);
 /// empty entries are ignored, so an empty text is nobody.
-pub fn parse_list(text: &str) -> Result<Vec<(String, String)>, String> {
+pub fn parse_list(text: &str) -> Result<Vec<(String, String)>, ParticipantError> {
     text.split(',').filter(|entry| !entry.trim().is_empty()).map(|entry| parse_one(entry, Some(DEFAULT_ROLE))).collect()
 }
 
@@ -50,7 +59,7 @@ mod tests {
         assert!(parse_one("Alice", None).is_err(), "the command line asks for a role");
         assert_eq!(parse_one("Alice", Some(DEFAULT_ROLE)), Ok(pair("Alice", "participant")));
         assert_eq!(parse_one("Alice:", Some(DEFAULT_ROLE)), Ok(pair("Alice", "participant")));
-        assert!(parse_one(" :scribe", Some(DEFAULT_ROLE)).unwrap_err().contains("no name"));
+        assert!(parse_one(" :scribe", Some(DEFAULT_ROLE)).unwrap_err().to_string().contains("no name"));
     }
 
     #[test]

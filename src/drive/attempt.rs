@@ -25,6 +25,7 @@ pub fn prepare_command(session: &DrillSession, step: &Step) -> Result<(u32, Prep
     let training = session.state.training.then_some(session.dir.path.as_path());
     command_step::prepare(&step.id, spec, &context, session.templater(), &session.dir, attempt, training)
         .map(|prepared| (attempt, prepared))
+        .map_err(|e| e.to_string())
 }
 
 /// The journaled end of a command attempt that ran to its end (not one

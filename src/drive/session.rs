@@ -257,6 +257,7 @@ impl DrillSession {
             return Ok(Vec::new());
         }
         crate::engine::training::prepare(&self.runbook, &self.template_context(), &self.templater, &self.dir.path)
+            .map_err(|e| e.to_string())
     }
 
     /// The cluster every Kubernetes step uses in training (the sandbox's).

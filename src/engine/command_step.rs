@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::command::{CaptureRule, CaptureStream, CommandRequest};
+use super::render::RenderError;
 use crate::drill::store::DrillDir;
 use crate::runbook::template::{TemplateContext, Templater};
 use crate::runbook::{self, CommandSpec};
@@ -25,13 +26,11 @@ pub fn prepare(
     dir: &DrillDir,
     attempt: u32,
     training: Option<&std::path::Path>,
-) -> Result<PreparedCommand, String> {
+) -> Result<PreparedCommand, RenderError> {
     const DRILLBOOK_ENV: &str = "DRILLBOOK";
-    let script = templater.render_shell(&spec.run.text, context).map_err(|e| format!("`run`: {e}"))?;
+    let script = templater.render_shell(&spec.run.text, context).map_err(RenderError::at("run"))?;
     let cwd = match &spec.cwd {
-        Some(cwd) => {
-            Some(PathBuf::from(templater.render_plain(&cwd.text, context).map_err(|e| format!("`cwd`: {e}"))?))
-        }
+        Some(cwd) => Some(PathBuf::from(templater.render_plain(&cwd.text, context).map_err(RenderError::at("cwd"))?)),
         None => None,
     };
     let mut env = context.secret_env();
@@ -44,7 +43,7 @@ pub fn prepare(
         env.push((DRILLBOOK_ENV.to_string(), exe));
     }
     for (name, value) in &spec.env {
-        let value = templater.render_env(&value.text, context).map_err(|e| format!("`env.{name}`: {e}"))?;
+        let value = templater.render_env(&value.text, context).map_err(RenderError::at(format!("env.{name}")))?;
         env.push((name.clone(), value));
     }
     // Training never runs the real command: its `simulate` script (which may
@@ -55,12 +54,11 @@ pub fn prepare(
             env.extend(crate::engine::training::command_env(drill_dir));
             match &spec.simulate {
                 Some(simulate) => {
-                    templater.render_shell(&simulate.text, context).map_err(|e| format!("`simulate`: {e}"))?
+                    templater.render_shell(&simulate.text, context).map_err(RenderError::at("simulate"))?
                 }
-                None => format!(
-                    "printf '%s\\n' 'training: this command is shown, not run:' {}",
-                    shlex::try_quote(&script).map_err(|e| e.to_string())?
-                ),
+                None => {
+                    format!("printf '%s\\n' 'training: this command is shown, not run:' {}", shlex::try_quote(&script)?)
+                }
             }
         }
     };

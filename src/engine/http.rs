@@ -27,6 +27,7 @@ use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 
 use crate::drill::evidence::{Evidence, HttpResult};
+use crate::engine::render::RenderError;
 use crate::engine::{EngineEvent, OutputStream};
 use crate::runbook::duration::format_duration;
 use crate::runbook::template::{CaptureValue, TemplateContext, Templater};
@@ -58,10 +59,10 @@ pub struct HttpCheckStep {
 }
 
 impl HttpCheckStep {
-    pub fn render(spec: &HttpCheckSpec, context: &TemplateContext, templater: &Templater) -> Result<Self, String> {
-        let render = |key: &str, text: &str| templater.render_plain(text, context).map_err(|e| format!("`{key}`: {e}"));
+    pub fn render(spec: &HttpCheckSpec, context: &TemplateContext, templater: &Templater) -> Result<Self, RenderError> {
+        let render = |key: &str, text: &str| templater.render_plain(text, context).map_err(RenderError::at(key));
         let url = render("url", &spec.url.text)?.trim().to_string();
-        let target = parse_http_url(&url).map_err(|e| format!("`url`: {e}"))?;
+        let target = parse_http_url(&url).map_err(RenderError::Url)?;
         let contains = match &spec.contains {
             Some(t) => Some(render("contains", &t.text)?).filter(|c| !c.is_empty()),
             None => None,
@@ -174,7 +175,7 @@ pub enum HttpError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Certificate {
     Expires(Timestamp),
-    Unreadable(String),
+    Unreadable(der::ValidityError),
 }
 
 /// What one attempt saw.
@@ -278,7 +279,7 @@ pub async fn run(
         let built = tokio::task::spawn_blocking(move || tls_connector(ca_file.as_deref()))
             .await
             .map_err(|e| HttpError::Setup(format!("internal error while loading CA certificates: {e}")))?;
-        Some(built.map_err(HttpError::Setup)?)
+        Some(built.map_err(|e| HttpError::Setup(e.to_string()))?)
     } else {
         None
     };
@@ -417,28 +418,53 @@ fn system_roots() -> &'static [CertificateDer<'static>] {
     ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
 }
 
+/// Why TLS for a check could not be set up.
+#[derive(Debug, thiserror::Error)]
+enum TlsSetupError {
+    #[error("cannot read `ca_file` {}: {source}", .path.display())]
+    ReadCaFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("`ca_file` {} is not valid PEM: {source}", .path.display())]
+    Pem {
+        path: PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("`ca_file` {}: a certificate cannot be used as a CA: {source}", .path.display())]
+    NotCa {
+        path: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("`ca_file` {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", .path.display())]
+    NoCertificate { path: PathBuf },
+    #[error("cannot set up TLS: {0}")]
+    Config(#[source] rustls::Error),
+}
+
 /// TLS for one check: the system's CAs, plus `ca_file`'s.
-fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<Tls, String> {
+fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<Tls, TlsSetupError> {
     let mut roots = rustls::RootCertStore::empty();
     let (system, _) = roots.add_parsable_certificates(system_roots().iter().cloned());
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|e| format!("cannot read `ca_file` {}: {e}", path.display()))?;
+        let pem = std::fs::read(path).map_err(|source| TlsSetupError::ReadCaFile { path: path.into(), source })?;
         let mut added = 0;
         for certificate in CertificateDer::pem_slice_iter(&pem) {
-            let certificate = certificate.map_err(|e| format!("`ca_file` {} is not valid PEM: {e}", path.display()))?;
-            roots
-                .add(certificate)
-                .map_err(|e| format!("`ca_file` {}: a certificate cannot be used as a CA: {e}", path.display()))?;
+            let certificate = certificate.map_err(|source| TlsSetupError::Pem { path: path.into(), source })?;
+            roots.add(certificate).map_err(|source| TlsSetupError::NotCa { path: path.into(), source })?;
             added += 1;
         }
         if added == 0 {
-            return Err(format!("`ca_file` {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
+            return Err(TlsSetupError::NoCertificate { path: path.into() });
         }
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .map_err(TlsSetupError::Config)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -468,7 +494,7 @@ async fn attempt(step: &HttpCheckStep, tls: Option<&Tls>) -> Observation {
     let address = format!("{}:{}", target.host, target.port);
     let tcp = match connect(&target.host, target.port).await {
         Ok(tcp) => tcp,
-        Err(message) => return Observation::Error(message),
+        Err(error) => return Observation::Error(error.to_string()),
     };
     let _ = tcp.set_nodelay(true);
     match tls {
@@ -494,11 +520,33 @@ async fn attempt(step: &HttpCheckStep, tls: Option<&Tls>) -> Observation {
     }
 }
 
+/// Why no connection could be made.
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    #[error("cannot resolve `{host}`: {source}")]
+    Resolve {
+        host: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot resolve `{host}`: no addresses")]
+    NoAddresses { host: String },
+    /// The last address tried refused (or did not answer).
+    #[error("{}", describe_io(.source, .address))]
+    Connect {
+        address: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
 /// Resolves and connects to the first address that accepts.
-async fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
+async fn connect(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
     let address = format!("{host}:{port}");
-    let addresses: Vec<_> =
-        tokio::net::lookup_host((host, port)).await.map_err(|e| format!("cannot resolve `{host}`: {e}"))?.collect();
+    let addresses: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|source| ConnectError::Resolve { host: host.to_string(), source })?
+        .collect();
     let mut last = None;
     for socket in &addresses {
         match TcpStream::connect(socket).await {
@@ -507,8 +555,8 @@ async fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
         }
     }
     Err(match last {
-        Some(error) => describe_io(&error, &address),
-        None => format!("cannot resolve `{host}`: no addresses"),
+        Some(source) => ConnectError::Connect { address, source },
+        None => ConnectError::NoAddresses { host: host.to_string() },
     })
 }
 
@@ -681,7 +729,7 @@ mod tests {
             ("ftp://{{ project }}.example.com/", "only http and https"),
             ("https://user:pw@{{ project }}.example.com/", "credentials"),
         ] {
-            let error = HttpCheckStep::render(&spec(url), &context(), &templater).unwrap_err();
+            let error = HttpCheckStep::render(&spec(url), &context(), &templater).unwrap_err().to_string();
             assert!(error.starts_with("`url`: ") && error.contains(wanted), "{url}: {error}");
         }
     }

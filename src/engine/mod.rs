@@ -10,6 +10,7 @@ pub mod k8s;
 pub mod leftover;
 pub mod panic_redaction;
 pub mod redact;
+pub mod render;
 pub mod s3;
 pub mod training;
 pub mod vars;

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use jiff::{Timestamp, ToSpan};
 
 use super::k8s::sim::SimCluster;
-use super::k8s::{SANDBOX_PREFIX, WorkloadKind};
+use super::k8s::{K8sError, SANDBOX_PREFIX, WorkloadKind};
 use crate::runbook::template::{TemplateContext, Templater};
 use crate::runbook::{Action, Runbook, Template};
 
@@ -27,6 +27,20 @@ const BACKUP_SIZE: usize = 2 << 20;
 pub const PRODUCTION_TAG: &str = "main-4f2a9c1";
 const PREVIOUS_TAG: &str = "main-1d0e7b3";
 const DR_TAG: &str = "main-0c3b2a1";
+
+/// Why the sandbox could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainingError {
+    #[error("cannot seed the sandbox bucket {}: {source}", .dir.display())]
+    SeedBucket {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The simulated cluster could not be created or seeded.
+    #[error(transparent)]
+    Cluster(#[from] K8sError),
+}
 
 /// The sandbox bucket's root (an `endpoint = "file://…"` store).
 pub fn s3_dir(drill_dir: &Path) -> PathBuf {
@@ -64,7 +78,7 @@ pub fn prepare(
     context: &TemplateContext,
     templater: &Templater,
     drill_dir: &Path,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, TrainingError> {
     let render = |t: &Template| templater.render_plain(&t.text, context).ok();
     let project = templater
         .render_plain("{{ project }}", context)
@@ -85,7 +99,7 @@ pub fn prepare(
         }
         let pattern = spec.pattern.as_ref().and_then(render).and_then(|p| regex::Regex::new(&p).ok());
         let count = seed_backups(&bucket_dir, &prefix, &project, pattern.as_ref())
-            .map_err(|e| format!("cannot seed the sandbox bucket {}: {e}", bucket_dir.display()))?;
+            .map_err(|source| TrainingError::SeedBucket { dir: bucket_dir.clone(), source })?;
         done.push(format!("sandbox bucket `{bucket}`: {count} backups under `{prefix}`"));
     }
     let cluster_path = cluster_dir(drill_dir);
@@ -165,7 +179,7 @@ fn seed_cluster(
     render: &dyn Fn(&Template) -> Option<String>,
     project: &str,
     dir: &Path,
-) -> Result<(), String> {
+) -> Result<(), K8sError> {
     let mut sources: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut targets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut statefulsets: BTreeSet<String> = BTreeSet::new();
@@ -190,16 +204,16 @@ fn seed_cluster(
     };
     // DR runs what production has, by name.
     let all_names: BTreeSet<String> = sources.values().chain(targets.values()).flat_map(names).collect();
-    let cluster = SimCluster::create(dir, READY_DELAY).map_err(|e| e.to_string())?;
+    let cluster = SimCluster::create(dir, READY_DELAY)?;
     let image = |name: &str, tag: &str| format!("registry.example.com/{project}/{name}:{tag}");
     let apply = |namespace: &str, name: &str, tag: &str, replicas: u32| {
-        cluster.apply(namespace, WorkloadKind::Deployment, name, &image(name, tag), replicas).map_err(|e| e.to_string())
+        cluster.apply(namespace, WorkloadKind::Deployment, name, &image(name, tag), replicas)
     };
     for (namespace, listed) in &sources {
         for name in names(listed) {
             let replicas = if name == "web" { 3 } else { 2 };
             apply(namespace, &name, PREVIOUS_TAG, replicas)?;
-            cluster.set_image(namespace, &name, &image(&name, PRODUCTION_TAG)).map_err(|e| e.to_string())?;
+            cluster.set_image(namespace, &name, &image(&name, PRODUCTION_TAG))?;
         }
     }
     for (namespace, listed) in targets.iter().filter(|(namespace, _)| !sources.contains_key(*namespace)) {
@@ -208,9 +222,7 @@ fn seed_cluster(
             apply(namespace, &name, DR_TAG, if name == "web" { 2 } else { 1 })?;
         }
         if statefulsets.contains(namespace) {
-            cluster
-                .apply(namespace, WorkloadKind::StatefulSet, "db", &format!("postgres:{}", 15), 1)
-                .map_err(|e| e.to_string())?;
+            cluster.apply(namespace, WorkloadKind::StatefulSet, "db", &format!("postgres:{}", 15), 1)?;
         }
     }
     Ok(())

@@ -2,23 +2,46 @@
 
 use std::time::Duration;
 
+/// What a duration must look like, in every message about one.
+const EXPECTED: &str = "expected a number with a unit, like 90s, 30m, 4h or 1h30m";
+
+/// Why a text is not a duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration: {}", EXPECTED)]
+    Empty,
+    /// A part does not start with a number.
+    #[error("bad duration `{text}`: {}", EXPECTED)]
+    NoNumber { text: String },
+    #[error("bad duration `{text}`: number too large")]
+    TooLarge {
+        text: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    #[error("bad duration `{text}`: `{number}` has no unit; {}", EXPECTED)]
+    NoUnit { text: String, number: u64 },
+    #[error("bad duration `{text}`: unknown unit `{unit}`; {}", EXPECTED)]
+    UnknownUnit { text: String, unit: String },
+}
+
 /// Parses a human duration. Units: `ms`, `s`, `m`, `h`, `d`; parts may be
 /// combined (`1h30m`). A bare number is refused on purpose: `timeout = "30"`
 /// could mean seconds or minutes, and a wrong guess at 3 a.m. is expensive.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let expected = "expected a number with a unit, like 90s, 30m, 4h or 1h30m";
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(format!("empty duration: {expected}"));
+        return Err(DurationError::Empty);
     }
     let mut total = Duration::ZERO;
     let mut rest = trimmed;
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(format!("bad duration `{text}`: {expected}"));
+            return Err(DurationError::NoNumber { text: text.to_string() });
         }
-        let number: u64 = rest[..digits].parse().map_err(|_| format!("bad duration `{text}`: number too large"))?;
+        let number: u64 =
+            rest[..digits].parse().map_err(|source| DurationError::TooLarge { text: text.to_string(), source })?;
         rest = rest[digits..].trim_start();
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
@@ -29,8 +52,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" | "min" | "mins" => Duration::from_secs(number.saturating_mul(60)),
             "h" | "hr" | "hrs" => Duration::from_secs(number.saturating_mul(3600)),
             "d" => Duration::from_secs(number.saturating_mul(86_400)),
-            "" => return Err(format!("bad duration `{text}`: `{number}` has no unit; {expected}")),
-            other => return Err(format!("bad duration `{text}`: unknown unit `{other}`; {expected}")),
+            "" => return Err(DurationError::NoUnit { text: text.to_string(), number }),
+            other => return Err(DurationError::UnknownUnit { text: text.to_string(), unit: other.to_string() }),
         };
         total = total.saturating_add(part);
     }
@@ -68,8 +91,8 @@ mod tests {
 
     #[test]
     fn refuses_bare_numbers_and_unknown_units() {
-        assert!(parse_duration("30").unwrap_err().contains("has no unit"));
-        assert!(parse_duration("3 weeks").unwrap_err().contains("unknown unit `weeks`"));
+        assert!(parse_duration("30").unwrap_err().to_string().contains("has no unit"));
+        assert!(parse_duration("3 weeks").unwrap_err().to_string().contains("unknown unit `weeks`"));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("99999999999999999999999s").is_err());

@@ -131,6 +131,12 @@ impl TemplateContext {
     }
 }
 
+/// A template that does not compile, render or evaluate: minijinja's error,
+/// shown on one line (the message and, where known, the template line).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", describe(.0))]
+pub struct TemplateError(#[from] Error);
+
 /// Compiles and renders runbook templates.
 pub struct Templater {
     plain: Environment<'static>,
@@ -155,35 +161,35 @@ impl Templater {
 
     /// Names a template refers to that it does not define itself, with
     /// attribute paths (`backup.path`). Errors are syntax errors.
-    pub fn referenced_names(&self, source: &str) -> Result<BTreeSet<String>, String> {
-        let template = self.plain.template_from_str(source).map_err(describe)?;
+    pub fn referenced_names(&self, source: &str) -> Result<BTreeSet<String>, TemplateError> {
+        let template = self.plain.template_from_str(source)?;
         Ok(template.undeclared_variables(true).into_iter().collect())
     }
 
     /// Names an expression (`when`) refers to.
-    pub fn referenced_names_in_expression(&self, source: &str) -> Result<BTreeSet<String>, String> {
-        let expression = self.plain.compile_expression(source).map_err(describe)?;
+    pub fn referenced_names_in_expression(&self, source: &str) -> Result<BTreeSet<String>, TemplateError> {
+        let expression = self.plain.compile_expression(source)?;
         Ok(expression.undeclared_variables(true).into_iter().collect())
     }
 
-    pub fn render_plain(&self, source: &str, context: &TemplateContext) -> Result<String, String> {
-        self.plain.render_str(source, &context.values).map_err(describe)
+    pub fn render_plain(&self, source: &str, context: &TemplateContext) -> Result<String, TemplateError> {
+        self.plain.render_str(source, &context.values).map_err(TemplateError)
     }
 
     /// Renders a command's `run`: values shell-quoted, secrets as `"${ENV}"`.
-    pub fn render_shell(&self, source: &str, context: &TemplateContext) -> Result<String, String> {
-        self.shell.render_str(source, &context.values).map_err(describe)
+    pub fn render_shell(&self, source: &str, context: &TemplateContext) -> Result<String, TemplateError> {
+        self.shell.render_str(source, &context.values).map_err(TemplateError)
     }
 
     /// Renders a command's `env` value: secrets are real here, because the
     /// result goes only into the child's environment.
-    pub fn render_env(&self, source: &str, context: &TemplateContext) -> Result<String, String> {
-        self.plain.render_str(source, context.revealed()).map_err(describe)
+    pub fn render_env(&self, source: &str, context: &TemplateContext) -> Result<String, TemplateError> {
+        self.plain.render_str(source, context.revealed()).map_err(TemplateError)
     }
 
-    pub fn eval_condition(&self, source: &str, context: &TemplateContext) -> Result<bool, String> {
-        let expression = self.plain.compile_expression(source).map_err(describe)?;
-        expression.eval(&context.values).map(|value| value.is_true()).map_err(describe)
+    pub fn eval_condition(&self, source: &str, context: &TemplateContext) -> Result<bool, TemplateError> {
+        let expression = self.plain.compile_expression(source)?;
+        expression.eval(&context.values).map(|value| value.is_true()).map_err(TemplateError)
     }
 }
 
@@ -205,7 +211,7 @@ fn shell_formatter(out: &mut minijinja::Output, _state: &mut minijinja::State, v
 
 /// minijinja's errors, made one line: the message and, where known, what
 /// was undefined.
-fn describe(error: Error) -> String {
+fn describe(error: &Error) -> String {
     let mut text = match error.detail() {
         Some(detail) => format!("{}: {detail}", error.kind()),
         None => error.kind().to_string(),
@@ -276,7 +282,7 @@ mod tests {
 
     #[test]
     fn strict_undefined_is_an_error() {
-        let error = Templater::new().render_plain("{{ projct }}", &context()).unwrap_err();
+        let error = Templater::new().render_plain("{{ projct }}", &context()).unwrap_err().to_string();
         assert!(error.contains("undefined"), "{error}");
     }
 

@@ -263,28 +263,46 @@ pub struct HttpUrl {
     pub path_and_query: String,
 }
 
+/// Why a text is not a URL an `http-check` can use.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpUrlError {
+    #[error("`{0}` is not an absolute URL: start it with https:// or http://")]
+    NotAbsolute(String),
+    #[error("`{text}` is not a valid URL ({source})")]
+    Invalid {
+        text: String,
+        #[source]
+        source: hyper::http::uri::InvalidUri,
+    },
+    #[error("`{text}`: only http and https URLs can be checked, not `{scheme}`")]
+    Scheme { text: String, scheme: String },
+    #[error("`{0}` has no host")]
+    NoHost(String),
+    #[error("`{0}` holds credentials: they would be written to the journal; put them nowhere in a runbook")]
+    Credentials(String),
+}
+
 /// Parses an `http-check` URL: absolute, `http` or `https`, with a host and
 /// no credentials (they would be journaled with the URL).
-pub fn parse_http_url(text: &str) -> Result<HttpUrl, String> {
+pub fn parse_http_url(text: &str) -> Result<HttpUrl, HttpUrlError> {
     if !text.contains("://") && !text.trim().is_empty() {
-        return Err(format!("`{text}` is not an absolute URL: start it with https:// or http://"));
+        return Err(HttpUrlError::NotAbsolute(text.to_string()));
     }
-    let uri: hyper::Uri = text.trim().parse().map_err(|e| format!("`{text}` is not a valid URL ({e})"))?;
+    let uri: hyper::Uri =
+        text.trim().parse().map_err(|source| HttpUrlError::Invalid { text: text.to_string(), source })?;
     let https = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,
-        Some(other) => return Err(format!("`{text}`: only http and https URLs can be checked, not `{other}`")),
-        None => return Err(format!("`{text}` is not an absolute URL: start it with https:// or http://")),
+        Some(other) => return Err(HttpUrlError::Scheme { text: text.to_string(), scheme: other.to_string() }),
+        None => return Err(HttpUrlError::NotAbsolute(text.to_string())),
     };
-    let authority = uri.authority().ok_or_else(|| format!("`{text}` has no host"))?;
+    let authority = uri.authority().ok_or_else(|| HttpUrlError::NoHost(text.to_string()))?;
     if authority.as_str().contains('@') {
-        return Err(format!(
-            "`{text}` holds credentials: they would be written to the journal; put them nowhere in a runbook"
-        ));
+        return Err(HttpUrlError::Credentials(text.to_string()));
     }
     let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
     if host.is_empty() {
-        return Err(format!("`{text}` has no host"));
+        return Err(HttpUrlError::NoHost(text.to_string()));
     }
     let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
@@ -347,7 +365,7 @@ mod tests {
             ("https://dr example.com/", "not a valid URL"),
             ("", "not a valid URL"),
         ] {
-            let error = parse_http_url(url).unwrap_err();
+            let error = parse_http_url(url).unwrap_err().to_string();
             assert!(error.contains(reason), "{url:?}: {error}");
         }
     }

@@ -21,7 +21,7 @@ impl Conductor {
     ) -> Result<(), Halt> {
         let rendered = match HttpCheckStep::render(spec, &self.session.template_context(), self.session.templater()) {
             Ok(rendered) => rendered,
-            Err(reason) => return self.fail_without_running(step, began, reason).await,
+            Err(reason) => return self.fail_without_running(step, began, reason.to_string()).await,
         };
         let (attempt, mut log) = self.start_logged(step, rendered.describe()).await?;
         let (sender, events) = mpsc::channel(64);

@@ -38,7 +38,7 @@ impl Conductor {
     ) -> Result<(), Halt> {
         let mut rendered = match TagStep::render(spec, &self.session.template_context(), self.session.templater()) {
             Ok(rendered) => rendered,
-            Err(reason) => return self.fail_without_running(step, began, reason).await,
+            Err(reason) => return self.fail_without_running(step, began, reason.to_string()).await,
         };
         rendered.target.context = self.cluster_context(rendered.target.context);
         let (attempt, mut log) =
@@ -149,7 +149,7 @@ impl Conductor {
     ) -> Result<(), Halt> {
         let mut rendered = match WaitStep::render(spec, &self.session.template_context(), self.session.templater()) {
             Ok(rendered) => rendered,
-            Err(reason) => return self.fail_without_running(step, began, reason).await,
+            Err(reason) => return self.fail_without_running(step, began, reason.to_string()).await,
         };
         rendered.target.context = self.cluster_context(rendered.target.context);
         let (attempt, mut log) = self.start_logged(step, format!("k8s-wait {}", rendered.target.describe())).await?;
@@ -198,10 +198,12 @@ impl Conductor {
         began: Instant,
     ) -> Result<(), Halt> {
         let context = self.session.template_context();
-        let rendered = ScaleStep::render(spec, &context, self.session.templater()).and_then(|mut rendered| {
+        let rendered = ScaleStep::render(spec, &context, self.session.templater());
+        let rendered = rendered.map_err(|e| e.to_string()).and_then(|mut rendered| {
             rendered.target.context = self.cluster_context(rendered.target.context.take());
-            let protected = k8s::protected_namespaces(&self.session.runbook, &context, self.session.templater())?;
-            rendered.refuse_protected(&protected)?;
+            let protected = k8s::protected_namespaces(&self.session.runbook, &context, self.session.templater())
+                .map_err(|e| e.to_string())?;
+            rendered.refuse_protected(&protected).map_err(|e| e.to_string())?;
             Ok(rendered)
         });
         let rendered = match rendered {
@@ -211,7 +213,7 @@ impl Conductor {
         let (runbook, state) = (&self.session.runbook, &self.session.state);
         let planned = async {
             let cluster = k8s::connect(rendered.target.context.as_deref()).await.map_err(|e| e.to_string())?;
-            k8s::require_same_context(runbook, state, step, cluster.target())?;
+            k8s::require_same_context(runbook, state, step, cluster.target()).map_err(|e| e.to_string())?;
             let (plan, workloads) = scale::plan(cluster.as_ref(), &rendered).await.map_err(|e| e.to_string())?;
             Ok::<_, String>((cluster, plan, workloads))
         };

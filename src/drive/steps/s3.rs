@@ -28,7 +28,7 @@ impl Conductor {
         let context = self.session.template_context();
         let mut rendered = match backup::BackupStep::render(spec, &context, self.session.templater()) {
             Ok(rendered) => rendered,
-            Err(reason) => return self.fail_without_running(step, began, reason).await,
+            Err(reason) => return self.fail_without_running(step, began, reason.to_string()).await,
         };
         // Training reads the sandbox bucket, whatever the endpoint.
         rendered.store.endpoint = self.session.s3_endpoint_override().or(rendered.store.endpoint);
@@ -139,7 +139,7 @@ impl Conductor {
         let context = self.session.template_context();
         let mut rendered = match check::CheckStep::render(spec, &context, self.session.templater()) {
             Ok(rendered) => rendered,
-            Err(reason) => return self.fail_without_running(step, began, reason).await,
+            Err(reason) => return self.fail_without_running(step, began, reason.to_string()).await,
         };
         rendered.store.endpoint = self.session.s3_endpoint_override().or(rendered.store.endpoint);
         let (attempt, mut log) = self.start_logged(step, format!("s3-check s3://{}", rendered.bucket)).await?;

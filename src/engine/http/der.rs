@@ -15,6 +15,39 @@ const VERSION: u8 = 0xa0;
 const UTC_TIME: u8 = 0x17;
 const GENERALIZED_TIME: u8 = 0x18;
 
+/// Why DER input cannot be read as far as the validity.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DerError {
+    #[error("unexpected end of data")]
+    End,
+    #[error("unexpected end of data in a length")]
+    EndInLength,
+    #[error("tag 0x{0:02x} uses the high-tag-number form, which no certificate field needs")]
+    HighTag(u8),
+    #[error("indefinite length: not DER")]
+    IndefiniteLength,
+    /// A length written in more bytes than a certificate can need.
+    #[error("a length of {0} bytes is too large for a certificate")]
+    LengthTooLarge(usize),
+    #[error("an element of {length} bytes where only {left} are left")]
+    Overrun { length: usize, left: usize },
+    /// `what` was expected, with `tag`.
+    #[error("expected {what} (tag 0x{tag:02x}), found tag 0x{found:02x}")]
+    Unexpected { what: &'static str, tag: u8, found: u8 },
+    #[error("expected a time (tag 0x17 or 0x18), found tag 0x{0:02x}")]
+    NotTime(u8),
+    /// The time's text, as far as it is UTF-8.
+    #[error("`{0}` is not a valid time")]
+    InvalidTime(String),
+    #[error("`{0}` is not a UTC time ending in Z")]
+    NotUtc(String),
+}
+
+/// Why a certificate's expiry cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read the certificate's validity: {0}")]
+pub struct ValidityError(#[from] DerError);
+
 /// One DER element: its tag and its content bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Element<'a> {
@@ -23,61 +56,61 @@ struct Element<'a> {
 }
 
 /// Reads the element at the start of `input`; returns it and what follows.
-fn element(input: &[u8]) -> Result<(Element<'_>, &[u8]), String> {
-    let (&tag, rest) = input.split_first().ok_or("unexpected end of data")?;
+fn element(input: &[u8]) -> Result<(Element<'_>, &[u8]), DerError> {
+    let (&tag, rest) = input.split_first().ok_or(DerError::End)?;
     if tag & 0x1f == 0x1f {
-        return Err(format!("tag 0x{tag:02x} uses the high-tag-number form, which no certificate field needs"));
+        return Err(DerError::HighTag(tag));
     }
-    let (&first, rest) = rest.split_first().ok_or("unexpected end of data in a length")?;
+    let (&first, rest) = rest.split_first().ok_or(DerError::EndInLength)?;
     let (length, rest) = match first {
         0x00..=0x7f => (usize::from(first), rest),
-        0x80 => return Err("indefinite length: not DER".into()),
+        0x80 => return Err(DerError::IndefiniteLength),
         _ => {
             let count = usize::from(first & 0x7f);
             if count > 4 {
-                return Err(format!("a length of {count} bytes is too large for a certificate"));
+                return Err(DerError::LengthTooLarge(count));
             }
-            let bytes = rest.get(..count).ok_or("unexpected end of data in a length")?;
+            let bytes = rest.get(..count).ok_or(DerError::EndInLength)?;
             let length = bytes.iter().fold(0usize, |length, &byte| (length << 8) | usize::from(byte));
             (length, &rest[count..])
         }
     };
     if length > rest.len() {
-        return Err(format!("an element of {length} bytes where only {} are left", rest.len()));
+        return Err(DerError::Overrun { length, left: rest.len() });
     }
     let (content, rest) = rest.split_at(length);
     Ok((Element { tag, content }, rest))
 }
 
 /// Reads an element that must have `tag`.
-fn expect<'a>(input: &'a [u8], tag: u8, what: &str) -> Result<(Element<'a>, &'a [u8]), String> {
+fn expect<'a>(input: &'a [u8], tag: u8, what: &'static str) -> Result<(Element<'a>, &'a [u8]), DerError> {
     let (found, rest) = element(input)?;
     if found.tag != tag {
-        return Err(format!("expected {what} (tag 0x{tag:02x}), found tag 0x{:02x}", found.tag));
+        return Err(DerError::Unexpected { what, tag, found: found.tag });
     }
     Ok((found, rest))
 }
 
 /// Two ASCII digits as a number.
-fn two_digits(text: &[u8], at: usize) -> Result<i32, String> {
+fn two_digits(text: &[u8], at: usize) -> Result<i32, DerError> {
     match text.get(at..at + 2) {
         Some([a, b]) if a.is_ascii_digit() && b.is_ascii_digit() => Ok(i32::from(a - b'0') * 10 + i32::from(b - b'0')),
-        _ => Err(format!("`{}` is not a valid time", String::from_utf8_lossy(text))),
+        _ => Err(DerError::InvalidTime(String::from_utf8_lossy(text).into_owned())),
     }
 }
 
 /// A `UTCTime` (`YYMMDDHHMMSSZ`, years 1950–2049) or `GeneralizedTime`
 /// (`YYYYMMDDHHMMSS[.fff]Z`), as RFC 5280 §4.1.2.5 allows them.
-fn time(found: Element<'_>) -> Result<Timestamp, String> {
+fn time(found: Element<'_>) -> Result<Timestamp, DerError> {
     let text = found.content;
-    let invalid = || format!("`{}` is not a valid time", String::from_utf8_lossy(text));
+    let invalid = || DerError::InvalidTime(String::from_utf8_lossy(text).into_owned());
     let (year, rest) = match found.tag {
         UTC_TIME => {
             let yy = two_digits(text, 0)?;
             (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &text[2..])
         }
         GENERALIZED_TIME => (two_digits(text, 0)? * 100 + two_digits(text, 2)?, &text[4..]),
-        other => return Err(format!("expected a time (tag 0x17 or 0x18), found tag 0x{other:02x}")),
+        other => return Err(DerError::NotTime(other)),
     };
     let [month, day, hour, minute, second] = [0, 2, 4, 6, 8].map(|at| two_digits(rest, at));
     let tail = rest.get(10..).ok_or_else(invalid)?;
@@ -88,7 +121,7 @@ fn time(found: Element<'_>) -> Result<Timestamp, String> {
         None => tail,
     };
     if tail != b"Z" {
-        return Err(format!("`{}` is not a UTC time ending in Z", String::from_utf8_lossy(text)));
+        return Err(DerError::NotUtc(String::from_utf8_lossy(text).into_owned()));
     }
     let datetime = DateTime::new(
         i16::try_from(year).map_err(|_| invalid())?,
@@ -116,22 +149,21 @@ pub struct Validity {
 }
 
 /// Reads `tbsCertificate.validity` from a DER X.509 certificate.
-pub fn validity(certificate: &[u8]) -> Result<Validity, String> {
-    let describe = |error: String| format!("cannot read the certificate's validity: {error}");
-    let (outer, _) = expect(certificate, SEQUENCE, "a Certificate SEQUENCE").map_err(describe)?;
-    let (tbs, _) = expect(outer.content, SEQUENCE, "a tbsCertificate SEQUENCE").map_err(describe)?;
+pub fn validity(certificate: &[u8]) -> Result<Validity, ValidityError> {
+    let (outer, _) = expect(certificate, SEQUENCE, "a Certificate SEQUENCE")?;
+    let (tbs, _) = expect(outer.content, SEQUENCE, "a tbsCertificate SEQUENCE")?;
     let mut fields = tbs.content;
-    let (first, rest) = element(fields).map_err(describe)?;
+    let (first, rest) = element(fields)?;
     if first.tag == VERSION {
         fields = rest;
     }
-    let (_, fields) = expect(fields, INTEGER, "the serialNumber INTEGER").map_err(describe)?;
-    let (_, fields) = expect(fields, SEQUENCE, "the signature AlgorithmIdentifier").map_err(describe)?;
-    let (_, fields) = expect(fields, SEQUENCE, "the issuer Name").map_err(describe)?;
-    let (validity, _) = expect(fields, SEQUENCE, "the Validity SEQUENCE").map_err(describe)?;
-    let (not_before, rest) = element(validity.content).map_err(describe)?;
-    let (not_after, _) = element(rest).map_err(describe)?;
-    Ok(Validity { not_before: time(not_before).map_err(describe)?, not_after: time(not_after).map_err(describe)? })
+    let (_, fields) = expect(fields, INTEGER, "the serialNumber INTEGER")?;
+    let (_, fields) = expect(fields, SEQUENCE, "the signature AlgorithmIdentifier")?;
+    let (_, fields) = expect(fields, SEQUENCE, "the issuer Name")?;
+    let (validity, _) = expect(fields, SEQUENCE, "the Validity SEQUENCE")?;
+    let (not_before, rest) = element(validity.content)?;
+    let (not_after, _) = element(rest)?;
+    Ok(Validity { not_before: time(not_before)?, not_after: time(not_after)? })
 }
 
 /// Whole days from `now` until `expiry` (negative once expired; a
@@ -207,10 +239,10 @@ mod tests {
             assert!(validity(&der[..length]).is_err(), "truncated to {length} bytes");
         }
         assert!(validity(&[]).is_err());
-        assert!(validity(&[0x30, 0x80, 0x00, 0x00]).unwrap_err().contains("indefinite length"));
-        assert!(validity(&[0x30, 0x85, 1, 0, 0, 0, 0]).unwrap_err().contains("too large"));
-        assert!(validity(&[0x1f, 0x01, 0x00]).unwrap_err().contains("high-tag-number"));
-        assert!(validity(&[0x04, 0x01, 0x00]).unwrap_err().contains("expected a Certificate SEQUENCE"));
+        assert!(validity(&[0x30, 0x80, 0x00, 0x00]).unwrap_err().to_string().contains("indefinite length"));
+        assert!(validity(&[0x30, 0x85, 1, 0, 0, 0, 0]).unwrap_err().to_string().contains("too large"));
+        assert!(validity(&[0x1f, 0x01, 0x00]).unwrap_err().to_string().contains("high-tag-number"));
+        assert!(validity(&[0x04, 0x01, 0x00]).unwrap_err().to_string().contains("expected a Certificate SEQUENCE"));
         // A SEQUENCE of the wrong things.
         assert!(validity(&[0x30, 0x03, 0x30, 0x01, 0x05]).is_err());
         // Every single-byte corruption either still parses or is refused cleanly.

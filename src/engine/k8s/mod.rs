@@ -195,6 +195,44 @@ pub enum K8sError {
     Other(String),
 }
 
+/// Why a Kubernetes step may not write where it would.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// The step names no context, and the one connected to is not the one
+    /// this drill's earlier Kubernetes steps used: `used` holds their
+    /// (context, server).
+    #[error(
+        "refusing to write to context `{context}` ({server}): this drill's earlier Kubernetes steps used {} \
+         (resume with the drill's `--context`, or name the `context` in the step)",
+        describe_used(.used)
+    )]
+    OtherContext { context: String, server: String, used: Vec<(String, Option<String>)> },
+    /// An entry of the runbook's `protected` list does not render.
+    #[error("`protected` entry `{entry}`: {source}")]
+    ProtectedEntry {
+        entry: String,
+        #[source]
+        source: crate::runbook::template::TemplateError,
+    },
+    /// The namespace is in the runbook's `protected` list.
+    #[error(
+        "refusing to scale namespace `{namespace}`: it is protected by this runbook (`[runbook] protected`); \
+         only read-only steps may use it"
+    )]
+    Protected { namespace: String },
+}
+
+/// "`dr` (https://…), `other` (https://…)": the clusters earlier steps used.
+fn describe_used(used: &[(String, Option<String>)]) -> String {
+    used.iter()
+        .map(|(context, server)| match server {
+            Some(server) => format!("`{context}` ({server})"),
+            None => format!("`{context}`"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A Kubernetes cluster as the steps need it. Every call is scoped to one
 /// namespace; lists come back sorted by name.
 pub trait Cluster: Send + Sync + std::fmt::Debug {
@@ -253,7 +291,7 @@ pub fn require_same_context(
     state: &crate::drill::state::DrillState,
     step: &crate::runbook::Step,
     connected: &ClusterTarget,
-) -> Result<(), String> {
+) -> Result<(), GuardError> {
     use crate::runbook::Action;
     let implicit = |action: &Action| match action {
         Action::K8sImageTag(spec) => spec.target.context.is_none(),
@@ -281,20 +319,11 @@ pub fn require_same_context(
     if used.is_empty() || used.iter().any(same) {
         return Ok(());
     }
-    let used: Vec<String> = used
-        .iter()
-        .map(|(context, server)| match server {
-            Some(server) => format!("`{context}` ({server})"),
-            None => format!("`{context}`"),
-        })
-        .collect();
-    Err(format!(
-        "refusing to write to context `{}` ({}): this drill's earlier Kubernetes steps used {} \
-         (resume with the drill's `--context`, or name the `context` in the step)",
-        connected.context,
-        connected.server,
-        used.join(", ")
-    ))
+    Err(GuardError::OtherContext {
+        context: connected.context.clone(),
+        server: connected.server.clone(),
+        used: used.into_iter().collect(),
+    })
 }
 
 /// The environment variable `--context` is handed down in.
@@ -326,10 +355,14 @@ pub fn protected_namespaces(
     runbook: &crate::runbook::Runbook,
     context: &crate::runbook::template::TemplateContext,
     templater: &crate::runbook::template::Templater,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, GuardError> {
     runbook
         .protected
         .iter()
-        .map(|t| templater.render_plain(&t.text, context).map_err(|e| format!("`protected` entry `{}`: {e}", t.text)))
+        .map(|t| {
+            templater
+                .render_plain(&t.text, context)
+                .map_err(|source| GuardError::ProtectedEntry { entry: t.text.clone(), source })
+        })
         .collect()
 }

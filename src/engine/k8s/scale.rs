@@ -13,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::tag::RenderedTarget;
 use super::wait::{PodTable, StepDone, WaitError, pod_rows, say, watch_trouble};
-use super::{Cluster, ClusterTarget, K8sError, WatchEvent, Workload, WorkloadKind};
+use super::{Cluster, ClusterTarget, GuardError, K8sError, WatchEvent, Workload, WorkloadKind};
 pub use crate::drill::evidence::{Planned, ScalePlan};
 use crate::engine::EngineEvent;
+use crate::engine::render::RenderError;
 use crate::runbook::K8sScaleSpec;
 use crate::runbook::duration::format_duration;
 use crate::runbook::template::{TemplateContext, Templater};
@@ -33,7 +34,7 @@ pub struct ScaleStep {
 }
 
 impl ScaleStep {
-    pub fn render(spec: &K8sScaleSpec, context: &TemplateContext, templater: &Templater) -> Result<Self, String> {
+    pub fn render(spec: &K8sScaleSpec, context: &TemplateContext, templater: &Templater) -> Result<Self, RenderError> {
         Ok(ScaleStep {
             target: RenderedTarget::render(&spec.target, context, templater)?,
             deployments: if spec.all { Vec::new() } else { spec.deployments.clone() },
@@ -45,13 +46,9 @@ impl ScaleStep {
     }
 
     /// `Err` naming the protected namespace this step would write to.
-    pub fn refuse_protected(&self, protected: &[String]) -> Result<(), String> {
+    pub fn refuse_protected(&self, protected: &[String]) -> Result<(), GuardError> {
         if protected.iter().any(|p| p == &self.target.namespace) {
-            return Err(format!(
-                "refusing to scale namespace `{}`: it is protected by this runbook (`[runbook] protected`); \
-                 only read-only steps may use it",
-                self.target.namespace
-            ));
+            return Err(GuardError::Protected { namespace: self.target.namespace.clone() });
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use super::image::ImageRef;
 use super::{Cluster, ClusterTarget, K8sError, WorkloadKind};
 use crate::drill::evidence::{Evidence, TagChoice};
+use crate::engine::render::RenderError;
 use crate::runbook::duration::format_duration;
 use crate::runbook::template::{CaptureValue, TemplateContext, Templater};
 use crate::runbook::{K8sImageTagSpec, K8sTarget, TagSelect};
@@ -23,14 +24,14 @@ pub struct RenderedTarget {
 }
 
 impl RenderedTarget {
-    pub fn render(target: &K8sTarget, context: &TemplateContext, templater: &Templater) -> Result<Self, String> {
+    pub fn render(target: &K8sTarget, context: &TemplateContext, templater: &Templater) -> Result<Self, RenderError> {
         let namespace =
-            templater.render_plain(&target.namespace.text, context).map_err(|e| format!("`namespace`: {e}"))?;
+            templater.render_plain(&target.namespace.text, context).map_err(RenderError::at("namespace"))?;
         if namespace.trim().is_empty() {
-            return Err("`namespace` renders to an empty string".into());
+            return Err(RenderError::Empty("namespace"));
         }
         let context = match &target.context {
-            Some(t) => Some(templater.render_plain(&t.text, context).map_err(|e| format!("`context`: {e}"))?),
+            Some(t) => Some(templater.render_plain(&t.text, context).map_err(RenderError::at("context"))?),
             None => None,
         };
         Ok(RenderedTarget { context: context.filter(|c| !c.is_empty()), namespace })
@@ -59,7 +60,11 @@ pub struct TagStep {
 }
 
 impl TagStep {
-    pub fn render(spec: &K8sImageTagSpec, context: &TemplateContext, templater: &Templater) -> Result<Self, String> {
+    pub fn render(
+        spec: &K8sImageTagSpec,
+        context: &TemplateContext,
+        templater: &Templater,
+    ) -> Result<Self, RenderError> {
         Ok(TagStep {
             target: RenderedTarget::render(&spec.target, context, templater)?,
             deployments: spec.deployments.clone(),

@@ -18,6 +18,7 @@ use super::image::ImageRef;
 use super::tag::RenderedTarget;
 use super::{Cluster, K8sError, LogOptions, PodInfo, Snapshot, WatchEvent, Workload};
 use crate::drill::evidence::{Evidence, WaitResult};
+use crate::engine::render::RenderError;
 use crate::engine::{EngineEvent, OutputStream};
 use crate::runbook::K8sWaitSpec;
 use crate::runbook::duration::format_duration;
@@ -38,9 +39,9 @@ pub struct WaitStep {
 }
 
 impl WaitStep {
-    pub fn render(spec: &K8sWaitSpec, context: &TemplateContext, templater: &Templater) -> Result<Self, String> {
+    pub fn render(spec: &K8sWaitSpec, context: &TemplateContext, templater: &Templater) -> Result<Self, RenderError> {
         let expect_tag = match &spec.expect_tag {
-            Some(t) => Some(templater.render_plain(&t.text, context).map_err(|e| format!("`expect_tag`: {e}"))?),
+            Some(t) => Some(templater.render_plain(&t.text, context).map_err(RenderError::at("expect_tag"))?),
             None => None,
         };
         Ok(WaitStep {

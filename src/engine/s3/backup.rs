@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::download::{self, DownloadError, Downloaded, Progress};
 use super::{ObjectInfo, S3Error, Store, StoreConfig};
 use crate::drill::evidence::{BackupChoice, Evidence, human_bytes};
+use crate::engine::render::RenderError;
 use crate::engine::{EngineEvent, OutputStream};
 use crate::runbook::duration::format_duration;
 use crate::runbook::template::{CaptureValue, TemplateContext, Templater};
@@ -31,15 +32,19 @@ pub struct BackupStep {
 }
 
 impl BackupStep {
-    pub fn render(spec: &S3BackupSpec, context: &TemplateContext, templater: &Templater) -> Result<BackupStep, String> {
+    pub fn render(
+        spec: &S3BackupSpec,
+        context: &TemplateContext,
+        templater: &Templater,
+    ) -> Result<BackupStep, RenderError> {
         let render = |t: &crate::runbook::Template, what: &str| {
-            templater.render_plain(&t.text, context).map_err(|e| format!("`{what}`: {e}"))
+            templater.render_plain(&t.text, context).map_err(RenderError::at(what))
         };
         let optional =
             |t: &Option<crate::runbook::Template>, what: &str| t.as_ref().map(|t| render(t, what)).transpose();
         let pattern = optional(&spec.pattern, "pattern")?;
         if let Some(pattern) = &pattern {
-            regex::Regex::new(pattern).map_err(|e| format!("`pattern` is not a valid regex: {e}"))?;
+            regex::Regex::new(pattern).map_err(RenderError::Pattern)?;
         }
         Ok(BackupStep {
             bucket: render(&spec.bucket, "bucket")?,

@@ -241,8 +241,10 @@ impl CheckStep {
         spec: &crate::runbook::S3CheckSpec,
         context: &crate::runbook::template::TemplateContext,
         templater: &crate::runbook::template::Templater,
-    ) -> Result<CheckStep, String> {
-        let render = |t: &crate::runbook::Template| templater.render_plain(&t.text, context);
+    ) -> Result<CheckStep, crate::engine::render::RenderError> {
+        let render = |t: &crate::runbook::Template| {
+            templater.render_plain(&t.text, context).map_err(crate::engine::render::RenderError::Unnamed)
+        };
         let optional = |t: &Option<crate::runbook::Template>| t.as_ref().map(render).transpose();
         Ok(CheckStep {
             bucket: render(&spec.bucket)?,

@@ -429,7 +429,7 @@ async fn single_stream(
                     chunk = body.next_chunk() => chunk,
                     () = cancel.cancelled() => return Err(S3Error::Other("cancelled".into())),
                 };
-                let chunk = chunk.map_err(|detail| S3Error::Unreachable { endpoint: store.endpoint(), detail })?;
+                let chunk = chunk.map_err(|source| S3Error::Body { endpoint: store.endpoint(), source })?;
                 let Some(chunk) = chunk else { break };
                 pending.extend_from_slice(&chunk);
                 if pending.len() >= 1 << 20 {
@@ -638,7 +638,7 @@ async fn fetch_range(
                     chunk = body.next_chunk() => chunk,
                     () = cancel.cancelled() => return Err(S3Error::Other("cancelled".into())),
                 };
-                let chunk = chunk.map_err(|detail| S3Error::Unreachable { endpoint: store.endpoint(), detail })?;
+                let chunk = chunk.map_err(|source| S3Error::Body { endpoint: store.endpoint(), source })?;
                 let Some(chunk) = chunk else { return Ok(()) };
                 let room = (end - position) as usize;
                 let bytes = &chunk[..chunk.len().min(room)];

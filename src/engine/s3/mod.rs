@@ -83,6 +83,13 @@ pub enum S3Error {
     Changed { bucket: String, key: String },
     #[error("cannot reach {endpoint}: {detail}")]
     Unreachable { endpoint: String, detail: String },
+    /// An object's bytes stopped coming mid-stream.
+    #[error("cannot reach {endpoint}: {source}")]
+    Body {
+        endpoint: String,
+        #[source]
+        source: BodyError,
+    },
     #[error("{operation} on s3://{bucket} failed: {detail}")]
     Service { bucket: String, operation: String, detail: String },
     #[error("s3://{bucket}/{key} is archived ({detail}): restore it from Glacier first, or choose another backup")]
@@ -96,8 +103,17 @@ pub enum S3Error {
 impl S3Error {
     /// Worth trying again (the server or network hiccuped).
     pub fn is_transient(&self) -> bool {
-        matches!(self, S3Error::Unreachable { .. } | S3Error::Service { .. })
+        matches!(self, S3Error::Unreachable { .. } | S3Error::Body { .. } | S3Error::Service { .. })
     }
+}
+
+/// Why reading an object's bytes failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error(transparent)]
+    Aws(#[from] aws_sdk_s3::primitives::ByteStreamError),
+    #[error(transparent)]
+    File(#[from] std::io::Error),
 }
 
 /// A stream of an object's bytes.
@@ -108,14 +124,14 @@ pub enum Body {
 }
 
 impl Body {
-    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, String> {
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
         match self {
-            Body::Aws(stream) => stream.next().await.transpose().map_err(|e| e.to_string()),
+            Body::Aws(stream) => Ok(stream.next().await.transpose()?),
             Body::Memory(bytes) => Ok(bytes.take()),
             Body::File(file) => {
                 use tokio::io::AsyncReadExt;
                 let mut buf = vec![0u8; 256 * 1024];
-                let read = file.read(&mut buf).await.map_err(|e| e.to_string())?;
+                let read = file.read(&mut buf).await?;
                 if read == 0 {
                     return Ok(None);
                 }

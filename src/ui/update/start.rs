@@ -177,7 +177,7 @@ fn submit_start(app: &mut App) -> Vec<Effect> {
             participants
         }
         Err(error) => {
-            app.start.participants_error = Some(error);
+            app.start.participants_error = Some(error.to_string());
             first_error.get_or_insert(app.start.fields.len());
             Vec::new()
         }
