@@ -78,10 +78,10 @@ fn a_drill_driven_in_one_terminal_and_watched_in_another() {
     let screen = watcher.wait_for("[ ] Log in");
     assert!(screen.contains("✓ Stream until the gate opens"), "{screen}");
     // ...and the finished step's log got the line written meanwhile.
-    watcher.keys(&["Up"]);
+    watcher.keys(&["["]);
     let screen = watcher.wait_for("gate passed");
     assert!(screen.contains("tick 3"), "{screen}");
-    watcher.keys(&["Down"]);
+    watcher.keys(&["]"]);
     watcher.wait_for("[ ] Log in");
 
     // Keys that would change the drill change nothing in the watcher.

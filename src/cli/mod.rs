@@ -596,7 +596,7 @@ fn report(drill: &str, format: ReportFormat, output: Option<&Path>) -> Result<Ex
     };
     match output {
         Some(path) => {
-            report::write_atomic(path, &text)?;
+            report::write_atomic(path, &text).map_err(|e| e.to_string())?;
             eprintln!("report written to {}", path.display());
         }
         None => {
@@ -649,7 +649,7 @@ fn action(drill: &str, text: &str, owner: Option<&str>, step: Option<&str>) -> R
         let replay = journal::read::<Event>(&dir.journal()).map_err(|e| e.to_string())?;
         let state = DrillState::replay(&replay.records).map_err(|e| format!("{}: {e}", dir.journal().display()))?;
         let built = report::build(&state, Some(journal.head().to_string()));
-        report::write_all(&dir.path, &built)?;
+        report::write_all(&dir.path, &built).map_err(|e| e.to_string())?;
         println!("reports in {} updated", dir.path.display());
     }
     Ok(ExitCode::SUCCESS)

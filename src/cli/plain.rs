@@ -45,7 +45,7 @@ pub fn drive(
             interrupt_stops_the_step: !ui.yes,
         };
         let runbook = session.runbook.clone();
-        let mut link = drive::start(session, notice, options)?;
+        let mut link = drive::start(session, notice, options).map_err(|e| e.to_string())?;
         let mut plain = Plain {
             runbook,
             out: Printer::new(),

@@ -28,7 +28,7 @@ impl Conductor {
             return 2;
         }
         let report = self.session.report();
-        let written = crate::report::write_all(&self.session.dir.path, &report);
+        let written = crate::report::write_all(&self.session.dir.path, &report).map_err(|e| e.to_string());
         // The verdict decides, never the flow alone: a drill that ran to its
         // end with a required step skipped failed.
         let passed = crate::drill::verdict::verdict(&self.session.state).outcome.passed();
@@ -46,8 +46,8 @@ impl Conductor {
     }
 
     /// `--report-to`: the report files of this drill, to s3://BUCKET/PREFIX/DRILL_ID/.
-    async fn upload_reports(&self, target: &ReportTo) -> Result<(), String> {
-        let store = Store::connect(&StoreConfig::default()).await.map_err(|e| e.to_string())?;
+    async fn upload_reports(&self, target: &ReportTo) -> Result<(), UploadError> {
+        let store = Store::connect(&StoreConfig::default()).await?;
         for (name, content_type) in [
             ("report.md", "text/markdown; charset=utf-8"),
             ("report.html", "text/html; charset=utf-8"),
@@ -55,13 +55,26 @@ impl Conductor {
             ("report.junit.xml", "application/xml"),
         ] {
             let path = self.session.dir.path.join(name);
-            let body = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let body = std::fs::read(&path).map_err(|source| UploadError::Read { path: path.clone(), source })?;
             let key = format!("{}{}/{name}", target.prefix, self.session.dir.id);
-            store.put(&target.bucket, &key, body, content_type).await.map_err(|e| e.to_string())?;
+            store.put(&target.bucket, &key, body, content_type).await?;
             self.notice(format!("  uploaded s3://{}/{key}", target.bucket)).await;
         }
         Ok(())
     }
+}
+
+/// Why `--report-to` could not upload the reports.
+#[derive(Debug, thiserror::Error)]
+enum UploadError {
+    #[error(transparent)]
+    S3(#[from] crate::engine::s3::S3Error),
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// What a resumed drill's operator should know, one line each.

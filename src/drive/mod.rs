@@ -23,7 +23,7 @@ pub mod session;
 pub mod target;
 
 mod finish;
-mod signals;
+pub mod signals;
 mod steps;
 
 use std::path::PathBuf;
@@ -92,7 +92,11 @@ pub struct Link {
 
 /// Starts conducting a drill (a new one, or a resumed one with its notice)
 /// on the current tokio runtime.
-pub fn start(session: DrillSession, notice: Option<ResumeNotice>, options: Options) -> Result<Link, String> {
+pub fn start(
+    session: DrillSession,
+    notice: Option<ResumeNotice>,
+    options: Options,
+) -> Result<Link, signals::SignalError> {
     let (updates_tx, updates) = mpsc::channel(1024);
     let (inputs, inputs_rx) = mpsc::unbounded_channel();
     let (internal_tx, internal) = mpsc::unbounded_channel();

@@ -246,18 +246,17 @@ impl DrillSession {
 
     /// Writes the drill's reports (Markdown, HTML, JSON, JUnit) into its
     /// directory; returns their paths.
-    pub fn write_reports(&self) -> Result<Vec<std::path::PathBuf>, String> {
+    pub fn write_reports(&self) -> Result<Vec<std::path::PathBuf>, crate::report::WriteError> {
         crate::report::write_all(&self.dir.path, &self.report())
     }
 
     /// In training: creates the sandbox bucket and cluster the runbook
     /// needs (what is missing of them); says what it made.
-    pub fn prepare_sandbox(&self) -> Result<Vec<String>, String> {
+    pub fn prepare_sandbox(&self) -> Result<Vec<String>, crate::engine::training::TrainingError> {
         if !self.state.training {
             return Ok(Vec::new());
         }
         crate::engine::training::prepare(&self.runbook, &self.template_context(), &self.templater, &self.dir.path)
-            .map_err(|e| e.to_string())
     }
 
     /// The cluster every Kubernetes step uses in training (the sandbox's).

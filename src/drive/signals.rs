@@ -9,16 +9,25 @@ use tokio::sync::mpsc;
 
 use super::Internal;
 
+/// A stop signal could not be listened for (the drill would not stop cleanly).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen for {signal}: {source}")]
+pub struct SignalError {
+    signal: &'static str,
+    #[source]
+    source: std::io::Error,
+}
+
 pub(super) fn listen(
     conductor: mpsc::UnboundedSender<Internal>,
     on_second_signal: fn(),
     hard_exit_after: usize,
-) -> Result<(), String> {
+) -> Result<(), SignalError> {
     let heard = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for (kind, name) in
         [(SignalKind::interrupt(), "SIGINT"), (SignalKind::terminate(), "SIGTERM"), (SignalKind::hangup(), "SIGHUP")]
     {
-        let mut stream = signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))?;
+        let mut stream = signal(kind).map_err(|source| SignalError { signal: name, source })?;
         let (conductor, heard) = (conductor.clone(), heard.clone());
         tokio::spawn(async move {
             while stream.recv().await.is_some() {

@@ -743,11 +743,20 @@ pub type Render = fn(&Report) -> String;
 pub const FILES: [(&str, Render); 4] =
     [("report.md", to_markdown), ("report.html", to_html), ("report.json", to_json), ("report.junit.xml", to_junit)];
 
+/// A report file that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {}: {source}", .path.display())]
+pub struct WriteError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// Writes the report in every format into `dir` (a drill directory):
 /// `report.md`, `report.html`, `report.json`, `report.junit.xml`. Each file
 /// is written whole to a temporary file, synced, then renamed into place, so
 /// a reader never sees half a report.
-pub fn write_all(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, String> {
+pub fn write_all(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, WriteError> {
     FILES
         .iter()
         .map(|(name, render)| {
@@ -760,15 +769,15 @@ pub fn write_all(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, String> {
 
 /// Writes `text` to `path` through a temporary file in the same directory
 /// and a rename.
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), WriteError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "report".into());
     let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let written = std::fs::File::create(&temp)
         .and_then(|mut file| file.write_all(text.as_bytes()).and_then(|()| file.sync_all()))
         .and_then(|()| std::fs::rename(&temp, path));
-    written.map_err(|e| {
+    written.map_err(|source| {
         let _ = std::fs::remove_file(&temp);
-        format!("cannot write {}: {e}", path.display())
+        WriteError { path: path.to_path_buf(), source }
     })
 }
 

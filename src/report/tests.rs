@@ -660,5 +660,5 @@ fn write_all_writes_the_four_files() {
     assert_eq!(json["deviations"].as_array().unwrap().len(), 8);
     // Nothing else is left behind (no temporary files).
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
-    assert!(write_all(&dir.path().join("missing"), &report).unwrap_err().contains("cannot write"));
+    assert!(write_all(&dir.path().join("missing"), &report).unwrap_err().to_string().contains("cannot write"));
 }

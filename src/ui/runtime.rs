@@ -239,7 +239,7 @@ impl Runtime {
             // Ctrl-C is a key here; a SIGINT comes from elsewhere and stops the drill.
             interrupt_stops_the_step: false,
         };
-        self.link = Some(drive::start(session, notice, options)?);
+        self.link = Some(drive::start(session, notice, options).map_err(|e| e.to_string())?);
         Ok(())
     }
 
