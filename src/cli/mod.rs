@@ -1,7 +1,8 @@
 //! The `drillbook` command line: clap definitions and one function per
 //! subcommand. Errors are one line that says what to do; exit codes are
-//! 0 (done), 1 (drill failed or input invalid), 2 (could not run), 130
-//! (stopped by a signal; resumable).
+//! 0 (the drill passed), 1 (it failed, was aborted or missed an objective;
+//! `check`/`verify` found a problem), 2 (could not run: bad input, or
+//! paused waiting for input), 130 (stopped by a signal; resumable).
 
 pub mod input;
 pub mod plain;
