@@ -63,13 +63,7 @@ impl Conductor {
             ));
         }
         self.say(index, &mut log, lines).await;
-        let previous = self
-            .session
-            .state
-            .step(&step.id)
-            .and_then(|s| s.resumable_choice(Some(attempt)))
-            .and_then(|choice| tag::find_choice(&listing, choice))
-            .cloned();
+        let previous = self.chosen_before(step, attempt, |choice| tag::find_choice(&listing, choice));
         let chosen = match (previous, listing.current().cloned()) {
             (Some(previous), _) => {
                 self.say(index, &mut log, vec![format!("continuing with the tag chosen before: {}", previous.tag)])

@@ -145,6 +145,17 @@ impl Conductor {
         self.send(Update::Output { step: index, stream: OutputStream::Stdout, lines }).await;
     }
 
+    /// What an earlier attempt of this step chose (a backup, a tag) and a
+    /// retry or resume keeps, found again in what is on offer now.
+    fn chosen_before<'a, T: Clone + 'a>(
+        &self,
+        step: &Step,
+        attempt: u32,
+        find: impl FnOnce(&crate::drill::evidence::Evidence) -> Option<&'a T>,
+    ) -> Option<T> {
+        self.session.state.step(&step.id)?.resumable_choice(Some(attempt)).and_then(find).cloned()
+    }
+
     /// A token that cancels the attempt about to run (the operator quits or
     /// stops the step, a signal).
     fn attempt_token(&mut self) -> CancellationToken {

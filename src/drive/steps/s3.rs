@@ -54,13 +54,7 @@ impl Conductor {
             lines.push(format!("    … and {} more", objects.len() - LISTED));
         }
         self.say(index, &mut log, lines).await;
-        let previous = self
-            .session
-            .state
-            .step(&step.id)
-            .and_then(|s| s.resumable_choice(Some(attempt)))
-            .and_then(|choice| backup::find_choice(&objects, choice))
-            .cloned();
+        let previous = self.chosen_before(step, attempt, |choice| backup::find_choice(&objects, choice));
         let chosen = match previous {
             Some(previous) => {
                 self.say(index, &mut log, vec![format!("continuing with the backup chosen before: {}", previous.key)])
