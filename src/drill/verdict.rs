@@ -169,7 +169,7 @@ pub fn verdict(state: &DrillState) -> Verdict {
         Some(_) if !findings.is_empty() => Outcome::PassedWithDeviations,
         Some(_) => Outcome::Passed,
     };
-    Verdict { outcome, rto: rto(state, finished), rpo: rpo(state), findings }
+    Verdict { outcome, rto: rto(state, finished), rpo: backup_restored(state), findings }
 }
 
 fn step_findings(state: &DrillState, step: &StepState, findings: &mut Vec<Finding>) {
@@ -259,8 +259,9 @@ fn gap_words(status: &StepStatus) -> String {
 
 /// The backup's age counts only for a backup that was restored: a step that
 /// uses the backup's capture succeeded. (Journals from before steps recorded
-/// what they use: the first command step after the backup's.)
-fn rpo(state: &DrillState) -> Demonstrated {
+/// what they use: the first command step after the backup's.) Also asked
+/// while the drill runs, so that nothing shows an RPO verdict too early.
+pub fn backup_restored(state: &DrillState) -> Demonstrated {
     let backup = state.captures.iter().find(|(_, (_, capture))| capture.fields.contains_key("age_secs"));
     let Some((name, (from, _))) = backup else { return Demonstrated::NothingYet };
     let recorded_uses = state.steps.iter().any(|s| !s.outline.uses.is_empty());

@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use super::{clock, since};
+use crate::drill::verdict::Demonstrated;
 use crate::runbook::duration::format_duration;
 use crate::ui::app::{App, Driver, Modal, Watch};
 use crate::ui::keymap;
@@ -27,7 +28,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         let end = drill.finished.as_ref().map_or(app.now, |f| f.at);
         let elapsed = since(drill.started_at, end);
         let clock_text = format!(" drill {}", clock(elapsed));
+        // A finished drill whose recovery was not demonstrated shows no
+        // clock against the target: the time it took is no RTO.
+        let rto_missing =
+            drill.finished.is_some() && matches!(crate::drill::verdict::verdict(drill).rto, Demonstrated::No(_));
         match drill.rto_target {
+            Some(target) if rto_missing => spans.push(Span::styled(
+                format!("{clock_text} · RTO {} not achieved", format_duration(target)),
+                theme.bad(),
+            )),
             Some(target) => {
                 let used = elapsed.as_secs_f64() / target.as_secs_f64().max(1.0);
                 let style = if used > 1.0 {
@@ -46,18 +55,22 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         }
         spans.push(Span::raw("  "));
         let age = drill.captures.values().find_map(|(_, c)| c.fields.get("age_secs").and_then(|v| v.as_u64()));
+        let restored = crate::drill::verdict::backup_restored(drill) == Demonstrated::Yes;
         match (age, drill.rpo_target) {
+            // The age is only a verdict once the backup was restored.
             (Some(age), Some(target)) => {
-                let style = if age <= target.as_secs() { theme.ok() } else { theme.bad() };
-                let verdict = if age <= target.as_secs() { "PASS" } else { "FAIL" };
-                spans.push(Span::styled(
-                    format!(
-                        "RPO {verdict}: backup {} old / {}",
-                        format_duration(std::time::Duration::from_secs(age)),
-                        format_duration(target)
-                    ),
-                    style,
-                ));
+                let within = age <= target.as_secs();
+                let style = if within { theme.ok() } else { theme.bad() };
+                let old = format_duration(std::time::Duration::from_secs(age));
+                let target = format_duration(target);
+                let text = match (restored, drill.finished.is_some(), within) {
+                    (true, _, true) => format!("RPO PASS: backup {old} old / {target}"),
+                    (true, _, false) => format!("RPO FAIL: backup {old} old / {target}"),
+                    (false, true, _) => format!("RPO not demonstrated: the {old} old backup was not restored"),
+                    (false, false, _) => format!("RPO: backup {old} old / {target}, not restored yet"),
+                };
+                let style = if !restored && drill.finished.is_some() { theme.bad() } else { style };
+                spans.push(Span::styled(text, style));
             }
             (None, Some(target)) => spans
                 .push(Span::styled(format!("RPO {} (backup age not known yet)", format_duration(target)), theme.dim())),

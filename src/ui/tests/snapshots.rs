@@ -83,19 +83,55 @@ fn failed_step() {
     both("failed", &mut h);
 }
 
-/// The demo drill journaled up to its checklist: confirmations given,
-/// every step ended well, the typed steps captured what later steps use.
-fn at_smoke_test() -> Harness {
+fn capture(value: &str, age: u64) -> crate::runbook::template::CaptureValue {
+    let mut fields = std::collections::BTreeMap::new();
+    fields.insert("age_secs".to_string(), serde_json::Value::from(age));
+    fields.insert("image".to_string(), format!("registry.example.com/acme/web:{value}").into());
+    crate::runbook::template::CaptureValue { value: value.into(), fields }
+}
+
+/// The demo's backup downloaded (23h 53m 20s old), not restored yet.
+fn downloaded() -> Harness {
     let mut h = downloading();
-    let capture = |value: &str, age: u64| {
-        let mut fields = std::collections::BTreeMap::new();
-        fields.insert("age_secs".to_string(), serde_json::Value::from(age));
-        fields.insert("image".to_string(), format!("registry.example.com/acme/web:{value}").into());
-        crate::runbook::template::CaptureValue { value: value.into(), fields }
-    };
     let backup = capture("/drills/x/downloads/fetch-backup/daily-acme-202611270300.pgdump", 86_000);
     h.record(Event::CaptureSet { step: "fetch-backup".into(), name: "backup".into(), value: backup });
     h.ends("fetch-backup", 0);
+    h
+}
+
+/// The backup's age is no RPO verdict until a step restored the backup.
+#[test]
+fn the_status_bar_gives_no_rpo_verdict_before_the_restore() {
+    let mut h = downloaded();
+    h.starts("restore", true);
+    let before = screen(&h, 200, 60);
+    assert!(before.contains("RPO: backup 23h 53m 20s old / 1d, not restored yet"), "{before}");
+    assert!(!before.contains("RPO PASS"), "{before}");
+    h.ends("restore", 0);
+    let after = screen(&h, 200, 60);
+    assert!(after.contains("RPO PASS: backup 23h 53m 20s old / 1d"), "{after}");
+}
+
+/// A drill that ended without its restore shows neither objective as met,
+/// whatever the clock and the backup's age say.
+#[test]
+fn the_status_bar_of_a_drill_that_skipped_its_restore_claims_no_objective() {
+    use crate::drill::event::{DrillOutcome, SkipCause};
+    let mut h = downloaded();
+    let reason = "the DBA restores by hand".to_string();
+    h.record(Event::StepSkipped { step: "restore".into(), cause: SkipCause::Declined, reason });
+    h.record(Event::DrillFinished { outcome: DrillOutcome::Completed, reason: None });
+    at(&mut h, 600);
+    let screen = screen(&h, 200, 60);
+    assert!(screen.contains(" · RTO 4h not achieved"), "{screen}");
+    assert!(screen.contains("RPO not demonstrated: the 23h 53m 20s old backup was not restored"), "{screen}");
+    assert!(!screen.contains("PASS"), "{screen}");
+}
+
+/// The demo drill journaled up to its checklist: confirmations given,
+/// every step ended well, the typed steps captured what later steps use.
+fn at_smoke_test() -> Harness {
+    let mut h = downloaded();
     h.record(Event::StepConfirmed { step: "restore".into(), how: "typed `restore`".into() });
     h.starts("restore", true);
     h.ends("restore", 0);

@@ -175,6 +175,7 @@ fn esc_closes_a_confirmation_and_the_step_waits_for_its_answer() {
     assert!(h.send(key(KeyCode::Esc)).is_empty(), "Esc answers nothing");
     assert!(h.app.modal.is_none());
     assert_eq!(h.app.contexts()[0], crate::ui::keymap::Context::Asked);
+    assert!(h.app.status.as_deref().is_some_and(|s| s.starts_with("closed: the step waits")));
     // Enter opens it again; `s` skips, with a reason.
     h.send(key(KeyCode::Enter));
     assert!(matches!(h.app.modal, Some(Modal::TypedConfirm { .. })));
@@ -183,6 +184,7 @@ fn esc_closes_a_confirmation_and_the_step_waits_for_its_answer() {
     type_text(&mut h, "restored by the DBA");
     let reason = "restored by the DBA".to_string();
     assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Answer { id, answer: Answer::Decline { reason } }]);
+    assert_eq!(h.app.status, None, "answered: the step no longer waits");
 }
 
 #[test]

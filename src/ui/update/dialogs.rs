@@ -150,10 +150,13 @@ fn needs_text(purpose: &TextPurpose) -> bool {
     )
 }
 
+/// What the status bar says while a question waits with its dialog closed.
+pub(super) const CLOSED: &str = "closed: the step waits for an answer (enter opens it again)";
+
 /// A question's dialog closed with Esc: nothing is answered; the step
 /// waits, and Enter opens the dialog again.
 fn closed(app: &mut App) -> Vec<Effect> {
-    app.status = Some("closed: the step waits for an answer (enter opens it again)".into());
+    app.status = Some(CLOSED.into());
     Vec::new()
 }
 

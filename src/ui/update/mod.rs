@@ -216,6 +216,10 @@ fn answer(app: &mut App, answer: Answer) -> Vec<Effect> {
     let Some((id, _)) = (if keep_open { app.question.clone() } else { app.question.take() }) else {
         return Vec::new();
     };
+    // Answered: "closed, the step waits" no longer says anything true.
+    if app.status.as_deref() == Some(dialogs::CLOSED) {
+        app.status = None;
+    }
     vec![Effect::Answer { id, answer }]
 }
 
