@@ -9,26 +9,27 @@
 //! self-contained HTML ([`to_html`]), JSON ([`to_json`]) and JUnit XML
 //! ([`to_junit`]); [`write_all`] puts the four into a drill directory.
 
+mod environment;
 mod html;
 mod junit;
 mod markdown;
+mod objectives;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Serialize;
 
+pub use environment::{DrTags, Environment, KubeTarget, ProductionTag, S3Target, TagComparison};
 pub use html::to_html;
 pub use junit::to_junit;
 pub use markdown::to_markdown;
+pub use objectives::{NOT_ACHIEVED, NOT_DEMONSTRATED, Objective};
 
 use crate::drill::event::{AttemptResult, SkipCause};
 use crate::drill::evidence::Evidence;
 use crate::drill::state::{DeviationKind, DrillState, StepState, StepStatus};
-use crate::drill::verdict::Demonstrated;
-use crate::runbook::duration::format_duration;
 use crate::runbook::template::CaptureValue;
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,102 +88,6 @@ pub struct RunbookInfo {
     pub title: String,
     pub path: String,
     pub sha256: String,
-}
-
-/// An objective (RTO or RPO) and how the drill measured against it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Objective {
-    pub target_secs: Option<u64>,
-    pub achieved_secs: Option<u64>,
-    /// `PASS`, `FAIL` or `n/a` (no target or nothing measured).
-    pub verdict: String,
-    pub detail: String,
-    /// RTO only: the measured span (first step start to the end of the last
-    /// step that is not teardown).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub measured_from: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub measured_to: Option<String>,
-    /// RTO only: how much of the measured span no drillbook process ran
-    /// (crash, closed laptop, paused drill). It counts against the RTO.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offline_ms: Option<u64>,
-}
-
-impl Objective {
-    fn not_measured(target: Option<Duration>, detail: String) -> Self {
-        Objective {
-            target_secs: target.map(|t| t.as_secs()),
-            achieved_secs: None,
-            verdict: "n/a".into(),
-            detail,
-            measured_from: None,
-            measured_to: None,
-            offline_ms: None,
-        }
-    }
-}
-
-/// Where the drill acted, as journaled by its steps.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Environment {
-    pub kubernetes: Vec<KubeTarget>,
-    pub s3: Vec<S3Target>,
-}
-
-impl Environment {
-    pub fn is_empty(&self) -> bool {
-        self.kubernetes.is_empty() && self.s3.is_empty()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KubeTarget {
-    pub context: String,
-    pub namespace: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server: Option<String>,
-    /// Steps that read or changed this namespace.
-    pub steps: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct S3Target {
-    /// `None`: the AWS default for the region.
-    pub endpoint: Option<String>,
-    pub bucket: String,
-    pub steps: Vec<String>,
-}
-
-/// Does DR run the image tag production runs?
-#[derive(Debug, Clone, Serialize)]
-pub struct TagComparison {
-    pub production: Option<ProductionTag>,
-    pub dr: Option<DrTags>,
-    /// `match`, `mismatch` or `n/a`.
-    pub verdict: String,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ProductionTag {
-    pub tag: String,
-    pub image: Option<String>,
-    pub context: Option<String>,
-    pub namespace: Option<String>,
-    /// The k8s-image-tag step that captured it.
-    pub step: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DrTags {
-    /// Workload → tag its pods run, when the k8s-wait step succeeded.
-    pub running: BTreeMap<String, String>,
-    pub expect_tag: Option<String>,
-    pub context: Option<String>,
-    pub namespace: Option<String>,
-    /// The k8s-wait step that recorded them.
-    pub step: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -341,10 +246,10 @@ pub fn build(state: &DrillState, head_sha256: Option<String>) -> Report {
                 fails: f.kind.fails_the_drill(),
             })
             .collect(),
-        rto: rto(state, &verdict.rto),
-        rpo: rpo(state, &verdict.rpo),
-        environment: environment(state),
-        tags: tags(state),
+        rto: objectives::rto(state, &verdict.rto),
+        rpo: objectives::rpo(state, &verdict.rpo),
+        environment: environment::environment(state),
+        tags: environment::tags(state),
         vars: state.vars.clone(),
         secret_vars: state.secret_vars.clone(),
         deviations: deviations(state),
@@ -470,210 +375,6 @@ fn step_report(state: &DrillState, step: &StepState) -> StepReport {
         confirmations: step.confirmations.clone(),
         evidence: step.evidence.clone(),
     }
-}
-
-/// RTO: wall clock from the first step start to the end of the last step
-/// that is not teardown. Time no drillbook process ran counts (the outage
-/// went on), and is shown apart.
-fn rto(state: &DrillState, demonstrated: &Demonstrated) -> Objective {
-    let Some((from, to)) = state.rto_window() else {
-        return Objective::not_measured(
-            state.rto_target,
-            "no step has started, so there is no recovery time yet".into(),
-        );
-    };
-    let achieved = Duration::try_from(to.duration_since(from)).unwrap_or(Duration::ZERO);
-    let offline = state.offline_within(from, to);
-    let teardown = state.steps.iter().filter(|s| s.outline.always).count();
-    let mut how = format!(
-        "from the first step start to the end of the last step{}: {} with drillbook running, {} with no drillbook process",
-        if teardown > 0 { " before teardown" } else { "" },
-        format_duration(achieved.saturating_sub(offline)),
-        format_duration(offline)
-    );
-    if state.finished.is_none() {
-        how.push_str("; the drill is still in progress");
-    }
-    let target = state.rto_target.map(|t| format!(" against a target of {}", format_duration(t))).unwrap_or_default();
-    let (verdict, detail) = match (demonstrated, state.rto_target) {
-        (Demonstrated::No(why), _) => (
-            NOT_ACHIEVED,
-            format!("{why}, so no recovery time is claimed ({} measured{target}; {how})", format_duration(achieved)),
-        ),
-        (_, Some(target)) => (
-            if achieved <= target { "PASS" } else { "FAIL" },
-            format!("{} against a target of {} ({how})", format_duration(achieved), format_duration(target)),
-        ),
-        (_, None) => ("n/a", format!("{} (no rto_target in the runbook; {how})", format_duration(achieved))),
-    };
-    Objective {
-        target_secs: state.rto_target.map(|t| t.as_secs()),
-        achieved_secs: Some(achieved.as_secs()),
-        verdict: verdict.into(),
-        detail,
-        measured_from: Some(from.to_string()),
-        measured_to: Some(to.to_string()),
-        offline_ms: Some(u64::try_from(offline.as_millis()).unwrap_or(u64::MAX)),
-    }
-}
-
-/// RTO when the recovery was not demonstrated (never PASS).
-pub const NOT_ACHIEVED: &str = "not achieved";
-/// RPO when the backup was not restored.
-pub const NOT_DEMONSTRATED: &str = "not demonstrated";
-
-/// RPO is the age of the restored backup: a capture with an `age_secs`
-/// field (made by a backup step) measures it, once a step restored it.
-fn rpo(state: &DrillState, restored: &Demonstrated) -> Objective {
-    let age = state.captures.values().find_map(|(_, capture)| capture.fields.get("age_secs").and_then(|v| v.as_u64()));
-    let measured = |target: Option<Duration>, age: u64, verdict: &str, detail: String| Objective {
-        target_secs: target.map(|t| t.as_secs()),
-        achieved_secs: Some(age),
-        verdict: verdict.into(),
-        detail,
-        measured_from: None,
-        measured_to: None,
-        offline_ms: None,
-    };
-    if let (Demonstrated::No(why), Some(age)) = (restored, age) {
-        let old = format_duration(Duration::from_secs(age));
-        return Objective {
-            verdict: NOT_DEMONSTRATED.into(),
-            detail: format!("{why}; the backup chosen was {old} old"),
-            ..Objective::not_measured(state.rpo_target, String::new())
-        };
-    }
-    match (state.rpo_target, age) {
-        (Some(target), Some(age)) => measured(
-            Some(target),
-            age,
-            if age <= target.as_secs() { "PASS" } else { "FAIL" },
-            format!(
-                "backup was {} old against a target of {}",
-                format_duration(Duration::from_secs(age)),
-                format_duration(target)
-            ),
-        ),
-        (target, None) => {
-            Objective::not_measured(target, "no backup was captured by this drill, so its age is unknown".into())
-        }
-        (None, Some(age)) => measured(
-            None,
-            age,
-            "n/a",
-            format!("backup was {} old (no rpo_target in the runbook)", format_duration(Duration::from_secs(age))),
-        ),
-    }
-}
-
-fn capture_text<'a>(capture: &'a CaptureValue, key: &str) -> Option<&'a str> {
-    capture.fields.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty())
-}
-
-/// Kubernetes contexts and namespaces (from choices and captures that name
-/// them) and S3 buckets with their endpoints (from backup captures), in
-/// step order.
-fn environment(state: &DrillState) -> Environment {
-    let mut env = Environment::default();
-    let mut kube = |context: &str, namespace: &str, server: Option<&str>, step: &str| {
-        let target = match env.kubernetes.iter_mut().find(|t| t.context == context && t.namespace == namespace) {
-            Some(target) => target,
-            None => {
-                env.kubernetes.push(KubeTarget {
-                    context: context.into(),
-                    namespace: namespace.into(),
-                    server: None,
-                    steps: Vec::new(),
-                });
-                let last = env.kubernetes.len() - 1;
-                &mut env.kubernetes[last]
-            }
-        };
-        if target.server.is_none() {
-            target.server = server.map(str::to_string);
-        }
-        if !target.steps.iter().any(|s| s == step) {
-            target.steps.push(step.to_string());
-        }
-    };
-    for step in &state.steps {
-        let id = step.outline.id.as_str();
-        if let Some((context, namespace, server)) = step.evidence.as_ref().and_then(Evidence::cluster)
-            && !context.is_empty()
-            && !namespace.is_empty()
-        {
-            kube(context, namespace, Some(server).filter(|s| !s.is_empty()), id);
-        }
-        for (from, capture) in state.captures.values() {
-            if from == id
-                && let (Some(context), Some(namespace)) =
-                    (capture_text(capture, "context"), capture_text(capture, "namespace"))
-            {
-                kube(context, namespace, None, id);
-            }
-        }
-    }
-    for step in &state.steps {
-        let id = step.outline.id.as_str();
-        for (from, capture) in state.captures.values() {
-            let Some(bucket) = capture_text(capture, "bucket") else { continue };
-            if from != id {
-                continue;
-            }
-            let endpoint = capture_text(capture, "endpoint").map(str::to_string);
-            match env.s3.iter_mut().find(|t| t.bucket == bucket && t.endpoint == endpoint) {
-                Some(target) if !target.steps.iter().any(|s| s == id) => target.steps.push(id.to_string()),
-                Some(_) => {}
-                None => env.s3.push(S3Target { endpoint, bucket: bucket.into(), steps: vec![id.to_string()] }),
-            }
-        }
-    }
-    env
-}
-
-/// Production's tag is what the k8s-image-tag step captured; DR's is what
-/// the pods ran when the k8s-wait step succeeded.
-fn tags(state: &DrillState) -> TagComparison {
-    let production = state.steps.iter().filter(|s| s.outline.kind == "k8s-image-tag").find_map(|step| {
-        let (_, (_, capture)) = state.captures.iter().find(|(_, (from, _))| *from == step.outline.id)?;
-        Some(ProductionTag {
-            tag: capture_text(capture, "tag").unwrap_or(&capture.value).to_string(),
-            image: capture_text(capture, "image").map(str::to_string),
-            context: capture_text(capture, "context").map(str::to_string),
-            namespace: capture_text(capture, "namespace").map(str::to_string),
-            step: step.outline.id.clone(),
-        })
-    });
-    let dr = state.steps.iter().rev().filter(|s| s.outline.kind == "k8s-wait").find_map(|step| {
-        let Some(Evidence::Wait(wait)) = &step.evidence else { return None };
-        let named = |text: &str| Some(text.to_string()).filter(|t| !t.is_empty());
-        Some(DrTags {
-            running: wait.running.clone(),
-            expect_tag: wait.expect_tag.clone().filter(|t| !t.is_empty()),
-            context: named(&wait.context),
-            namespace: named(&wait.namespace),
-            step: step.outline.id.clone(),
-        })
-    });
-    let (verdict, detail) = match (&production, &dr) {
-        (Some(production), Some(dr)) if !dr.running.is_empty() => {
-            let differing: Vec<String> = dr
-                .running
-                .iter()
-                .filter(|(_, tag)| **tag != production.tag)
-                .map(|(workload, tag)| format!("{workload} runs `{tag}`"))
-                .collect();
-            if differing.is_empty() {
-                let workloads: Vec<&str> = dr.running.keys().map(String::as_str).collect();
-                ("match", format!("DR runs `{}` in {}, as production does", production.tag, workloads.join(", ")))
-            } else {
-                ("mismatch", format!("production runs `{}` but in DR {}", production.tag, differing.join(", ")))
-            }
-        }
-        (None, _) => ("n/a", "no k8s-image-tag step captured the tag production runs".to_string()),
-        (Some(_), _) => ("n/a", "no k8s-wait step recorded the tags DR runs".to_string()),
-    };
-    TagComparison { production, dr, verdict: verdict.into(), detail }
 }
 
 fn deviations(state: &DrillState) -> Vec<DeviationReport> {
