@@ -32,10 +32,11 @@ fn same_journal(runbook: &str, vars: &[(&'static str, &str)]) {
     // Only what the runbook declares.
     let declared = load(&path).vars.iter().map(|v| v.name.clone()).collect::<Vec<_>>();
     vars.retain(|(name, _)| declared.iter().any(|d| d == name));
-    let home = tempfile::tempdir().unwrap();
-    let tui = through_the_tui(open(home.path(), load(&path), &vars, SessionMode::Tui, true), usual_answer);
+    // A home each: the second drill would otherwise compare its data with the first's.
+    let (tui_home, plain_home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let tui = through_the_tui(open(tui_home.path(), load(&path), &vars, SessionMode::Tui, true), usual_answer);
     let (plain, plain_journal) =
-        through_plain(open(home.path(), load(&path), &vars, SessionMode::Plain, true), tui.lines.clone());
+        through_plain(open(plain_home.path(), load(&path), &vars, SessionMode::Plain, true), tui.lines.clone());
     assert!(plain.is_ok(), "{runbook}: {plain:?}");
     let (tui_events, plain_events) = (normalized(&tui.journal), normalized(&plain_journal));
     assert_eq!(kinds(&tui_events), kinds(&plain_events), "{runbook}: event kinds differ (answers: {:?})", tui.lines);

@@ -66,7 +66,8 @@ fn seed(pg: &Postgres) {
             "CREATE EXTENSION citext;
              CREATE TABLE users (id serial PRIMARY KEY, email citext UNIQUE NOT NULL);
              INSERT INTO users (email) SELECT 'user' || n || '@acme.com' FROM generate_series(1, {USERS}) n;
-             CREATE TABLE pages (id serial PRIMARY KEY, title text NOT NULL);
+             CREATE TABLE pages (id serial PRIMARY KEY, title text NOT NULL,
+                 updated_at timestamptz NOT NULL DEFAULT now() - interval '3 hours');
              INSERT INTO pages (title) SELECT 'Page ' || n FROM generate_series(1, {PAGES}) n;
              CREATE TABLE images (id bigserial PRIMARY KEY, path text NOT NULL, page integer);
              INSERT INTO images (path, page)
@@ -277,6 +278,7 @@ fn the_postgres_restore_drill_survives_a_kill_and_proves_it_restored() {
     for expected in [
         "| RTO | **PASS**",
         "| RPO | **PASS**",
+        "| RPO by data | **PASS**: newest data restored is from",
         "**match**",
         "Dana Reyes (observer)",
         "head sha256",

@@ -311,3 +311,86 @@ fn unreachable_endpoints_and_missing_credentials_are_named() {
     let stdout = stdout_of(&output);
     assert!(stdout.contains("no AWS credentials found"), "{stdout}");
 }
+
+/// Three uploads of one key in a versioned bucket, and the whole second
+/// (before the third upload, after the second) that separates them.
+fn dated_versions(backend: &Backend) -> jiff::Timestamp {
+    backend.create_bucket(BUCKET, true);
+    backend.put(BUCKET, "acme/daily-acme.pgdump", b"PGDMP monday");
+    backend.put(BUCKET, "acme/daily-acme.pgdump", b"PGDMP tuesday");
+    // S3 keeps whole seconds: half a second before this second, the third is later still.
+    let now = jiff::Timestamp::now();
+    let between = jiff::Timestamp::from_second(now.as_second()).unwrap() - jiff::SignedDuration::from_millis(500);
+    backend.put(BUCKET, "acme/daily-acme.pgdump", b"PGDMP wednesday");
+    between
+}
+
+#[test]
+fn select_before_restores_the_newest_version_at_or_before_a_point_in_time() {
+    for backend in backends() {
+        let home = Home::new();
+        let between = dated_versions(&backend);
+        let extra = format!("select = \"before\"\nbefore = \"{between}\"\nversions = true");
+        let runbook = home.runbook("rb.toml", &backup_runbook(&extra));
+        let output = run(&home, &backend.env(), &runbook, &["run", "--plain", "--yes"], "");
+        let stdout = stdout_of(&output);
+        assert!(output.status.success(), "{}: {stdout}\n{}", backend.endpoint(), stderr_of(&output));
+        let drill = home.only_drill();
+        let file = drill.join("downloads/fetch-backup/daily-acme.pgdump");
+        assert_eq!(std::fs::read(&file).unwrap(), b"PGDMP tuesday", "{stdout}");
+        let choice = &report(&home)["steps"][0]["choice"];
+        assert_eq!(choice["policy"], format!("newest at or before {between}"), "{choice}");
+        let reason = choice["reason"].as_str().unwrap();
+        assert!(reason.contains("1 newer backup(s) passed over"), "{reason}");
+
+        // A point before every backup: the step fails, saying so.
+        let home = Home::new();
+        let extra = "select = \"before\"\nbefore = \"2001-01-01T00:00:00Z\"\nversions = true";
+        let runbook = home.runbook("rb.toml", &backup_runbook(extra));
+        let output = run(&home, &backend.env(), &runbook, &["run", "--plain", "--yes"], "");
+        let stdout = stdout_of(&output);
+        assert_eq!(output.status.code(), Some(1), "{stdout}");
+        assert!(stdout.contains("no backup was modified at or before 2001-01-01T00:00:00Z"), "{stdout}");
+    }
+}
+
+#[test]
+fn select_random_picks_within_the_window_reproducibly_from_the_drill_id() {
+    for backend in backends() {
+        backend.create_bucket(BUCKET, false);
+        for day in ["25", "26", "27"] {
+            backend.put(BUCKET, &format!("acme/daily-acme-202611{day}0300.pgdump"), format!("PGDMP {day}").as_bytes());
+        }
+        let home = Home::new();
+        let runbook = home.runbook("rb.toml", &backup_runbook("select = \"random\"\nwindow = \"1h\""));
+        let output = run(&home, &backend.env(), &runbook, &["run", "--plain", "--yes"], "");
+        let stdout = stdout_of(&output);
+        assert!(output.status.success(), "{}: {stdout}\n{}", backend.endpoint(), stderr_of(&output));
+        let json = report(&home);
+        let choice = &json["steps"][0]["choice"];
+        assert_eq!(choice["policy"], "random within 1h", "{choice}");
+        let reason = choice["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("of the 3 backups modified since") && reason.contains("picked from the drill id"),
+            "{reason}"
+        );
+        // Reproducible: the drill id decides, as `pick` computes it.
+        let id = json["drill_id"].as_str().unwrap();
+        let digest = {
+            use sha2::Digest;
+            sha2::Sha256::digest(id.as_bytes())
+        };
+        let index = (u64::from_be_bytes(digest[..8].try_into().unwrap()) % 3) as usize;
+        let newest_first = ["27", "26", "25"];
+        let expected = format!("acme/daily-acme-202611{}0300.pgdump", newest_first[index]);
+        assert_eq!(choice["key"], expected.as_str(), "{choice}");
+
+        // A window no backup falls in: the step fails, saying so.
+        let home = Home::new();
+        let runbook = home.runbook("rb.toml", &backup_runbook("select = \"random\"\nwindow = \"1s\""));
+        let output = run(&home, &backend.env(), &runbook, &["run", "--plain", "--yes"], "");
+        let stdout = stdout_of(&output);
+        assert_eq!(output.status.code(), Some(1), "{stdout}");
+        assert!(stdout.contains("no backup was modified within 1s of now"), "{stdout}");
+    }
+}

@@ -285,6 +285,7 @@ fn unsupported_steps(runbook: &Runbook) -> Vec<String> {
                     | Action::K8sWait(_)
                     | Action::K8sScale(_)
                     | Action::HttpCheck(_)
+                    | Action::SqlCheck(_)
             )
         })
         .map(|s| format!("`{}` ({}, line {})", s.id, s.kind.name(), s.line))

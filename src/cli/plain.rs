@@ -287,6 +287,9 @@ impl Plain {
         }
         self.out.line(&format!("  RTO {}: {}", report.rto.verdict, report.rto.detail));
         self.out.line(&format!("  RPO {}: {}", report.rpo.verdict, report.rpo.detail));
+        if let Some(rpo_data) = &report.rpo_data {
+            self.out.line(&format!("  RPO by data {}: {}", rpo_data.verdict, rpo_data.detail));
+        }
         match &summary.written {
             Ok(paths) => {
                 let dir = paths.first().and_then(|p| p.parent()).map(|d| d.display().to_string()).unwrap_or_default();

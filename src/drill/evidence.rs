@@ -25,6 +25,8 @@ pub enum Evidence {
     Wait(WaitResult),
     /// How the URL of an `http-check` step answered.
     Http(HttpResult),
+    /// What the queries of a `sql-check` answered, and the database's fingerprint.
+    Sql(SqlResult),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +41,13 @@ pub struct BackupChoice {
     pub last_modified: String,
     #[serde(default)]
     pub etag: Option<String>,
+    /// The restore-target policy (`latest`, `choose`, `random within 30d`, `before …`);
+    /// journals from before it was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Why this object: what the policy saw and how it picked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +141,84 @@ pub struct HttpResult {
     pub cert_days_left: Option<i64>,
 }
 
+/// What a `sql-check` step found in the restored database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlResult {
+    /// The connection URL as the runbook gave it (never a password).
+    pub database: String,
+    /// The server's `SELECT version()`.
+    #[serde(default)]
+    pub server: String,
+    pub checks: Vec<SqlAnswer>,
+    /// The newest `freshness` answer (RFC 3339, UTC): the newest data restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<FingerprintComparison>,
+}
+
+/// One query, what it answered and whether that was what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlAnswer {
+    pub name: String,
+    pub query: String,
+    /// The first column of the first row, as text (`None`: no row, or NULL).
+    pub answer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+    #[serde(default)]
+    pub freshness: bool,
+    pub passed: bool,
+    /// Why it did not pass (or did not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    #[serde(default)]
+    pub elapsed_ms: u64,
+}
+
+/// Every table's row count and columns, and one hash of the whole schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// SHA-256 of every table's columns and types (from `information_schema`).
+    pub schema_hash: String,
+    /// `schema.table` → its rows and columns.
+    pub tables: BTreeMap<String, TableFingerprint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableFingerprint {
+    pub rows: i64,
+    /// `count(*)`; otherwise the planner's estimate after `ANALYZE`.
+    pub exact: bool,
+    /// `name type`, in column order.
+    pub columns: Vec<String>,
+}
+
+/// This drill's fingerprint against the previous completed drill of the runbook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FingerprintComparison {
+    /// The drill compared with (`None`: there was none, the first drill has no baseline).
+    pub baseline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_started: Option<String>,
+    pub schema_changed: bool,
+    /// Tables whose rows or columns changed, or that appeared or vanished.
+    pub changes: Vec<TableChange>,
+    /// What fails the step (or is warned about, with `on_shrink = "warn"`).
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableChange {
+    pub table: String,
+    pub before: Option<i64>,
+    pub now: Option<i64>,
+    /// `+12`, `-30 (-25.0%)`, `new table`, `vanished`, `columns changed: …`.
+    pub change: String,
+}
+
 impl Serialize for Evidence {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut value = self.untagged();
@@ -151,6 +238,7 @@ impl Evidence {
             Evidence::Scale(_) => "scale",
             Evidence::Wait(_) => "wait",
             Evidence::Http(_) => "http",
+            Evidence::Sql(_) => "sql",
         }
     }
 
@@ -160,7 +248,7 @@ impl Evidence {
             Evidence::Tag(t) => Some((&t.context, &t.namespace, &t.server)),
             Evidence::Scale(s) => Some((&s.context, &s.namespace, &s.server)),
             Evidence::Wait(w) => Some((&w.context, &w.namespace, &w.server)),
-            Evidence::Backup(_) | Evidence::Http(_) => None,
+            Evidence::Backup(_) | Evidence::Http(_) | Evidence::Sql(_) => None,
         }
     }
 
@@ -173,6 +261,7 @@ impl Evidence {
             Evidence::Scale(s) => serde_json::to_value(s),
             Evidence::Wait(w) => serde_json::to_value(w),
             Evidence::Http(h) => serde_json::to_value(h),
+            Evidence::Sql(q) => serde_json::to_value(q),
         };
         value.unwrap_or(serde_json::Value::Null)
     }
@@ -201,6 +290,7 @@ impl<'de> Deserialize<'de> for Evidence {
             "scale" => serde_json::from_value(value).map(Evidence::Scale),
             "wait" => serde_json::from_value(value).map(Evidence::Wait),
             "http" => serde_json::from_value(value).map(Evidence::Http),
+            "sql" => serde_json::from_value(value).map(Evidence::Sql),
             other => return Err(D::Error::custom(format!("unknown evidence kind `{other}`"))),
         };
         evidence.map_err(|e| D::Error::custom(format!("{kind} evidence: {e}")))

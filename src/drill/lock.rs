@@ -188,6 +188,13 @@ pub fn holder(drill_dir: &Path) -> Option<Holder> {
     Some(Holder { pid, host, since, alive, holding })
 }
 
+/// When the last holder was last known alive (its heartbeat), from the lock
+/// file alone: what a resume journals, without asking who holds it now.
+pub fn last_alive(drill_dir: &Path) -> Option<jiff::Timestamp> {
+    let text = std::fs::read_to_string(drill_dir.join(LOCK_FILE_NAME)).ok()?;
+    parse_holder(&text).3?.parse().ok()
+}
+
 /// Whether `/proc/locks` lists a lock on the file's inode (`None`: cannot tell).
 fn proc_locks_hold(path: &Path) -> Option<bool> {
     use std::os::unix::fs::MetadataExt;

@@ -32,7 +32,9 @@ impl Conductor {
         // The verdict decides, never the flow alone: a drill that ran to its
         // end with a required step skipped failed.
         let passed = crate::drill::verdict::verdict(&self.session.state).outcome.passed();
-        let objectives_missed = report.rto.verdict == "FAIL" || report.rpo.verdict == "FAIL";
+        let objectives_missed = report.rto.verdict == "FAIL"
+            || report.rpo.verdict == "FAIL"
+            || report.rpo_data.as_ref().is_some_and(|o| o.verdict == "FAIL");
         self.send(Update::Finished(Box::new(Summary { report, written }))).await;
         let mut code = if passed && !objectives_missed { 0 } else { 1 };
         if let Some(target) = self.options.report_to.clone() {

@@ -116,7 +116,7 @@ impl DrillSession {
     pub fn resume(dir: DrillDir, mode: SessionMode) -> Result<(Self, ResumeNotice), SessionError> {
         // Read before taking the lock, which rewrites the file: when the last
         // holder was last alive (a crash journals nothing).
-        let previous_alive_at = crate::drill::lock::holder(&dir.path).and_then(|h| h.alive?.parse().ok());
+        let previous_alive_at = crate::drill::lock::last_alive(&dir.path);
         let lock = DrillLock::acquire(&dir.path)?;
         let (journal, replay) = Journal::<Event>::open(&dir.journal())?;
         let mut state = DrillState::replay(&replay.records)

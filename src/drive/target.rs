@@ -24,6 +24,7 @@ pub fn step_target(step: &Step, context: &TemplateContext, templater: &Templater
         Action::S3Backup(s) => Some(format!("bucket {}", render(&s.bucket))),
         Action::S3Check(s) => Some(format!("bucket {}", render(&s.bucket))),
         Action::HttpCheck(s) => Some(render(&s.url)),
+        Action::SqlCheck(s) => Some(format!("database {}", render(&s.database))),
         Action::Command(_) | Action::Manual | Action::Checklist(_) => None,
     }
 }

@@ -12,6 +12,7 @@ pub mod panic_redaction;
 pub mod redact;
 pub mod render;
 pub mod s3;
+pub mod sql;
 pub mod training;
 pub mod vars;
 

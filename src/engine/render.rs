@@ -22,6 +22,9 @@ pub enum RenderError {
     /// The rendered `url` cannot be checked.
     #[error("`url`: {0}")]
     Url(#[source] HttpUrlError),
+    /// The rendered `before` is not a point in time.
+    #[error("`before`: {0}")]
+    PointInTime(String),
     /// The rendered `pattern` is not a regex.
     #[error("`pattern` is not a valid regex: {0}")]
     Pattern(#[source] regex::Error),

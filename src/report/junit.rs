@@ -33,6 +33,9 @@ pub fn to_junit(report: &Report) -> String {
         .collect();
     cases.push(("RTO".into(), secs(&report.rto), objective_verdict(&report.rto)));
     cases.push(("RPO".into(), 0.0, objective_verdict(&report.rpo)));
+    if let Some(rpo_data) = &report.rpo_data {
+        cases.push(("RPO by data".into(), 0.0, objective_verdict(rpo_data)));
+    }
     let count = |f: fn(&Verdict) -> bool| cases.iter().filter(|(_, _, v)| f(v)).count();
     let failures = count(|v| matches!(v, Verdict::Failed { .. }));
     let errors = count(|v| matches!(v, Verdict::Error { .. }));

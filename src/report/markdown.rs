@@ -19,22 +19,24 @@ pub fn to_markdown(report: &Report) -> String {
         Some(reason) => format!("**{}**: {reason}", report.outcome),
         None => format!("**{}**", report.outcome),
     };
+    let rpo_data = report.rpo_data.as_ref().map(|o| ("RPO by data", format!("**{}**: {}", o.verdict, o.detail)));
     let rows = [
-        ("Drill", format!("`{}`", report.drill_id)),
-        (
+        Some(("Drill", format!("`{}`", report.drill_id))),
+        Some((
             "Runbook",
             format!("`{}` ({}), sha256 `{}`", report.runbook.id, report.runbook.path, short(&report.runbook.sha256)),
-        ),
-        ("Operator", format!("{} on {}", report.operator, report.host)),
-        ("Started", report.started_at.clone()),
-        ("Finished", report.finished_at.clone().unwrap_or_else(|| "not yet".into())),
-        ("Outcome", outcome),
-        ("RTO", format!("**{}**: {}", report.rto.verdict, report.rto.detail)),
-        ("RPO", format!("**{}**: {}", report.rpo.verdict, report.rpo.detail)),
-        ("Production vs DR tag", format!("**{}**: {}", report.tags.verdict, report.tags.detail)),
-        ("drillbook", report.drillbook_version.clone()),
+        )),
+        Some(("Operator", format!("{} on {}", report.operator, report.host))),
+        Some(("Started", report.started_at.clone())),
+        Some(("Finished", report.finished_at.clone().unwrap_or_else(|| "not yet".into()))),
+        Some(("Outcome", outcome)),
+        Some(("RTO", format!("**{}**: {}", report.rto.verdict, report.rto.detail))),
+        Some(("RPO", format!("**{}**: {}", report.rpo.verdict, report.rpo.detail))),
+        rpo_data,
+        Some(("Production vs DR tag", format!("**{}**: {}", report.tags.verdict, report.tags.detail))),
+        Some(("drillbook", report.drillbook_version.clone())),
     ];
-    for (key, value) in rows {
+    for (key, value) in rows.into_iter().flatten() {
         let _ = writeln!(out, "| {key} | {} |", escape_cell(&value));
     }
     environment(&mut out, report);
@@ -240,7 +242,8 @@ fn verdict(out: &mut String, report: &Report) {
             let _ = writeln!(out, "> - {step}**{}**: {}", finding.kind, finding.text.replace('\n', " "));
         }
     }
-    let _ = writeln!(out, ">\n> RTO **{}** · RPO **{}**\n", report.rto.verdict, report.rpo.verdict);
+    let data = report.rpo_data.as_ref().map(|o| format!(" · RPO by data **{}**", o.verdict)).unwrap_or_default();
+    let _ = writeln!(out, ">\n> RTO **{}** · RPO **{}**{data}\n", report.rto.verdict, report.rpo.verdict);
 }
 
 /// Journaled evidence in words: where a Kubernetes step acted, what a
@@ -269,6 +272,15 @@ fn evidence_markdown(out: &mut String, evidence: &Evidence) {
         Evidence::Backup(backup) => {
             let version = backup.version_id.as_ref().map(|v| format!(" (version `{v}`)")).unwrap_or_default();
             let _ = writeln!(out, "- chosen object `{}`{version}", backup.key);
+            if let Some(policy) = &backup.policy {
+                let reason = backup.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+                let _ = writeln!(out, "- restore target: {policy}{reason}");
+            }
+        }
+        Evidence::Sql(result) => {
+            for line in super::data::sql_lines(result) {
+                let _ = writeln!(out, "- {}", line.trim_start());
+            }
         }
         Evidence::Http(http) => {
             let attempts = match http.attempts {

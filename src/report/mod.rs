@@ -9,6 +9,7 @@
 //! self-contained HTML ([`to_html`]), JSON ([`to_json`]) and JUnit XML
 //! ([`to_junit`]); [`write_all`] puts the four into a drill directory.
 
+pub(crate) mod data;
 mod environment;
 mod html;
 mod junit;
@@ -53,6 +54,10 @@ pub struct Report {
     pub findings: Vec<FindingReport>,
     pub rto: Objective,
     pub rpo: Objective,
+    /// RPO by data: the drill's start minus the newest data a `sql-check`
+    /// found restored (absent when no check measured it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo_data: Option<Objective>,
     pub environment: Environment,
     pub tags: TagComparison,
     pub vars: BTreeMap<String, String>,
@@ -248,6 +253,7 @@ pub fn build(state: &DrillState, head_sha256: Option<String>) -> Report {
             .collect(),
         rto: objectives::rto(state, &verdict.rto),
         rpo: objectives::rpo(state, &verdict.rpo),
+        rpo_data: objectives::rpo_data(state),
         environment: environment::environment(state),
         tags: environment::tags(state),
         vars: state.vars.clone(),

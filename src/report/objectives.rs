@@ -137,3 +137,58 @@ pub(super) fn rpo(state: &DrillState, restored: &Demonstrated) -> Objective {
         ),
     }
 }
+
+/// RPO by data: the drill's start minus the newest data a `sql-check`'s
+/// `freshness` query found in the restored database: the data a real
+/// disaster at the drill's start would have lost. Only a `sql-check` that
+/// succeeded measures it.
+pub(super) fn rpo_data(state: &DrillState) -> Option<Objective> {
+    use crate::drill::evidence::Evidence;
+    use crate::drill::state::StepStatus;
+    let mut newest: Option<jiff::Timestamp> = None;
+    let mut unproven: Option<String> = None;
+    for step in &state.steps {
+        let Some(Evidence::Sql(result)) = &step.evidence else { continue };
+        if !result.checks.iter().any(|c| c.freshness) {
+            continue;
+        }
+        if !matches!(step.status, StepStatus::Succeeded) {
+            unproven.get_or_insert_with(|| format!("the data check `{}` did not succeed", step.outline.id));
+            continue;
+        }
+        let found = result.newest_data.as_deref().and_then(|n| n.parse::<jiff::Timestamp>().ok());
+        if let Some(found) = found
+            && newest.is_none_or(|n| found > n)
+        {
+            newest = Some(found);
+        }
+    }
+    let Some(newest) = newest else {
+        let why = unproven?;
+        return Some(Objective {
+            verdict: NOT_DEMONSTRATED.into(),
+            detail: format!("{why}, so the newest data restored is not known"),
+            ..Objective::not_measured(state.rpo_target, String::new())
+        });
+    };
+    let window = Duration::try_from(state.started_at.duration_since(newest)).unwrap_or(Duration::ZERO);
+    let newest_text = newest.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let lost =
+        format!("newest data restored is from {newest_text}, {} before the drill started", format_duration(window));
+    let (verdict, detail) = match state.rpo_target {
+        Some(target) => (
+            if window <= target { "PASS" } else { "FAIL" },
+            format!("{lost}, against a target of {}", format_duration(target)),
+        ),
+        None => ("n/a", format!("{lost} (no rpo_target in the runbook)")),
+    };
+    Some(Objective {
+        target_secs: state.rpo_target.map(|t| t.as_secs()),
+        achieved_secs: Some(window.as_secs()),
+        verdict: verdict.into(),
+        detail,
+        measured_from: Some(newest.to_string()),
+        measured_to: Some(state.started_at.to_string()),
+        offline_ms: None,
+    })
+}

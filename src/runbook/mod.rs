@@ -3,6 +3,7 @@
 
 pub mod diagnostic;
 pub mod duration;
+pub mod expect;
 pub mod model;
 pub mod template;
 pub mod types;
@@ -12,7 +13,7 @@ use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use types::*;
-pub use validate::parse;
+pub use validate::{parse, parse_point_in_time};
 
 /// Why a runbook could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -164,6 +164,7 @@ pub enum StepKind {
     K8sWait,
     K8sScale,
     HttpCheck,
+    SqlCheck,
 }
 
 impl StepKind {
@@ -178,6 +179,7 @@ impl StepKind {
             StepKind::K8sWait => "k8s-wait",
             StepKind::K8sScale => "k8s-scale",
             StepKind::HttpCheck => "http-check",
+            StepKind::SqlCheck => "sql-check",
         }
     }
 }
@@ -227,7 +229,7 @@ pub struct RawStep {
     pub bucket: Option<Sp<String>>,
     pub prefix: Option<Sp<String>>,
     pub pattern: Option<Sp<String>>,
-    /// `latest`/`choose` (s3-backup), `current`/`choose` (k8s-image-tag).
+    /// `latest`/`choose`/`random`/`before` (s3-backup), `current`/`choose` (k8s-image-tag).
     pub select: Option<Sp<String>>,
     pub versions: Option<Sp<bool>>,
     pub profile: Option<Sp<String>>,
@@ -264,6 +266,52 @@ pub struct RawStep {
     pub interval: Option<Sp<String>>,
     /// PEM file of CA certificates trusted besides the system's, for a site behind a private CA.
     pub ca_file: Option<Sp<String>>,
+
+    // s3-backup: the restore-target policy
+    /// `select = "random"`: backups modified within this long before the drill (e.g. `30d`).
+    pub window: Option<Sp<String>>,
+    /// `select = "before"`: the newest backup at or before this time (RFC 3339, templates allowed).
+    pub before: Option<Sp<String>>,
+
+    // sql-check
+    /// `postgresql://user@host:port/db?sslmode=...` (templates allowed; give the password in `password`).
+    pub database: Option<Sp<String>>,
+    /// The password (use a secret variable: it is never journaled or logged).
+    pub password: Option<Sp<String>>,
+    /// Record every table's row count and a schema hash, compared with the previous drill.
+    pub fingerprint: Option<Sp<bool>>,
+    /// Count rows exactly (`count(*)`) instead of the planner's estimate after `ANALYZE`.
+    pub exact: Option<Sp<bool>>,
+    /// The most a table may shrink against the previous completed drill, e.g. `"20%"`.
+    pub max_shrink: Option<Sp<String>>,
+    /// `fail` (default) or `warn` when a table shrank beyond `max_shrink`, vanished or its columns changed.
+    pub on_shrink: Option<Sp<String>>,
+    /// The queries of a `sql-check`, each with what it must answer.
+    pub check: Option<Sp<Vec<Sp<RawSqlCheck>>>>,
+}
+
+/// One `[[step.check]]` of a `sql-check` step.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSqlCheck {
+    pub name: Sp<String>,
+    /// Run in a read-only transaction; the first column of the first row is the answer.
+    pub query: Sp<String>,
+    /// `= N`, `!= N`, `>= N`, `<= N`, `> N`, `< N`, `between A and B`, or a quoted string to equal.
+    pub expect: Option<Sp<RawExpect>>,
+    /// Keep the answer as a capture for later steps.
+    pub capture: Option<Sp<String>>,
+    /// The answer is a timestamp: the newest data in the restored database (the data RPO).
+    #[serde(default)]
+    pub freshness: bool,
+}
+
+/// `expect = ">= 1000"`, or a bare number meaning `= N`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawExpect {
+    Number(i64),
+    Text(String),
 }
 
 impl RawStep {
@@ -315,6 +363,15 @@ impl RawStep {
             retries,
             interval,
             ca_file,
+            window,
+            before,
+            database,
+            password,
+            fingerprint,
+            exact,
+            max_shrink,
+            on_shrink,
+            check,
             url,
             capture,
             confirm
@@ -331,8 +388,8 @@ pub fn allowed_keys(kind: StepKind) -> &'static [&'static str] {
         StepKind::Checklist => &["items", "url"],
         StepKind::Command => &["run", "cwd", "env", "timeout", "expect_exit", "tty", "simulate", "confirm", "capture"],
         StepKind::S3Backup => &[
-            "bucket", "prefix", "pattern", "select", "versions", "profile", "region", "endpoint", "parts", "capture",
-            "timeout", "confirm",
+            "bucket", "prefix", "pattern", "select", "window", "before", "versions", "profile", "region", "endpoint",
+            "parts", "capture", "timeout", "confirm",
         ],
         StepKind::S3Check => {
             &["bucket", "expect", "same_as", "other_region_than", "replicated_from", "profile", "region", "endpoint"]
@@ -354,11 +411,14 @@ pub fn allowed_keys(kind: StepKind) -> &'static [&'static str] {
             "ca_file",
             "capture",
         ],
+        StepKind::SqlCheck => {
+            &["database", "password", "fingerprint", "exact", "max_shrink", "on_shrink", "check", "timeout"]
+        }
     }
 }
 
 /// Every kind, for suggestions and the "which kinds use this key" hint.
-pub const ALL_KINDS: [StepKind; 9] = [
+pub const ALL_KINDS: [StepKind; 10] = [
     StepKind::Manual,
     StepKind::Checklist,
     StepKind::Command,
@@ -368,4 +428,5 @@ pub const ALL_KINDS: [StepKind; 9] = [
     StepKind::K8sWait,
     StepKind::K8sScale,
     StepKind::HttpCheck,
+    StepKind::SqlCheck,
 ];

@@ -121,6 +121,7 @@ pub enum Action {
     K8sWait(K8sWaitSpec),
     K8sScale(K8sScaleSpec),
     HttpCheck(HttpCheckSpec),
+    SqlCheck(SqlCheckSpec),
 }
 
 #[derive(Debug, Clone)]
@@ -162,10 +163,18 @@ pub struct CommandSpec {
     pub capture: Option<RegexCapture>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which backup an `s3-backup` step restores: its restore-target policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackupSelect {
+    /// The newest.
     Latest,
+    /// The operator picks.
     Choose,
+    /// One modified within `window` before the drill, picked reproducibly
+    /// from the drill id, so older backups get restored too.
+    Random { window: Duration },
+    /// The newest modified at or before a point in time (templates allowed).
+    Before(Template),
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +189,39 @@ pub struct S3BackupSpec {
     pub endpoint: Option<Template>,
     pub parts: Option<u32>,
     pub timeout: Option<Duration>,
+}
+
+/// What a fingerprint does when a table shrank beyond `max_shrink`, vanished or changed its columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnShrink {
+    Fail,
+    Warn,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlCheckSpec {
+    /// The connection URL (no password: that is `password`).
+    pub database: Template,
+    /// May hold a secret: never journaled or logged.
+    pub password: Option<Template>,
+    pub fingerprint: bool,
+    pub exact: bool,
+    /// The fraction of rows a table may lose against the previous drill (0.2 for `20%`).
+    pub max_shrink: Option<f64>,
+    pub on_shrink: OnShrink,
+    /// Each statement's limit (default 60 s).
+    pub timeout: Duration,
+    pub checks: Vec<SqlQuery>,
+}
+
+/// One `[[step.check]]`.
+#[derive(Debug, Clone)]
+pub struct SqlQuery {
+    pub name: String,
+    pub query: String,
+    pub expect: Option<super::expect::Expectation>,
+    pub capture: Option<String>,
+    pub freshness: bool,
 }
 
 #[derive(Debug, Clone)]

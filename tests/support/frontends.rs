@@ -195,9 +195,12 @@ pub fn normalized(journal: &Path) -> Vec<Value> {
     let dir = journal.parent().unwrap().display().to_string();
     let id = journal.parent().unwrap().file_name().unwrap().to_string_lossy().to_string();
     let numbers = regex::Regex::new(r"\d+(\.\d+)?\s?(ms|s|m|h|KiB|MiB|GiB|B)\b").unwrap();
+    let times = regex::Regex::new(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?(\+00|Z)?").unwrap();
     text.lines()
         .map(|line| {
             let line = line.replace(&dir, "<DRILL>").replace(&id, "<ID>");
+            // Times a sandbox answered (a freshness check's newest data).
+            let line = times.replace_all(&line, "<TIME>");
             let record: Value = serde_json::from_str(&line).unwrap();
             let mut event = record["event"].clone();
             strip(&mut event, &numbers);
@@ -223,6 +226,7 @@ const VOLATILE: &[&str] = &[
     "operator",
     "cert_days_left",
     "drillbook_version",
+    "elapsed_ms",
 ];
 
 fn strip(value: &mut Value, numbers: &regex::Regex) {

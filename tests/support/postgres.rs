@@ -18,6 +18,8 @@ use crate::support::wait_for;
 
 pub struct Postgres {
     pub port: u16,
+    /// Set when TCP connections need a password (`start_with_password`).
+    pub password: Option<String>,
     server: Server,
     dir: tempfile::TempDir,
 }
@@ -57,7 +59,18 @@ pub fn server_bin_dir() -> PathBuf {
 }
 
 impl Postgres {
+    /// A cluster that trusts every connection.
     pub fn start() -> Postgres {
+        Self::start_with(None)
+    }
+
+    /// A cluster whose TCP connections (what drillbook and the tools here use) need
+    /// `password` for the `postgres` user (SCRAM); its Unix socket stays trusted.
+    pub fn start_with_password(password: &str) -> Postgres {
+        Self::start_with(Some(password))
+    }
+
+    fn start_with(password: Option<&str>) -> Postgres {
         let bin = server_bin_dir();
         let dir = tempfile::Builder::new().prefix("drillbook-pg-").tempdir().expect("tempdir");
         // SAFETY: geteuid has no preconditions.
@@ -77,7 +90,22 @@ impl Postgres {
         let data = dir.path().join("data");
         let log = dir.path().join("server.log");
         let mut initdb = Command::new(bin.join("initdb"));
-        initdb.arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+        initdb.arg("-D").arg(&data).args(["-U", "postgres", "-E", "UTF8", "--no-sync"]);
+        match password {
+            None => {
+                initdb.arg("--auth=trust");
+            }
+            Some(password) => {
+                let file = dir.path().join("password");
+                std::fs::write(&file, password).expect("password file");
+                if user.is_some() {
+                    Command::new("chown").args(["postgres:postgres"]).arg(&file).status().expect("chown");
+                }
+                initdb
+                    .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
+                    .arg(format!("--pwfile={}", file.display()));
+            }
+        }
         as_user(&mut initdb);
         let output = initdb.output().unwrap_or_else(|e| panic!("{}: {e}", bin.join("initdb").display()));
         assert!(
@@ -104,22 +132,26 @@ impl Postgres {
         // Immediate shutdown: the server stops its backends and leaves nothing behind.
         .stop_signal(libc::SIGQUIT)
         .start();
-        Postgres { port: server.port(), server, dir }
+        Postgres { port: server.port(), password: password.map(str::to_string), server, dir }
     }
 
     /// Environment for the PostgreSQL client tools to reach this server.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env = vec![
             ("PGHOST".into(), "127.0.0.1".into()),
             ("PGPORT".into(), self.port.to_string()),
             ("PGUSER".into(), "postgres".into()),
-        ]
+        ];
+        if let Some(password) = &self.password {
+            env.push(("PGPASSWORD".into(), password.clone()));
+        }
+        env
     }
 
     /// A client tool (`psql`, `pg_dump`, …) against this server.
     pub fn client(&self, tool: &str) -> Command {
         let mut command = Command::new(tool);
-        command.envs(self.env()).env_remove("PGPASSWORD").env_remove("PGDATABASE");
+        command.env_remove("PGPASSWORD").env_remove("PGDATABASE").envs(self.env());
         command
     }
 

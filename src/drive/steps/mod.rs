@@ -8,6 +8,7 @@ mod http;
 mod k8s;
 mod manual;
 mod s3;
+mod sql;
 
 use std::time::Instant;
 
@@ -69,6 +70,7 @@ impl Conductor {
             Action::K8sWait(spec) => self.k8s_wait(index, &step, spec, began).await,
             Action::K8sScale(spec) => self.k8s_scale(index, &step, spec, began).await,
             Action::HttpCheck(spec) => self.http_check(index, &step, spec, began).await,
+            Action::SqlCheck(spec) => self.sql_check(index, &step, spec, began).await,
         }
     }
 

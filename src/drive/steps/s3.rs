@@ -55,19 +55,31 @@ impl Conductor {
         }
         self.say(index, &mut log, lines).await;
         let previous = self.chosen_before(step, attempt, |choice| backup::find_choice(&objects, choice));
+        let policy = &rendered.policy;
         let chosen = match previous {
             Some(previous) => {
                 self.say(index, &mut log, vec![format!("continuing with the backup chosen before: {}", previous.key)])
                     .await;
-                Some(previous)
+                Some((previous, "chosen by an earlier attempt of this step".to_string()))
             }
-            None if rendered.choose => self.pick_backup(index, &objects, now).await?,
-            None => objects.first().cloned(),
+            None if *policy == backup::Policy::Choose => {
+                self.pick_backup(index, &objects, now).await?.map(|o| (o, "picked by the operator".to_string()))
+            }
+            None => match backup::pick(policy, &objects, &self.session.dir.id, now) {
+                Ok(picked) => Some(picked),
+                Err(why) => {
+                    let why = format!("restore target ({}): {why}", policy.describe());
+                    return self.end_logged(step, attempt, began, &mut log, Some(why)).await;
+                }
+            },
         };
-        let Some(chosen) = chosen else {
+        let Some((chosen, reason)) = chosen else {
             return self.end_logged(step, attempt, began, &mut log, Some("no backup was chosen".into())).await;
         };
-        self.record(Event::Evidence { step: step.id.clone(), evidence: backup::choice(&chosen) }).await?;
+        self.say(index, &mut log, vec![format!("restore target ({}): {} — {reason}", policy.describe(), chosen.key)])
+            .await;
+        let evidence = backup::choice(&chosen, policy, Some(reason));
+        self.record(Event::Evidence { step: step.id.clone(), evidence }).await?;
         let (sender, events) = mpsc::channel(64);
         let (cancel, downloads, id) = (self.attempt_token(), self.session.dir.downloads(), step.id.clone());
         let (task_rendered, task_object) = (rendered.clone(), chosen.clone());

@@ -17,7 +17,7 @@ use crate::engine::render::RenderError;
 use crate::engine::{EngineEvent, OutputStream};
 use crate::runbook::duration::format_duration;
 use crate::runbook::template::{CaptureValue, TemplateContext, Templater};
-use crate::runbook::{BackupSelect, S3BackupSpec};
+use crate::runbook::{BackupSelect, S3BackupSpec, parse_point_in_time};
 
 /// An `s3-backup` step with its templates rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct BackupStep {
     pub prefix: String,
     pub pattern: Option<String>,
     pub versions: bool,
-    pub choose: bool,
+    pub policy: Policy,
     pub parts: Option<u32>,
     pub store: StoreConfig,
 }
@@ -46,12 +46,22 @@ impl BackupStep {
         if let Some(pattern) = &pattern {
             regex::Regex::new(pattern).map_err(RenderError::Pattern)?;
         }
+        let policy = match &spec.select {
+            BackupSelect::Latest => Policy::Latest,
+            BackupSelect::Choose => Policy::Choose,
+            BackupSelect::Random { window } => Policy::Random { window: *window },
+            BackupSelect::Before(at) => {
+                let text = render(at, "before")?;
+                let at = parse_point_in_time(&text).map_err(RenderError::PointInTime)?;
+                Policy::Before(at)
+            }
+        };
         Ok(BackupStep {
             bucket: render(&spec.bucket, "bucket")?,
             prefix: optional(&spec.prefix, "prefix")?.unwrap_or_default(),
             pattern,
             versions: spec.versions,
-            choose: spec.select == BackupSelect::Choose,
+            policy,
             parts: spec.parts,
             store: StoreConfig {
                 endpoint: optional(&spec.endpoint, "endpoint")?,
@@ -64,6 +74,75 @@ impl BackupStep {
     /// `s3://bucket/prefix`, for messages.
     pub fn location(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+/// Which backup the step restores (the runbook's `select`, rendered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Policy {
+    Latest,
+    Choose,
+    Random { window: std::time::Duration },
+    Before(Timestamp),
+}
+
+impl Policy {
+    /// As journaled with the choice.
+    pub fn describe(&self) -> String {
+        match self {
+            Policy::Latest => "latest".into(),
+            Policy::Choose => "chosen by the operator".into(),
+            Policy::Random { window } => format!("random within {}", format_duration(*window)),
+            Policy::Before(at) => format!("newest at or before {at}"),
+        }
+    }
+}
+
+/// The object the policy picks from `objects` (newest first), and why;
+/// `Err` says why none qualifies. `Random` is reproducible: the same drill
+/// id picks the same backup from the same listing.
+pub fn pick(
+    policy: &Policy,
+    objects: &[ObjectInfo],
+    drill_id: &str,
+    now: Timestamp,
+) -> Result<(ObjectInfo, String), String> {
+    match policy {
+        Policy::Latest | Policy::Choose => {
+            let newest = objects.first().ok_or("no backup listed")?;
+            Ok((newest.clone(), format!("the newest of {} backups", objects.len())))
+        }
+        Policy::Random { window } => {
+            let since = now - jiff::SignedDuration::try_from(*window).unwrap_or(jiff::SignedDuration::MAX);
+            let within: Vec<&ObjectInfo> = objects.iter().filter(|o| o.last_modified >= since).collect();
+            if within.is_empty() {
+                return Err(format!(
+                    "no backup was modified within {} of now ({since} or later)",
+                    format_duration(*window)
+                ));
+            }
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(drill_id.as_bytes());
+            let seed = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default());
+            let index = (seed % within.len() as u64) as usize;
+            let object = within[index];
+            Ok((
+                object.clone(),
+                format!(
+                    "number {} (newest first) of the {} backups modified since {since}, picked from the drill id",
+                    index + 1,
+                    within.len()
+                ),
+            ))
+        }
+        Policy::Before(at) => {
+            let object = objects
+                .iter()
+                .find(|o| o.last_modified <= *at)
+                .ok_or_else(|| format!("no backup was modified at or before {at}"))?;
+            let newer = objects.iter().filter(|o| o.last_modified > *at).count();
+            Ok((object.clone(), format!("the newest at or before {at}; {newer} newer backup(s) passed over")))
+        }
     }
 }
 
@@ -99,14 +178,16 @@ pub fn parts_for(store: &Store, step: &BackupStep, size: u64) -> u32 {
     }
 }
 
-/// The object a decision picked, as journaled.
-pub fn choice(object: &ObjectInfo) -> Evidence {
+/// The object a decision picked, as journaled, with the policy that picked it and why.
+pub fn choice(object: &ObjectInfo, policy: &Policy, reason: Option<String>) -> Evidence {
     Evidence::Backup(BackupChoice {
         key: object.key.clone(),
         version_id: object.version_id.clone(),
         size: object.size,
         last_modified: object.last_modified.to_string(),
         etag: object.etag.clone(),
+        policy: Some(policy.describe()),
+        reason,
     })
 }
 

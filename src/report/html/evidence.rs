@@ -15,6 +15,7 @@ pub(super) fn evidence_title(evidence: &Evidence) -> &'static str {
         Evidence::Scale(_) => "What the scale changed",
         Evidence::Wait(_) => "What DR ran",
         Evidence::Http(_) => "How the URL answered",
+        Evidence::Sql(_) => "What the database answered",
     }
 }
 
@@ -67,6 +68,10 @@ pub(super) fn evidence_lines(evidence: &Evidence) -> Vec<String> {
                 let _ = write!(line, ", ETag <code>{}</code>", esc(etag));
             }
             lines.push(line);
+            if let Some(policy) = &backup.policy {
+                let reason = backup.reason.as_ref().map(|r| format!(": {}", esc(r))).unwrap_or_default();
+                lines.push(format!("restore target: {}{reason}", esc(policy)));
+            }
         }
         Evidence::Http(http) => {
             let attempts = match http.attempts {
@@ -84,6 +89,7 @@ pub(super) fn evidence_lines(evidence: &Evidence) -> Vec<String> {
                 lines.push(format!("TLS certificate expires {}{days}", esc(&human_time(expires))));
             }
         }
+        Evidence::Sql(result) => lines.extend(crate::report::data::sql_lines(result).iter().map(|line| esc(line))),
     }
     lines
 }

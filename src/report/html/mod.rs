@@ -160,10 +160,15 @@ fn verdict(out: &mut String, report: &Report) {
     let class = outcome_class(&report.outcome);
     let _ = writeln!(
         out,
-        "<div class=\"verdict {class}\" id=\"verdict\"><p class=\"verdict-line\">Verdict: <strong>{}</strong> · RTO {} · RPO {}</p>",
+        "<div class=\"verdict {class}\" id=\"verdict\"><p class=\"verdict-line\">Verdict: <strong>{}</strong> · RTO {} · RPO {}{}</p>",
         esc(&report.outcome),
         badge(verdict_class(&report.rto.verdict), &report.rto.verdict),
-        badge(verdict_class(&report.rpo.verdict), &report.rpo.verdict)
+        badge(verdict_class(&report.rpo.verdict), &report.rpo.verdict),
+        report
+            .rpo_data
+            .as_ref()
+            .map(|o| format!(" · RPO by data {}", badge(verdict_class(&o.verdict), &o.verdict)))
+            .unwrap_or_default()
     );
     let deciding: Vec<_> = report.findings.iter().filter(|f| f.fails || report.outcome != "failed").collect();
     if !deciding.is_empty() {
@@ -197,6 +202,9 @@ fn summary(out: &mut String, report: &Report) {
     };
     out.push_str(&objective("RTO", &report.rto));
     out.push_str(&objective("RPO", &report.rpo));
+    if let Some(rpo_data) = &report.rpo_data {
+        out.push_str(&objective("RPO by data", rpo_data));
+    }
     let _ = writeln!(
         out,
         "<tr><th>Production vs DR tag</th><td>{} {}{}</td></tr>",

@@ -39,19 +39,10 @@ impl Validator<'_> {
                 Action::Checklist(ChecklistSpec { items })
             }
             StepKind::Command => Action::Command(self.command(raw)?),
+            StepKind::SqlCheck => Action::SqlCheck(self.sql_check(raw)?),
             StepKind::S3Backup => {
                 let bucket = template(self.require(raw, &raw.bucket, "bucket")?);
-                let select = match raw.select.as_ref().map(|s| s.as_str()) {
-                    None | Some("latest") => BackupSelect::Latest,
-                    Some("choose") => BackupSelect::Choose,
-                    Some(other) => {
-                        self.error(
-                            raw.select.as_ref().map_or(0..0, |s| s.span()),
-                            format!("`select` = `{other}`: expected \"latest\" or \"choose\""),
-                        );
-                        BackupSelect::Latest
-                    }
-                };
+                let select = self.backup_select(raw);
                 if let Some(pattern) = &raw.pattern
                     && !pattern.contains("{{")
                     && let Err(error) = regex::Regex::new(pattern)

@@ -20,6 +20,9 @@ use super::template::Templater;
 use super::types::*;
 
 mod kinds;
+mod sql;
+
+pub use sql::parse_point_in_time;
 mod templates;
 mod vars;
 
@@ -180,8 +183,7 @@ impl Validator<'_> {
             } else {
                 seen_ids.insert(raw.id.to_string(), line);
             }
-            if let Some(name) = capture_name(raw) {
-                let capture_span = raw.capture.as_ref().map_or(raw.span(), |c| c.span());
+            for (name, capture_span) in capture_names(raw) {
                 if name == BUILTIN_DRILL {
                     self.error(capture_span, "`drill` is reserved: choose another capture name");
                 } else if vars.iter().any(|v| v.name == name) {
@@ -211,11 +213,12 @@ impl Validator<'_> {
                 step.source = source;
                 steps.push(step);
             }
-            if let Some(name) = capture_name(raw)
-                && let Some(info) = all_captures.get(&name)
-                && info.step_id == raw.id.as_str()
-            {
-                earlier.insert(name, info.clone());
+            for (name, _) in capture_names(raw) {
+                if let Some(info) = all_captures.get(&name)
+                    && info.step_id == raw.id.as_str()
+                {
+                    earlier.insert(name, info.clone());
+                }
             }
         }
         if raw_steps.is_empty() {
@@ -332,6 +335,18 @@ fn capture_name(raw: &RawStep) -> Option<String> {
         RawCapture::Name(name) => name.clone(),
         RawCapture::Regex(rule) => rule.name.clone(),
     })
+}
+
+/// Every capture a step makes, with where it is named: the step's own and
+/// those of a `sql-check`'s checks.
+fn capture_names(raw: &Sp<RawStep>) -> Vec<(String, std::ops::Range<usize>)> {
+    let own = capture_name(raw).map(|name| (name, raw.capture.as_ref().map_or(raw.span(), |c| c.span())));
+    let checks = raw
+        .check
+        .iter()
+        .flat_map(|checks| checks.iter())
+        .filter_map(|check| check.capture.as_ref().map(|capture| (capture.to_string(), capture.span())));
+    own.into_iter().chain(checks).collect()
 }
 
 fn template(value: &Sp<String>) -> Template {

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use super::{BUILTIN_DRILL, CaptureInfo, DRILL_FIELDS, Validator};
 use crate::runbook::diagnostic::did_you_mean;
-use crate::runbook::types::{Action, K8sTarget, Template, VarDef};
+use crate::runbook::types::{Action, BackupSelect, K8sTarget, Template, VarDef};
 
 /// Where a template's value ends up decides what it may contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +194,9 @@ pub(super) fn collect_templates(action: &Action, out: &mut Vec<(Template, Templa
             for t in [&s3.prefix, &s3.pattern, &s3.profile, &s3.region, &s3.endpoint] {
                 plain(t);
             }
+            if let BackupSelect::Before(before) = &s3.select {
+                out.push((before.clone(), TemplateUse::Plain));
+            }
             out.push((s3.bucket.clone(), TemplateUse::Plain));
         }
         Action::S3Check(s3) => {
@@ -214,6 +217,13 @@ pub(super) fn collect_templates(action: &Action, out: &mut Vec<(Template, Templa
         Action::HttpCheck(http) => {
             plain(&http.contains);
             plain(&http.ca_file);
+        }
+        Action::SqlCheck(sql) => {
+            out.push((sql.database.clone(), TemplateUse::Plain));
+            // Like a command's `env`: may hold a secret, which reaches the server only.
+            if let Some(password) = &sql.password {
+                out.push((password.clone(), TemplateUse::Env));
+            }
         }
     }
 }

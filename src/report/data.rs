@@ -1,0 +1,66 @@
+//! The evidence of a `sql-check` in words, the same for every report
+//! format (each escapes it its own way): what each query answered against
+//! what was expected, the newest data restored, the fingerprint and how it
+//! compares with the previous completed drill.
+
+use crate::drill::evidence::SqlResult;
+
+/// Lines of plain text; the formats add their own markup.
+pub fn sql_lines(result: &SqlResult) -> Vec<String> {
+    let mut lines = vec![if result.server.is_empty() {
+        format!("database {}", result.database)
+    } else {
+        format!("database {} ({})", result.database, result.server.split(" on ").next().unwrap_or(&result.server))
+    }];
+    for check in &result.checks {
+        let answer = check.answer.as_deref().unwrap_or("no value");
+        let expected = match (&check.expect, check.freshness) {
+            (_, true) => " (newest data)".to_string(),
+            (Some(expect), false) => format!(" (expected {expect})"),
+            (None, false) => String::new(),
+        };
+        let verdict = match (&check.problem, check.passed) {
+            (_, true) => "ok".to_string(),
+            (Some(problem), false) => format!("FAILED: {problem}"),
+            (None, false) => "FAILED".to_string(),
+        };
+        lines.push(format!("check {}: {answer}{expected}: {verdict}", check.name));
+    }
+    if let Some(newest) = &result.newest_data {
+        lines.push(format!("newest data restored: {newest}"));
+    }
+    if let Some(print) = &result.fingerprint {
+        let estimated = print.tables.values().filter(|t| !t.exact).count();
+        let how = match estimated {
+            0 => "every row count exact".to_string(),
+            n if n == print.tables.len() => "row counts estimated by the planner after ANALYZE".to_string(),
+            n => format!("{n} row count(s) estimated by the planner after ANALYZE, the others exact"),
+        };
+        let short = &print.schema_hash[..12.min(print.schema_hash.len())];
+        lines.push(format!("fingerprint: {} tables, schema hash {short}, {how}", print.tables.len()));
+    }
+    if let Some(comparison) = &result.comparison {
+        match &comparison.baseline {
+            None => lines.push("no earlier completed drill to compare with: this is the first baseline".to_string()),
+            Some(baseline) => {
+                lines.push(format!(
+                    "compared with drill {baseline}: schema {}, {} table(s) changed",
+                    if comparison.schema_changed { "changed" } else { "unchanged" },
+                    comparison.changes.len()
+                ));
+                let count = |n: Option<i64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+                for change in &comparison.changes {
+                    lines.push(format!(
+                        "  {}: {} → {} ({})",
+                        change.table,
+                        count(change.before),
+                        count(change.now),
+                        change.change
+                    ));
+                }
+                lines.extend(comparison.problems.iter().map(|p| format!("problem: {p}")));
+            }
+        }
+    }
+    lines
+}
