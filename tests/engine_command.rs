@@ -47,7 +47,7 @@ async fn collect(mut rx: mpsc::Receiver<EngineEvent>) -> (Vec<String>, Vec<Strin
                     OutputStream::Stderr => err.extend(lines),
                 }
             }
-            EngineEvent::Progress { .. } | EngineEvent::Pods { .. } => {}
+            EngineEvent::Progress { .. } | EngineEvent::Pods { .. } | EngineEvent::Evidence { .. } => {}
         }
     }
     (out, err)

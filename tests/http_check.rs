@@ -183,6 +183,7 @@ async fn check_with(step: &HttpCheckStep, cancel: CancellationToken) -> Checked 
                 }
                 EngineEvent::Progress { message, .. } => progress.push(message),
                 EngineEvent::Pods { .. } => panic!("an http-check has no pods"),
+                EngineEvent::Evidence { .. } => panic!("an http-check journals its evidence when it ends"),
             }
         }
         (lines, progress)

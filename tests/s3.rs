@@ -318,9 +318,10 @@ fn dated_versions(backend: &Backend) -> jiff::Timestamp {
     backend.create_bucket(BUCKET, true);
     backend.put(BUCKET, "acme/daily-acme.pgdump", b"PGDMP monday");
     backend.put(BUCKET, "acme/daily-acme.pgdump", b"PGDMP tuesday");
-    // S3 keeps whole seconds: half a second before this second, the third is later still.
+    // The second upload is at least 1.1 s old (`put` waits); S3 keeps whole seconds, so the
+    // third, made after this, is dated at or after the start of this second.
     let now = jiff::Timestamp::now();
-    let between = jiff::Timestamp::from_second(now.as_second()).unwrap() - jiff::SignedDuration::from_millis(500);
+    let between = jiff::Timestamp::from_second(now.as_second()).unwrap() - jiff::SignedDuration::from_millis(50);
     backend.put(BUCKET, "acme/daily-acme.pgdump", b"PGDMP wednesday");
     between
 }

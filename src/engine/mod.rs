@@ -37,6 +37,9 @@ pub enum EngineEvent {
     Progress { step_id: String, message: String },
     /// The pods a Kubernetes step watches, as of now.
     Pods { step_id: String, table: k8s::wait::PodTable },
+    /// What the step found so far, journaled at once (a data check's
+    /// answers as they come, so a crash keeps those already given).
+    Evidence { step_id: String, evidence: crate::drill::evidence::Evidence },
 }
 
 /// Default grace period between SIGTERM and SIGKILL when a step is cancelled

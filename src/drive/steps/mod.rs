@@ -209,6 +209,10 @@ impl Conductor {
                         }
                         self.send(Update::Progress { step: index, message }).await;
                     }
+                    Some(EngineEvent::Evidence { evidence, .. }) => {
+                        let step = self.step(index).id.clone();
+                        self.record(Event::Evidence { step, evidence }).await?;
+                    }
                     Some(EngineEvent::Pods { table, .. }) => {
                         if let Some(log) = log.as_deref_mut()
                             && let Some(lines) = pods.offer(&table)

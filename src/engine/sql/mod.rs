@@ -181,6 +181,8 @@ pub async fn run(
             }
         }
         outcome.result.checks.push(answered);
+        let evidence = Evidence::Sql(outcome.result.clone());
+        let _ = events.send(EngineEvent::Evidence { step_id: step_id.to_string(), evidence }).await;
     }
     if step.fingerprint {
         let started = Instant::now();

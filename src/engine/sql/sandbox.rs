@@ -75,6 +75,8 @@ pub async fn run(
             captures.push((name.clone(), answer));
         }
         result.checks.push(answered);
+        let evidence = crate::drill::evidence::Evidence::Sql(result.clone());
+        let _ = events.send(EngineEvent::Evidence { step_id: step_id.to_string(), evidence }).await;
     }
     if step.fingerprint {
         let print = Fingerprint {

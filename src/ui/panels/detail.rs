@@ -142,6 +142,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 ]));
             }
         }
+        Action::SqlCheck(spec) => {
+            let result = match state.and_then(|s| s.evidence.as_ref()) {
+                Some(crate::drill::evidence::Evidence::Sql(result)) => Some(result),
+                _ => None,
+            };
+            sql_table(app, spec, result, running, area.width.saturating_sub(2) as usize, &mut lines);
+        }
         _ => {}
     }
     // The step's notes, newest last.
@@ -163,6 +170,84 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         }
     }
     Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).render(area, buf);
+}
+
+/// A data check's queries as a table that fills in as they answer: name,
+/// what is expected, the answer and its verdict; then the fingerprint and
+/// what its comparison found.
+fn sql_table(
+    app: &App,
+    spec: &crate::runbook::SqlCheckSpec,
+    result: Option<&crate::drill::evidence::SqlResult>,
+    running: bool,
+    width: usize,
+    lines: &mut Vec<Line<'static>>,
+) {
+    let theme = app.theme;
+    let fit = |text: &str, room: usize| -> String {
+        let text: String = text.chars().take(room.saturating_sub(1)).collect();
+        format!("{text:<room$}")
+    };
+    let (name_w, expect_w) = (24.min(width / 3), 16);
+    let answer_w = width.saturating_sub(name_w + expect_w + 8).clamp(8, 28);
+    if !spec.checks.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!("{}{}{}verdict", fit("check", name_w), fit("expected", expect_w), fit("answer", answer_w)),
+            theme.dim(),
+        )));
+    }
+    let answered = result.map_or(0, |r| r.checks.len());
+    for (index, check) in spec.checks.iter().enumerate() {
+        let expected = if check.freshness {
+            "newest data".to_string()
+        } else {
+            check.expect.as_ref().map_or("-".into(), |e| e.to_string())
+        };
+        let row = |answer: &str, verdict: Span<'static>| {
+            Line::from(vec![
+                Span::raw(fit(&check.name, name_w)),
+                Span::styled(fit(&expected, expect_w), theme.dim()),
+                Span::styled(fit(answer, answer_w), theme.code()),
+                verdict,
+            ])
+        };
+        match result.and_then(|r| r.checks.get(index)) {
+            Some(done) => {
+                let answer = done.answer.as_deref().unwrap_or("(no value)");
+                let verdict = match (&done.problem, done.passed) {
+                    (_, true) => Span::styled("✓", theme.ok()),
+                    (Some(problem), false) => Span::styled(format!("✗ {problem}"), theme.bad()),
+                    (None, false) => Span::styled("✗", theme.bad()),
+                };
+                lines.push(row(answer, verdict));
+            }
+            None if running && index == answered => lines.push(row("…", Span::styled("asking", theme.warn()))),
+            None => lines.push(row("", Span::styled("·", theme.dim()))),
+        }
+    }
+    let Some(result) = result else { return };
+    if let Some(print) = &result.fingerprint {
+        let estimated = print.tables.values().filter(|t| !t.exact).count();
+        lines.push(Line::from(Span::styled(
+            format!(
+                "fingerprint: {} tables ({} estimated), schema {}",
+                print.tables.len(),
+                estimated,
+                &print.schema_hash[..12.min(print.schema_hash.len())]
+            ),
+            theme.dim(),
+        )));
+    }
+    if let Some(comparison) = &result.comparison {
+        let text = match &comparison.baseline {
+            None => "no earlier completed drill to compare with: this is the baseline".to_string(),
+            Some(baseline) => format!("vs drill {}: {} table(s) changed", short(baseline), comparison.changes.len()),
+        };
+        lines.push(Line::from(Span::styled(text, theme.dim())));
+        for problem in &comparison.problems {
+            lines.push(Line::from(Span::styled(format!("! {problem}"), theme.bad())));
+        }
+    }
 }
 
 /// The verdict of a finished drill and what decided it, highlighted first.

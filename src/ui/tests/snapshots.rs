@@ -135,6 +135,8 @@ fn at_smoke_test() -> Harness {
     h.record(Event::StepConfirmed { step: "restore".into(), how: "typed `restore`".into() });
     h.starts("restore", true);
     h.ends("restore", 0);
+    data_checked(&mut h, 3);
+    h.ends("verify-data", 0);
     h.starts("pick-tag", true);
     let tag = capture("main-4f2a9c1", 0);
     h.record(Event::CaptureSet { step: "pick-tag".into(), name: "tag".into(), value: tag });
@@ -145,12 +147,61 @@ fn at_smoke_test() -> Harness {
     h.starts("wait", true);
     h.ends("wait", 0);
     h.starts("smoke", false);
-    h.ask(crate::drive::Question::Checklist { step: 6 });
+    h.ask(crate::drive::Question::Checklist { step: 7 });
     h
 }
 
+/// The demo's data check running, `answered` of its three checks answered
+/// (the third, the newest page edit, failing when it answers).
+fn data_checked(h: &mut Harness, answered: usize) {
+    use crate::drill::evidence::{Evidence, SqlAnswer, SqlResult};
+    h.starts("verify-data", true);
+    let answers = [
+        ("users", "57", ">= 1", None),
+        ("site settings", "1", "= 1", None),
+        ("newest page edit", "2026-12-07 01:10:00+00", "", Some("x")),
+    ];
+    let checks = answers
+        .iter()
+        .take(answered)
+        .map(|(name, answer, expect, _)| SqlAnswer {
+            name: name.to_string(),
+            query: format!("SELECT {name}"),
+            answer: Some(answer.to_string()),
+            expect: (!expect.is_empty()).then(|| expect.to_string()),
+            freshness: expect.is_empty(),
+            passed: true,
+            problem: None,
+            elapsed_ms: 2,
+        })
+        .collect();
+    let result = SqlResult {
+        database: "postgresql://acme@localhost:5432/acme_dr".into(),
+        server: "PostgreSQL 15.18".into(),
+        checks,
+        newest_data: None,
+        fingerprint: None,
+        comparison: None,
+    };
+    h.record(Event::Evidence { step: "verify-data".into(), evidence: Evidence::Sql(result) });
+}
+
+/// A data check's table fills in as its queries answer.
+#[test]
+fn data_check() {
+    let mut h = downloaded();
+    h.starts("restore", true);
+    h.ends("restore", 0);
+    data_checked(&mut h, 2);
+    at(&mut h, 300);
+    let screen = screen(&h, 200, 60);
+    assert!(screen.contains("newest page edit"), "every check is listed before it answers: {screen}");
+    assert!(screen.contains("asking"), "the check being asked is marked: {screen}");
+    both("data_check", &mut h);
+}
+
 fn tick(h: &mut Harness, item: usize) {
-    let text = h.app.runbook.steps[6].checklist_item(item).unwrap().to_string();
+    let text = h.app.runbook.steps[7].checklist_item(item).unwrap().to_string();
     h.record(Event::ChecklistTicked { step: "smoke".into(), item, text, ticked: true });
 }
 
@@ -173,7 +224,7 @@ fn typed_confirm() {
     }
     h.done_by_hand("smoke");
     h.ask(crate::drive::Question::Confirm {
-        step: 7,
+        step: 8,
         command: [
             "context:   sandbox",
             "namespace: acme-dr",
