@@ -301,3 +301,52 @@ expect = ">= many"
     assert!(stderr.contains("`max_shrink` = `lots`: expected a percentage"), "{stderr}");
     assert!(stderr.contains("`max_shrink` compares fingerprints: it needs `fingerprint = true`"), "{stderr}");
 }
+
+#[test]
+fn sslmode_is_honoured_against_a_server_that_requires_tls() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let pg = Postgres::start_with_tls(&cert.pem(), &key.serialize_pem());
+    seed(&pg);
+    let check = "[[step.check]]\nname = \"orders\"\nquery = \"SELECT count(*) FROM orders\"\nexpect = \"= 1200\"\n";
+    let with_mode = |mode: &str| runbook(&pg, "shop", check).replace("sslmode=disable", &format!("sslmode={mode}"));
+    let cases = [
+        ("disable", Some("no encryption (the server requires TLS: add ?sslmode=require to `database`)")),
+        ("require", None),
+        ("prefer", None),
+        (
+            "verify-full",
+            Some("invalid peer certificate: UnknownIssuer (the server's certificate is not signed by a CA"),
+        ),
+    ];
+    for (mode, failure) in cases {
+        let home = Home::new();
+        let output = run(&home, &with_mode(mode), "unused");
+        let stdout = stdout_of(&output);
+        match failure {
+            None => {
+                assert_eq!(output.status.code(), Some(0), "sslmode={mode}: {stdout}");
+                assert!(stdout.contains("certificate not checked"), "sslmode={mode}: {stdout}");
+            }
+            Some(expected) => {
+                assert_eq!(output.status.code(), Some(1), "sslmode={mode}: {stdout}");
+                assert!(stdout.contains(expected), "sslmode={mode}: expected {expected:?} in\n{stdout}");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_unattended_drill_exits_1_when_its_data_is_older_than_the_rpo_target() {
+    let pg = Postgres::start();
+    seed(&pg);
+    let home = Home::new();
+    let check = "[[step.check]]\nname = \"newest\"\nquery = \"SELECT max(updated_at) FROM pages\"\nfreshness = true\n";
+    let text = runbook(&pg, "shop", check).replace("rpo_target = \"24h\"", "rpo_target = \"1h\"");
+    let output = run(&home, &text, "unused");
+    let stdout = stdout_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("RPO by data FAIL: newest data restored is from"), "{stdout}");
+    assert!(stdout.contains("against a target of 1h"), "{stdout}");
+}

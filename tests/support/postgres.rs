@@ -70,7 +70,17 @@ impl Postgres {
         Self::start_with(Some(password))
     }
 
+    /// A cluster that takes TCP connections only over TLS, with this certificate and
+    /// key (PEM): one without TLS is refused as `pg_hba.conf` refuses it.
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> Postgres {
+        Self::start_with_options(None, Some((cert_pem, key_pem)))
+    }
+
     fn start_with(password: Option<&str>) -> Postgres {
+        Self::start_with_options(password, None)
+    }
+
+    fn start_with_options(password: Option<&str>, tls: Option<(&str, &str)>) -> Postgres {
         let bin = server_bin_dir();
         let dir = tempfile::Builder::new().prefix("drillbook-pg-").tempdir().expect("tempdir");
         // SAFETY: geteuid has no preconditions.
@@ -114,11 +124,27 @@ impl Postgres {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(data.join("server.crt"), cert).expect("server.crt");
+            std::fs::write(data.join("server.key"), key).expect("server.key");
+            std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+            std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 trust\n")
+                .expect("pg_hba.conf");
+            if user.is_some() {
+                let files = ["server.crt", "server.key", "pg_hba.conf"].map(|f| data.join(f));
+                Command::new("chown").arg("postgres:postgres").args(files).status().expect("chown");
+            }
+        }
+        let ssl = tls.is_some();
         let (sockets, pid_file) = (dir.path().to_owned(), data.join("postmaster.pid"));
         let server = Launch::new("PostgreSQL", &log, move |port| {
             let mut postgres = Command::new(bin.join("postgres"));
             postgres.arg("-D").arg(&data).arg("-p").arg(port.to_string()).arg("-k").arg(&sockets);
             postgres.args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]);
+            if ssl {
+                postgres.args(["-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key"]);
+            }
             as_user(&mut postgres);
             postgres
         })

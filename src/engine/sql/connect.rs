@@ -306,6 +306,8 @@ pub fn describe(error: &tokio_postgres::Error) -> String {
     }
     if text.contains("password missing") {
         text.push_str(" (the server asks for a password: set `password` from a secret variable)");
+    } else if text.contains("UnknownIssuer") {
+        text.push_str(" (the server's certificate is not signed by a CA this system trusts: add the CA to the system's, or use sslmode=require to encrypt without checking)");
     } else if text.contains("server does not support TLS") {
         text.push_str(" (use sslmode=prefer or sslmode=disable for a server without TLS)");
     }
