@@ -80,6 +80,8 @@ fn app(steps: usize, lines: usize, pods: usize) -> App {
         training: false,
         rto_target_secs: Some(14_400),
         rpo_target_secs: None,
+        project: None,
+        cadence: None,
         vars: BTreeMap::new(),
         secret_vars: Vec::new(),
         steps: drillbook::drive::session::step_outlines(&runbook),

@@ -4,10 +4,13 @@
 //! `runbook` (format, validation, templating) → `drill` (journal, replay,
 //! store, evidence) → `engine` (runs one thing: a command, S3, Kubernetes,
 //! HTTP) → `drive` (the one conductor of a drill) → `report` and `ui` (the
-//! TUI front-end) → `cli` (commands and the plain front-end).
+//! TUI front-end) → `cli` (commands and the plain front-end). `config`
+//! (who operates, the shared archive, notifications) sits beside `runbook`
+//! at the bottom: an input read once, used by the layers above.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
+pub mod config;
 pub mod drill;
 pub mod drive;
 pub mod engine;

@@ -242,3 +242,17 @@ run = "echo {{ site }} {{ site.cert_days_left }} {{ site.cert_expires }}"
     let output = home.cmd().arg("check").arg(&good).output().unwrap();
     assert!(output.status.success(), "{}", stderr_of(&output));
 }
+
+#[test]
+fn a_cadence_that_is_no_period_is_reported_at_its_line() {
+    let home = Home::new();
+    let path = home.runbook(
+        "cadence.toml",
+        "[runbook]\nid = \"c\"\ntitle = \"C\"\nproject = \"{{ nope }}\"\ncadence = \"fortnightly-ish\"\n[[step]]\nid = \"a\"\nkind = \"manual\"\n",
+    );
+    let output = home.cmd().arg("check").arg(path).output().unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cadence.toml:5:11: error: `cadence` = `fortnightly-ish`: expected quarterly"), "{stderr}");
+    assert!(stderr.contains("cadence.toml:4:"), "the project template names an unknown variable: {stderr}");
+}

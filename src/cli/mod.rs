@@ -133,6 +133,10 @@ pub enum Command {
         #[command(subcommand)]
         command: sandbox::SandboxCommand,
     },
+    /// Print the effective configuration (operator, archive, notifications) and where each value
+    /// came from: the config file (`DRILLBOOK_CONFIG` or the platform config dir), the environment,
+    /// or a default.
+    Config,
     /// Print the JSON schema of the runbook format (for editor completion).
     Schema,
     /// Print shell completions.
@@ -248,6 +252,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Action { drill, text, owner, step } => action(&drill, &text, owner.as_deref(), step.as_deref()),
         Command::Verify { drill } => verify(&drill),
         Command::Sandbox { command } => sandbox::run(command),
+        Command::Config => {
+            let config = crate::config::Config::load().map_err(|e| format!("configuration: {e}"))?;
+            for line in config.describe() {
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&runbook::json_schema()).map_err(|e| e.to_string())?;
             println!("{schema}");

@@ -88,6 +88,12 @@ pub enum Event {
         training: bool,
         rto_target_secs: Option<u64>,
         rpo_target_secs: Option<u64>,
+        /// The project the drill proves (the runbook's `project`, rendered).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        project: Option<String>,
+        /// The runbook's `cadence` as written (`quarterly`, `30d`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cadence: Option<String>,
         /// Resolved values of every non-secret variable.
         vars: BTreeMap<String, String>,
         /// Names of secret variables (values are never journaled).

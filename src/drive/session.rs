@@ -89,6 +89,14 @@ impl DrillSession {
             training,
             rto_target_secs: runbook.rto_target.map(|d| d.as_secs()),
             rpo_target_secs: runbook.rpo_target.map(|d| d.as_secs()),
+            project: runbook.project.as_ref().map(|project| {
+                let mut context = crate::runbook::template::TemplateContext::default();
+                for (name, value) in &vars.values {
+                    context.set_var(name, value);
+                }
+                Templater::new().render_plain(&project.text, &context).unwrap_or_else(|_| project.text.clone())
+            }),
+            cadence: runbook.cadence.as_ref().map(|(label, _)| label.clone()),
             vars: vars.values.clone(),
             secret_vars: vars.secrets.keys().cloned().collect(),
             steps: step_outlines(&runbook),
@@ -386,7 +394,12 @@ fn absolute(path: &Path) -> String {
 }
 
 pub fn operator() -> String {
-    std::env::var("DRILLBOOK_OPERATOR").ok().filter(|s| !s.is_empty()).unwrap_or_else(whoami::username)
+    // The configuration's operator ($DRILLBOOK_OPERATOR, the file, the login name); a
+    // configuration that cannot be read was reported when the command started.
+    crate::config::Config::load().map_or_else(
+        |_| std::env::var("DRILLBOOK_OPERATOR").ok().filter(|s| !s.is_empty()).unwrap_or_else(whoami::username),
+        |config| config.operator.value,
+    )
 }
 
 pub fn host() -> String {

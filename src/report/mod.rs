@@ -15,6 +15,7 @@ mod html;
 mod junit;
 mod markdown;
 mod objectives;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;

@@ -46,6 +46,8 @@ impl Journal {
                 training: true,
                 rto_target_secs: rto,
                 rpo_target_secs: rpo,
+                project: None,
+                cadence: None,
                 vars: BTreeMap::from([("project".to_string(), "acme".to_string())]),
                 secret_vars: vec!["db_password".into()],
                 steps,

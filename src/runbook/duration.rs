@@ -108,3 +108,17 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(86_400)), "1d");
     }
 }
+
+/// A drill cadence: a named period or a duration, as the runbook's
+/// `cadence` writes it. A quarter is 92 days and a month 31, the longest
+/// each can be, so a drill on the same date next quarter is never overdue.
+pub fn parse_cadence(text: &str) -> Result<Duration, DurationError> {
+    const DAY: u64 = 24 * 3600;
+    match text.trim() {
+        "weekly" => Ok(Duration::from_secs(7 * DAY)),
+        "monthly" => Ok(Duration::from_secs(31 * DAY)),
+        "quarterly" => Ok(Duration::from_secs(92 * DAY)),
+        "yearly" | "annually" => Ok(Duration::from_secs(366 * DAY)),
+        other => parse_duration(other),
+    }
+}

@@ -78,6 +78,10 @@ pub struct RawMeta {
     /// Namespaces no write step may touch (templates allowed).
     #[serde(default)]
     pub protected: Vec<Sp<String>>,
+    /// The project a drill of this runbook proves (templates allowed: `{{ project }}`), for the fleet register.
+    pub project: Option<Sp<String>>,
+    /// How often it must be drilled: `quarterly`, `monthly`, `weekly`, `yearly` or a duration (`30d`).
+    pub cadence: Option<Sp<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -28,6 +28,10 @@ pub struct Runbook {
     pub rto_target: Option<Duration>,
     pub rpo_target: Option<Duration>,
     pub protected: Vec<Template>,
+    /// The project (a template: usually `{{ project }}`).
+    pub project: Option<Template>,
+    /// `cadence` as written (checked), and its period.
+    pub cadence: Option<(String, Duration)>,
     /// In file order; defaults may refer to earlier or later variables.
     pub vars: Vec<VarDef>,
     pub steps: Vec<Step>,

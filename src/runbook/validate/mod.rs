@@ -151,6 +151,24 @@ impl Validator<'_> {
             self.check_names(namespace, TemplateUse::Plain, &vars, &HashMap::new(), &HashMap::new(), "");
         }
 
+        let project = meta.project.as_ref().map(template);
+        if let Some(project) = &project {
+            self.check_names(project, TemplateUse::Plain, &vars, &HashMap::new(), &HashMap::new(), "");
+        }
+        let cadence = meta.cadence.as_ref().and_then(|cadence| match super::duration::parse_cadence(cadence) {
+            Ok(every) if !every.is_zero() => Some((cadence.trim().to_string(), every)),
+            _ => {
+                self.error(
+                    cadence.span(),
+                    format!(
+                        "`cadence` = `{}`: expected quarterly, monthly, weekly, yearly or a duration such as \"30d\"",
+                        cadence.as_str()
+                    ),
+                );
+                None
+            }
+        });
+
         let steps = self.steps(&document.steps, &vars, &protected);
 
         let mut hasher = Sha256::new();
@@ -165,6 +183,8 @@ impl Validator<'_> {
             rto_target,
             rpo_target,
             protected,
+            project,
+            cadence,
             vars,
             steps,
         }

@@ -108,6 +108,8 @@ impl Harness {
             training: true,
             rto_target_secs: runbook.rto_target.map(|d| d.as_secs()),
             rpo_target_secs: runbook.rpo_target.map(|d| d.as_secs()),
+            project: None,
+            cadence: None,
             vars,
             secret_vars: Vec::new(),
             steps: crate::drive::session::step_outlines(&runbook),
