@@ -331,7 +331,8 @@ fn start(
                 Some((var.name.clone(), value))
             })
             .collect();
-        let opening = crate::ui::runtime::Opening::New { runbook, given, env, training, store, participants };
+        let opening =
+            crate::ui::runtime::Opening::New { runbook: Box::new(runbook), given, env, training, store, participants };
         return crate::ui::runtime::run(opening, conducting(&ui));
     }
     let mut input = input::Input::stdin();

@@ -74,6 +74,20 @@ pub fn format_duration(duration: Duration) -> String {
     parts.iter().filter(|(n, _)| *n > 0).map(|(n, unit)| format!("{n}{unit}")).collect::<Vec<_>>().join(" ")
 }
 
+/// A drill cadence: a named period or a duration, as the runbook's
+/// `cadence` writes it. A quarter is 92 days and a month 31, the longest
+/// each can be, so a drill on the same date next quarter is never overdue.
+pub fn parse_cadence(text: &str) -> Result<Duration, DurationError> {
+    const DAY: u64 = 24 * 3600;
+    match text.trim() {
+        "weekly" => Ok(Duration::from_secs(7 * DAY)),
+        "monthly" => Ok(Duration::from_secs(31 * DAY)),
+        "quarterly" => Ok(Duration::from_secs(92 * DAY)),
+        "yearly" | "annually" => Ok(Duration::from_secs(366 * DAY)),
+        other => parse_duration(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,19 +120,5 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(3725)), "1h 2m 5s");
         assert_eq!(format_duration(Duration::from_secs(14_400)), "4h");
         assert_eq!(format_duration(Duration::from_secs(86_400)), "1d");
-    }
-}
-
-/// A drill cadence: a named period or a duration, as the runbook's
-/// `cadence` writes it. A quarter is 92 days and a month 31, the longest
-/// each can be, so a drill on the same date next quarter is never overdue.
-pub fn parse_cadence(text: &str) -> Result<Duration, DurationError> {
-    const DAY: u64 = 24 * 3600;
-    match text.trim() {
-        "weekly" => Ok(Duration::from_secs(7 * DAY)),
-        "monthly" => Ok(Duration::from_secs(31 * DAY)),
-        "quarterly" => Ok(Duration::from_secs(92 * DAY)),
-        "yearly" | "annually" => Ok(Duration::from_secs(366 * DAY)),
-        other => parse_duration(other),
     }
 }

@@ -32,7 +32,7 @@ use crate::runbook::Runbook;
 /// How the TUI opens: on the start screen of a new drill, or on a resumed one.
 pub enum Opening {
     New {
-        runbook: Runbook,
+        runbook: Box<Runbook>,
         given: BTreeMap<String, String>,
         env: BTreeMap<String, String>,
         training: bool,
@@ -113,8 +113,8 @@ async fn run_async(opening: Opening, conducting: Conducting) -> Result<ExitCode,
     let mut app = match opening {
         Opening::New { runbook, given, env, training, store, participants } => {
             let form = start_form(&runbook, &given, &env, &participants);
-            let app = App::new(Arc::new(runbook.clone()), form, now, theme);
-            runtime.pending = Some(Pending { store, runbook, training });
+            let app = App::new(Arc::new((*runbook).clone()), form, now, theme);
+            runtime.pending = Some(Pending { store, runbook: *runbook, training });
             app
         }
         Opening::Resume { session, notice } => {
