@@ -268,6 +268,12 @@ impl Config {
     }
 }
 
+/// The archive drills are shipped to, if one is configured (a configuration
+/// that cannot be read was reported when the command started).
+pub fn archive() -> Option<Archive> {
+    Config::load().ok().and_then(|config| config.archive).map(|archive| archive.value)
+}
+
 fn parse(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
     toml::from_str(text).map_err(|error| {
         let place = error

@@ -4,6 +4,7 @@
 //! `check`/`verify` found a problem), 2 (could not run: bad input, or
 //! paused waiting for input), 130 (stopped by a signal; resumable).
 
+mod archive;
 pub mod input;
 pub mod plain;
 mod sandbox;
@@ -119,7 +120,17 @@ pub enum Command {
         step: Option<String>,
     },
     /// Check a drill journal's hash chain (detects changed, inserted or removed lines).
-    Verify { drill: String },
+    Verify {
+        drill: String,
+        /// Check the shared archive's copy instead (and compare it with this machine's).
+        #[arg(long)]
+        archive: bool,
+    },
+    /// The shared archive (`archive = "s3://BUCKET/PREFIX/"` in the configuration).
+    Archive {
+        #[command(subcommand)]
+        command: archive::ArchiveCommand,
+    },
     /// Run the bundled sandbox drill (no cloud account needed).
     Demo {
         #[command(flatten)]
@@ -225,6 +236,14 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode, String> {
+    // A drill must not start on a configuration that cannot be read: its
+    // archive or notifications would be silently dropped.
+    if matches!(
+        cli.command,
+        Command::Run { .. } | Command::Resume { .. } | Command::Abort { .. } | Command::Demo { .. }
+    ) {
+        crate::config::Config::load().map_err(|e| format!("configuration: {e}"))?;
+    }
     match cli.command {
         Command::Run { runbook, vars, ui, training, participants } => {
             ui.export_aws_settings();
@@ -250,7 +269,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Check { runbooks } => Ok(check(&runbooks)),
         Command::Report { drill, format, output } => report(&drill, format, output.as_deref()),
         Command::Action { drill, text, owner, step } => action(&drill, &text, owner.as_deref(), step.as_deref()),
-        Command::Verify { drill } => verify(&drill),
+        Command::Verify { drill, archive: false } => verify(&drill),
+        Command::Verify { drill, archive: true } => archive::verify(&drill),
+        Command::Archive { command } => archive::run(command),
         Command::Sandbox { command } => sandbox::run(command),
         Command::Config => {
             let config = crate::config::Config::load().map_err(|e| format!("configuration: {e}"))?;
@@ -351,7 +372,7 @@ fn start(
 fn resume(drill: Option<&str>, ui: UiArgs, abort: bool) -> Result<ExitCode, String> {
     let store = DrillStore::from_env().map_err(|e| e.to_string())?;
     let dir = match drill {
-        Some(id) => store.find(id).map_err(|e| e.to_string())?,
+        Some(id) => archive::find_or_pull(&store, id)?,
         None => latest_unfinished(&store)?,
     };
     let mode = if use_tui(&ui) { SessionMode::Tui } else { SessionMode::Plain };

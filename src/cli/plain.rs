@@ -43,6 +43,7 @@ pub fn drive(
             // With someone at the keyboard, Ctrl-C stops the step and asks;
             // an unattended drill has nobody to ask, so it pauses the drill.
             interrupt_stops_the_step: !ui.yes,
+            archive: crate::config::archive(),
         };
         let runbook = session.runbook.clone();
         let mut link = drive::start(session, notice, options).map_err(|e| e.to_string())?;

@@ -61,6 +61,20 @@ impl DrillStore {
         Ok(dir)
     }
 
+    /// An empty directory for a drill that exists elsewhere (pulled from the
+    /// archive), under its own id; fails if the drill is here already.
+    pub fn adopt(&self, id: &str) -> Result<DrillDir, StoreError> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        fs::create_dir_all(&self.root).map_err(io("create", &self.root))?;
+        let dir = DrillDir { path: self.root.join(id), id: id.to_string() };
+        fs::create_dir(&dir.path).map_err(io("create", &dir.path))?;
+        fs::create_dir(dir.logs()).map_err(io("create", &dir.path))?;
+        fs::create_dir(dir.downloads()).map_err(io("create", &dir.path))?;
+        Ok(dir)
+    }
+
     /// Every drill, oldest first (ids are UUIDv7, so they sort by time).
     pub fn list(&self) -> Result<Vec<DrillDir>, StoreError> {
         let entries = match fs::read_dir(&self.root) {

@@ -29,6 +29,7 @@ impl Conductor {
         }
         let report = self.session.report();
         let written = crate::report::write_all(&self.session.dir.path, &report).map_err(|e| e.to_string());
+        self.write_summary(&report);
         // The verdict decides, never the flow alone: a drill that ran to its
         // end with a required step skipped failed.
         let passed = crate::drill::verdict::verdict(&self.session.state).outcome.passed();
@@ -45,6 +46,17 @@ impl Conductor {
             }
         }
         code
+    }
+
+    /// `summary.json`: the drill in a few fields, for the archive's register
+    /// (written at the start and at the end; a failure to write it loses no
+    /// evidence: the journal has it all).
+    pub(super) fn write_summary(&self, report: &crate::report::Report) {
+        let state = &self.session.state;
+        let summary = crate::report::summary::Summary::of(report, state.project.clone(), state.cadence.clone());
+        if let Ok(text) = serde_json::to_string_pretty(&summary) {
+            let _ = crate::report::write_atomic(&self.session.dir.path.join("summary.json"), &text);
+        }
     }
 
     /// `--report-to`: the report files of this drill, to s3://BUCKET/PREFIX/DRILL_ID/.

@@ -15,6 +15,7 @@
 //!                                                              └──▶ DrillSession ──▶ journal
 //! ```
 
+pub mod archive;
 pub mod attempt;
 pub mod plan;
 pub mod policy;
@@ -45,6 +46,9 @@ use crate::runbook::Step;
 /// process ran (after a crash) is known to within this.
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How long a drill's end waits for the archive to take what is left.
+const ARCHIVE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How the conductor runs a drill.
 pub struct Options {
     /// `--yes`: nobody answers; the policy in [`policy`] decides.
@@ -59,6 +63,8 @@ pub struct Options {
     /// A first SIGINT (Ctrl-C in plain mode) stops the running step, not the
     /// drill: the step fails and the operator decides; the next one stops the drill.
     pub interrupt_stops_the_step: bool,
+    /// The shared archive the drill is shipped to, as it runs (the configuration's `archive`).
+    pub archive: Option<crate::config::Archive>,
 }
 
 /// Where `--report-to` uploads the reports.
@@ -113,7 +119,9 @@ pub fn start(
     }
     let hard_exit_after = if options.interrupt_stops_the_step { 3 } else { 2 };
     signals::listen(internal_tx.clone(), options.on_second_signal, hard_exit_after)?;
+    let shipper = options.archive.clone().map(|archive| archive::Shipper::start(archive, session.dir.clone()));
     let conductor = Conductor {
+        shipper,
         session,
         aborting: options.abort,
         options,
@@ -171,6 +179,8 @@ enum Incoming {
 
 struct Conductor {
     session: DrillSession,
+    /// Ships the drill to the shared archive in the background (when configured).
+    shipper: Option<archive::Shipper>,
     options: Options,
     updates: mpsc::Sender<Update>,
     inputs: mpsc::UnboundedReceiver<Input>,
@@ -213,6 +223,9 @@ impl Conductor {
             resumed,
         };
         self.send(opened).await;
+        if self.shipper.is_some() {
+            self.write_summary(&self.session.report());
+        }
         if let Err(error) = sandbox {
             let _ = self.session.record(Event::SessionEnded { reason: format!("sandbox: {error}") });
             let error = format!("cannot prepare the training sandbox: {error}");
@@ -226,6 +239,19 @@ impl Conductor {
             }
             Err(halt) => self.halted(halt).await,
         };
+        if let Some(shipper) = self.shipper.take() {
+            let archive = self.options.archive.as_ref().map(|a| a.url()).unwrap_or_default();
+            self.notice(format!("archive: shipping to {archive}…")).await;
+            match shipper.finish(ARCHIVE_PATIENCE).await {
+                Ok(()) => self.notice(format!("archive: the drill is in {archive}")).await,
+                Err(error) => {
+                    let id = &self.session.dir.id;
+                    let text =
+                        format!("archive: not all shipped ({error}); `drillbook archive push {id}` ships the rest");
+                    self.notice(text).await;
+                }
+            }
+        }
         self.end(ending).await;
     }
 
@@ -306,7 +332,11 @@ impl Conductor {
     /// Journals an event (durably, before anything else happens) and tells
     /// the front-end.
     async fn record(&mut self, event: Event) -> Result<(), Halt> {
+        let ends_something = matches!(event, Event::StepFinished { .. } | Event::DrillFinished { .. });
         self.session.record(event)?;
+        if let Some(shipper) = &self.shipper {
+            if ends_something { shipper.poke_files() } else { shipper.poke() }
+        }
         let records = self.session.take_new_records();
         self.send(Update::Recorded(records)).await;
         Ok(())

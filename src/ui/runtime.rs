@@ -238,6 +238,7 @@ impl Runtime {
             on_second_signal: leave_at_once,
             // Ctrl-C is a key here; a SIGINT comes from elsewhere and stops the drill.
             interrupt_stops_the_step: false,
+            archive: crate::config::archive(),
         };
         self.link = Some(drive::start(session, notice, options).map_err(|e| e.to_string())?);
         Ok(())

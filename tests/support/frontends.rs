@@ -125,6 +125,7 @@ pub fn through_the_tui(session: DrillSession, mut answer: impl FnMut(&Question, 
             report_to: None,
             on_second_signal: || std::process::exit(130),
             interrupt_stops_the_step: false,
+            archive: None,
         };
         let mut link = drive::start(session, None, options).expect("conductor");
         let mut app = App::new(Arc::new(runbook), Default::default(), jiff::Timestamp::now(), Theme { color: false });

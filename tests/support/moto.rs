@@ -196,6 +196,26 @@ impl Moto {
         (response.status, response.headers, response.body)
     }
 
+    /// Every key under `prefix` (ListObjectsV2, all pages), in key order.
+    pub fn list_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = format!("/{bucket}?list-type=2&prefix={}", percent_encode(prefix, false));
+            if let Some(token) = &token {
+                query.push_str(&format!("&continuation-token={}", percent_encode(token, false)));
+            }
+            let response = self.request("GET", &query, &[], b"");
+            expect_status(&response, 200, &format!("list s3://{bucket}/{prefix}"));
+            let xml = String::from_utf8_lossy(&response.body).into_owned();
+            keys.extend(xml_values(&xml, "Key"));
+            token = xml_values(&xml, "NextContinuationToken").into_iter().next();
+            if token.is_none() {
+                return keys;
+            }
+        }
+    }
+
     // --- seeding --------------------------------------------------------------------------
 
     pub fn create_bucket(&self, bucket: &str) {
@@ -603,6 +623,27 @@ pub fn xml_tag_values(xml: &str, tag: &str) -> Vec<String> {
             }
             _ => break,
         }
+    }
+    values
+}
+
+/// The text of every `<TAG>…</TAG>` in `xml`, unescaped.
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut values = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start + open.len()..];
+        let Some(end) = after.find(&close) else { break };
+        let text = &after[..end];
+        values.push(
+            text.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        );
+        rest = &after[end + close.len()..];
     }
     values
 }

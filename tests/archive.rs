@@ -1,0 +1,176 @@
+//! The shared drill archive against moto on loopback: a drill ships its
+//! journal, logs, reports and summary while it runs; with S3 down it
+//! finishes anyway and `archive push` ships the rest once S3 is back, with
+//! nothing lost or duplicated; `verify --archive` checks the copy; and a
+//! drill paused on one machine is resumed on another (another
+//! DRILLBOOK_HOME), pulled from the archive, on the same hash chain.
+
+mod support;
+
+#[path = "support/moto.rs"]
+mod moto;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use moto::Moto;
+use support::{Home, stderr_of, stdout_of};
+
+const BUCKET: &str = "acme-drills";
+
+const RUNBOOK: &str = r#"[runbook]
+id = "archived"
+title = "An archived drill"
+project = "acme"
+cadence = "quarterly"
+[[step]]
+id = "restore"
+kind = "command"
+run = "for i in 1 2 3; do echo restoring part $i; done"
+[[step]]
+id = "check"
+kind = "manual"
+help = "Look at the restored site."
+[[step]]
+id = "done"
+kind = "command"
+run = "echo done"
+"#;
+
+fn drillbook(home: &Home, moto: &Moto, config: &Path) -> Command {
+    let mut command = home.cmd_std();
+    command.env("DRILLBOOK_CONFIG", config).env_remove("DRILLBOOK_ARCHIVE");
+    for (name, value) in moto::aws_env(&moto.endpoint) {
+        command.env(name, value);
+    }
+    command
+}
+
+fn config(dir: &Path, moto: &Moto) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    let text = format!("archive = \"s3://{BUCKET}/fleet/\"\narchive_endpoint = \"{}\"\n", moto.endpoint);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs `drillbook ARGS`, feeding `input` on stdin.
+fn run(mut command: Command, args: &[&str], input: &str) -> Output {
+    command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    use std::io::Write;
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+fn keys(moto: &Moto, prefix: &str) -> Vec<String> {
+    moto.list_keys(BUCKET, prefix)
+}
+
+#[test]
+fn a_drill_ships_as_it_runs_and_the_archive_copy_verifies() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let home = Home::new();
+    let config = config(home.path(), &moto);
+    let runbook = home.runbook("rb.toml", RUNBOOK);
+    let output = run(drillbook(&home, &moto, &config), &["run", "--plain", runbook.to_str().unwrap()], "y\n");
+    let stdout = stdout_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", stderr_of(&output));
+    assert!(stdout.contains(&format!("archive: the drill is in s3://{BUCKET}/fleet/")), "{stdout}");
+    let drill = home.only_drill();
+    let id = drill.file_name().unwrap().to_string_lossy().to_string();
+    let shipped = keys(&moto, &format!("fleet/drills/{id}/"));
+    for name in ["runbook.toml", "summary.json", "report.md", "report.html", "report.json", "report.junit.xml"] {
+        assert!(shipped.contains(&format!("fleet/drills/{id}/{name}")), "{name} shipped: {shipped:?}");
+    }
+    assert!(shipped.iter().any(|k| k.contains("/logs/restore.1.log")), "the step's log: {shipped:?}");
+    assert!(shipped.iter().any(|k| k.contains("/journal/0000000001-")), "journal batches: {shipped:?}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&moto.get_object(BUCKET, &format!("fleet/drills/{id}/summary.json"))).unwrap();
+    assert_eq!(summary["project"], "acme");
+    assert_eq!(summary["cadence"], "quarterly");
+    assert_eq!(summary["outcome"], "passed");
+
+    let verified = run(drillbook(&home, &moto, &config), &["verify", "--archive", &id], "");
+    let stdout = stdout_of(&verified);
+    assert!(verified.status.success(), "{stdout}{}", stderr_of(&verified));
+    assert!(stdout.contains("chain intact") && stdout.contains("it is this machine's journal"), "{stdout}");
+}
+
+#[test]
+fn with_s3_down_the_drill_finishes_and_push_ships_the_rest_once_it_is_back() {
+    let mut moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let home = Home::new();
+    let config = config(home.path(), &moto);
+    let runbook = home.runbook("rb.toml", RUNBOOK);
+    moto.stop();
+    let started = std::time::Instant::now();
+    let output = run(drillbook(&home, &moto, &config), &["run", "--plain", runbook.to_str().unwrap()], "y\n");
+    let stdout = stdout_of(&output);
+    assert_eq!(output.status.code(), Some(0), "the drill passes without its archive: {stdout}\n{}", stderr_of(&output));
+    assert!(stdout.contains("archive: not all shipped"), "{stdout}");
+    assert!(stdout.contains("drillbook archive push"), "{stdout}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "S3 down never stalls the drill");
+    let drill = home.only_drill();
+    let id = drill.file_name().unwrap().to_string_lossy().to_string();
+
+    moto.restart();
+    moto.create_bucket(BUCKET);
+    let pushed = run(drillbook(&home, &moto, &config), &["archive", "push", &id], "");
+    assert!(pushed.status.success(), "{}{}", stdout_of(&pushed), stderr_of(&pushed));
+    // Again: nothing left, nothing shipped twice.
+    let again = run(drillbook(&home, &moto, &config), &["archive", "push", &id], "");
+    assert!(stdout_of(&again).contains("0 journal line(s), 0 file(s)"), "{}", stdout_of(&again));
+
+    let verified = run(drillbook(&home, &moto, &config), &["verify", "--archive", &id], "");
+    assert!(
+        stdout_of(&verified).contains("it is this machine's journal"),
+        "{}{}",
+        stdout_of(&verified),
+        stderr_of(&verified)
+    );
+    let journal = std::fs::read_to_string(drill.join("journal.jsonl")).unwrap();
+    let batches = keys(&moto, &format!("fleet/drills/{id}/journal/"));
+    let lines: usize =
+        batches.iter().map(|key| String::from_utf8(moto.get_object(BUCKET, key)).unwrap().lines().count()).sum();
+    assert_eq!(lines, journal.lines().count(), "every record once: {batches:?}");
+}
+
+#[test]
+fn a_drill_paused_on_one_machine_is_finished_on_another_from_the_archive() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let (first, second) = (Home::new(), Home::new());
+    let runbook = first.runbook("rb.toml", RUNBOOK);
+    let config_first = config(first.path(), &moto);
+    // Standard input ends at the manual step: the drill pauses (exit 2), shipped.
+    let paused = run(drillbook(&first, &moto, &config_first), &["run", "--plain", runbook.to_str().unwrap()], "");
+    assert_eq!(paused.status.code(), Some(2), "{}{}", stdout_of(&paused), stderr_of(&paused));
+    let id = first.only_drill().file_name().unwrap().to_string_lossy().to_string();
+
+    // The second machine has no such drill: resume pulls it and continues the chain.
+    let config_second = config(second.path(), &moto);
+    let mut resume = drillbook(&second, &moto, &config_second);
+    resume.env("DRILLBOOK_OPERATOR", "lee");
+    let resumed = run(resume, &["resume", &id[..13], "--plain"], "y\n");
+    let (stdout, stderr) = (stdout_of(&resumed), stderr_of(&resumed));
+    assert_eq!(resumed.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains(&format!("pulling drill {id}")), "{stderr}");
+    let journal = std::fs::read_to_string(second.only_drill().join("journal.jsonl")).unwrap();
+    let original = std::fs::read_to_string(first.only_drill().join("journal.jsonl")).unwrap();
+    assert!(journal.starts_with(&original), "the second machine continues the first one's journal");
+    assert!(journal.contains("\"drill_finished\""), "{journal}");
+
+    // The archive holds the whole drill, one chain; the first machine's copy is its prefix.
+    let verified = run(drillbook(&second, &moto, &config_second), &["verify", "--archive", &id], "");
+    assert!(
+        stdout_of(&verified).contains("it is this machine's journal"),
+        "{}{}",
+        stdout_of(&verified),
+        stderr_of(&verified)
+    );
+    let behind = run(drillbook(&first, &moto, &config_first), &["verify", "--archive", &id], "");
+    assert!(behind.status.success(), "{}{}", stdout_of(&behind), stderr_of(&behind));
+    assert!(stdout_of(&behind).contains("the drill went on elsewhere"), "{}", stdout_of(&behind));
+}
