@@ -97,6 +97,7 @@ fn app(steps: usize, lines: usize, pods: usize) -> App {
                 mode: SessionMode::Tui,
                 resumed: false,
                 previous_alive_at: None,
+                operator: None,
             },
         ))
         .expect("apply");

@@ -162,6 +162,13 @@ fn a_drill_paused_on_one_machine_is_finished_on_another_from_the_archive() {
     assert!(journal.starts_with(&original), "the second machine continues the first one's journal");
     assert!(journal.contains("\"drill_finished\""), "{journal}");
 
+    let handed = journal.lines().find(|l| l.contains("\"handed_off\"")).expect("the hand-off is journaled");
+    assert!(handed.contains("\"to\":\"lee@"), "{handed}");
+    let report = run(drillbook(&second, &moto, &config_second), &["report", &id], "");
+    let report = stdout_of(&report);
+    assert!(report.contains("## Hand-offs") && report.contains("→ lee@"), "{report}");
+    assert!(report.contains("- driven by lee@"), "the steps say who drove them: {report}");
+
     // The archive holds the whole drill, one chain; the first machine's copy is its prefix.
     let verified = run(drillbook(&second, &moto, &config_second), &["verify", "--archive", &id], "");
     assert!(
@@ -173,4 +180,63 @@ fn a_drill_paused_on_one_machine_is_finished_on_another_from_the_archive() {
     let behind = run(drillbook(&first, &moto, &config_first), &["verify", "--archive", &id], "");
     assert!(behind.status.success(), "{}{}", stdout_of(&behind), stderr_of(&behind));
     assert!(stdout_of(&behind).contains("the drill went on elsewhere"), "{}", stdout_of(&behind));
+}
+
+fn as_lee(mut command: Command) -> Command {
+    command.env("DRILLBOOK_OPERATOR", "lee");
+    command
+}
+
+/// A lease as a holder that died would leave it: not released, expired a minute ago.
+fn expired_lease(moto: &Moto, id: &str, holder: &str) {
+    let past = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60);
+    let lease = format!(
+        r#"{{"holder":"{holder}","pid":1,"renewed_at":"{}","expires_at":"{past}","released":false}}"#,
+        past - jiff::SignedDuration::from_secs(60)
+    );
+    moto.put_object(BUCKET, &format!("fleet/drills/{id}/lease.json"), lease.as_bytes());
+}
+
+#[test]
+fn one_operator_drives_at_a_time_and_an_expired_lease_is_taken_over_by_name() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let (first, second) = (Home::new(), Home::new());
+    let runbook = first.runbook("rb.toml", RUNBOOK);
+    let config_first = config(first.path(), &moto);
+    let config_second = config(second.path(), &moto);
+
+    // The first machine holds the drill open at its manual step.
+    let mut holder = drillbook(&first, &moto, &config_first);
+    holder.args(["run", "--plain"]).arg(&runbook).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut holder = holder.spawn().unwrap();
+    let id = support::wait_for("the drill to ship its lease", std::time::Duration::from_secs(30), || {
+        let drill = first.drills().into_iter().next()?;
+        let id = drill.file_name()?.to_string_lossy().to_string();
+        keys(&moto, &format!("fleet/drills/{id}/lease.json")).first().map(|_| id.clone())
+    });
+    let refused = run(as_lee(drillbook(&second, &moto, &config_second)), &["resume", &id, "--plain"], "y\n");
+    let stderr = stderr_of(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("only one operator drives a drill at a time"), "{stderr}");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+
+    // Its drillbook died; its lease expired. Taking over needs the holder's name typed.
+    expired_lease(&moto, &id, "dana@laptop");
+    let wrong = run(as_lee(drillbook(&second, &moto, &config_second)), &["resume", &id, "--plain"], "lee\n");
+    assert_eq!(wrong.status.code(), Some(2), "{}", stderr_of(&wrong));
+    assert!(stderr_of(&wrong).contains("not taken over: `lee` is not `dana@laptop`"), "{}", stderr_of(&wrong));
+    let unattended = run(as_lee(drillbook(&second, &moto, &config_second)), &["resume", &id, "--plain", "--yes"], "");
+    assert!(stderr_of(&unattended).contains("needs a person to confirm it"), "{}", stderr_of(&unattended));
+
+    let taken = run(as_lee(drillbook(&second, &moto, &config_second)), &["resume", &id, "--plain"], "dana@laptop\ny\n");
+    let (stdout, stderr) = (stdout_of(&taken), stderr_of(&taken));
+    assert_eq!(taken.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("Type `dana@laptop` to take the drill over"), "{stderr}");
+    let journal = std::fs::read_to_string(second.drills()[0].join("journal.jsonl")).unwrap();
+    assert!(journal.contains("\"taken_over\":true"), "the takeover is journaled: {journal}");
+    let lease: serde_json::Value =
+        serde_json::from_slice(&moto.get_object(BUCKET, &format!("fleet/drills/{id}/lease.json"))).unwrap();
+    assert_eq!(lease["released"], true, "given back at the end: {lease}");
 }

@@ -9,6 +9,7 @@ use crate::config::Archive;
 use crate::drill::journal;
 use crate::drill::store::{DrillDir, DrillStore, StoreError};
 use crate::drive::archive::{self as shipping, ShipError};
+use crate::drive::lease::{self, Lease, LeaseError};
 use crate::engine::s3::Store;
 
 #[derive(Debug, clap::Subcommand)]
@@ -194,4 +195,38 @@ async fn pull(store: &DrillStore, archive: &Archive, id: &str) -> Result<DrillDi
             })
         }
     }
+}
+
+/// Before resuming `dir` with an archive configured: takes the drill's lease, so no other
+/// operator drives it meanwhile. A lease another holder let expire is taken over only when
+/// its name is typed (`interactive`); returns the lease and whether it was a takeover.
+pub fn lease_for_resume(dir: &DrillDir, interactive: bool) -> Result<Option<(Lease, bool)>, String> {
+    let Some(archive) = crate::config::archive() else { return Ok(None) };
+    let holder = crate::drive::session::holder();
+    runtime()?.block_on(async {
+        let store = Store::connect(&shipping::store_config(&archive)).await.map_err(|e| e.to_string())?;
+        match lease::take(&store, &archive, &dir.id, &holder).await {
+            Ok(taken) => Ok(Some((taken, false))),
+            Err(LeaseError::Expired { holder: previous, expires_at, etag, .. }) => {
+                if !interactive {
+                    return Err(format!(
+                        "the lease of {previous} on drill {} expired at {expires_at}: taking a drill over needs a \
+                         person to confirm it (run `drillbook resume {}` in a terminal)",
+                        dir.id, dir.id
+                    ));
+                }
+                eprintln!("{previous} was driving drill {} and stopped renewing its lease at {expires_at}.", dir.id);
+                eprint!("Type `{previous}` to take the drill over: ");
+                let mut typed = String::new();
+                std::io::stdin().read_line(&mut typed).map_err(|e| e.to_string())?;
+                if typed.trim() != previous {
+                    return Err(format!("not taken over: `{}` is not `{previous}`", typed.trim()));
+                }
+                let taken =
+                    lease::take_over(&store, &archive, &dir.id, &holder, &etag).await.map_err(|e| e.to_string())?;
+                Ok(Some((taken, true)))
+            }
+            Err(other) => Err(other.to_string()),
+        }
+    })
 }

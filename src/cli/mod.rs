@@ -376,7 +376,12 @@ fn resume(drill: Option<&str>, ui: UiArgs, abort: bool) -> Result<ExitCode, Stri
         None => latest_unfinished(&store)?,
     };
     let mode = if use_tui(&ui) { SessionMode::Tui } else { SessionMode::Plain };
-    let (mut session, notice) = DrillSession::resume(dir, mode).map_err(|e| e.to_string())?;
+    let lease = archive::lease_for_resume(&dir, !ui.yes)?;
+    let taken_over = lease.as_ref().is_some_and(|(_, taken_over)| *taken_over);
+    let (mut session, notice) = DrillSession::resume_handing_off(dir, mode, taken_over).map_err(|e| e.to_string())?;
+    if let Some((lease, _)) = lease {
+        session.set_lease(lease);
+    }
     let mut input = input::Input::stdin();
     let missing: Vec<runbook::VarDef> = session.missing_secrets().into_iter().cloned().collect();
     let mut secrets = std::collections::BTreeMap::new();

@@ -110,6 +110,19 @@ pub enum Event {
         /// the lock file): the time with no drillbook process starts there.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         previous_alive_at: Option<jiff::Timestamp>,
+        /// Who drives from here (journals before it was kept: the drill's operator).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
+    },
+    /// Another operator (or machine) took the drill over, through the shared archive.
+    HandedOff {
+        /// `operator@host` of the previous session.
+        from: String,
+        /// `operator@host` of this one.
+        to: String,
+        /// The previous holder's lease had expired and was taken over (confirmed by typing its name).
+        #[serde(default)]
+        taken_over: bool,
     },
     /// The process stopped working on the drill without finishing it.
     SessionEnded {

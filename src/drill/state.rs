@@ -105,10 +105,21 @@ pub struct Note {
     pub at: Timestamp,
 }
 
+/// The drill changed hands (through the shared archive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandOff {
+    pub at: Timestamp,
+    pub from: String,
+    pub to: String,
+    pub taken_over: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     pub pid: u32,
     pub host: String,
+    /// Who drove in this session.
+    pub operator: String,
     pub mode: SessionMode,
     pub resumed: bool,
     pub started_at: Timestamp,
@@ -215,6 +226,8 @@ pub struct DrillState {
     /// Every failed attempt, interruption, retry, skip and step marked done, in journal order.
     pub deviations: Vec<Deviation>,
     pub participants: Vec<Participant>,
+    /// Every hand-off to another operator or machine, in order.
+    pub handoffs: Vec<HandOff>,
     pub action_items: Vec<ActionItem>,
     /// The latest debrief.
     pub debrief: Option<Debrief>,
@@ -304,6 +317,7 @@ impl DrillState {
             finished: None,
             deviations: Vec::new(),
             participants: Vec::new(),
+            handoffs: Vec::new(),
             action_items: Vec::new(),
             debrief: None,
             event_count: 1,
@@ -345,7 +359,10 @@ impl DrillState {
         }
         match &record.event {
             Event::DrillStarted { .. } => return Err(ReplayError::StartedTwice { seq }),
-            Event::SessionStarted { pid, host, mode, resumed, previous_alive_at } => {
+            Event::HandedOff { from, to, taken_over } => {
+                self.handoffs.push(HandOff { at, from: from.clone(), to: to.clone(), taken_over: *taken_over });
+            }
+            Event::SessionStarted { pid, host, mode, resumed, previous_alive_at, operator } => {
                 // A new process: whatever the previous one was running died
                 // with it, when it was last known alive.
                 if let (Some(previous), Some(alive)) = (self.sessions.last_mut(), previous_alive_at) {
@@ -357,6 +374,7 @@ impl DrillState {
                 self.sessions.push(Session {
                     pid: *pid,
                     host: host.clone(),
+                    operator: operator.clone().unwrap_or_else(|| self.operator.clone()),
                     mode: *mode,
                     resumed: *resumed,
                     started_at: at,

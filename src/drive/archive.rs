@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
+use super::lease::{self, Lease, LeaseError};
 use crate::config::Archive;
 use crate::drill::store::DrillDir;
 use crate::engine::s3::{S3Error, Store, StoreConfig};
@@ -53,6 +54,8 @@ pub struct Outbox {
 pub enum ShipError {
     #[error(transparent)]
     S3(#[from] S3Error),
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
     #[error("cannot read {}: {source}", .path.display())]
     Read {
         path: PathBuf,
@@ -205,7 +208,10 @@ pub struct Shipper {
 }
 
 impl Shipper {
-    pub fn start(archive: Archive, dir: DrillDir) -> Shipper {
+    /// Ships `dir` to `archive` as `holder` (`operator@host`), holding the drill's lease
+    /// (taken now when `lease` is `None`: a new drill nobody else knows), renewing it,
+    /// and giving it back at the end.
+    pub fn start(archive: Archive, dir: DrillDir, holder: String, mut lease: Option<Lease>) -> Shipper {
         let poke = Arc::new(Notify::new());
         let logs = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (stop, mut stopping) = watch::channel(false);
@@ -228,10 +234,17 @@ impl Shipper {
                     if store.is_none() {
                         store = Some(Store::connect(&store_config(&archive)).await?);
                     }
-                    match &store {
-                        Some(store) => ship_once(store, &archive, &dir, with_logs).await,
-                        None => Ok(Shipped::default()),
-                    }
+                    let Some(store) = &store else { return Ok(Shipped::default()) };
+                    lease = match lease.take() {
+                        None => Some(lease::take(store, &archive, &dir.id, &holder).await?),
+                        Some(held) if last => {
+                            lease::release(store, &archive, &held).await?;
+                            None
+                        }
+                        Some(held) if lease::due(&held) => Some(lease::renew(store, &archive, &held).await?),
+                        Some(held) => Some(held),
+                    };
+                    ship_once(store, &archive, &dir, with_logs).await
                 };
                 let failed = pass.await.err().map(|error| error.to_string());
                 if last {

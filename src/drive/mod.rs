@@ -17,6 +17,7 @@
 
 pub mod archive;
 pub mod attempt;
+pub mod lease;
 pub mod plan;
 pub mod policy;
 pub mod protocol;
@@ -119,7 +120,12 @@ pub fn start(
     }
     let hard_exit_after = if options.interrupt_stops_the_step { 3 } else { 2 };
     signals::listen(internal_tx.clone(), options.on_second_signal, hard_exit_after)?;
-    let shipper = options.archive.clone().map(|archive| archive::Shipper::start(archive, session.dir.clone()));
+    let mut session = session;
+    let lease = session.take_lease();
+    let shipper = options
+        .archive
+        .clone()
+        .map(|archive| archive::Shipper::start(archive, session.dir.clone(), session.holder(), lease));
     let conductor = Conductor {
         shipper,
         session,

@@ -62,6 +62,8 @@ pub struct DrillSession {
     /// Records appended since the last `take_new_records`, for an interface
     /// that mirrors the state (the TUI applies them to its own copy).
     new_records: Vec<Record<Event>>,
+    /// The archive lease taken for this session (resume), handed to the shipper.
+    lease: Option<crate::drive::lease::Lease>,
 }
 
 impl DrillSession {
@@ -114,6 +116,7 @@ impl DrillSession {
             mode,
             resumed: false,
             previous_alive_at: None,
+            operator: Some(operator()),
         };
         session.record(started)?;
         Ok(session)
@@ -122,6 +125,16 @@ impl DrillSession {
     /// Reopens a drill: lock, journal replay, runbook snapshot. Secrets are
     /// not journaled, so the caller supplies them again.
     pub fn resume(dir: DrillDir, mode: SessionMode) -> Result<(Self, ResumeNotice), SessionError> {
+        Self::resume_handing_off(dir, mode, false)
+    }
+
+    /// [`DrillSession::resume`]; when the previous session was another operator's or
+    /// machine's, the hand-off is journaled (`taken_over`: its expired lease was taken over).
+    pub fn resume_handing_off(
+        dir: DrillDir,
+        mode: SessionMode,
+        taken_over: bool,
+    ) -> Result<(Self, ResumeNotice), SessionError> {
         // Read before taking the lock, which rewrites the file: when the last
         // holder was last alive (a crash journals nothing).
         let previous_alive_at = crate::drill::lock::last_alive(&dir.path);
@@ -144,9 +157,21 @@ impl DrillSession {
         let runbook = load_snapshot(&snapshot_path, &state)?;
         let runbook_changed = detect_change(&runbook, &state.runbook_path);
         let mut session = DrillSession::assemble(dir, runbook, state, journal, lock);
-        let started =
-            Event::SessionStarted { pid: std::process::id(), host: host(), mode, resumed: true, previous_alive_at };
+        let me = operator();
+        let started = Event::SessionStarted {
+            pid: std::process::id(),
+            host: host(),
+            mode,
+            resumed: true,
+            previous_alive_at,
+            operator: Some(me.clone()),
+        };
+        let previous = session.state.sessions.last().map(|s| format!("{}@{}", s.operator, s.host));
         session.record(started)?;
+        let to = format!("{me}@{}", host());
+        if let Some(from) = previous.filter(|from| *from != to) {
+            session.record(Event::HandedOff { from, to, taken_over })?;
+        }
         Ok((session, ResumeNotice { torn: replay.torn, runbook_changed }))
     }
 
@@ -160,7 +185,22 @@ impl DrillSession {
             secrets: BTreeMap::new(),
             templater: Templater::new(),
             new_records: Vec::new(),
+            lease: None,
         }
+    }
+
+    /// `operator@host`: who holds the drill's lease in the shared archive.
+    pub fn holder(&self) -> String {
+        holder()
+    }
+
+    /// The archive lease the command took before opening the drill, for its shipper.
+    pub fn set_lease(&mut self, lease: crate::drive::lease::Lease) {
+        self.lease = Some(lease);
+    }
+
+    pub fn take_lease(&mut self) -> Option<crate::drive::lease::Lease> {
+        self.lease.take()
     }
 
     /// Journals who takes part (`--participant`), right after the start.
@@ -400,6 +440,11 @@ pub fn operator() -> String {
         |_| std::env::var("DRILLBOOK_OPERATOR").ok().filter(|s| !s.is_empty()).unwrap_or_else(whoami::username),
         |config| config.operator.value,
     )
+}
+
+/// `operator@host` of this process.
+pub fn holder() -> String {
+    format!("{}@{}", operator(), host())
 }
 
 pub fn host() -> String {

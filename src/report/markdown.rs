@@ -46,6 +46,13 @@ pub fn to_markdown(report: &Report) -> String {
             let _ = writeln!(out, "- {} ({})", participant.name, participant.role);
         }
     }
+    if !report.handoffs.is_empty() {
+        let _ = writeln!(out, "\n## Hand-offs\n");
+        for handoff in &report.handoffs {
+            let how = if handoff.taken_over { " (expired lease taken over, confirmed by name)" } else { "" };
+            let _ = writeln!(out, "- {}: {} → {}{how}", handoff.at, handoff.from, handoff.to);
+        }
+    }
     if !report.vars.is_empty() || !report.secret_vars.is_empty() {
         let _ = writeln!(out, "\n## Variables\n");
         for (name, value) in &report.vars {
@@ -169,6 +176,9 @@ fn steps(out: &mut String, report: &Report) {
             || !step.notes.is_empty();
         if listed {
             let _ = writeln!(out);
+        }
+        if !step.operators.is_empty() {
+            let _ = writeln!(out, "- driven by {}", step.operators.join(", "));
         }
         for attempt in &step.attempts {
             // When it ended (it ran from its start for its duration); one still

@@ -69,6 +69,9 @@ pub struct Report {
     /// The `always` steps (teardown), whether they ran and how they ended.
     pub teardown: Vec<TeardownReport>,
     pub participants: Vec<ParticipantReport>,
+    /// Every time the drill changed hands (through the shared archive).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handoffs: Vec<HandOffReport>,
     pub action_items: Vec<ActionItemReport>,
     pub debrief: Option<DebriefReport>,
     /// Notes not attached to a step.
@@ -97,6 +100,15 @@ pub struct RunbookInfo {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct HandOffReport {
+    pub at: String,
+    pub from: String,
+    pub to: String,
+    /// The previous holder's lease had expired and was taken over.
+    pub taken_over: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
     pub id: String,
     pub title: String,
@@ -121,6 +133,9 @@ pub struct StepReport {
     /// always had.
     #[serde(rename = "choice", serialize_with = "crate::drill::evidence::serialize_untagged")]
     pub evidence: Option<Evidence>,
+    /// Who drove its attempts (`operator@host`), when the drill changed hands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<String>,
 }
 
 impl StepReport {
@@ -280,6 +295,16 @@ pub fn build(state: &DrillState, head_sha256: Option<String>) -> Report {
             .iter()
             .map(|p| ParticipantReport { name: p.name.clone(), role: p.role.clone() })
             .collect(),
+        handoffs: state
+            .handoffs
+            .iter()
+            .map(|h| HandOffReport {
+                at: h.at.to_string(),
+                from: h.from.clone(),
+                to: h.to.clone(),
+                taken_over: h.taken_over,
+            })
+            .collect(),
         action_items: state
             .action_items
             .iter()
@@ -317,9 +342,28 @@ pub fn build(state: &DrillState, head_sha256: Option<String>) -> Report {
     }
 }
 
+/// Who drove each attempt of a step: listed only for a drill that changed hands.
+fn step_operators(state: &DrillState, step: &StepState) -> Vec<String> {
+    if state.handoffs.is_empty() {
+        return Vec::new();
+    }
+    let mut operators: Vec<String> = Vec::new();
+    for attempt in &step.attempts {
+        let session = state.sessions.iter().rev().find(|s| s.started_at <= attempt.started_at);
+        if let Some(session) = session {
+            let who = format!("{}@{}", session.operator, session.host);
+            if !operators.contains(&who) {
+                operators.push(who);
+            }
+        }
+    }
+    operators
+}
+
 fn step_report(state: &DrillState, step: &StepState) -> StepReport {
     let id = &step.outline.id;
     StepReport {
+        operators: step_operators(state, step),
         id: id.clone(),
         title: step.outline.title.clone(),
         kind: step.outline.kind.clone(),

@@ -85,7 +85,14 @@ fn outline(id: &str, title: &str, kind: &str) -> StepOutline {
 }
 
 fn session(pid: u32, resumed: bool) -> Event {
-    Event::SessionStarted { pid, host: "dr-laptop".into(), mode: SessionMode::Plain, resumed, previous_alive_at: None }
+    Event::SessionStarted {
+        pid,
+        host: "dr-laptop".into(),
+        mode: SessionMode::Plain,
+        resumed,
+        previous_alive_at: None,
+        operator: None,
+    }
 }
 
 fn started(step: &str, attempt: u32, command: Option<&str>) -> Event {

@@ -314,6 +314,31 @@ impl AwsStore {
         Ok(())
     }
 
+    /// A conditional PUT (`If-None-Match: *` or `If-Match: ETAG`); returns the new ETag.
+    /// A condition that does not hold is [`S3Error::Changed`].
+    pub async fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        condition: &super::PutCondition,
+    ) -> Result<Option<String>, S3Error> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(aws_sdk_s3::primitives::ByteStream::from(body));
+        let request = match condition {
+            super::PutCondition::Absent => request.if_none_match("*"),
+            super::PutCondition::Matches(etag) => request.if_match(etag),
+        };
+        let output = request.send().await.map_err(|e| self.object_error(e, bucket, key, "PutObject"))?;
+        Ok(output.e_tag().map(str::to_string))
+    }
+
     fn error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
         &self,
         error: SdkError<E, R>,

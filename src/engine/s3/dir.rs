@@ -128,6 +128,34 @@ impl DirStore {
         std::fs::write(&path, body).map_err(io)
     }
 
+    /// A conditional PUT; the sandbox's ETag is the SHA-256 of the content. Checked, then
+    /// written: good enough for a sandbox one machine uses, not a lock between processes.
+    pub fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: &[u8],
+        condition: &super::PutCondition,
+    ) -> Result<Option<String>, S3Error> {
+        let path = self.bucket_dir(bucket)?.join(key);
+        let current = std::fs::read(&path).ok().map(|bytes| content_etag(&bytes));
+        let holds = match condition {
+            super::PutCondition::Absent => current.is_none(),
+            super::PutCondition::Matches(etag) => current.as_deref() == Some(etag.trim_matches('"')),
+        };
+        if !holds {
+            return Err(S3Error::Changed { bucket: bucket.to_string(), key: key.to_string() });
+        }
+        self.put(bucket, key, body)?;
+        Ok(Some(content_etag(body)))
+    }
+
+    /// The sandbox's ETag of an object.
+    pub fn etag(&self, bucket: &str, key: &str) -> Option<String> {
+        let path = self.bucket_dir(bucket).ok()?.join(key);
+        std::fs::read(path).ok().map(|bytes| content_etag(&bytes))
+    }
+
     pub fn properties(&self, bucket: &str) -> Result<BucketProperties, S3Error> {
         let dir = self.bucket_dir(bucket)?;
         let settings: serde_json::Value = std::fs::read_to_string(dir.join(SETTINGS))
@@ -190,4 +218,9 @@ fn walk(top: &Path, dir: &Path, visit: &mut dyn FnMut(&str, &Path) -> Result<(),
         }
     }
     Ok(())
+}
+
+fn content_etag(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
 }

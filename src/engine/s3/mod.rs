@@ -142,6 +142,15 @@ impl Body {
     }
 }
 
+/// The condition of a conditional PUT (coordination through the store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutCondition {
+    /// Only if no object has the key (`If-None-Match: *`).
+    Absent,
+    /// Only if the object's ETag is this one (`If-Match`).
+    Matches(String),
+}
+
 /// Where the objects are.
 #[derive(Clone)]
 pub enum Store {
@@ -219,6 +228,34 @@ impl Store {
         match self {
             Store::Aws(store) => store.put(bucket, key, body, content_type).await,
             Store::Dir(store) => store.put(bucket, key, &body),
+        }
+    }
+
+    /// A conditional PUT; returns the new ETag. A condition that does not hold is
+    /// [`S3Error::Changed`].
+    pub async fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        condition: &PutCondition,
+    ) -> Result<Option<String>, S3Error> {
+        match self {
+            Store::Aws(store) => store.put_if(bucket, key, body, content_type, condition).await,
+            Store::Dir(store) => store.put_if(bucket, key, &body, condition),
+        }
+    }
+
+    /// An object's ETag now (`None`: no such object).
+    pub async fn etag(&self, bucket: &str, key: &str) -> Result<Option<String>, S3Error> {
+        match self {
+            Store::Aws(store) => match store.head(bucket, key, None).await {
+                Ok(head) => Ok(head.etag),
+                Err(S3Error::NoSuchKey { .. }) => Ok(None),
+                Err(error) => Err(error),
+            },
+            Store::Dir(store) => Ok(store.etag(bucket, key)),
         }
     }
 

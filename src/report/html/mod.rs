@@ -430,6 +430,9 @@ fn step_section(out: &mut String, index: usize, step: &StepReport) {
         }
         let _ = writeln!(out, "</ul>");
     }
+    if !step.operators.is_empty() {
+        let _ = writeln!(out, "<p class=\"muted\">Driven by {}</p>", esc(&step.operators.join(", ")));
+    }
     if !step.confirmations.is_empty() {
         let _ = writeln!(out, "<h4>Confirmations</h4>\n<ul>");
         for confirmation in &step.confirmations {
@@ -533,7 +536,22 @@ fn people(out: &mut String, report: &Report) {
     for participant in &report.participants {
         let _ = writeln!(out, "<tr><td>{}</td><td>{}</td></tr>", esc(&participant.name), esc(&participant.role));
     }
-    let _ = writeln!(out, "</tbody></table>\n</section>");
+    let _ = writeln!(out, "</tbody></table>");
+    if !report.handoffs.is_empty() {
+        let _ = writeln!(out, "<h3>Hand-offs</h3>\n<ul>");
+        for handoff in &report.handoffs {
+            let how = if handoff.taken_over { " (expired lease taken over, confirmed by name)" } else { "" };
+            let _ = writeln!(
+                out,
+                "<li>{}: {} → {}{how}</li>",
+                esc(&human_time(&handoff.at)),
+                esc(&handoff.from),
+                esc(&handoff.to)
+            );
+        }
+        let _ = writeln!(out, "</ul>");
+    }
+    let _ = writeln!(out, "</section>");
 
     let _ = writeln!(out, "<section id=\"action-items\">\n<h2>Action items</h2>");
     if report.action_items.is_empty() {

@@ -121,6 +121,7 @@ impl Harness {
             mode: SessionMode::Tui,
             resumed: false,
             previous_alive_at: None,
+            operator: None,
         });
         let mut state = DrillState::replay(std::slice::from_ref(&first)).unwrap();
         state.apply(&session).unwrap();

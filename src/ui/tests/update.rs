@@ -244,6 +244,7 @@ fn an_interrupted_command_asks_and_mark_done_takes_a_note() {
         mode: SessionMode::Tui,
         resumed: true,
         previous_alive_at: None,
+        operator: None,
     });
     let id = h.ask(Question::Interrupted { step: 0, still_running: Vec::new() });
     assert!(matches!(h.app.modal, Some(Modal::Interrupted { step: 0 })), "{:?}", h.app.modal);
@@ -263,6 +264,7 @@ fn an_interrupted_step_shows_what_its_attempt_left_running() {
         mode: SessionMode::Tui,
         resumed: true,
         previous_alive_at: None,
+        operator: None,
     });
     let processes = vec!["pid 4250 pg_restore -d acme_dr (attempt 1)".to_string()];
     h.ask(Question::Interrupted { step: 0, still_running: processes });
