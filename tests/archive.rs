@@ -240,3 +240,44 @@ fn one_operator_drives_at_a_time_and_an_expired_lease_is_taken_over_by_name() {
         serde_json::from_slice(&moto.get_object(BUCKET, &format!("fleet/drills/{id}/lease.json"))).unwrap();
     assert_eq!(lease["released"], true, "given back at the end: {lease}");
 }
+
+#[test]
+fn kill_9_while_shipping_loses_nothing_push_ships_the_rest() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let home = Home::new();
+    let config = config(home.path(), &moto);
+    let runbook = home.runbook(
+        "slow.toml",
+        "[runbook]\nid = \"slow\"\ntitle = \"Slow\"\n[[step]]\nid = \"first\"\nkind = \"command\"\nrun = \"echo one\"\n\
+         [[step]]\nid = \"long\"\nkind = \"command\"\nrun = \"for i in $(seq 1 200); do echo line $i; sleep 0.05; done\"\n",
+    );
+    let mut command = drillbook(&home, &moto, &config);
+    command
+        .args(["run", "--plain", "--yes"])
+        .arg(&runbook)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().unwrap();
+    // Killed once the journal has begun to arrive and while the long step runs.
+    let id = support::wait_for("the first journal batch", std::time::Duration::from_secs(30), || {
+        let drill = home.drills().into_iter().next()?;
+        let id = drill.file_name()?.to_string_lossy().to_string();
+        let journal = std::fs::read_to_string(drill.join("journal.jsonl")).ok()?;
+        let running = journal.contains("\"step\":\"long\"");
+        (running && !keys(&moto, &format!("fleet/drills/{id}/journal/")).is_empty()).then_some(id)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let pushed = run(drillbook(&home, &moto, &config), &["archive", "push", &id], "");
+    assert!(pushed.status.success(), "{}{}", stdout_of(&pushed), stderr_of(&pushed));
+    let verified = run(drillbook(&home, &moto, &config), &["verify", "--archive", &id], "");
+    let stdout = stdout_of(&verified);
+    assert!(
+        stdout.contains("chain intact") && stdout.contains("it is this machine's journal"),
+        "{stdout}{}",
+        stderr_of(&verified)
+    );
+}
