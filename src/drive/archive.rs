@@ -100,9 +100,22 @@ pub async fn ship_once(
     let prefix = drill_prefix(archive, &dir.id);
     let mut shipped = Shipped::default();
 
+    // Only what is new: the journal is append-only, the outbox says how much has gone.
     let journal = dir.journal();
-    let data = std::fs::read(&journal).map_err(|source| ShipError::Read { path: journal.clone(), source })?;
-    let mut start = (outbox.journal_bytes as usize).min(data.len());
+    let read_error = |source| ShipError::Read { path: journal.clone(), source };
+    let mut file = std::fs::File::open(&journal).map_err(read_error)?;
+    let length = file.metadata().map_err(read_error)?.len();
+    let offset = if outbox.journal_bytes > length { 0 } else { outbox.journal_bytes };
+    if offset == 0 {
+        outbox.journal_bytes = 0;
+    }
+    let mut data = Vec::new();
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        file.seek(SeekFrom::Start(offset)).map_err(read_error)?;
+        file.read_to_end(&mut data).map_err(read_error)?;
+    }
+    let mut start = 0;
     while start < data.len() {
         // Whole lines only: the last one may still be being written. A line
         // longer than a batch goes whole, alone.
@@ -114,7 +127,8 @@ pub async fn ship_once(
                 None => break,
             },
         };
-        ship_lines(store, archive, &prefix, &data[start..end], end as u64, &mut outbox, &outbox_path, &mut shipped)
+        let shipped_to = offset + end as u64;
+        ship_lines(store, archive, &prefix, &data[start..end], shipped_to, &mut outbox, &outbox_path, &mut shipped)
             .await?;
         start = end;
     }
@@ -135,8 +149,7 @@ pub async fn ship_once(
         if outbox.files.get(&relative) == Some(&version) {
             continue;
         }
-        let body = std::fs::read(&path).map_err(|source| ShipError::Read { path: path.clone(), source })?;
-        store.put(&archive.bucket, &format!("{prefix}{relative}"), body, content_type(&relative)).await?;
+        store.put_file(&archive.bucket, &format!("{prefix}{relative}"), &path, content_type(&relative)).await?;
         outbox.files.insert(relative, version);
         save_outbox(&outbox_path, &outbox)?;
         shipped.files += 1;

@@ -314,6 +314,29 @@ impl AwsStore {
         Ok(())
     }
 
+    /// Uploads a file, streamed from disk (a log may be bigger than memory should hold).
+    pub async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &std::path::Path,
+        content_type: &str,
+    ) -> Result<(), S3Error> {
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(path)
+            .await
+            .map_err(|e| S3Error::Other(format!("cannot read {}: {e}", path.display())))?;
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.object_error(e, bucket, key, "PutObject"))?;
+        Ok(())
+    }
+
     /// A conditional PUT (`If-None-Match: *` or `If-Match: ETAG`); returns the new ETag.
     /// A condition that does not hold is [`S3Error::Changed`].
     pub async fn put_if(

@@ -128,6 +128,16 @@ impl DirStore {
         std::fs::write(&path, body).map_err(io)
     }
 
+    /// Copies a file in.
+    pub fn put_file(&self, bucket: &str, key: &str, source: &Path) -> Result<(), S3Error> {
+        let path = self.bucket_dir(bucket)?.join(key);
+        let io = |e| S3Error::Io { path: path.clone(), source: e };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        std::fs::copy(source, &path).map(|_| ()).map_err(io)
+    }
+
     /// A conditional PUT; the sandbox's ETag is the SHA-256 of the content. Checked, then
     /// written: good enough for a sandbox one machine uses, not a lock between processes.
     pub fn put_if(

@@ -231,6 +231,20 @@ impl Store {
         }
     }
 
+    /// Uploads a file, streamed from disk.
+    pub async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &std::path::Path,
+        content_type: &str,
+    ) -> Result<(), S3Error> {
+        match self {
+            Store::Aws(store) => store.put_file(bucket, key, path, content_type).await,
+            Store::Dir(store) => store.put_file(bucket, key, path),
+        }
+    }
+
     /// A conditional PUT; returns the new ETag. A condition that does not hold is
     /// [`S3Error::Changed`].
     pub async fn put_if(
