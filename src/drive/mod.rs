@@ -23,6 +23,7 @@ pub mod session;
 pub mod target;
 
 mod finish;
+mod notify;
 pub mod signals;
 mod steps;
 
@@ -113,8 +114,10 @@ pub fn start(
     }
     let hard_exit_after = if options.interrupt_stops_the_step { 3 } else { 2 };
     signals::listen(internal_tx.clone(), options.on_second_signal, hard_exit_after)?;
+    let notifications = notify::Notifications::start(&session.state, internal_tx.clone());
     let conductor = Conductor {
         session,
+        notifications,
         aborting: options.abort,
         options,
         updates: updates_tx,
@@ -160,6 +163,8 @@ enum Internal {
     Signal(&'static str),
     /// A pod's log lines, asked for with [`Request::PodLogs`].
     PodLog { step: usize, lines: Vec<String> },
+    /// A notification could not be delivered (see [`notify`]).
+    NotificationFailed(crate::engine::notify::DeliveryFailure),
 }
 
 enum Incoming {
@@ -186,6 +191,7 @@ struct Conductor {
     running: Option<CancellationToken>,
     /// The operator stopped the running attempt (not the drill).
     stopping_step: bool,
+    notifications: notify::Notifications,
 }
 
 /// Who answered a question.
@@ -204,6 +210,7 @@ impl Conductor {
         if let Ok(made) = &sandbox {
             notices.extend(made.iter().map(|line| format!("training: {line}")));
         }
+        notices.extend(self.notifications.take_warnings());
         self.session.take_new_records();
         let opened = Update::Opened {
             id: self.session.dir.id.clone(),
@@ -218,6 +225,9 @@ impl Conductor {
             let error = format!("cannot prepare the training sandbox: {error}");
             return self.end(Ending { code: 2, message: None, paused: None, error: Some(error) }).await;
         }
+        if !resumed {
+            self.notify_started();
+        }
         let ending = match self.drive(resumed).await {
             Ok(outcome) => {
                 let code = self.finish(outcome).await;
@@ -226,6 +236,7 @@ impl Conductor {
             }
             Err(halt) => self.halted(halt).await,
         };
+        self.settle_notifications().await;
         self.end(ending).await;
     }
 
@@ -308,6 +319,7 @@ impl Conductor {
     async fn record(&mut self, event: Event) -> Result<(), Halt> {
         self.session.record(event)?;
         let records = self.session.take_new_records();
+        self.notify_journaled(&records);
         self.send(Update::Recorded(records)).await;
         Ok(())
     }
@@ -343,12 +355,21 @@ impl Conductor {
     async fn open_question(&mut self, question: Question) -> u64 {
         self.questions += 1;
         let id = self.questions;
+        self.notify_question(id, &question);
         self.send(Update::Ask { id, question }).await;
         id
     }
 
-    /// The next answer to question `id` (a checklist hears several).
+    /// The next answer to question `id` (a checklist hears several); the
+    /// team hears of a question left waiting too long.
     async fn answer_to(&mut self, id: u64, step: &str) -> Result<Answer, Halt> {
+        self.notify_waiting(id);
+        let answer = self.next_answer_to(id, step).await;
+        self.notify_answered(id);
+        answer
+    }
+
+    async fn next_answer_to(&mut self, id: u64, step: &str) -> Result<Answer, Halt> {
         loop {
             match self.next_incoming().await {
                 Incoming::Input(Input::Answer { id: answered, answer }) if answered == id => {
@@ -421,6 +442,7 @@ impl Conductor {
                 self.send(Update::Output { step, stream: OutputStream::Stdout, lines }).await;
                 Ok(())
             }
+            Internal::NotificationFailed(failure) => self.notification_failed(failure).await,
         }
     }
 
