@@ -5,7 +5,8 @@
 //! journaled as failed while the drill passes, that a hanging server never
 //! holds the drill up, the "waiting" notification (with the debug-build
 //! knob `DRILLBOOK_DEBUG_NOTIFY_WAITING_SECS`), training drills marked as
-//! such, and the notifier's own time limit and retries through the library.
+//! such, the `--report-to` location (uploaded to moto, or not), and the
+//! notifier's own time limit and retries through the library.
 
 mod support;
 
@@ -513,5 +514,42 @@ fn a_target_url_that_cannot_be_used_is_refused_without_showing_it() {
         let error = Target::new(NotifyKind::Webhook, url, Duration::from_secs(60)).unwrap_err().to_string();
         assert!(!error.contains("secret"), "{error}");
         assert!(error.contains("is not a URL drillbook can post to"), "{error}");
+    }
+}
+
+#[path = "support/moto.rs"]
+mod moto;
+
+#[test]
+fn the_end_says_where_the_reports_were_uploaded_or_that_the_upload_failed() {
+    let moto = moto::Moto::start();
+    moto.create_bucket("drill-reports");
+    for (bucket, uploaded) in [("drill-reports", true), ("no-such-bucket", false)] {
+        let hook = Hook::start(Answer::Ok);
+        let home = Home::new();
+        let config = config(&[("slack", "TEST_SLACK_HOOK"), ("webhook", "TEST_WEBHOOK")]);
+        let runbook = home.runbook("drill.toml", ONE_STEP);
+        let mut command = drillbook(
+            &home,
+            &config,
+            &[("TEST_SLACK_HOOK", hook.url(SLACK_SECRET)), ("TEST_WEBHOOK", hook.url(WEBHOOK_SECRET))],
+        );
+        command.envs(moto.env()).args(["run", "--plain", "--yes", "--report-to", &format!("s3://{bucket}/team")]);
+        let output = command.arg(&runbook).stdin(Stdio::null()).output().unwrap();
+        let stdout = stdout_of(&output);
+        assert_eq!(output.status.code(), Some(if uploaded { 0 } else { 1 }), "{stdout}{}", stderr_of(&output));
+        let drill = home.only_drill();
+        let location = format!("s3://{bucket}/team/{}/", drill.file_name().unwrap().to_string_lossy());
+        let finished = hook.bodies(WEBHOOK_SECRET).pop().unwrap();
+        assert_eq!(finished["event"], "drill_finished");
+        assert_eq!(finished["report_to"], location.as_str());
+        assert_eq!(finished["report_uploaded"], uploaded);
+        let text = hook.bodies(SLACK_SECRET).pop().unwrap()["text"].as_str().unwrap().to_string();
+        let said = if uploaded {
+            format!("Reports: {} and {location}", drill.display())
+        } else {
+            format!("Reports: {}; the upload to {location} failed", drill.display())
+        };
+        assert!(text.ends_with(&said), "{text}");
     }
 }
