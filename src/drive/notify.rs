@@ -136,6 +136,9 @@ impl Conductor {
 
     /// Question `id` was asked: remembered, so that its waiting clock can start.
     pub(super) fn notify_question(&mut self, id: u64, question: &Question) {
+        if self.notifications.notifier.is_none() {
+            return;
+        }
         let Some(step) = self.session.runbook.steps.get(question.step()) else { return };
         let (kind, asking) = match question {
             Question::Confirm { typed: Some(text), .. } => ("confirm", format!("`{text}` to be typed to run it")),
