@@ -447,7 +447,9 @@ fn watch_plain(dir: &DrillDir) -> Result<ExitCode, String> {
                 record.seq,
                 fields["type"].as_str().unwrap_or("?")
             );
-            for key in ["step", "attempt", "result", "outcome", "name", "role", "text", "reason"] {
+            for key in
+                ["step", "attempt", "result", "outcome", "name", "role", "text", "reason", "what", "target", "error"]
+            {
                 match &fields[key] {
                     serde_json::Value::String(value) => line.push_str(&format!(" {key}={value}")),
                     serde_json::Value::Number(value) => line.push_str(&format!(" {key}={value}")),

@@ -231,6 +231,15 @@ pub enum Event {
         went_well: String,
         to_improve: String,
     },
+    /// A notification (Slack, webhook) that could not be delivered. Not a
+    /// deviation: the drill went as it went; the team just did not hear of it.
+    NotificationFailed {
+        /// The target as shown (`https://host/…`): its URL is a secret.
+        target: String,
+        /// What it was about: `drill_started`, `step_failed`, `waiting`, `drill_finished`.
+        what: String,
+        error: String,
+    },
 }
 
 impl Event {

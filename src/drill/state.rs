@@ -504,6 +504,8 @@ impl DrillState {
             Event::DebriefRecorded { went_well, to_improve } => {
                 self.debrief = Some(Debrief { went_well: went_well.clone(), to_improve: to_improve.clone(), at });
             }
+            // Journaled for the record; the drill's state and verdict do not depend on it.
+            Event::NotificationFailed { .. } => {}
         }
         Ok(())
     }

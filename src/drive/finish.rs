@@ -36,15 +36,20 @@ impl Conductor {
         let objectives_missed = report.rto.verdict == "FAIL"
             || report.rpo.verdict == "FAIL"
             || report.rpo_data.as_ref().is_some_and(|o| o.verdict == "FAIL");
+        let finished = self.finished_notification(&report);
         self.send(Update::Finished(Box::new(Summary { report, written }))).await;
         let mut code = if passed && !objectives_missed { 0 } else { 1 };
+        let mut uploaded = None;
         if let Some(target) = self.options.report_to.clone() {
             // A scheduled drill whose evidence did not arrive has failed its job.
-            if let Err(error) = self.upload_reports(&target).await {
+            let upload = self.upload_reports(&target).await;
+            if let Err(error) = &upload {
                 self.notice(format!("  could not upload the reports: {error}")).await;
                 code = 1;
             }
+            uploaded = Some(upload.is_ok());
         }
+        self.notify_finished(finished, uploaded);
         code
     }
 

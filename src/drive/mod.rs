@@ -25,6 +25,7 @@ pub mod session;
 pub mod target;
 
 mod finish;
+mod notify;
 pub mod signals;
 mod steps;
 
@@ -126,9 +127,11 @@ pub fn start(
         .archive
         .clone()
         .map(|archive| archive::Shipper::start(archive, session.dir.clone(), session.holder(), lease));
+    let notifications = notify::Notifications::start(&session.state, internal_tx.clone());
     let conductor = Conductor {
         shipper,
         session,
+        notifications,
         aborting: options.abort,
         options,
         updates: updates_tx,
@@ -174,6 +177,8 @@ enum Internal {
     Signal(&'static str),
     /// A pod's log lines, asked for with [`Request::PodLogs`].
     PodLog { step: usize, lines: Vec<String> },
+    /// A notification could not be delivered (see [`notify`]).
+    NotificationFailed(crate::engine::notify::DeliveryFailure),
 }
 
 enum Incoming {
@@ -202,6 +207,7 @@ struct Conductor {
     running: Option<CancellationToken>,
     /// The operator stopped the running attempt (not the drill).
     stopping_step: bool,
+    notifications: notify::Notifications,
 }
 
 /// Who answered a question.
@@ -220,6 +226,7 @@ impl Conductor {
         if let Ok(made) = &sandbox {
             notices.extend(made.iter().map(|line| format!("training: {line}")));
         }
+        notices.extend(self.notifications.take_warnings());
         self.session.take_new_records();
         let opened = Update::Opened {
             id: self.session.dir.id.clone(),
@@ -237,6 +244,9 @@ impl Conductor {
             let error = format!("cannot prepare the training sandbox: {error}");
             return self.end(Ending { code: 2, message: None, paused: None, error: Some(error) }).await;
         }
+        if !resumed {
+            self.notify_started();
+        }
         let ending = match self.drive(resumed).await {
             Ok(outcome) => {
                 let code = self.finish(outcome).await;
@@ -245,6 +255,8 @@ impl Conductor {
             }
             Err(halt) => self.halted(halt).await,
         };
+        // Notifications first: one that fails is journaled, and that line ships too.
+        self.settle_notifications().await;
         if let Some(shipper) = self.shipper.take() {
             let archive = self.options.archive.as_ref().map(|a| a.url()).unwrap_or_default();
             self.notice(format!("archive: shipping to {archive}…")).await;
@@ -344,6 +356,7 @@ impl Conductor {
             if ends_something { shipper.poke_files() } else { shipper.poke() }
         }
         let records = self.session.take_new_records();
+        self.notify_journaled(&records);
         self.send(Update::Recorded(records)).await;
         Ok(())
     }
@@ -379,12 +392,21 @@ impl Conductor {
     async fn open_question(&mut self, question: Question) -> u64 {
         self.questions += 1;
         let id = self.questions;
+        self.notify_question(id, &question);
         self.send(Update::Ask { id, question }).await;
         id
     }
 
-    /// The next answer to question `id` (a checklist hears several).
+    /// The next answer to question `id` (a checklist hears several); the
+    /// team hears of a question left waiting too long.
     async fn answer_to(&mut self, id: u64, step: &str) -> Result<Answer, Halt> {
+        self.notify_waiting(id);
+        let answer = self.next_answer_to(id, step).await;
+        self.notify_answered(id);
+        answer
+    }
+
+    async fn next_answer_to(&mut self, id: u64, step: &str) -> Result<Answer, Halt> {
         loop {
             match self.next_incoming().await {
                 Incoming::Input(Input::Answer { id: answered, answer }) if answered == id => {
@@ -457,6 +479,7 @@ impl Conductor {
                 self.send(Update::Output { step, stream: OutputStream::Stdout, lines }).await;
                 Ok(())
             }
+            Internal::NotificationFailed(failure) => self.notification_failed(failure).await,
         }
     }
 

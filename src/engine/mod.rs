@@ -8,6 +8,7 @@ pub mod command_step;
 pub mod http;
 pub mod k8s;
 pub mod leftover;
+pub mod notify;
 pub mod panic_redaction;
 pub mod redact;
 pub mod render;
