@@ -7,8 +7,8 @@ use ratatui::crossterm::event::{self, Event as TermEvent};
 
 use super::{Effect, FleetApp, Msg, render, update};
 
-/// Runs the screen until `q`. Returns the last notice shown (a report's
-/// path, a command to run), for the caller to print once the terminal is
+/// Runs the screen until `q`. Returns where the last report asked for is (a
+/// path, or a command to run), for the caller to print once the terminal is
 /// restored, so it can be copied.
 pub fn run(mut app: FleetApp) -> Result<Option<String>, String> {
     // ratatui's panic hook restores the terminal before a panic prints.
@@ -16,6 +16,7 @@ pub fn run(mut app: FleetApp) -> Result<Option<String>, String> {
     if let Ok(size) = terminal.size() {
         update(&mut app, Msg::Resize(size.width, size.height));
     }
+    let mut last_report = None;
     let result = (|| loop {
         terminal.draw(|frame| render(&app, frame)).map_err(|e| format!("cannot draw: {e}"))?;
         let msg = match event::read().map_err(|e| format!("cannot read the terminal: {e}"))? {
@@ -25,9 +26,10 @@ pub fn run(mut app: FleetApp) -> Result<Option<String>, String> {
         };
         for effect in update(&mut app, msg) {
             match effect {
-                Effect::Quit => return Ok(app.notice.clone()),
+                Effect::Quit => return Ok(last_report.take()),
                 Effect::OpenReport { drill_id, local_dir } => {
                     let notice = report_notice(&drill_id, local_dir.as_deref());
+                    last_report = Some(notice.clone());
                     update(&mut app, Msg::Notice(notice));
                 }
             }
