@@ -282,6 +282,24 @@ fn only_summaries_are_fetched() {
     assert_eq!(register["drills_read"], 50);
     // One listing page (150 keys), then one GET per summary: no journal, no report.
     assert_eq!(proxy.requests(), 1 + fleet.summaries, "requests through the proxy");
+
+    // The next register lists, and GETs only what changed since (by ETag).
+    let output = fleet.fleet_at(&proxy.endpoint, &["--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(proxy.requests(), 1 + fleet.summaries + 1, "the summaries came from the cache");
+    let id = drill_id(7, 0);
+    let changed = summary(&id, &Seed { rto_secs: Some(1234), ..Seed::new("acme", 17, "failed") });
+    fleet.put_summary(&id, changed.to_string().as_bytes());
+    let before = proxy.requests();
+    let again: Value = serde_json::from_str(&stdout_of(&fleet.fleet_at(&proxy.endpoint, &["--json"]))).unwrap();
+    assert_eq!(proxy.requests(), before + 2, "one listing, one GET of the summary that changed");
+    assert_eq!(again["drills_read"], 50);
+    let trend = again["rows"][0]["rto_trend"].as_array().unwrap();
+    assert!(trend.contains(&json!(1234)), "the changed summary is the one read: {trend:?}");
+    assert!(
+        std::fs::read_dir(fleet.home.path().join("fleet-cache")).unwrap().count() == 1,
+        "the cache lives beside the drills"
+    );
 }
 
 #[test]

@@ -44,6 +44,8 @@ pub fn run(args: FleetArgs) -> Result<ExitCode, String> {
     let archive = config.archive.map(|sourced| sourced.value);
     let store = DrillStore::from_env().map_err(|e| e.to_string())?;
     let interactive = std::io::stderr().is_terminal();
+    // Beside the drills: `$DRILLBOOK_HOME/fleet-cache/`.
+    let cache_dir = store.root().parent().unwrap_or(store.root()).join("fleet-cache");
 
     let mut warnings = Vec::new();
     let archived = match &archive {
@@ -56,7 +58,10 @@ pub fn run(args: FleetArgs) -> Result<ExitCode, String> {
                 .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-            let read = runtime.block_on(sources::archived(archive)).map_err(|e| e.to_string())?;
+            let read = runtime.block_on(sources::archived(archive, Some(&cache_dir))).map_err(|e| e.to_string())?;
+            if interactive {
+                eprintln!("{} summaries fetched, {} unchanged since the last register", read.fetched, read.cached);
+            }
             warnings.extend(read.warnings);
             read.drills
         }

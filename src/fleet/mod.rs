@@ -8,6 +8,7 @@
 //! (given a fixed "now"); [`export`] and [`html`] render it as text, CSV,
 //! JSON and one HTML dashboard; the TUI is `ui::fleet`.
 
+pub mod cache;
 pub mod export;
 pub mod html;
 pub mod register;

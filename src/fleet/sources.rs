@@ -1,12 +1,15 @@
 //! Where the register's drills come from: the shared archive's summaries
 //! (one listing of `PREFIX/drills/`, then concurrent GETs of each
-//! `summary.json`, never a journal) and this machine's drill store (each
-//! journal replayed and summarised here).
+//! `summary.json` not already cached at its ETag, never a journal) and this
+//! machine's drill store (each journal replayed and summarised here).
+
+use std::path::Path;
 
 use futures::StreamExt;
 use jiff::Timestamp;
 
 use super::Drill;
+use super::cache::{self, SummaryCache};
 use crate::config::Archive;
 use crate::drill::event::Event;
 use crate::drill::journal;
@@ -26,6 +29,10 @@ const MAX_SUMMARY_BYTES: usize = 1024 * 1024;
 pub struct Read {
     pub drills: Vec<Drill>,
     pub warnings: Vec<String>,
+    /// Summaries fetched from the archive.
+    pub fetched: usize,
+    /// Summaries the cache had at their current ETag.
+    pub cached: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +53,9 @@ pub fn drills_prefix(archive: &Archive) -> String {
     format!("{}drills/", archive.prefix)
 }
 
-/// Every `PREFIX/drills/<ID>/summary.json` of the archive.
-pub async fn archived(archive: &Archive) -> Result<Read, SourceError> {
+/// Every `PREFIX/drills/<ID>/summary.json` of the archive. With `cache_dir`,
+/// summaries read before at the same ETag come from there (see [`cache`](super::cache)).
+pub async fn archived(archive: &Archive, cache_dir: Option<&Path>) -> Result<Read, SourceError> {
     let failed = |source| SourceError::Archive { url: archive.url(), source };
     let config = StoreConfig {
         endpoint: archive.endpoint.clone(),
@@ -57,32 +65,58 @@ pub async fn archived(archive: &Archive) -> Result<Read, SourceError> {
     let store = Store::connect(&config).await.map_err(failed)?;
     let prefix = drills_prefix(archive);
     let listed = store.list(&archive.bucket, &prefix, false).await.map_err(failed)?;
-    let keys: Vec<String> = listed.into_iter().map(|o| o.key).filter(|key| is_summary_key(&prefix, key)).collect();
-    let mut fetched = futures::stream::iter(keys)
-        .map(|key| {
+    let cache_file = cache_dir.map(|dir| cache::path(dir, archive));
+    let cache = cache_file.as_deref().map(|file| SummaryCache::load(file, archive)).unwrap_or_default();
+
+    let mut read = Read::default();
+    // What the cache will hold next time: key, ETag and summary of every drill read now.
+    let mut kept: Vec<(String, String, Summary)> = Vec::new();
+    let mut to_fetch: Vec<(String, Option<String>)> = Vec::new();
+    for object in listed.into_iter().filter(|o| is_summary_key(&prefix, &o.key)) {
+        let cached = cache.get(&object.key, object.etag.as_deref()).and_then(|summary| drill_of(summary.clone()).ok());
+        match (cached, object.etag) {
+            (Some(drill), Some(etag)) => {
+                kept.push((object.key, etag, drill.summary.clone()));
+                read.drills.push(drill);
+                read.cached += 1;
+            }
+            (_, etag) => to_fetch.push((object.key, etag)),
+        }
+    }
+    let mut fetched = futures::stream::iter(to_fetch)
+        .map(|(key, etag)| {
             let store = store.clone();
             let bucket = archive.bucket.clone();
             async move {
                 let body = fetch(&store, &bucket, &key).await;
-                (key, body)
+                (key, etag, body)
             }
         })
         .buffer_unordered(CONCURRENT_GETS);
-    let mut read = Read::default();
     // The first failure ends the read (dropping the stream cancels the GETs in flight):
     // a register missing some drills would claim rows are overdue that are not.
-    while let Some((key, body)) = fetched.next().await {
+    while let Some((key, etag, body)) = fetched.next().await {
         let body = match body.map_err(failed)? {
             Some(body) => body,
             // Deleted between the listing and the GET: gone is gone.
             None => continue,
         };
+        read.fetched += 1;
         match parse_summary(&body) {
             Ok((summary, started_at)) => {
-                read.drills.push(Drill { summary, started_at, local_dir: None, archived: true })
+                if let Some(etag) = etag {
+                    kept.push((key, etag, summary.clone()));
+                }
+                read.drills.push(Drill { summary, started_at, local_dir: None, archived: true });
             }
             Err(why) => read.warnings.push(format!("s3://{}/{key}: {why}; left out", archive.bucket)),
         }
+    }
+    if let Some(file) = cache_file
+        && (read.fetched > 0 || kept.len() != cache.len())
+        && let Err(why) = SummaryCache::rebuilt(archive, kept).save(&file)
+    {
+        read.warnings.push(format!("{why} (the next register reads every summary again)"));
     }
     Ok(read)
 }
@@ -119,11 +153,17 @@ async fn fetch(store: &Store, bucket: &str, key: &str) -> Result<Option<Vec<u8>>
 /// A `summary.json` and its parsed start.
 pub fn parse_summary(body: &[u8]) -> Result<(Summary, Timestamp), String> {
     let summary: Summary = serde_json::from_slice(body).map_err(|e| format!("not a drill summary ({e})"))?;
+    let drill = drill_of(summary)?;
+    Ok((drill.summary, drill.started_at))
+}
+
+/// An archived drill from its summary.
+fn drill_of(summary: Summary) -> Result<Drill, String> {
     let started_at = summary
         .started_at
         .parse::<Timestamp>()
         .map_err(|e| format!("drill {}: started_at `{}` is not a time ({e})", summary.drill_id, summary.started_at))?;
-    Ok((summary, started_at))
+    Ok(Drill { summary, started_at, local_dir: None, archived: true })
 }
 
 /// Every drill of this machine's store that started, summarised from its journal.
