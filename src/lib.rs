@@ -4,7 +4,9 @@
 //! `runbook` (format, validation, templating) → `drill` (journal, replay,
 //! store, evidence) → `engine` (runs one thing: a command, S3, Kubernetes,
 //! HTTP) → `drive` (the one conductor of a drill) → `report` and `ui` (the
-//! TUI front-end) → `cli` (commands and the plain front-end). `config`
+//! TUI front-end) → `cli` (commands and the plain front-end). `fleet` (the
+//! register of every project's drills) sits beside `report`: it reads drill
+//! summaries from the archive (`engine::s3`) and the local store. `config`
 //! (who operates, the shared archive, notifications) sits beside `runbook`
 //! at the bottom: an input read once, used by the layers above.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -14,6 +16,7 @@ pub mod config;
 pub mod drill;
 pub mod drive;
 pub mod engine;
+pub mod fleet;
 pub mod report;
 pub mod runbook;
 pub mod ui;

@@ -5,6 +5,7 @@
 //! paused waiting for input), 130 (stopped by a signal; resumable).
 
 mod archive;
+mod fleet;
 pub mod input;
 pub mod plain;
 mod sandbox;
@@ -144,6 +145,10 @@ pub enum Command {
         #[command(subcommand)]
         command: sandbox::SandboxCommand,
     },
+    /// The register of every project's drills (the shared archive's and this machine's): last
+    /// drill, outcome, RTO/RPO, next due, and OK / DUE SOON / OVERDUE / FAILED. `--plain` exits 1
+    /// when a row is OVERDUE or FAILED.
+    Fleet(fleet::FleetArgs),
     /// Print the effective configuration (operator, archive, notifications) and where each value
     /// came from: the config file (`DRILLBOOK_CONFIG` or the platform config dir), the environment,
     /// or a default.
@@ -273,6 +278,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Verify { drill, archive: true } => archive::verify(&drill),
         Command::Archive { command } => archive::run(command),
         Command::Sandbox { command } => sandbox::run(command),
+        Command::Fleet(args) => fleet::run(args),
         Command::Config => {
             let config = crate::config::Config::load().map_err(|e| format!("configuration: {e}"))?;
             for line in config.describe() {

@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use environment::{DrTags, Environment, KubeTarget, ProductionTag, S3Target, TagComparison};
+/// The report's stylesheet, which the fleet dashboard shares.
+pub(crate) use html::STYLE as HTML_STYLE;
 pub use html::to_html;
 pub use junit::to_junit;
 pub use markdown::to_markdown;
@@ -540,7 +542,7 @@ fn short(hash: &str) -> &str {
 /// Text safe inside HTML or XML content and quoted attributes. Control
 /// characters (a terminal's escape sequences in a failure reason) are not
 /// allowed in XML 1.0 and mean nothing in HTML: they become U+FFFD.
-fn escape_markup(text: &str) -> String {
+pub(crate) fn escape_markup(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

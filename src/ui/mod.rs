@@ -4,6 +4,7 @@
 //! key bindings.
 
 pub mod app;
+pub mod fleet;
 pub mod keymap;
 pub mod layout;
 pub mod panels;

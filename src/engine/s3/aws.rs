@@ -479,7 +479,10 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
             if detail.to_lowercase().contains("credential") {
                 S3Error::NoCredentials(short(&detail))
             } else {
-                S3Error::Unreachable { endpoint: endpoint.to_string(), detail: short(&detail) }
+                // The cause ("tcp connect error: Connection refused (os error 111)") reads
+                // better than the SDK's debug dump; the dump is kept when there is none.
+                let cause = failure.as_connector_error().and_then(std::error::Error::source).map(error_chain);
+                S3Error::Unreachable { endpoint: endpoint.to_string(), detail: short(&cause.unwrap_or(detail)) }
             }
         }
         SdkError::TimeoutError(_) => {
@@ -498,6 +501,20 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
             }
         }
     }
+}
+
+/// An error and its sources as one line, skipping a source its parent already shows.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(error) = source {
+        let text = error.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        source = error.source();
+    }
+    parts.join(": ")
 }
 
 /// The useful end of a long debug string.

@@ -14,7 +14,7 @@ mod timeline;
 use evidence::{evidence_lines, evidence_title};
 use timeline::timeline;
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 :root {
   --fg: #1d2330; --muted: #5b6475; --line: #dde2ea; --bg: #ffffff; --soft: #f5f7fa;
   --ok: #17693a; --ok-bg: #e2f3e8; --ok-bar: #2f9e5b;
