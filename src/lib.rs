@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod digest;
 pub mod drill;
 pub mod drive;
 pub mod engine;

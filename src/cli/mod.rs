@@ -635,7 +635,8 @@ fn report(drill: &str, format: ReportFormat, output: Option<&Path>) -> Result<Ex
     let dir = store.find(drill).map_err(|e| e.to_string())?;
     let state = read_state(&dir)?;
     let head = journal::verify(&dir.journal()).ok().map(|v| v.head);
-    let built = report::build(&state, head);
+    let mut built = report::build(&state, head);
+    report::files::check_files(&mut built, &dir.path);
     let text = match format {
         ReportFormat::Md => report::to_markdown(&built),
         ReportFormat::Html => report::to_html(&built),

@@ -240,6 +240,45 @@ pub enum Event {
         what: String,
         error: String,
     },
+    /// A file kept as evidence in the drill directory: a screenshot a
+    /// `browser-check` took, or a file attached to a step (`drillbook
+    /// attach`, `A` in the TUI). Its SHA-256 is journaled before anything
+    /// refers to it, so the reports and the evidence pack can show it
+    /// unaltered. Like a note, it may be added after the drill ended.
+    FileAttached {
+        step: String,
+        /// Relative to the drill directory, `/`-separated: `evidence/STEP/NAME`.
+        path: String,
+        sha256: String,
+        bytes: u64,
+        origin: FileOrigin,
+        /// What it shows: a screenshot's label, an attachment's original file name.
+        label: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        /// Who attached it (the operator); none for what a step took itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+}
+
+/// Where an evidence file came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileOrigin {
+    /// Taken by a step (a `browser-check` screenshot).
+    Screenshot,
+    /// Attached by someone (a screenshot taken by hand, an exported log).
+    Attachment,
+}
+
+impl FileOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileOrigin::Screenshot => "screenshot",
+            FileOrigin::Attachment => "attachment",
+        }
+    }
 }
 
 impl Event {
@@ -247,7 +286,13 @@ impl Event {
     /// steps of it. They may be written long after it ended (`drillbook
     /// action`), so they do not move the drill's or a session's clock.
     pub fn is_annotation(&self) -> bool {
-        matches!(self, Event::ParticipantAdded { .. } | Event::ActionItemAdded { .. } | Event::DebriefRecorded { .. })
+        matches!(
+            self,
+            Event::ParticipantAdded { .. }
+                | Event::ActionItemAdded { .. }
+                | Event::DebriefRecorded { .. }
+                | Event::FileAttached { origin: FileOrigin::Attachment, .. }
+        )
     }
 
     /// The end of a step the operator did by hand (manual, checklist):

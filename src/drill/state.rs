@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::event::{AttemptResult, DrillOutcome, Event, SessionMode, SkipCause, StepOutline};
+use super::event::{AttemptResult, DrillOutcome, Event, FileOrigin, SessionMode, SkipCause, StepOutline};
 use super::evidence::Evidence;
 use super::journal::Record;
 use crate::runbook::template::CaptureValue;
@@ -78,6 +78,22 @@ pub struct StepState {
     /// The latest journaled evidence (backup object, image tag, scale plan,
     /// what a wait saw, how a URL answered).
     pub evidence: Option<Evidence>,
+    /// Screenshots the step took and files attached to it, in journal order.
+    pub files: Vec<EvidenceFile>,
+}
+
+/// A file kept as evidence (see [`Event::FileAttached`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceFile {
+    /// Relative to the drill directory, `/`-separated.
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub origin: FileOrigin,
+    pub label: String,
+    pub note: Option<String>,
+    pub by: Option<String>,
+    pub at: Timestamp,
 }
 
 impl StepState {
@@ -309,6 +325,7 @@ impl DrillState {
                     confirmations: Vec::new(),
                     settled_at: None,
                     evidence: None,
+                    files: Vec::new(),
                 })
                 .collect(),
             captures: BTreeMap::new(),
@@ -506,6 +523,19 @@ impl DrillState {
             }
             // Journaled for the record; the drill's state and verdict do not depend on it.
             Event::NotificationFailed { .. } => {}
+            Event::FileAttached { step, path, sha256, bytes, origin, label, note, by } => {
+                let file = EvidenceFile {
+                    path: path.clone(),
+                    sha256: sha256.clone(),
+                    bytes: *bytes,
+                    origin: *origin,
+                    label: label.clone(),
+                    note: note.clone(),
+                    by: by.clone(),
+                    at,
+                };
+                self.step_mut(seq, step)?.files.push(file);
+            }
         }
         Ok(())
     }

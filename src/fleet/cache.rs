@@ -39,7 +39,7 @@ fn identity(archive: &Archive) -> String {
 /// The cache file of `archive` in `dir`: one per archive, named by a hash of it.
 pub fn path(dir: &Path, archive: &Archive) -> PathBuf {
     let digest = Sha256::digest(identity(archive).as_bytes());
-    let name: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let name = crate::digest::hex(&digest[..8]);
     dir.join(format!("summaries-{name}.json"))
 }
 

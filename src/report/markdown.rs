@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::{Report, short};
-use crate::drill::evidence::Evidence;
+use crate::drill::evidence::{Evidence, human_bytes};
 use crate::runbook::duration::format_duration;
 
 /// Markdown for humans and auditors.
@@ -171,6 +171,7 @@ fn steps(out: &mut String, report: &Report) {
         let listed = !step.attempts.is_empty()
             || !step.captures.is_empty()
             || step.evidence.is_some()
+            || !step.files.is_empty()
             || !step.checklist.is_empty()
             || !step.confirmations.is_empty()
             || !step.notes.is_empty();
@@ -219,6 +220,21 @@ fn steps(out: &mut String, report: &Report) {
         }
         if let Some(evidence) = &step.evidence {
             evidence_markdown(out, evidence);
+        }
+        for file in &step.files {
+            // Relative links: the reports live in the drill directory, beside `evidence/`.
+            let by = file.by.as_deref().map(|by| format!(", by {by}")).unwrap_or_default();
+            let note = file.note.as_deref().map(|note| format!(": {note}")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "- {} [{}]({}){note} ({}{by}, sha256 `{}`, {})",
+                file.origin,
+                file.label,
+                file.path,
+                human_bytes(file.bytes),
+                file.sha256,
+                file.check.as_str()
+            );
         }
         for item in &step.checklist {
             let _ = writeln!(out, "- [{}] {}", if item.ticked { "x" } else { " " }, item.item);

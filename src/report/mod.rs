@@ -11,6 +11,7 @@
 
 pub(crate) mod data;
 mod environment;
+pub mod files;
 mod html;
 mod junit;
 mod markdown;
@@ -138,6 +139,9 @@ pub struct StepReport {
     /// Who drove its attempts (`operator@host`), when the drill changed hands.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operators: Vec<String>,
+    /// Screenshots the step took and files attached to it, each with its hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<files::FileReport>,
 }
 
 impl StepReport {
@@ -427,6 +431,7 @@ fn step_report(state: &DrillState, step: &StepState) -> StepReport {
             .collect(),
         confirmations: step.confirmations.clone(),
         evidence: step.evidence.clone(),
+        files: step.files.iter().map(files::FileReport::of).collect(),
     }
 }
 
@@ -511,6 +516,9 @@ pub struct WriteError {
 /// is written whole to a temporary file, synced, then renamed into place, so
 /// a reader never sees half a report.
 pub fn write_all(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, WriteError> {
+    let mut report = report.clone();
+    files::check_files(&mut report, dir);
+    let report = &report;
     FILES
         .iter()
         .map(|(name, render)| {

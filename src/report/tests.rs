@@ -671,3 +671,68 @@ fn write_all_writes_the_four_files() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
     assert!(write_all(&dir.path().join("missing"), &report).unwrap_err().to_string().contains("cannot write"));
 }
+
+/// An evidence file journaled for `step`: its hash is what the report checks the directory against.
+fn attached(step: &str, path: &str, bytes: &[u8], origin: crate::drill::event::FileOrigin, label: &str) -> Event {
+    use sha2::Digest as _;
+    Event::FileAttached {
+        step: step.into(),
+        path: path.into(),
+        sha256: crate::digest::hex(&sha2::Sha256::digest(bytes)),
+        bytes: bytes.len() as u64,
+        origin,
+        label: label.into(),
+        note: Some("taken by hand <b>".into()),
+        by: Some("alice".into()),
+    }
+}
+
+#[test]
+fn evidence_files_are_checked_against_the_journal_embedded_linked_and_listed() {
+    use crate::drill::event::FileOrigin;
+    // A 1x1 PNG.
+    let png: &[u8] = &[
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1, 0, 0, 0, 1,
+        8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("evidence/smoke")).unwrap();
+    std::fs::write(dir.path().join("evidence/smoke/login.png"), png).unwrap();
+    std::fs::write(dir.path().join("evidence/smoke/export.log"), b"tampered").unwrap();
+    let mut journal = Journal::new(vec![outline("smoke", "Smoke-test the site", "checklist")], None, None);
+    journal
+        .at(1, session(7, false))
+        .at(2, started("smoke", 1, None))
+        .at(3, attached("smoke", "evidence/smoke/login.png", png, FileOrigin::Screenshot, "after login"))
+        .at(4, attached("smoke", "evidence/smoke/export.log", b"the log", FileOrigin::Attachment, "export.log"))
+        .at(5, attached("smoke", "../../etc/passwd", b"x", FileOrigin::Attachment, "escape"))
+        .at(6, ok("smoke", 1, 4000));
+    let mut report = journal.report();
+    let files = &report.steps[0].files;
+    assert_eq!(files.len(), 3);
+    assert!(files.iter().all(|f| f.check == files::FileCheck::Unchecked), "built from the journal alone");
+
+    files::check_files(&mut report, dir.path());
+    let files = &report.steps[0].files;
+    assert_eq!(files[0].check, files::FileCheck::Ok);
+    assert!(files[0].embedded.as_deref().unwrap().starts_with("data:image/png;base64,iVBORw0KGgo"));
+    assert_eq!(files[1].check, files::FileCheck::Altered, "the file differs from its journaled hash");
+    assert_eq!(files[1].embedded, None, "not an image");
+    assert_eq!(files[2].check, files::FileCheck::Missing, "a path out of the drill directory is never read");
+
+    let html = to_html(&report);
+    assert!(html.contains("<img src=\"data:image/png;base64,"), "the screenshot is embedded");
+    assert_eq!(html.matches("data:image/png").count(), 1, "embedded once");
+    assert!(html.contains("ALTERED since it was journaled"));
+    assert!(html.contains("taken by hand &lt;b&gt;"), "notes are escaped");
+    let markdown = to_markdown(&report);
+    assert!(
+        markdown.contains("- screenshot [after login](evidence/smoke/login.png): taken by hand <b> (33 B, by alice")
+    );
+    let json: serde_json::Value = serde_json::from_str(&to_json(&report)).unwrap();
+    let listed = &json["steps"][0]["files"];
+    assert_eq!(listed[0]["check"], "ok");
+    assert_eq!(listed[1]["check"], "altered");
+    assert_eq!(listed[1]["origin"], "attachment");
+    assert!(listed[0].get("embedded").is_none(), "the JSON lists, it does not embed");
+}

@@ -77,7 +77,7 @@ impl Combined {
 pub(super) fn finish_combined(combined: Mutex<Combined>) -> Result<(String, Vec<String>), CommandError> {
     let combined = combined.into_inner().unwrap_or_else(PoisonError::into_inner);
     let digest = combined.hasher.finalize();
-    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::digest::hex(&digest);
     let tail = combined.tail.into_iter().collect();
     combined.log.finish()?;
     Ok((hex, tail))

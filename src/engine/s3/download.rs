@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::{Checksum, ObjectHead, S3Error, Store};
+use crate::digest::hex;
 
 /// Bytes between two saves of the resume state.
 const CHECKPOINT: u64 = 64 << 20;
@@ -293,10 +294,6 @@ impl Digests {
     fn sha256_hex(&self) -> String {
         hex(&self.sha256.clone().finalize())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn hash_file(path: &Path, head: &ObjectHead) -> Result<Digests, S3Error> {

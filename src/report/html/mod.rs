@@ -9,9 +9,11 @@ use super::{Objective, Report, StepReport, escape_markup as esc, human_time, sho
 use crate::runbook::duration::format_duration;
 
 mod evidence;
+mod files;
 mod timeline;
 
 use evidence::{evidence_lines, evidence_title};
+use files::{FILES_STYLE, files_html};
 use timeline::timeline;
 
 pub(crate) const STYLE: &str = r#"
@@ -110,7 +112,7 @@ pub fn to_html(report: &Report) -> String {
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n",
+         <title>{}</title>\n<style>{STYLE}{FILES_STYLE}</style>\n</head>\n<body>\n<main>\n",
         esc(&title)
     );
     header(&mut out, report);
@@ -422,6 +424,7 @@ fn step_section(out: &mut String, index: usize, step: &StepReport) {
         }
         let _ = writeln!(out, "</ul>");
     }
+    files_html(out, &step.files);
     if !step.checklist.is_empty() {
         let _ = writeln!(out, "<h4>Checklist</h4>\n<ul class=\"checklist\">");
         for item in &step.checklist {

@@ -18,6 +18,7 @@ use super::duration::parse_duration;
 use super::model::{ALL_KINDS, RawCapture, RawConfirm, RawDocument, RawStep, RawVar, Sp, StepKind, allowed_keys};
 use super::template::Templater;
 use super::types::*;
+use crate::digest::hex;
 
 mod kinds;
 mod sql;
@@ -387,8 +388,4 @@ fn is_identifier(text: &str) -> bool {
 
 fn is_env_name(text: &str) -> bool {
     is_identifier(text)
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
