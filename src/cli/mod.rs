@@ -5,6 +5,7 @@
 //! paused waiting for input), 130 (stopped by a signal; resumable).
 
 mod archive;
+mod attach;
 mod fleet;
 pub mod input;
 pub mod plain;
@@ -119,6 +120,19 @@ pub enum Command {
         /// The step it is about.
         #[arg(long, value_name = "STEP_ID")]
         step: Option<String>,
+    },
+    /// Attach files (screenshots taken by hand, exported logs) to a step as evidence: copied into
+    /// the drill, their SHA-256 journaled. Works while the drill runs in another terminal (the
+    /// running drill journals them) and after it ended.
+    #[command(override_usage = "drillbook attach [DRILL] STEP FILE... [--note TEXT]")]
+    Attach {
+        /// [DRILL] STEP FILE...: the drill (id or unique prefix; default: the latest), the
+        /// step's id, the files.
+        #[arg(num_args = 2.., required = true, value_name = "ARGS")]
+        args: Vec<String>,
+        /// What the files show.
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
     },
     /// Check a drill journal's hash chain (detects changed, inserted or removed lines).
     Verify {
@@ -274,6 +288,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Check { runbooks } => Ok(check(&runbooks)),
         Command::Report { drill, format, output } => report(&drill, format, output.as_deref()),
         Command::Action { drill, text, owner, step } => action(&drill, &text, owner.as_deref(), step.as_deref()),
+        Command::Attach { args, note } => attach::run(&args, note),
         Command::Verify { drill, archive: false } => verify(&drill),
         Command::Verify { drill, archive: true } => archive::verify(&drill),
         Command::Archive { command } => archive::run(command),

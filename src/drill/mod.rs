@@ -1,6 +1,7 @@
 //! A drill on disk: the append-only journal (the only source of truth), its
 //! replay into state, the per-drill lock, and the store of drill directories.
 
+pub mod attach;
 pub mod event;
 pub mod evidence;
 pub mod journal;

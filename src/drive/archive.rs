@@ -140,6 +140,16 @@ pub async fn ship_once(
                 files.push(format!("logs/{name}"));
             }
         }
+        // Screenshots and attachments: `evidence/STEP/NAME`, never rewritten once kept.
+        let evidence = dir.path.join(crate::drill::attach::EVIDENCE_DIR);
+        for step in std::fs::read_dir(&evidence).into_iter().flatten().flatten() {
+            let Some(step_name) = step.file_name().to_str().map(str::to_string) else { continue };
+            for entry in std::fs::read_dir(step.path()).into_iter().flatten().flatten() {
+                if let Some(name) = entry.file_name().to_str() {
+                    files.push(format!("{}/{step_name}/{name}", crate::drill::attach::EVIDENCE_DIR));
+                }
+            }
+        }
     }
     for relative in files {
         let path = dir.path.join(&relative);
@@ -194,6 +204,11 @@ fn content_type(relative: &str) -> &'static str {
         Some("html") => "text/html; charset=utf-8",
         Some("xml") => "application/xml",
         Some("toml") => "application/toml",
+        Some("log" | "jsonl" | "txt") => "text/plain; charset=utf-8",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        // An attachment may be anything: its bytes, not a guess at text.
+        _ if relative.starts_with("evidence/") => "application/octet-stream",
         _ => "text/plain; charset=utf-8",
     }
 }

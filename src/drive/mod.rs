@@ -25,6 +25,7 @@ pub mod session;
 pub mod target;
 
 mod finish;
+mod inbox;
 mod notify;
 pub mod signals;
 mod steps;
@@ -128,8 +129,10 @@ pub fn start(
         .clone()
         .map(|archive| archive::Shipper::start(archive, session.dir.clone(), session.holder(), lease));
     let notifications = notify::Notifications::start(&session.state, internal_tx.clone());
+    inbox::watch(session.dir.path.clone(), internal_tx.clone());
     let conductor = Conductor {
         shipper,
+        attaching: Default::default(),
         session,
         notifications,
         aborting: options.abort,
@@ -179,6 +182,9 @@ enum Internal {
     PodLog { step: usize, lines: Vec<String> },
     /// A notification could not be delivered (see [`notify`]).
     NotificationFailed(crate::engine::notify::DeliveryFailure),
+    /// A file attached to a step, to journal: from the inbox (`request`,
+    /// removed once journaled) or copied for the TUI (see [`inbox`]).
+    Attach { request: Option<std::path::PathBuf>, event: Box<Result<Event, String>> },
 }
 
 enum Incoming {
@@ -192,6 +198,8 @@ struct Conductor {
     session: DrillSession,
     /// Ships the drill to the shared archive in the background (when configured).
     shipper: Option<archive::Shipper>,
+    /// Files attached in the TUI still being copied into the inbox.
+    attaching: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     options: Options,
     updates: mpsc::Sender<Update>,
     inputs: mpsc::UnboundedReceiver<Input>,
@@ -247,7 +255,10 @@ impl Conductor {
         if !resumed {
             self.notify_started();
         }
-        let ending = match self.drive(resumed).await {
+        let driven = self.drive(resumed).await;
+        // Attachments made up to now belong to this drill's record, before its end.
+        self.drain_inbox().await;
+        let ending = match driven {
             Ok(outcome) => {
                 let code = self.finish(outcome).await;
                 self.after_the_end().await;
@@ -350,7 +361,8 @@ impl Conductor {
     /// Journals an event (durably, before anything else happens) and tells
     /// the front-end.
     async fn record(&mut self, event: Event) -> Result<(), Halt> {
-        let ends_something = matches!(event, Event::StepFinished { .. } | Event::DrillFinished { .. });
+        let ends_something =
+            matches!(event, Event::StepFinished { .. } | Event::DrillFinished { .. } | Event::FileAttached { .. });
         self.session.record(event)?;
         if let Some(shipper) = &self.shipper {
             if ends_something { shipper.poke_files() } else { shipper.poke() }
@@ -453,6 +465,12 @@ impl Conductor {
                 self.pod_logs(step, pod);
                 Ok(())
             }
+            Request::Attach { step, paths } => {
+                let Some(step) = self.session.runbook.steps.get(step).map(|s| s.id.clone()) else { return Ok(()) };
+                let (dir, by) = (self.session.dir.path.clone(), session::operator());
+                inbox::copy(dir, step, paths, by, self.attaching.clone(), self.internal_tx.clone());
+                Ok(())
+            }
             Request::Quit { reason } => self.leave(Leave { reason, code: 0 }, log),
             Request::StopStep => {
                 self.stop_step(log);
@@ -480,6 +498,7 @@ impl Conductor {
                 Ok(())
             }
             Internal::NotificationFailed(failure) => self.notification_failed(failure).await,
+            Internal::Attach { request, event } => self.attached(request, *event).await,
         }
     }
 

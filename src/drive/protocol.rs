@@ -200,6 +200,12 @@ pub enum Request {
         went_well: String,
         to_improve: String,
     },
+    /// Attach files to a step as evidence (copied into the drill, journaled
+    /// with their hashes).
+    Attach {
+        step: usize,
+        paths: Vec<std::path::PathBuf>,
+    },
     /// Show the last lines of a pod's log in the step's output.
     PodLogs {
         step: usize,

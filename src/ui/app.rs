@@ -113,6 +113,10 @@ pub enum TextPurpose {
     ActionItem {
         step: usize,
     },
+    /// The path of a file to attach to the selected step.
+    Attach {
+        step: usize,
+    },
     /// The debrief's first question, then its second.
     DebriefWentWell,
     DebriefToImprove {
@@ -137,6 +141,7 @@ impl TextPurpose {
         match self {
             TextPurpose::Note { .. } => "Add a note",
             TextPurpose::ActionItem { .. } => "Action item (end with @name to give it an owner)",
+            TextPurpose::Attach { .. } => "Attach a file to this step (its path)",
             TextPurpose::DebriefWentWell => "Debrief (1/2): what went well?",
             TextPurpose::DebriefToImprove { .. } => "Debrief (2/2): what should improve?",
             TextPurpose::SkipReason { .. } => "Why skip this step?",

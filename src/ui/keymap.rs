@@ -45,6 +45,8 @@ pub enum Action {
     StartDrill,
     PodLogs,
     AddActionItem,
+    /// Attach a file to the selected step as evidence.
+    Attach,
     Debrief,
     /// Open the dialog of the question a step waits for.
     Answer,
@@ -72,6 +74,7 @@ impl Action {
                 | Action::StartDrill
                 | Action::PodLogs
                 | Action::AddActionItem
+                | Action::Attach
                 | Action::Debrief
                 | Action::Answer
                 | Action::StopStep
@@ -233,6 +236,7 @@ pub const BINDINGS: &[Binding] = &[
     key(K::Tab, A::SwitchFocus, C::Global, "switch between steps and log", true),
     key(K::Char('n'), A::AddNote, C::Global, "add a note to the step", true),
     key(K::Char('a'), A::AddActionItem, C::Global, "add an action item for the report", false),
+    key(K::Char('A'), A::Attach, C::Global, "attach a file to the step (a screenshot, an exported log)", false),
     key(K::Char('?'), A::Help, C::Global, "help", true),
     key(K::Char('q'), A::Quit, C::Global, "quit (asks if a step runs)", true),
     ctrl('c', A::ForceQuit, C::Global, "quit (twice: at once)"),

@@ -151,6 +151,21 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         }
         _ => {}
     }
+    // Screenshots and attachments kept for the step (`A` attaches one).
+    for file in state.iter().flat_map(|s| s.files.iter()) {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{}: ", file.origin.as_str()), theme.dim()),
+            Span::raw(file.label.clone()),
+            Span::styled(
+                format!(
+                    "  {} · sha256 {}",
+                    crate::drill::evidence::human_bytes(file.bytes),
+                    file.sha256.get(..12).unwrap_or(&file.sha256)
+                ),
+                theme.dim(),
+            ),
+        ]));
+    }
     // The step's notes, newest last.
     for note in app.drill.iter().flat_map(|d| d.notes.iter()).filter(|n| n.step.as_deref() == Some(step.id.as_str())) {
         lines.push(Line::from(vec![Span::styled("note: ", theme.dim()), Span::raw(note.text.clone())]));

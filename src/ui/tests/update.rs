@@ -619,6 +619,24 @@ fn a_adds_an_action_item_with_its_owner() {
 }
 
 #[test]
+fn shift_a_attaches_a_dropped_file_to_the_selected_step() {
+    let mut h = Harness::opened(walkthrough());
+    h.send(ch('A'));
+    assert!(matches!(h.app.modal, Some(Modal::Text { purpose: TextPurpose::Attach { step: 0 }, .. })));
+    // What a terminal inserts for a dropped file: quoted, or with escaped spaces.
+    type_text(&mut h, "'/tmp/Screen Shot 1.png'");
+    let attach = Request::Attach { step: 0, paths: vec!["/tmp/Screen Shot 1.png".into()] };
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Request(attach)]);
+    h.send(ch('A'));
+    type_text(&mut h, "/tmp/Screen\\ Shot\\ 2.png ");
+    let attach = Request::Attach { step: 0, paths: vec!["/tmp/Screen Shot 2.png".into()] };
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![Effect::Request(attach)]);
+    h.send(ch('A'));
+    type_text(&mut h, "   ");
+    assert_eq!(h.send(key(KeyCode::Enter)), vec![], "nothing typed, nothing attached");
+}
+
+#[test]
 fn d_on_a_finished_drill_records_the_debrief() {
     let mut h =
         Harness::opened(runbook("[runbook]\nid = \"m\"\ntitle = \"M\"\n[[step]]\nid = \"only\"\nkind = \"manual\"\n"));

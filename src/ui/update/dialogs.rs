@@ -160,6 +160,20 @@ fn closed(app: &mut App) -> Vec<Effect> {
     Vec::new()
 }
 
+/// A path as typed or dropped into the terminal: surrounding quotes
+/// removed, `\ ` unescaped (what a terminal inserts for a dropped file).
+/// `None` for nothing typed. (`~/` is expanded by the conductor: `update`
+/// reads no environment.)
+pub(super) fn attached_path(text: &str) -> Option<std::path::PathBuf> {
+    let text = text.trim();
+    let unquoted = ['\'', '"']
+        .iter()
+        .find_map(|q| text.strip_prefix(*q).and_then(|t| t.strip_suffix(*q)))
+        .map(str::to_string)
+        .unwrap_or_else(|| text.replace("\\ ", " "));
+    (!unquoted.is_empty()).then(|| std::path::PathBuf::from(unquoted))
+}
+
 /// "Rotate the backup key @dana" → ("Rotate the backup key", Some("dana")).
 fn split_owner(text: &str) -> (String, Option<String>) {
     let text = text.trim();
@@ -194,6 +208,13 @@ fn text_entered(app: &mut App, purpose: TextPurpose, text: String) -> Vec<Effect
             vec![Effect::Request(Request::ActionItem { text, owner, step: Some(step) })]
         }
         TextPurpose::ActionItem { .. } => Vec::new(),
+        TextPurpose::Attach { step } => match attached_path(&text) {
+            Some(path) => {
+                app.status = Some(format!("attaching {}…", path.display()));
+                vec![Effect::Request(Request::Attach { step, paths: vec![path] })]
+            }
+            None => Vec::new(),
+        },
         TextPurpose::DebriefWentWell => {
             app.modal = Some(Modal::Text {
                 purpose: TextPurpose::DebriefToImprove { went_well: text },

@@ -105,6 +105,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Debrief => text(app, TextPurpose::DebriefWentWell),
         Action::AddActionItem => text(app, TextPurpose::ActionItem { step: selected }),
+        Action::Attach => text(app, TextPurpose::Attach { step: selected }),
         Action::MarkDone => finish_interactive_step(app, selected),
         // Any question about the step: skipping asks for its reason.
         Action::Skip if asked(app, selected, |_| true) => text(app, TextPurpose::SkipReason { step: selected }),
