@@ -72,7 +72,8 @@ fn the_demo_drill_in_the_terminal_from_start_to_finish() {
     let start = tmux.wait_for("New drill");
     assert!(start.contains("acme"), "the demo's project is filled in: {start}");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("Brief the participants");
+    // The plan on the start screen names the step too: wait for the drill screen.
+    tmux.wait_for("running · `brief`");
     tmux.keys(&["Enter"]);
     let restore = tmux.wait_for("type to confirm");
     assert!(restore.contains("inv dr deploy.db-restore"), "the real command is shown: {restore}");

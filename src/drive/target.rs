@@ -21,6 +21,10 @@ pub fn step_target(step: &Step, context: &TemplateContext, templater: &Templater
         Action::K8sImageTag(s) => Some(k8s(&s.target)),
         Action::K8sWait(s) => Some(k8s(&s.target)),
         Action::K8sScale(s) => Some(k8s(&s.target)),
+        // Training reads the sandbox's copy of the bucket and database, never the real ones.
+        Action::S3Backup(s) if training => Some(format!("bucket {} (the sandbox's copy, training)", render(&s.bucket))),
+        Action::S3Check(s) if training => Some(format!("bucket {} (the sandbox's copy, training)", render(&s.bucket))),
+        Action::SqlCheck(_) if training => Some("the sandbox database (training)".to_string()),
         Action::S3Backup(s) => Some(format!("bucket {}", render(&s.bucket))),
         Action::S3Check(s) => Some(format!("bucket {}", render(&s.bucket))),
         Action::HttpCheck(s) => Some(render(&s.url)),

@@ -239,6 +239,8 @@ pub struct StartForm {
     /// Who takes part: `Name:role, Name:role` (prefilled from `--participant`).
     pub participants: Input,
     pub participants_error: Option<String>,
+    /// A training drill: its steps act on the sandbox, and the plan says so.
+    pub training: bool,
 }
 
 impl StartForm {
@@ -350,6 +352,17 @@ impl App {
         let step = self.runbook.steps.get(index)?;
         let training = self.drill.as_ref().is_some_and(|d| d.training);
         crate::drive::target::step_target(step, &self.template_context(), &self.templater, training)
+    }
+
+    /// Where step `index` will act, with the start screen's variables as
+    /// typed so far (secrets are not needed to say where a step acts).
+    pub fn planned_target(&self, index: usize) -> Option<String> {
+        let step = self.runbook.steps.get(index)?;
+        let mut context = self.template_context();
+        for field in self.start.fields.iter().filter(|f| !f.var.secret) {
+            context.set_var(&field.var.name, field.input.value());
+        }
+        crate::drive::target::step_target(step, &context, &self.templater, self.start.training)
     }
 
     /// Lines the selected step's log holds (the layout gives an empty log's

@@ -112,7 +112,8 @@ async fn run_async(opening: Opening, conducting: Conducting) -> Result<ExitCode,
     let mut runtime = Runtime { pending: None, conducting, link: None, exit: None };
     let mut app = match opening {
         Opening::New { runbook, given, env, training, store, participants } => {
-            let form = start_form(&runbook, &given, &env, &participants);
+            let mut form = start_form(&runbook, &given, &env, &participants);
+            form.training = training;
             let app = App::new(Arc::new((*runbook).clone()), form, now, theme);
             runtime.pending = Some(Pending { store, runbook: *runbook, training });
             app

@@ -1,11 +1,15 @@
-//! The start screen: what the drill is, its targets, and the variables to
-//! fill in (defaults filled, secrets masked, problems shown inline).
+//! The start screen: what the drill is, its targets, the variables to fill
+//! in (defaults filled, secrets masked, problems shown inline), and its plan:
+//! every step with its kind and where it acts (with the variables as typed),
+//! destructive steps and teardown marked, so the operator sees what pressing
+//! enter will set going.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Widget, Wrap};
 
+use crate::runbook::Confirm;
 use crate::runbook::duration::format_duration;
 use crate::ui::app::App;
 use crate::ui::keymap::{self, Context};
@@ -13,29 +17,37 @@ use crate::ui::keymap::{self, Context};
 /// Rows each field takes (label + input + error/help).
 const FIELD_ROWS: u16 = 2;
 
-fn areas(app: &App, area: Rect) -> [Rect; 3] {
+/// The about box without the description: its border, the title and the targets line.
+const ABOUT_MIN_ROWS: u16 = 4;
+
+/// The plan comes before the description: on a small terminal the operator
+/// must still see what the drill will do, and the description shrinks first.
+fn areas(app: &App, area: Rect) -> [Rect; 4] {
     // The variables and the participants line.
     let fields = ((app.start.fields.len() as u16 + 1) * FIELD_ROWS + 2).clamp(3, area.height / 2);
-    // The description box takes what it needs (roughly), the variables
-    // follow right under it, and the key hints sit at the bottom.
     let description_rows = app.runbook.description.as_deref().map_or(0, |d| {
         let width = usize::from(area.width.saturating_sub(2)).max(1);
         d.lines().map(|l| l.chars().count().div_ceil(width).max(1)).sum::<usize>()
     }) as u16;
-    let about = (description_rows + 5).min(area.height.saturating_sub(fields + 2));
-    let [about, vars, _, footer] = Layout::vertical([
+    // Below the variables and above the key hints: the about box, then the plan.
+    let room = area.height.saturating_sub(fields + 1);
+    let plan_wanted = app.runbook.steps.len() as u16 + 2;
+    let plan = plan_wanted.min(room.saturating_sub(ABOUT_MIN_ROWS));
+    let about = (description_rows + 5).min(room.saturating_sub(plan)).max(3);
+    let [about, vars, plan, _, footer] = Layout::vertical([
         Constraint::Length(about),
         Constraint::Length(fields),
+        Constraint::Length(plan.max(room.saturating_sub(about)).min(plan_wanted.max(3))),
         Constraint::Min(0),
         Constraint::Length(1),
     ])
     .areas(area);
-    [about, vars, footer]
+    [about, vars, plan, footer]
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = app.theme;
-    let [about, vars, footer] = areas(app, area);
+    let [about, vars, plan_area, footer] = areas(app, area);
     let runbook = &app.runbook;
     let mut lines = vec![
         Line::from(Span::styled(runbook.title.clone(), theme.title())),
@@ -120,6 +132,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         note,
     };
     draw_row(app, row, inner, label_width, buf);
+    plan(app, plan_area, buf);
 
     let mut hints: Vec<Span> = Vec::new();
     if let Some(error) = &app.start.error {
@@ -130,6 +143,83 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         hints.push(Span::styled(format!(" {description} "), theme.dim()));
     }
     Paragraph::new(Line::from(hints)).render(footer, buf);
+}
+
+/// The steps in order: kind, where each acts, and what it will ask.
+fn plan(app: &App, area: Rect, buf: &mut Buffer) {
+    let theme = app.theme;
+    let steps = &app.runbook.steps;
+    let typed = steps.iter().filter(|s| s.confirm == Confirm::Typed).count();
+    let mut title = format!(" Plan: {} step{}", steps.len(), if steps.len() == 1 { "" } else { "s" });
+    if typed > 0 {
+        title.push_str(&format!(" · {typed} destructive (typed confirmation)"));
+    }
+    if app.start.training {
+        title.push_str(" · training: the sandbox, no cloud");
+    }
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(theme.dim())
+        .title(Span::styled(format!("{title} "), theme.title()));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let rows = usize::from(inner.height);
+    let shown = shown_steps(&app.runbook.steps, rows);
+    let mut lines: Vec<Line> = Vec::new();
+    for (index, step) in steps.iter().enumerate().filter(|(index, _)| shown.contains(index)) {
+        let marker = match step.confirm {
+            Confirm::Typed => Span::styled("⚠ ", theme.bad()),
+            Confirm::YesNo => Span::styled("? ", theme.warn()),
+            Confirm::No => Span::raw("  "),
+        };
+        let mut spans =
+            vec![Span::styled(format!("{:>2} ", index + 1), theme.dim()), marker, Span::raw(step.title.clone())];
+        spans.push(Span::styled(format!(" · {}", step.kind.name()), theme.dim()));
+        if let Some(target) = app.planned_target(index) {
+            spans.push(Span::styled(" → ", theme.dim()));
+            spans.push(Span::styled(target, theme.warn()));
+        }
+        let tags: Vec<&str> = [
+            (step.confirm == Confirm::Typed).then_some("typed confirmation"),
+            (step.confirm == Confirm::YesNo).then_some("asks first"),
+            step.always.then_some("teardown: always runs"),
+            step.optional.then_some("optional"),
+            step.when.is_some().then_some("conditional"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !tags.is_empty() {
+            spans.push(Span::styled(format!("  [{}]", tags.join(", ")), theme.dim()));
+        }
+        lines.push(Line::from(spans));
+    }
+    if shown.len() < steps.len() {
+        let hidden: Vec<String> =
+            (0..steps.len()).filter(|index| !shown.contains(index)).map(|index| (index + 1).to_string()).collect();
+        let more = format!("    … and {} more: {} (all shown once the drill starts)", hidden.len(), hidden.join(", "));
+        lines.push(Line::styled(more, theme.dim()));
+    }
+    Paragraph::new(lines).render(inner, buf);
+}
+
+/// Which steps the plan shows in `rows` lines: all when they fit; else the
+/// ones that ask first, destroy or tear down (what the operator must see
+/// before starting), then the others in order, leaving a line to say what
+/// is not shown.
+fn shown_steps(steps: &[crate::runbook::Step], rows: usize) -> Vec<usize> {
+    if steps.len() <= rows {
+        return (0..steps.len()).collect();
+    }
+    let room = rows.saturating_sub(1);
+    let marked = |step: &crate::runbook::Step| step.confirm != Confirm::No || step.always;
+    let mut shown: Vec<usize> = (0..steps.len()).filter(|&i| marked(&steps[i])).take(room).collect();
+    let others = (0..steps.len()).filter(|&i| !marked(&steps[i]));
+    let left = room - shown.len();
+    shown.extend(others.take(left));
+    shown.sort_unstable();
+    shown
 }
 
 const PARTICIPANTS: &str = "participants";
@@ -176,7 +266,7 @@ fn draw_row(app: &App, row: Row<'_>, inner: Rect, label_width: u16, buf: &mut Bu
 
 /// The terminal cursor in the focused field.
 pub fn cursor(app: &App, area: Rect) -> Option<(u16, u16)> {
-    let [_, vars, _] = areas(app, area);
+    let [_, vars, _, _] = areas(app, area);
     let input = match app.start.fields.get(app.start.focused) {
         Some(field) => &field.input,
         None if app.start.participants_focused() => &app.start.participants,

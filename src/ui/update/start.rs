@@ -27,6 +27,7 @@ pub fn start_form(
     let mut form = StartForm {
         participants: Input::new(crate::drill::participants::format_list(participants)),
         participants_error: None,
+        training: false,
         fields: runbook
             .vars
             .iter()
