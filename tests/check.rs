@@ -256,3 +256,47 @@ fn a_cadence_that_is_no_period_is_reported_at_its_line() {
     assert!(stderr.contains("cadence.toml:5:11: error: `cadence` = `fortnightly-ish`: expected quarterly"), "{stderr}");
     assert!(stderr.contains("cadence.toml:4:"), "the project template names an unknown variable: {stderr}");
 }
+
+#[test]
+fn s3_check_probe_and_replica_keys_are_checked_where_they_are_written() {
+    let home = Home::new();
+    let path = home.runbook(
+        "p.toml",
+        r#"[runbook]
+id = "p"
+title = "P"
+[[step]]
+id = "a"
+kind = "s3-check"
+bucket = "b"
+as = { access_key_id = "AKIA" }
+can = ["list", "delte"]
+cannot = ["list"]
+[[step]]
+id = "b"
+kind = "s3-check"
+bucket = "b"
+expect = { object_ownership = "Owner", versioning = "yes" }
+max_lag = "1h"
+[[step]]
+id = "c"
+kind = "s3-check"
+bucket = "b"
+cannot = ["delete"]
+"#,
+    );
+    let output = home.cmd().arg("check").arg(&path).output().unwrap();
+    let stderr = stderr_of(&output);
+    for line in [
+        "p.toml:8:6: error: `as` takes `access_key_id` and `secret_access_key` (from secret variables), or `profile`",
+        "p.toml:9:16: error: unknown permission `delte` in `can`; did you mean `delete`?",
+        "p.toml:10:10: error: `list` is in both `can` and `cannot`",
+        "p.toml:15:10: error: `expect.object_ownership` takes one of \"BucketOwnerEnforced\", \"BucketOwnerPreferred\", \"ObjectWriter\"",
+        "p.toml:15:10: error: `expect.versioning` takes true or false",
+        "p.toml:16:11: error: `max_lag` applies to a replica check: add `replica_of = \"SOURCE-BUCKET\"`",
+        "p.toml:21:10: error: `can` and `cannot` need `as`: the identity to probe, e.g. as = { profile = \"shop-backup\" }",
+    ] {
+        assert!(stderr.contains(line), "missing {line:?} in:\n{stderr}");
+    }
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+}

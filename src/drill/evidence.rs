@@ -27,6 +27,8 @@ pub enum Evidence {
     Http(HttpResult),
     /// What the queries of a `sql-check` answered, and the database's fingerprint.
     Sql(SqlResult),
+    /// What an `s3-check` found: the bucket's settings, an identity's permissions, the replica.
+    Bucket(BucketResult),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +143,89 @@ pub struct HttpResult {
     pub cert_days_left: Option<i64>,
 }
 
+/// What an `s3-check` step found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketResult {
+    pub bucket: String,
+    /// The expected-vs-actual table of the bucket's settings.
+    #[serde(default)]
+    pub rows: Vec<CheckRow>,
+    /// Each permission tried as the identity, in the order tried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeResult>,
+    /// Probe objects (or versions of them) the step could not remove.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes_left: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<Box<ReplicaResult>>,
+}
+
+/// One line of an `s3-check`'s expected-vs-actual table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRow {
+    pub property: String,
+    pub expected: String,
+    pub actual: String,
+    pub ok: bool,
+}
+
+/// One permission tried with a real request as the probed identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// `list`, `put`, `get`, `delete`, `delete-version`.
+    pub permission: String,
+    /// `key …WXYZ` (the access key id's last 4 characters) or `profile NAME`.
+    pub identity: String,
+    /// The request, e.g. `DeleteObject s3://bucket/prefix/.drillbook-probe/ID`.
+    pub request: String,
+    /// `allowed` (`can`) or `denied` (`cannot`).
+    pub expected: String,
+    /// `allowed`, or `denied (AccessDenied)` with S3's error code.
+    pub outcome: String,
+    pub ok: bool,
+    /// What a mismatch means, in an operator's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
+}
+
+/// How complete a replica is, object by object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaResult {
+    pub source: String,
+    pub replica: String,
+    pub source_objects: u64,
+    pub source_bytes: u64,
+    pub replica_objects: u64,
+    pub replica_bytes: u64,
+    /// In the source, not in the replica, older than `max_lag`.
+    pub missing: u64,
+    /// In the source, not in the replica, newer than `max_lag`: still replicating.
+    #[serde(default)]
+    pub in_flight: u64,
+    /// In both with another size or ETag.
+    pub differ: u64,
+    /// Only in the replica.
+    pub extra: u64,
+    #[serde(default)]
+    pub missing_examples: Vec<String>,
+    #[serde(default)]
+    pub differ_examples: Vec<String>,
+    #[serde(default)]
+    pub extra_examples: Vec<String>,
+    /// The age of the oldest missing object, in seconds: the replication lag.
+    #[serde(default)]
+    pub lag_seconds: Option<u64>,
+    /// Objects HEADed for `x-amz-replication-status`.
+    #[serde(default)]
+    pub sampled: u32,
+    /// Sampled keys whose replication status is FAILED.
+    #[serde(default)]
+    pub failed: Vec<String>,
+    pub max_missing: u64,
+    #[serde(default)]
+    pub max_lag: Option<String>,
+}
+
 /// What a `sql-check` step found in the restored database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SqlResult {
@@ -239,6 +324,7 @@ impl Evidence {
             Evidence::Wait(_) => "wait",
             Evidence::Http(_) => "http",
             Evidence::Sql(_) => "sql",
+            Evidence::Bucket(_) => "bucket",
         }
     }
 
@@ -248,7 +334,7 @@ impl Evidence {
             Evidence::Tag(t) => Some((&t.context, &t.namespace, &t.server)),
             Evidence::Scale(s) => Some((&s.context, &s.namespace, &s.server)),
             Evidence::Wait(w) => Some((&w.context, &w.namespace, &w.server)),
-            Evidence::Backup(_) | Evidence::Http(_) | Evidence::Sql(_) => None,
+            Evidence::Backup(_) | Evidence::Http(_) | Evidence::Sql(_) | Evidence::Bucket(_) => None,
         }
     }
 
@@ -262,6 +348,7 @@ impl Evidence {
             Evidence::Wait(w) => serde_json::to_value(w),
             Evidence::Http(h) => serde_json::to_value(h),
             Evidence::Sql(q) => serde_json::to_value(q),
+            Evidence::Bucket(b) => serde_json::to_value(b),
         };
         value.unwrap_or(serde_json::Value::Null)
     }
@@ -291,6 +378,7 @@ impl<'de> Deserialize<'de> for Evidence {
             "wait" => serde_json::from_value(value).map(Evidence::Wait),
             "http" => serde_json::from_value(value).map(Evidence::Http),
             "sql" => serde_json::from_value(value).map(Evidence::Sql),
+            "bucket" => serde_json::from_value(value).map(Evidence::Bucket),
             other => return Err(D::Error::custom(format!("unknown evidence kind `{other}`"))),
         };
         evidence.map_err(|e| D::Error::custom(format!("{kind} evidence: {e}")))
@@ -312,6 +400,100 @@ fn legacy_kind(value: &serde_json::Value) -> Option<&'static str> {
         Some("tag")
     } else {
         None
+    }
+}
+
+impl BucketResult {
+    /// What the check found, in lines an operator reads: the settings table, each probe, the
+    /// replica's counts and examples. The step log, the TUI and the reports all show these.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if !self.rows.is_empty() {
+            let width = |f: fn(&CheckRow) -> &str, title: &str| {
+                self.rows.iter().map(|r| f(r).chars().count()).max().unwrap_or(0).max(title.len())
+            };
+            let (p, e, a) = (
+                width(|r| &r.property, "property"),
+                width(|r| &r.expected, "expected"),
+                width(|r| &r.actual, "actual"),
+            );
+            lines.push(format!("{:<p$}  {:<e$}  {:<a$}  result", "property", "expected", "actual"));
+            for row in &self.rows {
+                let result = if row.ok { "ok" } else { "MISMATCH" };
+                lines.push(format!("{:<p$}  {:<e$}  {:<a$}  {result}", row.property, row.expected, row.actual));
+            }
+        }
+        if let Some(first) = self.probes.first() {
+            lines
+                .push(format!("permissions of {} (each tried with a real request on a probe object):", first.identity));
+            for probe in &self.probes {
+                let verdict = if probe.ok { "ok" } else { "FINDING" };
+                lines.push(format!(
+                    "  {:<14} expected {:<7}  {}: {}  {verdict}",
+                    probe.permission, probe.expected, probe.request, probe.outcome
+                ));
+                if let Some(finding) = &probe.finding {
+                    lines.push(format!("    {finding}"));
+                }
+            }
+        }
+        for left in &self.probes_left {
+            lines.push(format!("probe left behind: {left} (remove it by hand)"));
+        }
+        if let Some(replica) = &self.replica {
+            lines.extend(replica.lines());
+        }
+        lines
+    }
+}
+
+impl ReplicaResult {
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = vec![
+            format!(
+                "replica {} of {}: {} objects ({}) against {} ({})",
+                self.replica,
+                self.source,
+                self.replica_objects,
+                human_bytes(self.replica_bytes),
+                self.source_objects,
+                human_bytes(self.source_bytes)
+            ),
+            format!(
+                "missing {} (allowed {}), in flight {}, different {}, only in the replica {}",
+                self.missing, self.max_missing, self.in_flight, self.differ, self.extra
+            ),
+        ];
+        if let Some(lag) = self.lag_seconds {
+            let window = self.max_lag.as_ref().map(|m| format!(" (max_lag {m})")).unwrap_or_default();
+            lines.push(format!("oldest missing object: {} old{window}", human_seconds(lag)));
+        }
+        for (what, examples) in [
+            ("missing", &self.missing_examples),
+            ("different", &self.differ_examples),
+            ("only in the replica", &self.extra_examples),
+        ] {
+            if !examples.is_empty() {
+                lines.push(format!("{what}: {}", examples.join(", ")));
+            }
+        }
+        if self.sampled > 0 {
+            lines.push(match self.failed.len() {
+                0 => format!("replication status of {} sampled objects: none FAILED", self.sampled),
+                _ => format!("replication FAILED for: {}", self.failed.join(", ")),
+            });
+        }
+        lines
+    }
+}
+
+/// `3d 4h`, `12m`, `40s`.
+pub fn human_seconds(seconds: u64) -> String {
+    match seconds {
+        s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+        s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 

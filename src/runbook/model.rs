@@ -155,6 +155,23 @@ fn yes() -> bool {
     true
 }
 
+/// One value of an `s3-check`'s `expect`: a flag or a value to equal.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawBucketExpect {
+    Flag(bool),
+    Text(String),
+}
+
+/// Whose permissions an `s3-check` probes: keys (give them from secret variables) or a profile.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    pub access_key_id: Option<Sp<String>>,
+    pub secret_access_key: Option<Sp<String>>,
+    pub profile: Option<Sp<String>>,
+}
+
 /// Every step kind drillbook knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -240,10 +257,26 @@ pub struct RawStep {
     pub region: Option<Sp<String>>,
     pub endpoint: Option<Sp<String>>,
     pub parts: Option<Sp<i64>>,
-    pub expect: Option<Sp<BTreeMap<String, bool>>>,
+    /// Bucket properties: flags (`versioning = true`) or values (`object_ownership = "BucketOwnerEnforced"`).
+    pub expect: Option<Sp<BTreeMap<String, RawBucketExpect>>>,
     pub same_as: Option<Sp<String>>,
     pub other_region_than: Option<Sp<String>>,
     pub replicated_from: Option<Sp<String>>,
+    /// s3-check: the identity whose permissions are probed (`access_key_id` + `secret_access_key`, or `profile`).
+    #[serde(rename = "as")]
+    pub as_identity: Option<Sp<RawIdentity>>,
+    /// s3-check: permissions the identity must have (`list`, `put`, `get`, `delete`, `delete-version`).
+    pub can: Option<Sp<Vec<Sp<String>>>>,
+    /// s3-check: permissions the identity must not have.
+    pub cannot: Option<Sp<Vec<Sp<String>>>>,
+    /// s3-check: the bucket this one replicates; every object is compared.
+    pub replica_of: Option<Sp<String>>,
+    /// s3-check with `replica_of`: objects that may be missing from the replica (default 0).
+    pub max_missing: Option<Sp<i64>>,
+    /// s3-check with `replica_of`: objects newer than this are in flight, not missing (e.g. `1h`).
+    pub max_lag: Option<Sp<String>>,
+    /// s3-check with `replica_of`: objects HEADed for their replication status (default 20).
+    pub sample: Option<Sp<i64>>,
 
     // kubernetes
     pub context: Option<Sp<String>>,
@@ -352,6 +385,12 @@ impl RawStep {
             same_as,
             other_region_than,
             replicated_from,
+            can,
+            cannot,
+            replica_of,
+            max_missing,
+            max_lag,
+            sample,
             context,
             namespace,
             deployments,
@@ -380,6 +419,10 @@ impl RawStep {
             capture,
             confirm
         );
+        // `as` is a Rust keyword: the field has another name than the key.
+        if let Some(value) = &self.as_identity {
+            keys.push(("as", value.span()));
+        }
         keys
     }
 }
@@ -395,9 +438,24 @@ pub fn allowed_keys(kind: StepKind) -> &'static [&'static str] {
             "bucket", "prefix", "pattern", "select", "window", "before", "versions", "profile", "region", "endpoint",
             "parts", "capture", "timeout", "confirm",
         ],
-        StepKind::S3Check => {
-            &["bucket", "expect", "same_as", "other_region_than", "replicated_from", "profile", "region", "endpoint"]
-        }
+        StepKind::S3Check => &[
+            "bucket",
+            "prefix",
+            "expect",
+            "same_as",
+            "other_region_than",
+            "replicated_from",
+            "as",
+            "can",
+            "cannot",
+            "replica_of",
+            "max_missing",
+            "max_lag",
+            "sample",
+            "profile",
+            "region",
+            "endpoint",
+        ],
         StepKind::K8sImageTag => &["context", "namespace", "deployments", "select", "capture"],
         StepKind::K8sWait => &["context", "namespace", "deployments", "expect_tag", "timeout"],
         StepKind::K8sScale => {

@@ -231,13 +231,91 @@ pub struct SqlQuery {
 #[derive(Debug, Clone)]
 pub struct S3CheckSpec {
     pub bucket: Template,
+    /// Where the permission probe writes (`PREFIX.drillbook-probe/DRILL-ID`) and what `list` lists.
+    pub prefix: Option<Template>,
+    /// Bucket flags (`versioning = true`).
     pub expect: BTreeMap<String, bool>,
+    /// Bucket values to equal (`object_ownership = "BucketOwnerEnforced"`).
+    pub expect_values: BTreeMap<String, String>,
+    /// The permissions an identity must and must not have, tried with real requests.
+    pub access: Option<Box<AccessSpec>>,
+    /// The bucket this one must be a complete replica of.
+    pub replica: Option<Box<ReplicaSpec>>,
     pub same_as: Option<Template>,
     pub other_region_than: Option<Template>,
     pub replicated_from: Option<Template>,
     pub profile: Option<Template>,
     pub region: Option<Template>,
     pub endpoint: Option<Template>,
+}
+
+/// Whose permissions an `s3-check` probes.
+#[derive(Debug, Clone)]
+pub enum ProbeIdentity {
+    /// Access keys, normally from secret variables: they reach the S3 client only.
+    Keys { access_key_id: Template, secret_access_key: Template },
+    /// A profile of the AWS config files.
+    Profile(Template),
+}
+
+/// One S3 permission an identity is probed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Permission {
+    List,
+    Put,
+    Get,
+    Delete,
+    DeleteVersion,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 5] =
+        [Permission::List, Permission::Put, Permission::Get, Permission::Delete, Permission::DeleteVersion];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::List => "list",
+            Permission::Put => "put",
+            Permission::Get => "get",
+            Permission::Delete => "delete",
+            Permission::DeleteVersion => "delete-version",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.name() == text)
+    }
+
+    /// The S3 operation that proves it.
+    pub fn operation(self) -> &'static str {
+        match self {
+            Permission::List => "ListObjectsV2",
+            Permission::Put => "PutObject",
+            Permission::Get => "GetObject",
+            Permission::Delete => "DeleteObject",
+            Permission::DeleteVersion => "DeleteObject with a versionId",
+        }
+    }
+}
+
+/// `as` + `can` + `cannot` of an `s3-check`.
+#[derive(Debug, Clone)]
+pub struct AccessSpec {
+    pub identity: ProbeIdentity,
+    pub can: Vec<Permission>,
+    pub cannot: Vec<Permission>,
+}
+
+/// `replica_of` of an `s3-check`.
+#[derive(Debug, Clone)]
+pub struct ReplicaSpec {
+    pub source: Template,
+    pub max_missing: u64,
+    /// Objects newer than this are in flight, not missing.
+    pub max_lag: Option<Duration>,
+    /// Objects HEADed for `x-amz-replication-status`.
+    pub sample: u32,
 }
 
 /// Cluster coordinates shared by the Kubernetes steps.

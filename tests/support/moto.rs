@@ -94,8 +94,19 @@ impl Moto {
         Moto::start_with_venv(&test_venv())
     }
 
+    /// [`Moto::start`] with IAM enforced after the first `unauthenticated` requests: moto then
+    /// checks signatures against the access keys it issued and honours IAM policies (what
+    /// `INITIAL_NO_AUTH_ACTION_COUNT` does). The first requests create the users and keys.
+    pub fn start_with_iam(unauthenticated: u32) -> Moto {
+        Moto::start_with(&test_venv(), Some(unauthenticated))
+    }
+
     /// [`Moto::start`] with an explicit venv directory.
     pub fn start_with_venv(venv: &Path) -> Moto {
+        Moto::start_with(venv, None)
+    }
+
+    fn start_with(venv: &Path, iam_after: Option<u32>) -> Moto {
         let program = venv.join("bin").join("moto_server");
         if !program.is_file() {
             panic!("{INSTALL_HINT} (looked for {})", program.display());
@@ -112,9 +123,12 @@ impl Moto {
             // behaviour, and it needs no AWS_* settings of its own.
             for (name, _) in std::env::vars_os() {
                 let name = name.to_string_lossy();
-                if name.starts_with("MOTO_") || name.starts_with("AWS_") {
+                if name.starts_with("MOTO_") || name.starts_with("AWS_") || name == "INITIAL_NO_AUTH_ACTION_COUNT" {
                     command.env_remove(&*name);
                 }
+            }
+            if let Some(count) = iam_after {
+                command.env("INITIAL_NO_AUTH_ACTION_COUNT", count.to_string());
             }
             command
         })

@@ -1,7 +1,8 @@
 //! S3 steps. `s3-backup`: list the backups, continue with the object an
 //! interrupted attempt chose or pick one (the newest, or the operator's
 //! choice), journal the choice before downloading, download and verify,
-//! capture. `s3-check`: the bucket's settings against the runbook's.
+//! capture. `s3-check`: the bucket's settings against the runbook's, an
+//! identity's permissions by probe, a replica's completeness.
 
 use std::time::Instant;
 
@@ -10,8 +11,9 @@ use tokio::sync::mpsc;
 use super::super::protocol::{Answer, PickRow, PickWhat, Question};
 use super::super::{Conductor, Halt};
 use crate::drill::event::Event;
+use crate::drill::evidence::{BucketResult, Evidence};
 use crate::engine::s3::download::DownloadError;
-use crate::engine::s3::{ObjectInfo, Store, backup, check};
+use crate::engine::s3::{ObjectInfo, Store, backup, check, probe, replica};
 use crate::runbook::{S3BackupSpec, S3CheckSpec, Step};
 
 /// Backups listed in the step's log before the choice.
@@ -149,14 +151,36 @@ impl Conductor {
         };
         rendered.store.endpoint = self.session.s3_endpoint_override().or(rendered.store.endpoint);
         let (attempt, mut log) = self.start_logged(step, format!("s3-check s3://{}", rendered.bucket)).await?;
+        let drill_id = self.session.dir.id.clone();
         let checked = async {
             let store = Store::connect(&rendered.store).await?;
-            check::run(&store, &rendered).await
+            let rows = check::settings(&store, &rendered).await?;
+            let (probes, probes_left) = match &rendered.access {
+                Some(access) => {
+                    probe::run(&store, &rendered.store, &rendered.bucket, &rendered.prefix, &drill_id, access).await?
+                }
+                None => (Vec::new(), Vec::new()),
+            };
+            let replica = match &rendered.replica {
+                Some(spec) => Some(
+                    replica::compare(&store, &rendered.bucket, &rendered.prefix, spec, jiff::Timestamp::now()).await?,
+                ),
+                None => None,
+            };
+            Ok::<_, crate::engine::s3::S3Error>(BucketResult {
+                bucket: rendered.bucket.clone(),
+                rows,
+                probes,
+                probes_left,
+                replica: replica.map(Box::new),
+            })
         };
         let failure = match self.hearing(checked).await? {
-            Some(Ok(rows)) => {
-                self.say(index, &mut log, check::table(&rows)).await;
-                check::failures(&rows)
+            Some(Ok(result)) => {
+                self.say(index, &mut log, result.lines()).await;
+                let failure = check::failures(&result);
+                self.record(Event::Evidence { step: step.id.clone(), evidence: Evidence::Bucket(result) }).await?;
+                failure
             }
             Some(Err(error)) => Some(error.to_string()),
             None => return self.cut_short(step, attempt, began, &mut log).await,

@@ -13,7 +13,7 @@ use super::{Body, Checksum, ObjectHead, ObjectInfo, S3Error};
 
 #[derive(Clone)]
 pub struct AwsStore {
-    client: Client,
+    pub(super) client: Client,
     endpoint: Option<String>,
     region: Option<String>,
 }
@@ -24,7 +24,27 @@ impl AwsStore {
         profile: Option<String>,
         region: Option<String>,
     ) -> Result<AwsStore, S3Error> {
+        AwsStore::connect_with_keys(endpoint, profile, region, None).await
+    }
+
+    /// [`AwsStore::connect`] with these access keys instead of the credential chain: the
+    /// identity an `s3-check` probes.
+    pub async fn connect_with_keys(
+        endpoint: Option<String>,
+        profile: Option<String>,
+        region: Option<String>,
+        keys: Option<(String, String)>,
+    ) -> Result<AwsStore, S3Error> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some((access_key_id, secret_access_key)) = keys {
+            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                access_key_id,
+                secret_access_key,
+                None,
+                None,
+                "drillbook s3-check `as`",
+            ));
+        }
         if let Some(profile) = &profile {
             loader = loader.profile_name(profile);
         }
@@ -273,18 +293,26 @@ impl AwsStore {
             Err(e) if code(&e) == Some("OwnershipControlsNotFoundError") => (Prop::Known(false), None),
             Err(e) => (unknown(e), None),
         };
-        let object_lock = if wanted.object_lock {
+        let (object_lock, object_lock_retention) = if wanted.object_lock {
             match client.get_object_lock_configuration().bucket(bucket).send().await {
-                Ok(out) => Prop::Known(
-                    out.object_lock_configuration()
-                        .and_then(|c| c.object_lock_enabled())
-                        .is_some_and(|e| e.as_str() == "Enabled"),
-                ),
-                Err(e) if code(&e) == Some("ObjectLockConfigurationNotFoundError") => Prop::Known(false),
-                Err(e) => unknown(e),
+                Ok(out) => {
+                    let config = out.object_lock_configuration();
+                    let retention = config.and_then(|c| c.rule()).and_then(|r| r.default_retention()).map(|d| {
+                        let mode = d.mode().map(|m| m.as_str().to_string()).unwrap_or_else(|| "no mode".into());
+                        match (d.days(), d.years()) {
+                            (Some(days), _) => format!("{mode}, {days} days"),
+                            (_, Some(years)) => format!("{mode}, {years} years"),
+                            _ => mode,
+                        }
+                    });
+                    let enabled = config.and_then(|c| c.object_lock_enabled()).is_some_and(|e| e.as_str() == "Enabled");
+                    (Prop::Known(enabled), retention)
+                }
+                Err(e) if code(&e) == Some("ObjectLockConfigurationNotFoundError") => (Prop::Known(false), None),
+                Err(e) => (unknown(e), None),
             }
         } else {
-            Prop::Unknown("not read".into())
+            (Prop::Unknown("not read".into()), None)
         };
         Ok(BucketProperties {
             region,
@@ -297,6 +325,7 @@ impl AwsStore {
             ownership_enforced,
             ownership,
             object_lock,
+            object_lock_retention,
         })
     }
 
@@ -362,7 +391,7 @@ impl AwsStore {
         Ok(output.e_tag().map(str::to_string))
     }
 
-    fn error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    pub(super) fn error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
         &self,
         error: SdkError<E, R>,
         bucket: &str,
@@ -371,7 +400,7 @@ impl AwsStore {
         classify(error, bucket, None, operation, &self.endpoint())
     }
 
-    fn object_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    pub(super) fn object_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
         &self,
         error: SdkError<E, R>,
         bucket: &str,
@@ -382,7 +411,7 @@ impl AwsStore {
     }
 }
 
-fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
+pub(super) fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
     match error {
         SdkError::ServiceError(service) => service.err().code(),
         _ => None,
@@ -424,7 +453,7 @@ fn xml_value(xml: &str, name: &str) -> Option<String> {
     Some(xml[start..end].trim().to_string())
 }
 
-fn error_status<E, R: std::fmt::Debug>(error: &SdkError<E, R>) -> Option<u16> {
+pub(super) fn error_status<E, R: std::fmt::Debug>(error: &SdkError<E, R>) -> Option<u16> {
     match error {
         SdkError::ServiceError(service) => {
             let raw = format!("{:?}", service.raw());
@@ -523,6 +552,6 @@ fn short(text: &str) -> String {
     if text.chars().count() > 240 { format!("{}…", text.chars().take(240).collect::<String>()) } else { text }
 }
 
-fn timestamp(time: Option<&aws_sdk_s3::primitives::DateTime>) -> Timestamp {
+pub(super) fn timestamp(time: Option<&aws_sdk_s3::primitives::DateTime>) -> Timestamp {
     time.and_then(|t| Timestamp::new(t.secs(), t.subsec_nanos() as i32).ok()).unwrap_or(Timestamp::UNIX_EPOCH)
 }

@@ -1,6 +1,8 @@
 //! `s3-check`: read how a bucket is provisioned and compare it with what
 //! the runbook expects, property by property. A property that cannot be
-//! read (access denied) is "unknown", never a pass.
+//! read (access denied) is "unknown", never a pass. The same step probes an
+//! identity's permissions ([`super::probe`]) and compares a replica with its
+//! source ([`super::replica`]).
 
 use std::collections::BTreeMap;
 
@@ -38,6 +40,8 @@ pub struct BucketProperties {
     pub ownership_enforced: Prop<bool>,
     pub ownership: Option<String>,
     pub object_lock: Prop<bool>,
+    /// The default retention (`GOVERNANCE, 30 days`), when object lock has one.
+    pub object_lock_retention: Option<String>,
 }
 
 impl BucketProperties {
@@ -54,14 +58,7 @@ impl BucketProperties {
     }
 }
 
-/// One line of the expected-vs-actual table.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CheckRow {
-    pub property: String,
-    pub expected: String,
-    pub actual: String,
-    pub ok: bool,
-}
+pub use crate::drill::evidence::CheckRow;
 
 /// The settings "same as the source bucket" compares, as provisioning pages list them.
 pub const SAME_AS_PROPERTIES: [&str; 4] = ["ownership_enforced", "public_access_blocked", "versioning", "encryption"];
@@ -71,6 +68,8 @@ pub struct CheckInput<'a> {
     pub bucket: &'a str,
     pub properties: &'a BucketProperties,
     pub expect: &'a BTreeMap<String, bool>,
+    /// `object_ownership = "BucketOwnerEnforced"`.
+    pub expect_values: &'a BTreeMap<String, String>,
     pub same_as: Option<(&'a str, &'a BucketProperties)>,
     pub other_region_than: Option<(&'a str, &'a BucketProperties)>,
     pub replicated_from: Option<(&'a str, &'a BucketProperties)>,
@@ -109,12 +108,25 @@ pub fn evaluate(input: &CheckInput<'_>) -> Vec<CheckRow> {
     }
     for (name, (want, why)) in &expected {
         let Some(actual) = input.properties.flag(name) else { continue };
+        let mut shown = show(actual);
+        if let (true, Some(retention)) = (name == "object_lock", &input.properties.object_lock_retention) {
+            shown = format!("{shown} (default retention {retention})");
+        }
         rows.push(CheckRow {
             property: name.clone(),
             expected: if why == "expect" { yes_no(*want) } else { format!("{} ({why})", yes_no(*want)) },
-            actual: show(actual),
+            actual: shown,
             ok: actual.known() == Some(*want),
         });
+    }
+    if let Some(want) = input.expect_values.get("object_ownership") {
+        let (actual, ok) = match (&input.properties.ownership_enforced, &input.properties.ownership) {
+            (Prop::Unknown(why), _) => (format!("unknown ({why})"), false),
+            (Prop::Known(_), Some(ownership)) => (ownership.clone(), ownership == want),
+            // No ownership controls: objects belong to their writers and ACLs apply.
+            (Prop::Known(_), None) => ("none set (ObjectWriter)".to_string(), want == "ObjectWriter"),
+        };
+        rows.push(CheckRow { property: "object_ownership".into(), expected: want.clone(), actual, ok });
     }
     if let Some((source, props)) = input.other_region_than {
         let (mine, theirs) = (input.properties.region.known(), props.region.known());
@@ -145,26 +157,6 @@ fn yes_no(value: bool) -> String {
     if value { "yes".into() } else { "no".into() }
 }
 
-/// The table as text lines, for plain mode and the log pane.
-pub fn table(rows: &[CheckRow]) -> Vec<String> {
-    let width = |f: fn(&CheckRow) -> &str, title: &str| {
-        rows.iter().map(|r| f(r).chars().count()).max().unwrap_or(0).max(title.len())
-    };
-    let (p, e, a) =
-        (width(|r| &r.property, "property"), width(|r| &r.expected, "expected"), width(|r| &r.actual, "actual"));
-    let mut lines = vec![format!("{:<p$}  {:<e$}  {:<a$}  result", "property", "expected", "actual")];
-    for row in rows {
-        lines.push(format!(
-            "{:<p$}  {:<e$}  {:<a$}  {}",
-            row.property,
-            row.expected,
-            row.actual,
-            if row.ok { "ok" } else { "MISMATCH" }
-        ));
-    }
-    lines
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +173,7 @@ mod tests {
             ownership_enforced: Prop::Known(true),
             ownership: Some("BucketOwnerEnforced".into()),
             object_lock: Prop::Unknown("not read".into()),
+            object_lock_retention: None,
         }
     }
 
@@ -192,6 +185,7 @@ mod tests {
             bucket: "b",
             properties: &bucket,
             expect: &expect,
+            expect_values: &BTreeMap::new(),
             same_as: None,
             other_region_than: None,
             replicated_from: None,
@@ -215,13 +209,13 @@ mod tests {
             bucket: "b",
             properties: &bucket,
             expect: &expect,
+            expect_values: &BTreeMap::new(),
             same_as: Some(("src", &source)),
             other_region_than: Some(("src", &source)),
             replicated_from: Some(("src", &source)),
         });
         assert_eq!(rows.len(), 6, "{rows:?}");
         assert!(rows.iter().all(|r| r.ok), "{rows:?}");
-        assert!(table(&rows)[0].starts_with("property"));
     }
 }
 
@@ -229,10 +223,14 @@ mod tests {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckStep {
     pub bucket: String,
+    pub prefix: String,
     pub expect: BTreeMap<String, bool>,
+    pub expect_values: BTreeMap<String, String>,
     pub same_as: Option<String>,
     pub other_region_than: Option<String>,
     pub replicated_from: Option<String>,
+    pub access: Option<super::probe::Access>,
+    pub replica: Option<super::replica::Replica>,
     pub store: super::StoreConfig,
 }
 
@@ -246,12 +244,47 @@ impl CheckStep {
             templater.render_plain(&t.text, context).map_err(crate::engine::render::RenderError::Unnamed)
         };
         let optional = |t: &Option<crate::runbook::Template>| t.as_ref().map(render).transpose();
+        // Keys may be secrets: rendered with their values, for the S3 client only.
+        let secret = |t: &crate::runbook::Template| {
+            templater.render_env(&t.text, context).map_err(crate::engine::render::RenderError::Unnamed)
+        };
+        let access = match &spec.access {
+            None => None,
+            Some(access) => Some(super::probe::Access {
+                identity: match &access.identity {
+                    crate::runbook::ProbeIdentity::Keys { access_key_id, secret_access_key } => {
+                        super::probe::Identity::Keys {
+                            access_key_id: secret(access_key_id)?,
+                            secret_access_key: secret(secret_access_key)?,
+                        }
+                    }
+                    crate::runbook::ProbeIdentity::Profile(profile) => {
+                        super::probe::Identity::Profile(render(profile)?)
+                    }
+                },
+                can: access.can.clone(),
+                cannot: access.cannot.clone(),
+            }),
+        };
+        let replica = match &spec.replica {
+            None => None,
+            Some(replica) => Some(super::replica::Replica {
+                source: render(&replica.source)?,
+                max_missing: replica.max_missing,
+                max_lag: replica.max_lag,
+                sample: replica.sample,
+            }),
+        };
         Ok(CheckStep {
             bucket: render(&spec.bucket)?,
+            prefix: optional(&spec.prefix)?.unwrap_or_default(),
             expect: spec.expect.clone(),
+            expect_values: spec.expect_values.clone(),
             same_as: optional(&spec.same_as)?,
             other_region_than: optional(&spec.other_region_than)?,
             replicated_from: optional(&spec.replicated_from)?,
+            access,
+            replica,
             store: super::StoreConfig {
                 endpoint: optional(&spec.endpoint)?,
                 profile: optional(&spec.profile)?,
@@ -259,10 +292,22 @@ impl CheckStep {
             },
         })
     }
+
+    /// Whether any bucket setting is checked (not only permissions or the replica).
+    fn checks_settings(&self) -> bool {
+        !self.expect.is_empty()
+            || !self.expect_values.is_empty()
+            || self.same_as.is_some()
+            || self.other_region_than.is_some()
+            || self.replicated_from.is_some()
+    }
 }
 
 /// Reads every bucket the check names and compares.
-pub async fn run(store: &super::Store, step: &CheckStep) -> Result<Vec<CheckRow>, super::S3Error> {
+pub async fn settings(store: &super::Store, step: &CheckStep) -> Result<Vec<CheckRow>, super::S3Error> {
+    if !step.checks_settings() {
+        return Ok(Vec::new());
+    }
     let wanted = Wanted { object_lock: step.expect.contains_key("object_lock") };
     let mine = store.properties(&step.bucket, &wanted).await?;
     let mut others: BTreeMap<String, BucketProperties> = BTreeMap::new();
@@ -281,18 +326,31 @@ pub async fn run(store: &super::Store, step: &CheckStep) -> Result<Vec<CheckRow>
         bucket: &step.bucket,
         properties: &mine,
         expect: &step.expect,
+        expect_values: &step.expect_values,
         same_as: pick(&others, &step.same_as),
         other_region_than: pick(&others, &step.other_region_than),
         replicated_from: pick(&others, &step.replicated_from),
     }))
 }
 
-/// One line naming every property that differs, or `None` when all match.
-pub fn failures(rows: &[CheckRow]) -> Option<String> {
-    let bad: Vec<String> = rows
+/// One line naming everything the check found wrong, or `None` when all is well.
+pub fn failures(result: &crate::drill::evidence::BucketResult) -> Option<String> {
+    let mut found: Vec<String> = Vec::new();
+    let bad: Vec<String> = result
+        .rows
         .iter()
         .filter(|r| !r.ok)
         .map(|r| format!("{} (expected {}, actual {})", r.property, r.expected, r.actual))
         .collect();
-    (!bad.is_empty()).then(|| format!("bucket differs: {}", bad.join("; ")))
+    if !bad.is_empty() {
+        found.push(format!("bucket differs: {}", bad.join("; ")));
+    }
+    found.extend(result.probes.iter().filter(|p| !p.ok).filter_map(|p| p.finding.clone()));
+    if !result.probes_left.is_empty() {
+        found.push(format!("probe objects left behind: {}", result.probes_left.join(", ")));
+    }
+    if let Some(replica) = &result.replica {
+        found.extend(super::replica::failures(replica));
+    }
+    (!found.is_empty()).then(|| found.join("; "))
 }

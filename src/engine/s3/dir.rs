@@ -3,7 +3,9 @@
 //! version of a key; older versions live in
 //! `<root>/<bucket>/.versions/<key>/<version-id>`; a version id is the
 //! file's modification time in nanoseconds; bucket settings (for
-//! `s3-check`) come from `<root>/<bucket>/.bucket.json`.
+//! `s3-check`) come from `<root>/<bucket>/.bucket.json`, which may also
+//! say what each probed identity may do (`"identities": {"KEY-ID or
+//! profile": ["list", "put"]}`; an identity it does not name may do all).
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +14,8 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
 use super::check::{BucketProperties, Prop};
-use super::{Body, Checksum, ObjectHead, ObjectInfo, S3Error};
+use super::{Body, Checksum, ObjectHead, ObjectInfo, ProbeAnswer, S3Error};
+use crate::runbook::Permission;
 
 const VERSIONS: &str = ".versions";
 const SETTINGS: &str = ".bucket.json";
@@ -20,11 +23,107 @@ const SETTINGS: &str = ".bucket.json";
 #[derive(Debug, Clone)]
 pub struct DirStore {
     root: PathBuf,
+    /// The identity requests are made as (an `s3-check`'s `as`); `None`: the owner.
+    identity: Option<String>,
 }
 
 impl DirStore {
     pub fn new(root: PathBuf) -> Self {
-        DirStore { root }
+        DirStore { root, identity: None }
+    }
+
+    /// The same sandbox, with requests made as `identity` (an access key id or a profile).
+    pub fn as_identity(&self, identity: &str) -> Self {
+        DirStore { root: self.root.clone(), identity: Some(identity.to_string()) }
+    }
+
+    fn settings(&self, bucket: &str) -> Result<serde_json::Value, S3Error> {
+        let dir = self.bucket_dir(bucket)?;
+        Ok(std::fs::read_to_string(dir.join(SETTINGS))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default())
+    }
+
+    /// The sandbox's answer to one permission probe, doing what the request would.
+    pub fn try_permission(
+        &self,
+        permission: Permission,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<ProbeAnswer, S3Error> {
+        let settings = self.settings(bucket)?;
+        let allowed = match (&self.identity, settings.get("identities")) {
+            (Some(identity), Some(identities)) => identities
+                .get(identity)
+                .and_then(|list| list.as_array())
+                .is_none_or(|list| list.iter().any(|p| p.as_str() == Some(permission.name()))),
+            _ => true,
+        };
+        if !allowed {
+            return Ok(ProbeAnswer::Denied("AccessDenied".into()));
+        }
+        match permission {
+            Permission::List => {}
+            Permission::Put => self.put(bucket, key, super::aws_access::PROBE_BODY)?,
+            Permission::Get => drop(self.path_of(bucket, key, None)?),
+            Permission::Delete => self.remove(bucket, key, None),
+            Permission::DeleteVersion => self.remove(bucket, key, version),
+        }
+        Ok(ProbeAnswer::Allowed)
+    }
+
+    fn remove(&self, bucket: &str, key: &str, version: Option<&str>) {
+        if let Ok(path) = self.path_of(bucket, key, version) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Removes `key` and all its versions; returns what could not be removed.
+    pub fn purge(&self, bucket: &str, key: &str) -> Result<Vec<String>, S3Error> {
+        let dir = self.bucket_dir(bucket)?;
+        let mut left = Vec::new();
+        for path in [dir.join(key), dir.join(VERSIONS).join(key)] {
+            let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            match removed {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    left.push(format!("{} ({error})", path.display()))
+                }
+                _ => {}
+            }
+        }
+        Ok(left)
+    }
+
+    /// One page of a listing in key order: the token is the last key of the page before.
+    pub fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        token: Option<String>,
+    ) -> Result<(Vec<ObjectInfo>, Option<String>), S3Error> {
+        const PAGE: usize = 1000;
+        let mut objects: Vec<ObjectInfo> = self
+            .list(bucket, prefix, false)?
+            .into_iter()
+            .filter(|o| token.as_ref().is_none_or(|after| o.key.as_str() > after.as_str()))
+            .collect();
+        let next = (objects.len() > PAGE).then(|| objects[PAGE - 1].key.clone());
+        objects.truncate(PAGE);
+        Ok((objects, next))
+    }
+
+    /// The sandbox's replication status of an object: `"replication_failed": [KEY…]` in the
+    /// source bucket's settings says which failed; the others completed.
+    pub fn replication_status(&self, bucket: &str, key: &str) -> Result<Option<String>, S3Error> {
+        self.path_of(bucket, key, None)?;
+        let failed = self
+            .settings(bucket)?
+            .get("replication_failed")
+            .and_then(|f| f.as_array())
+            .is_some_and(|keys| keys.iter().any(|k| k.as_str() == Some(key)));
+        Ok(Some(if failed { "FAILED" } else { "COMPLETED" }.into()))
     }
 
     pub fn root(&self) -> &Path {
@@ -189,8 +288,9 @@ impl DirStore {
             replication: Prop::Known(!destinations.is_empty()),
             replication_destinations: destinations,
             ownership_enforced: flag("ownership_enforced"),
-            ownership: None,
+            ownership: settings.get("ownership").and_then(|v| v.as_str()).map(str::to_string),
             object_lock: flag("object_lock"),
+            object_lock_retention: settings.get("object_lock_retention").and_then(|v| v.as_str()).map(str::to_string),
         })
     }
 }

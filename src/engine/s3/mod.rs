@@ -5,10 +5,13 @@
 //! the sandbox for demo and training). Both pass the same tests.
 
 pub mod aws;
+mod aws_access;
 pub mod backup;
 pub mod check;
 pub mod dir;
 pub mod download;
+pub mod probe;
+pub mod replica;
 
 use std::path::PathBuf;
 
@@ -142,6 +145,14 @@ impl Body {
     }
 }
 
+/// How S3 answered one permission probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeAnswer {
+    Allowed,
+    /// With S3's error code (`AccessDenied`).
+    Denied(String),
+}
+
 /// The condition of a conditional PUT (coordination through the store).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutCondition {
@@ -174,6 +185,73 @@ impl Store {
             return Ok(Store::Dir(dir::DirStore::new(PathBuf::from(path))));
         }
         Ok(Store::Aws(aws::AwsStore::connect(endpoint, config.profile.clone(), config.region.clone()).await?))
+    }
+
+    /// The same store with requests made as another identity: access keys (id, secret) or a
+    /// profile. In the sandbox, the identity's name picks its rights from the bucket settings.
+    pub async fn connect_as(
+        config: &StoreConfig,
+        keys: Option<(String, String)>,
+        profile: Option<String>,
+    ) -> Result<Store, S3Error> {
+        match Store::connect(config).await? {
+            Store::Dir(dir) => {
+                let name = keys.map(|(id, _)| id).or(profile).unwrap_or_default();
+                Ok(Store::Dir(dir.as_identity(&name)))
+            }
+            Store::Aws(_) => {
+                let endpoint = config
+                    .endpoint
+                    .clone()
+                    .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty()));
+                let profile = profile.or(config.profile.clone());
+                Ok(Store::Aws(aws::AwsStore::connect_with_keys(endpoint, profile, config.region.clone(), keys).await?))
+            }
+        }
+    }
+
+    /// Tries one permission with a real request (see [`probe`]).
+    pub async fn try_permission(
+        &self,
+        permission: crate::runbook::Permission,
+        bucket: &str,
+        prefix: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<ProbeAnswer, S3Error> {
+        match self {
+            Store::Aws(store) => store.try_permission(permission, bucket, prefix, key, version).await,
+            Store::Dir(store) => store.try_permission(permission, bucket, key, version),
+        }
+    }
+
+    /// Removes every version of `key`; returns what could not be removed.
+    pub async fn purge(&self, bucket: &str, key: &str) -> Result<Vec<String>, S3Error> {
+        match self {
+            Store::Aws(store) => store.purge(bucket, key).await,
+            Store::Dir(store) => store.purge(bucket, key),
+        }
+    }
+
+    /// One page of a listing in key order, and the token of the next page.
+    pub async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        token: Option<String>,
+    ) -> Result<(Vec<ObjectInfo>, Option<String>), S3Error> {
+        match self {
+            Store::Aws(store) => store.list_page(bucket, prefix, token).await,
+            Store::Dir(store) => store.list_page(bucket, prefix, token),
+        }
+    }
+
+    /// An object's `x-amz-replication-status`.
+    pub async fn replication_status(&self, bucket: &str, key: &str) -> Result<Option<String>, S3Error> {
+        match self {
+            Store::Aws(store) => store.replication_status(bucket, key).await,
+            Store::Dir(store) => store.replication_status(bucket, key),
+        }
     }
 
     /// Where requests go, for the status bar and the report.

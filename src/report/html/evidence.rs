@@ -16,6 +16,7 @@ pub(super) fn evidence_title(evidence: &Evidence) -> &'static str {
         Evidence::Wait(_) => "What DR ran",
         Evidence::Http(_) => "How the URL answered",
         Evidence::Sql(_) => "What the database answered",
+        Evidence::Bucket(_) => "What the bucket check found",
     }
 }
 
@@ -90,6 +91,9 @@ pub(super) fn evidence_lines(evidence: &Evidence) -> Vec<String> {
             }
         }
         Evidence::Sql(result) => lines.extend(crate::report::data::sql_lines(result).iter().map(|line| esc(line))),
+        Evidence::Bucket(result) => {
+            lines.extend(result.lines().iter().map(|line| format!("<code>{}</code>", esc(line.trim_start()))))
+        }
     }
     lines
 }

@@ -1,11 +1,12 @@
 //! The checks of each step kind: the keys it needs, their values and ranges,
 //! turned into the kind's [`Action`].
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Validator, is_env_name, template};
 use crate::runbook::diagnostic::did_you_mean;
-use crate::runbook::model::{RawCapture, RawChecklistItem, RawExitCodes, RawStep, Sp, StepKind};
+use crate::runbook::model::{RawBucketExpect, RawCapture, RawChecklistItem, RawExitCodes, RawStep, Sp, StepKind};
 use crate::runbook::types::*;
 
 impl Validator<'_> {
@@ -67,50 +68,7 @@ impl Validator<'_> {
                     timeout: self.duration(&raw.timeout, "timeout"),
                 })
             }
-            StepKind::S3Check => {
-                let bucket = template(self.require(raw, &raw.bucket, "bucket")?);
-                const KNOWN: [&str; 6] = [
-                    "versioning",
-                    "encryption",
-                    "public_access_blocked",
-                    "replication",
-                    "object_lock",
-                    "ownership_enforced",
-                ];
-                let expect = raw.expect.as_ref().map(|e| e.get_ref().clone()).unwrap_or_default();
-                if let Some(raw_expect) = &raw.expect {
-                    for key in expect.keys() {
-                        if !KNOWN.contains(&key.as_str()) {
-                            let hint =
-                                did_you_mean(key, KNOWN).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                            self.error(
-                                raw_expect.span(),
-                                format!(
-                                    "unknown bucket property `{key}` in `expect`{hint} (known: {})",
-                                    KNOWN.join(", ")
-                                ),
-                            );
-                        }
-                    }
-                }
-                if raw.expect.is_none()
-                    && raw.same_as.is_none()
-                    && raw.replicated_from.is_none()
-                    && raw.other_region_than.is_none()
-                {
-                    self.error(raw.kind.span(), "an `s3-check` step needs `expect`, `same_as`, `other_region_than` or `replicated_from`: otherwise it checks nothing");
-                }
-                Action::S3Check(S3CheckSpec {
-                    bucket,
-                    expect,
-                    same_as: raw.same_as.as_ref().map(template),
-                    other_region_than: raw.other_region_than.as_ref().map(template),
-                    replicated_from: raw.replicated_from.as_ref().map(template),
-                    profile: raw.profile.as_ref().map(template),
-                    region: raw.region.as_ref().map(template),
-                    endpoint: raw.endpoint.as_ref().map(template),
-                })
-            }
+            StepKind::S3Check => Action::S3Check(self.s3_check(raw)?),
             StepKind::K8sImageTag => {
                 let target = self.target(raw)?;
                 let select = match raw.select.as_ref().map(|s| s.as_str()) {
@@ -310,6 +268,156 @@ impl Validator<'_> {
     fn target(&mut self, raw: &Sp<RawStep>) -> Option<K8sTarget> {
         let namespace = template(self.require(raw, &raw.namespace, "namespace")?);
         Some(K8sTarget { context: raw.context.as_ref().map(template), namespace })
+    }
+
+    fn s3_check(&mut self, raw: &Sp<RawStep>) -> Option<S3CheckSpec> {
+        let bucket = template(self.require(raw, &raw.bucket, "bucket")?);
+        const FLAGS: [&str; 6] =
+            ["versioning", "encryption", "public_access_blocked", "replication", "object_lock", "ownership_enforced"];
+        const VALUES: [&str; 1] = ["object_ownership"];
+        const OWNERSHIPS: [&str; 3] = ["BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter"];
+        let (mut expect, mut expect_values) = (BTreeMap::new(), BTreeMap::new());
+        if let Some(raw_expect) = &raw.expect {
+            for (key, value) in raw_expect.get_ref() {
+                match (FLAGS.contains(&key.as_str()), VALUES.contains(&key.as_str()), value) {
+                    (true, _, RawBucketExpect::Flag(flag)) => {
+                        expect.insert(key.clone(), *flag);
+                    }
+                    (true, _, RawBucketExpect::Text(_)) => {
+                        self.error(raw_expect.span(), format!("`expect.{key}` takes true or false"))
+                    }
+                    (_, true, RawBucketExpect::Text(text)) if OWNERSHIPS.contains(&text.as_str()) => {
+                        expect_values.insert(key.clone(), text.clone());
+                    }
+                    (_, true, _) => self.error(
+                        raw_expect.span(),
+                        format!("`expect.{key}` takes one of {}", OWNERSHIPS.map(|o| format!("\"{o}\"")).join(", ")),
+                    ),
+                    (false, false, _) => {
+                        let known: Vec<&str> = FLAGS.iter().chain(VALUES.iter()).copied().collect();
+                        let hint = did_you_mean(key, known.iter().copied())
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default();
+                        self.error(
+                            raw_expect.span(),
+                            format!("unknown bucket property `{key}` in `expect`{hint} (known: {})", known.join(", ")),
+                        );
+                    }
+                }
+            }
+        }
+        let access = self.access_probe(raw);
+        let replica = raw.replica_of.as_ref().map(|source| ReplicaSpec {
+            source: template(source),
+            max_missing: raw.max_missing.as_ref().and_then(|m| self.ranged(m, "max_missing", 0, i64::MAX)).unwrap_or(0)
+                as u64,
+            max_lag: self.duration(&raw.max_lag, "max_lag"),
+            sample: raw.sample.as_ref().and_then(|s| self.ranged(s, "sample", 0, 1000)).unwrap_or(20) as u32,
+        });
+        if raw.replica_of.is_none() {
+            for (key, span) in [
+                ("max_missing", raw.max_missing.as_ref().map(|v| v.span())),
+                ("max_lag", raw.max_lag.as_ref().map(|v| v.span())),
+                ("sample", raw.sample.as_ref().map(|v| v.span())),
+            ] {
+                if let Some(span) = span {
+                    self.error(
+                        span,
+                        format!("`{key}` applies to a replica check: add `replica_of = \"SOURCE-BUCKET\"`"),
+                    );
+                }
+            }
+        }
+        if raw.expect.is_none()
+            && raw.same_as.is_none()
+            && raw.replicated_from.is_none()
+            && raw.other_region_than.is_none()
+            && raw.as_identity.is_none()
+            && raw.replica_of.is_none()
+        {
+            self.error(
+                raw.kind.span(),
+                "an `s3-check` step needs `expect`, `same_as`, `other_region_than`, `replicated_from`, `as` (with \
+                 `can`/`cannot`) or `replica_of`: otherwise it checks nothing",
+            );
+        }
+        Some(S3CheckSpec {
+            bucket,
+            prefix: raw.prefix.as_ref().map(template),
+            expect,
+            expect_values,
+            access: access.map(Box::new),
+            replica: replica.map(Box::new),
+            same_as: raw.same_as.as_ref().map(template),
+            other_region_than: raw.other_region_than.as_ref().map(template),
+            replicated_from: raw.replicated_from.as_ref().map(template),
+            profile: raw.profile.as_ref().map(template),
+            region: raw.region.as_ref().map(template),
+            endpoint: raw.endpoint.as_ref().map(template),
+        })
+    }
+
+    /// `as`, `can` and `cannot`: who is probed and for what.
+    fn access_probe(&mut self, raw: &Sp<RawStep>) -> Option<AccessSpec> {
+        let permissions = |list: &Option<Sp<Vec<Sp<String>>>>, key: &str, this: &mut Self| -> Vec<Permission> {
+            let mut out: Vec<Permission> = Vec::new();
+            for name in list.iter().flat_map(|l| l.iter()) {
+                match Permission::parse(name) {
+                    Some(p) if out.contains(&p) => {
+                        this.error(name.span(), format!("`{}` is listed twice", name.as_str()))
+                    }
+                    Some(p) => out.push(p),
+                    None => {
+                        let names = Permission::ALL.map(Permission::name);
+                        let hint =
+                            did_you_mean(name, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                        this.error(
+                            name.span(),
+                            format!(
+                                "unknown permission `{}` in `{key}`{hint} (known: {})",
+                                name.as_str(),
+                                names.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+            out
+        };
+        let can = permissions(&raw.can, "can", self);
+        let cannot = permissions(&raw.cannot, "cannot", self);
+        for p in &can {
+            if cannot.contains(p) {
+                let span = raw.cannot.as_ref().map_or(0..0, |c| c.span());
+                self.error(span, format!("`{}` is in both `can` and `cannot`", p.name()));
+            }
+        }
+        let Some(identity) = &raw.as_identity else {
+            if let Some(list) = raw.can.as_ref().or(raw.cannot.as_ref()) {
+                self.error(
+                    list.span(),
+                    "`can` and `cannot` need `as`: the identity to probe, e.g. as = { profile = \"shop-backup\" }",
+                );
+            }
+            return None;
+        };
+        if can.is_empty() && cannot.is_empty() {
+            self.error(identity.span(), "`as` needs `can` or `cannot`: the permissions to probe");
+        }
+        let identity = match (&identity.access_key_id, &identity.secret_access_key, &identity.profile) {
+            (Some(id), Some(secret), None) => {
+                ProbeIdentity::Keys { access_key_id: template(id), secret_access_key: template(secret) }
+            }
+            (None, None, Some(profile)) => ProbeIdentity::Profile(template(profile)),
+            _ => {
+                self.error(
+                    identity.span(),
+                    "`as` takes `access_key_id` and `secret_access_key` (from secret variables), or `profile`",
+                );
+                return None;
+            }
+        };
+        Some(AccessSpec { identity, can, cannot })
     }
 
     fn ranged(&mut self, value: &Sp<i64>, key: &str, min: i64, max: i64) -> Option<i64> {

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use super::{BUILTIN_DRILL, CaptureInfo, DRILL_FIELDS, Validator};
 use crate::runbook::diagnostic::did_you_mean;
-use crate::runbook::types::{Action, BackupSelect, K8sTarget, Template, VarDef};
+use crate::runbook::types::{Action, BackupSelect, K8sTarget, ProbeIdentity, Template, VarDef};
 
 /// Where a template's value ends up decides what it may contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,10 +200,31 @@ pub(super) fn collect_templates(action: &Action, out: &mut Vec<(Template, Templa
             out.push((s3.bucket.clone(), TemplateUse::Plain));
         }
         Action::S3Check(s3) => {
-            for t in [&s3.same_as, &s3.other_region_than, &s3.replicated_from, &s3.profile, &s3.region, &s3.endpoint] {
+            for t in [
+                &s3.prefix,
+                &s3.same_as,
+                &s3.other_region_than,
+                &s3.replicated_from,
+                &s3.profile,
+                &s3.region,
+                &s3.endpoint,
+            ] {
                 plain(t);
             }
             out.push((s3.bucket.clone(), TemplateUse::Plain));
+            if let Some(replica) = &s3.replica {
+                out.push((replica.source.clone(), TemplateUse::Plain));
+            }
+            match s3.access.as_ref().map(|a| &a.identity) {
+                // Like a command's `env`: keys reach the S3 client only (the evidence shows the
+                // access key id masked to its last 4 characters).
+                Some(ProbeIdentity::Keys { access_key_id, secret_access_key }) => {
+                    out.push((access_key_id.clone(), TemplateUse::Env));
+                    out.push((secret_access_key.clone(), TemplateUse::Env));
+                }
+                Some(ProbeIdentity::Profile(profile)) => out.push((profile.clone(), TemplateUse::Plain)),
+                None => {}
+            }
         }
         Action::K8sImageTag(k8s) => push_target(&k8s.target, out),
         Action::K8sWait(k8s) => {
