@@ -15,6 +15,7 @@ pub mod render;
 pub mod s3;
 pub mod sql;
 pub mod training;
+mod training_s3check;
 pub mod vars;
 
 use std::time::Duration;

@@ -102,6 +102,12 @@ pub fn prepare(
             .map_err(|source| TrainingError::SeedBucket { dir: bucket_dir.clone(), source })?;
         done.push(format!("sandbox bucket `{bucket}`: {count} backups under `{prefix}`"));
     }
+    for step in &runbook.steps {
+        let Action::S3Check(spec) = &step.action else { continue };
+        let made = super::training_s3check::seed(spec, &render, &s3)
+            .map_err(|source| TrainingError::SeedBucket { dir: s3.clone(), source })?;
+        done.extend(made);
+    }
     let cluster_path = cluster_dir(drill_dir);
     if !cluster_path.join("cluster.json").exists() && runbook.steps.iter().any(|s| is_k8s(&s.action)) {
         seed_cluster(runbook, &render, &project, &cluster_path)?;
