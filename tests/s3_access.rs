@@ -2,6 +2,8 @@
 //! IAM enforced: real signatures, real policies) and a replica's completeness, through the
 //! binary, with the evidence in the journal and the reports and no secret on disk.
 
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
 #[path = "support/moto.rs"]
 mod moto;
 mod support;
@@ -291,4 +293,38 @@ fn equal_buckets_pass_and_every_difference_is_named() {
     assert_eq!((replica["missing"].as_u64(), replica["in_flight"].as_u64()), (Some(0), Some(3)), "{replica}");
     // Still failing: one object differs.
     assert_eq!(output.status.code(), Some(1));
+}
+
+/// moto sets no `x-amz-replication-status`; the fault proxy adds S3's FAILED to one object's HEAD.
+#[test]
+fn a_failed_replication_status_fails_the_step_naming_the_key() {
+    let moto = Moto::start();
+    moto.create_bucket("shop-assets");
+    moto.create_bucket("shop-assets-dr");
+    for i in 0..5 {
+        let key = format!("images/{i:03}.png");
+        moto.put_object("shop-assets", &key, b"image");
+        moto.put_object("shop-assets-dr", &key, b"image");
+    }
+    let proxy = fault_proxy::FaultProxy::start(&moto.endpoint);
+    proxy.set_fault(fault_proxy::Fault::HeadHeader {
+        path_contains: "/shop-assets/images/003.png".into(),
+        header: "x-amz-replication-status".into(),
+        value: "FAILED".into(),
+    });
+    let home = Home::new();
+    let path = home.runbook("replica.toml", &replica_runbook(""));
+    let mut command = home.cmd_std();
+    command.args(["run", "--plain", "--yes"]).arg(path).stdin(std::process::Stdio::null());
+    for (name, value) in aws_env(&proxy.endpoint) {
+        command.env(name, value);
+    }
+    let output = command.output().expect("run drillbook");
+    let text = stdout_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}\n{}", stderr_of(&output));
+    assert!(text.contains("replication FAILED for: images/003.png"), "{text}");
+    let replica = &evidence(&home)["replica"];
+    assert_eq!(replica["failed"], serde_json::json!(["images/003.png"]), "{replica}");
+    assert_eq!((replica["missing"].as_u64(), replica["sampled"].as_u64()), (Some(0), Some(5)));
+    assert!(proxy.faults_injected() >= 1);
 }

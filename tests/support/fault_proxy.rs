@@ -46,6 +46,10 @@ pub enum Fault {
     CutAfterBytes { bytes: u64, times: usize },
     /// Close every new connection at once, without reading or answering, until changed.
     Refuse,
+    /// Forward everything, and add `header: value` to the answer of every HEAD request whose
+    /// path contains `path_contains`: what S3 says that moto does not (e.g.
+    /// `x-amz-replication-status: FAILED`).
+    HeadHeader { path_contains: String, header: String, value: String },
 }
 
 /// A running proxy; dropping it stops it and cuts its open connections.
@@ -308,6 +312,14 @@ fn handle_connection(client: &TcpStream, shared: &Shared, connection: &Connectio
         _ => None,
     };
 
+    let mut response = response;
+    if let Fault::HeadHeader { path_contains, header, value } = &fault
+        && is_head
+        && request.start.split_whitespace().nth(1).is_some_and(|path| path.contains(path_contains.as_str()))
+    {
+        response.headers.push((header.clone(), value.clone()));
+        shared.injected.fetch_add(1, Ordering::SeqCst);
+    }
     let mut out = io::BufWriter::new(to_client);
     out.write_all(&closing(&response))?;
     match cut {
