@@ -137,10 +137,10 @@ impl LogPane {
     /// Appends output lines (without line terminator; ANSI escapes kept).
     /// A stray `\n` inside a line splits it; a `\r` keeps what a terminal
     /// would show (the text after the last carriage return).
-    pub fn push_lines(&mut self, stream: OutputStream, lines: &[String]) {
+    pub fn push_lines<S: AsRef<str>>(&mut self, stream: OutputStream, lines: impl IntoIterator<Item = S>) {
         let mut fold_buf = String::new();
         for line in lines {
-            self.push_text(Kind::from(stream), line, &mut fold_buf);
+            self.push_text(Kind::from(stream), line.as_ref(), &mut fold_buf);
         }
     }
 
