@@ -557,17 +557,17 @@ impl Printer {
         }
     }
 
-    fn output(&self, stream: OutputStream, lines: &[String]) {
+    fn output<S: AsRef<str>>(&self, stream: OutputStream, lines: impl IntoIterator<Item = S>) {
         let gutter = match (stream, self.color) {
             (OutputStream::Stdout, false) => "  | ",
             (OutputStream::Stderr, false) => "  ! ",
             (OutputStream::Stdout, true) => "  \x1b[2m│\x1b[0m ",
             (OutputStream::Stderr, true) => "  \x1b[31m│\x1b[0m ",
         };
-        let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 8).sum());
+        let mut text = String::with_capacity(4096);
         for line in lines {
             text.push_str(gutter);
-            text.push_str(line);
+            text.push_str(line.as_ref());
             if self.color {
                 text.push_str("\x1b[0m");
             }

@@ -70,8 +70,34 @@ pub enum DrillOutcome {
     Aborted,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// The enum is written once and derived three ways: `Event` serialises
+/// internally tagged (`{"type": "note_added", ...}`), as every journal has
+/// it; `ByTag` and `Buffered` decode into `Event` (serde's `remote`). An
+/// internally tagged decoder buffers the whole object before it can pick the
+/// variant, which made decoding most of a resume's time; journals always
+/// write `type` first, so [`Event`]'s decoder reads it and hands the rest of
+/// the object straight to the variant (`ByTag`), and falls back to buffering
+/// (`Buffered`) only for an object whose first key is not `type`.
+macro_rules! events {
+    ($(#[$meta:meta])* pub enum Event { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        pub enum Event { $($body)* }
+
+        #[derive(Deserialize)]
+        #[serde(remote = "Event", rename_all = "snake_case")]
+        #[allow(dead_code, clippy::large_enum_variant)]
+        enum ByTag { $($body)* }
+
+        #[derive(Deserialize)]
+        #[serde(remote = "Event", tag = "type", rename_all = "snake_case")]
+        #[allow(dead_code, clippy::large_enum_variant)]
+        enum Buffered { $($body)* }
+    };
+}
+
+events! {
 // Events are written once and read once; boxing the big start event buys nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum Event {
@@ -260,6 +286,156 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
+}
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(tagged::EventVisitor)
+    }
+}
+
+/// [`Event`]'s decoder: `type` first, then the variant from the rest of the map.
+mod tagged {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::value::{CowStrDeserializer, MapAccessDeserializer};
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+    use serde::forward_to_deserialize_any;
+
+    use super::{Buffered, ByTag, Event};
+
+    pub(super) struct EventVisitor;
+
+    impl<'de> Visitor<'de> for EventVisitor {
+        type Value = Event;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an event: a map with a `type`")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+            match map.next_key::<Key<'de>>()? {
+                Some(Key::Type) => {
+                    let tag = map.next_value::<Str<'de>>()?.0;
+                    ByTag::deserialize(Rest { tag, map })
+                }
+                // Not as drillbook writes it (edited by hand?): read it whole.
+                first => {
+                    let mut object = serde_json::Map::new();
+                    if let Some(key) = first {
+                        let key = match key {
+                            Key::Type => "type".to_owned(),
+                            Key::Other(key) => key.into_owned(),
+                        };
+                        object.insert(key, map.next_value()?);
+                    }
+                    while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
+                        object.insert(key, value);
+                    }
+                    Buffered::deserialize(serde_json::Value::Object(object)).map_err(de::Error::custom)
+                }
+            }
+        }
+    }
+
+    /// A map key: `type` or another (borrowed where the input allows).
+    enum Key<'de> {
+        Type,
+        Other(Cow<'de, str>),
+    }
+
+    impl<'de> de::Deserialize<'de> for Key<'de> {
+        fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let Str(key) = Str::deserialize(deserializer)?;
+            Ok(if key == "type" { Key::Type } else { Key::Other(key) })
+        }
+    }
+
+    /// A string, borrowed from the input where it can be.
+    struct Str<'de>(Cow<'de, str>);
+
+    impl<'de> de::Deserialize<'de> for Str<'de> {
+        fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct StrVisitor;
+            impl<'de> Visitor<'de> for StrVisitor {
+                type Value = Str<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
+                    Ok(Str(Cow::Borrowed(v)))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Str<'de>, E> {
+                    Ok(Str(Cow::Owned(v.to_owned())))
+                }
+                fn visit_string<E: de::Error>(self, v: String) -> Result<Str<'de>, E> {
+                    Ok(Str(Cow::Owned(v)))
+                }
+            }
+            deserializer.deserialize_str(StrVisitor)
+        }
+    }
+
+    /// The rest of an event's map, seen as the externally tagged enum
+    /// `{ tag: { rest } }` that [`ByTag`] decodes.
+    struct Rest<'de, A> {
+        tag: Cow<'de, str>,
+        map: A,
+    }
+
+    impl<'de, A: MapAccess<'de>> de::Deserializer<'de> for Rest<'de, A> {
+        type Error = A::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+            visitor.visit_enum(self)
+        }
+
+        forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map struct enum identifier ignored_any
+        }
+    }
+
+    impl<'de, A: MapAccess<'de>> de::EnumAccess<'de> for Rest<'de, A> {
+        type Error = A::Error;
+        type Variant = Fields<A>;
+
+        fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Fields<A>), A::Error> {
+            let variant = seed.deserialize(CowStrDeserializer::<A::Error>::new(self.tag))?;
+            Ok((variant, Fields(self.map)))
+        }
+    }
+
+    /// The fields of the variant: what is left of the map.
+    struct Fields<A>(A);
+
+    impl<'de, A: MapAccess<'de>> de::VariantAccess<'de> for Fields<A> {
+        type Error = A::Error;
+
+        fn unit_variant(mut self) -> Result<(), A::Error> {
+            while self.0.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
+
+        fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, A::Error> {
+            seed.deserialize(MapAccessDeserializer::new(self.0))
+        }
+
+        fn tuple_variant<V: Visitor<'de>>(self, _len: usize, _visitor: V) -> Result<V::Value, A::Error> {
+            Err(de::Error::custom("an event is never a tuple"))
+        }
+
+        fn struct_variant<V: Visitor<'de>>(
+            self,
+            _fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, A::Error> {
+            visitor.visit_map(self.0)
+        }
+    }
 }
 
 /// Where an evidence file came from.

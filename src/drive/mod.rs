@@ -494,7 +494,7 @@ impl Conductor {
                 if let Some(log) = log {
                     log.lines(&lines);
                 }
-                self.send(Update::Output { step, stream: OutputStream::Stdout, lines }).await;
+                self.send(Update::Output { step, stream: OutputStream::Stdout, lines: lines.into() }).await;
                 Ok(())
             }
             Internal::NotificationFailed(failure) => self.notification_failed(failure).await,

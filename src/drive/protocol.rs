@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use crate::drill::event::Event;
 use crate::drill::journal::Record;
 use crate::drill::state::DrillState;
-use crate::engine::OutputStream;
 use crate::engine::k8s::wait::PodTable;
+use crate::engine::{Lines, OutputStream};
 
 /// From the conductor to the front-end.
 #[derive(Debug)]
@@ -32,7 +32,7 @@ pub enum Update {
     /// A step begins: its help and link, rendered (plain prints them).
     StepBegins { step: usize, help: Option<String>, url: Option<String> },
     /// Lines a step printed or reported (already redacted and logged).
-    Output { step: usize, stream: OutputStream, lines: Vec<String> },
+    Output { step: usize, stream: OutputStream, lines: Lines },
     /// Progress of long work (a download): the latest line replaces the last.
     Progress { step: usize, message: String },
     /// The pods a Kubernetes step watches, as of now.

@@ -245,7 +245,7 @@ fn status_text(status: StatusCode) -> String {
 }
 
 async fn say(events: &mpsc::Sender<EngineEvent>, step_id: &str, stream: OutputStream, line: String) {
-    let _ = events.send(EngineEvent::Output { step_id: step_id.into(), stream, lines: vec![line] }).await;
+    let _ = events.send(EngineEvent::Output { step_id: step_id.into(), stream, lines: vec![line].into() }).await;
 }
 
 async fn progress(events: &mpsc::Sender<EngineEvent>, step_id: &str, message: String) {

@@ -8,6 +8,7 @@ pub mod command_step;
 pub mod http;
 pub mod k8s;
 pub mod leftover;
+pub mod lines;
 pub mod notify;
 pub mod panic_redaction;
 pub mod redact;
@@ -19,6 +20,8 @@ mod training_s3check;
 pub mod vars;
 
 use std::time::Duration;
+
+pub use self::lines::Lines;
 
 /// Which stream of a process a line came from. Kept apart all the way to the
 /// log files, because a warning on stderr must never end up in a capture.
@@ -34,7 +37,7 @@ pub enum OutputStream {
 pub enum EngineEvent {
     /// A batch of complete lines (without their line terminator, ANSI escapes
     /// kept, secrets already redacted) from one stream, in order.
-    Output { step_id: String, stream: OutputStream, lines: Vec<String> },
+    Output { step_id: String, stream: OutputStream, lines: Lines },
     /// Free-form progress for long work (a download, a wait).
     Progress { step_id: String, message: String },
     /// The pods a Kubernetes step watches, as of now.

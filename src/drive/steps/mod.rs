@@ -144,7 +144,7 @@ impl Conductor {
     async fn say(&mut self, index: usize, log: &mut StepLog, mut lines: Vec<String>) {
         crate::engine::redact::redact_lines(&self.session.template_context().secret_values(), &mut lines);
         log.lines(&lines);
-        self.send(Update::Output { step: index, stream: OutputStream::Stdout, lines }).await;
+        self.send(Update::Output { step: index, stream: OutputStream::Stdout, lines: lines.into() }).await;
     }
 
     /// What an earlier attempt of this step chose (a backup, a tag) and a
@@ -193,8 +193,11 @@ impl Conductor {
                             if let Some(table) = pods.flush() {
                                 log.lines(&table);
                             }
-                            crate::engine::redact::redact_lines(&secrets, &mut lines);
-                            log.lines(&lines);
+                            // Steps that log here print little (commands log themselves).
+                            let mut owned = lines.to_vec();
+                            crate::engine::redact::redact_lines(&secrets, &mut owned);
+                            log.lines(&owned);
+                            lines = owned.into();
                         }
                         self.send(Update::Output { step: index, stream, lines }).await;
                     }

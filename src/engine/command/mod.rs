@@ -349,8 +349,9 @@ pub async fn run_command(
                 combined.tail.push_back(line.clone());
             }
         }
-        let _ =
-            events.send(EngineEvent::Output { step_id: step_id.clone(), stream: OutputStream::Stderr, lines }).await;
+        let _ = events
+            .send(EngineEvent::Output { step_id: step_id.clone(), stream: OutputStream::Stderr, lines: lines.into() })
+            .await;
     }
 
     let started = Instant::now();

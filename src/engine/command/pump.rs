@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::logs::{Combined, LogSink};
 use super::{CaptureRule, MAX_LINE, TAIL_LINES};
 use crate::engine::redact::Redactor;
-use crate::engine::{EngineEvent, OutputStream};
+use crate::engine::{EngineEvent, Lines, OutputStream};
 
 /// Bytes asked of a pipe per read: big reads mean few wake-ups and few
 /// per-chunk costs (hash update, log write, redaction scan).
@@ -25,12 +25,21 @@ const READ_CHUNK: usize = 256 * 1024;
 /// often than with the default 64 KiB, which is most of the per-chunk cost.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 const PIPE_SIZE: libc::c_int = 1 << 20;
-/// Lines per `EngineEvent::Output`: big enough to amortise channel overhead,
-/// small enough that a UI sees output promptly.
-const BATCH_LINES: usize = 256;
-/// Bytes per `EngineEvent::Output` at most (give or take one line), so that
-/// a batch of long lines stays small too.
-const BATCH_BYTES: usize = 256 * 1024;
+/// Lines per `EngineEvent::Output` at most: a batch is one buffer (see
+/// [`Lines`]), so its cost is per batch (two channel hops, a write to the
+/// terminal), and a flood of short lines should make few of them. Liveness
+/// does not suffer: whatever one read brings is sent at once.
+const BATCH_LINES: usize = 4096;
+/// Bytes per `EngineEvent::Output` at most (give or take one line): what
+/// the channels downstream hold stays bounded (about 1,100 batches queued at
+/// worst, 64 KiB each).
+const BATCH_BYTES: usize = 64 * 1024;
+/// After a read that emptied the pipe, wait this long before the next one.
+/// A producer that writes 4 KiB at a time (stdio into a pipe: `sed`, `grep`)
+/// would otherwise wake us for every 4 KiB, and each wake-up costs more than
+/// the bytes it brings; meanwhile the pipe (1 MiB) keeps filling, so the
+/// producer never waits on us. Output still shows within a millisecond or two.
+const COALESCE: Duration = Duration::from_millis(1);
 /// Once we stop waiting for EOF, at most this many more reads are taken
 /// (enough for a full pipe), each waiting at most [`DRAIN_IDLE`], so that a
 /// chatty leftover process cannot keep us reading forever.
@@ -71,8 +80,7 @@ pub(super) struct Sink<'a> {
     pub(super) own_log: Option<LogSink>,
     capture: Option<&'a CaptureRule>,
     sending: bool,
-    batch: Vec<String>,
-    batch_bytes: usize,
+    batch: Lines,
     pub(super) lines: u64,
     pub(super) read_error: Option<io::Error>,
 }
@@ -85,8 +93,7 @@ impl<'a> Sink<'a> {
             own_log,
             capture: shared.capture.filter(|r| r.stream.covers(stream)),
             sending: true,
-            batch: Vec::with_capacity(BATCH_LINES),
-            batch_bytes: 0,
+            batch: Lines::new(),
             lines: 0,
             read_error: None,
         }
@@ -131,24 +138,34 @@ impl<'a> Sink<'a> {
 
         let mut capture = self.capture.filter(|_| self.shared.captured.get().is_none());
         if !self.sending && capture.is_none() {
-            let newlines = body.iter().filter(|&&b| b == b'\n').count();
-            self.lines += newlines as u64 + 1;
+            self.lines += memchr::memchr_iter(b'\n', body).count() as u64 + 1;
             return;
         }
-        for line in body.split(|&b| b == b'\n') {
+        // Lossy UTF-8 of the whole chunk is that of each line in turn: a
+        // '\n' is never part of a multi-byte sequence, so no replacement
+        // spans two lines. Valid text (the usual case) is not copied here.
+        let text = String::from_utf8_lossy(body);
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', text.as_bytes()).chain(std::iter::once(text.len())) {
+            let line = line_str(text.get(start..end).unwrap_or_default(), kind);
+            start = end + 1;
             self.lines += 1;
-            let text = String::from_utf8_lossy(line_text(line, kind));
             if let Some(rule) = capture
-                && let Some(value) = rule.value(&text)
+                && let Some(value) = rule.value(line)
             {
                 // With `Both`, the other stream may have been first.
                 let _ = self.shared.captured.set(value);
                 capture = None;
             }
             if self.sending {
-                self.batch_bytes += text.len();
-                self.batch.push(text.into_owned());
-                if self.batch.len() >= BATCH_LINES || self.batch_bytes >= BATCH_BYTES {
+                if self.batch.is_empty() {
+                    self.batch = Lines::with_capacity(
+                        BATCH_LINES.min(text.len() / 32 + 1),
+                        BATCH_BYTES.min(text.len()) + line.len(),
+                    );
+                }
+                self.batch.push(line);
+                if self.batch.len() >= BATCH_LINES || self.batch.text_len() >= BATCH_BYTES {
                     self.flush().await;
                 }
             }
@@ -160,15 +177,13 @@ impl<'a> Sink<'a> {
     /// batch rather than wait on a receiver that may be stuck (logs stay
     /// complete).
     async fn flush(&mut self) {
-        self.batch_bytes = 0;
         if self.batch.is_empty() {
             return;
         }
+        let lines = std::mem::take(&mut self.batch);
         if !self.sending {
-            self.batch.clear();
             return;
         }
-        let lines = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_LINES));
         let event = EngineEvent::Output { step_id: self.shared.step_id.to_owned(), stream: self.stream, lines };
         if self.shared.hard_stop.is_cancelled() {
             if let Err(mpsc::error::TrySendError::Closed(_)) = self.shared.events.try_send(event) {
@@ -194,6 +209,14 @@ fn line_text(line: &[u8], kind: Chunk) -> &[u8] {
     match (kind, line.split_last()) {
         (Chunk::Lines | Chunk::Final, Some((b'\r', rest))) => rest,
         _ => line,
+    }
+}
+
+/// [`line_text`] of a line already made text.
+fn line_str(line: &str, kind: Chunk) -> &str {
+    match kind {
+        Chunk::Lines | Chunk::Final => line.strip_suffix('\r').unwrap_or(line),
+        Chunk::Piece => line,
     }
 }
 
@@ -277,6 +300,13 @@ pub(super) async fn pump<'a, R: AsyncRead + Unpin>(reader: Option<R>, mut sink: 
         filled = end - start;
         if drained {
             sink.flush_logs();
+            if !soft_stop.is_cancelled() {
+                tokio::select! {
+                    biased;
+                    () = soft_stop.cancelled() => {}
+                    () = tokio::time::sleep(COALESCE) => {}
+                }
+            }
         }
     }
     // What is left is the final line, without a newline.

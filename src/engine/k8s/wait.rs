@@ -332,7 +332,9 @@ pub async fn watch_trouble(
 
 /// Sends one batch of log lines.
 pub async fn say(events: &mpsc::Sender<EngineEvent>, step_id: &str, lines: Vec<String>) {
-    let _ = events.send(EngineEvent::Output { step_id: step_id.into(), stream: OutputStream::Stdout, lines }).await;
+    let _ = events
+        .send(EngineEvent::Output { step_id: step_id.into(), stream: OutputStream::Stdout, lines: lines.into() })
+        .await;
 }
 
 /// Watches until done, timed out or cancelled. Sends the pod table on every

@@ -212,7 +212,9 @@ pub async fn fetch(
         let events = events.clone();
         let step_id = step_id.to_string();
         async move {
-            let _ = events.send(EngineEvent::Output { step_id, stream: OutputStream::Stdout, lines: vec![line] }).await;
+            let _ = events
+                .send(EngineEvent::Output { step_id, stream: OutputStream::Stdout, lines: vec![line].into() })
+                .await;
         }
     };
     let head = store.head(&step.bucket, &object.key, object.version_id.as_deref()).await?;

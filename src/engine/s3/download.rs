@@ -28,6 +28,8 @@ use crate::digest::hex;
 
 /// Bytes between two saves of the resume state.
 const CHECKPOINT: u64 = 64 << 20;
+/// Bytes between two requests to start writing the file back to disk.
+const WRITEBACK: u64 = 8 << 20;
 /// Smallest part for ranged downloads.
 const MIN_PART: u64 = 8 << 20;
 
@@ -280,6 +282,10 @@ impl Digests {
 
     fn update(&mut self, bytes: &[u8]) {
         self.sha256.update(bytes);
+        self.update_all_but_sha256(bytes);
+    }
+
+    fn update_all_but_sha256(&mut self, bytes: &[u8]) {
         if let Some(md5) = &mut self.md5 {
             md5.update(bytes);
         }
@@ -405,6 +411,7 @@ async fn single_stream(
     let mut rate = Rate::new(offset);
     let mut failures = 0u32;
     while offset < size {
+        let disk = Disk::new(file, &options.dest, state)?;
         let result: Result<(), S3Error> = async {
             let request = store.get(
                 &target.bucket,
@@ -420,7 +427,7 @@ async fn single_stream(
                 () = cancel.cancelled() => return Err(S3Error::Other("cancelled".into())),
             };
             let mut pending: Vec<u8> = Vec::with_capacity(1 << 20);
-            let mut since_checkpoint = 0u64;
+            let (mut since_checkpoint, mut written_back) = (0u64, offset);
             loop {
                 let chunk = tokio::select! {
                     chunk = body.next_chunk() => chunk,
@@ -437,10 +444,12 @@ async fn single_stream(
                     since_checkpoint += written;
                     rate.report(offset, size, progress, false);
                     if since_checkpoint >= CHECKPOINT {
-                        file.sync_data().map_err(io(&partial))?;
-                        state.done = vec![(0, offset)];
-                        save_state(&options.dest, state)?;
+                        disk.offer(ToDisk::Checkpoint(offset));
                         since_checkpoint = 0;
+                        written_back = offset;
+                    } else if offset - written_back >= WRITEBACK {
+                        disk.offer(ToDisk::WriteBack(written_back, offset));
+                        written_back = offset;
                     }
                 }
             }
@@ -452,6 +461,7 @@ async fn single_stream(
             Ok(())
         }
         .await;
+        disk.finish()?;
         file.sync_data().map_err(io(&partial))?;
         state.done = if offset > 0 { vec![(0, offset)] } else { Vec::new() };
         save_state(&options.dest, state)?;
@@ -492,41 +502,143 @@ async fn single_stream(
     Ok(hasher.finish()?)
 }
 
-/// Hashes on its own thread, so checksumming overlaps the network instead
-/// of adding to it. Chunks arrive in file order; the bounded channel keeps
-/// memory flat (a slow hasher slows the download rather than buffering it).
+/// Hashes beside the download, so checksumming overlaps the network instead
+/// of adding to it: the SHA-256 on one thread, the ETag's MD5 (or a CRC) on
+/// another, each fed the same chunks. On one thread an MD5 and a SHA-256
+/// took longer than the transfer itself (MD5 runs at about 600 MB/s here,
+/// SHA-256 with the CPU's SHA extensions at 1.5 GB/s). Chunks arrive in file
+/// order; the bounded channels keep memory flat (a slow hasher slows the
+/// download rather than buffering it).
 struct BackgroundHasher {
-    sender: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    thread: Option<std::thread::JoinHandle<Digests>>,
+    senders: Vec<std::sync::mpsc::SyncSender<Arc<Vec<u8>>>>,
+    threads: Vec<std::thread::JoinHandle<Digests>>,
 }
 
 impl BackgroundHasher {
-    fn new(mut digests: Digests) -> Self {
-        let (sender, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-        let thread = std::thread::spawn(move || {
-            for chunk in chunks {
-                digests.update(&chunk);
-            }
-            digests
+    fn new(digests: Digests) -> Self {
+        let Digests { sha256, md5, crc32c, crc64 } = digests;
+        let others = (md5.is_some() || crc32c.is_some() || crc64.is_some()).then(|| Digests {
+            sha256: Sha256::new(),
+            md5,
+            crc32c,
+            crc64,
         });
-        BackgroundHasher { sender: Some(sender), thread: Some(thread) }
+        let sha256 = Digests { sha256, md5: None, crc32c: None, crc64: None };
+        let mut hasher = BackgroundHasher { senders: Vec::new(), threads: Vec::new() };
+        for (only_sha256, mut digests) in
+            [(true, Some(sha256)), (false, others)].into_iter().filter_map(|(sha, digests)| Some((sha, digests?)))
+        {
+            let (sender, chunks) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(8);
+            hasher.threads.push(std::thread::spawn(move || {
+                for chunk in chunks {
+                    if only_sha256 {
+                        digests.sha256.update(chunk.as_slice());
+                    } else {
+                        digests.update_all_but_sha256(&chunk);
+                    }
+                }
+                digests
+            }));
+            hasher.senders.push(sender);
+        }
+        hasher
     }
 
     fn feed(&self, chunk: Vec<u8>) {
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(chunk);
+        let chunk = Arc::new(chunk);
+        for sender in &self.senders {
+            let _ = sender.send(chunk.clone());
         }
     }
 
     fn finish(mut self) -> Result<Digests, S3Error> {
-        drop(self.sender.take());
-        self.thread
-            .take()
-            .ok_or_else(|| S3Error::Other("hasher already finished".into()))?
-            .join()
-            .map_err(|_| S3Error::Other("the hashing thread failed".into()))
+        self.senders.clear();
+        let mut joined = self
+            .threads
+            .drain(..)
+            .map(|thread| thread.join().map_err(|_| S3Error::Other("a hashing thread failed".into())));
+        let mut digests = joined.next().ok_or_else(|| S3Error::Other("no hashing thread".into()))??;
+        if let Some(others) = joined.next() {
+            let Digests { md5, crc32c, crc64, .. } = others?;
+            (digests.md5, digests.crc32c, digests.crc64) = (md5, crc32c, crc64);
+        }
+        Ok(digests)
     }
 }
+
+/// What the download asks of the disk, off its receiving path.
+enum ToDisk {
+    /// Start writing these bytes back (not waiting for them), so that the
+    /// syncs that follow find little left to write.
+    WriteBack(u64, u64),
+    /// Make the file durable up to here and record it in the resume state.
+    Checkpoint(u64),
+}
+
+/// Syncs the partial file and saves the resume state on a thread of its
+/// own: an `fdatasync` of 64 MiB takes a virtual disk a tenth of a second or
+/// more, and done in line it stalled the connection every 64 MiB. A request
+/// that finds the thread still busy is dropped (the next one covers it), so
+/// a slow disk costs resume progress, never download speed. Its first error
+/// fails the download at [`Disk::finish`].
+struct Disk {
+    sender: Option<std::sync::mpsc::SyncSender<ToDisk>>,
+    thread: Option<std::thread::JoinHandle<Result<(), S3Error>>>,
+}
+
+impl Disk {
+    fn new(file: &std::fs::File, dest: &Path, state: &ResumeState) -> Result<Self, S3Error> {
+        let partial = partial_path(dest);
+        let file = file.try_clone().map_err(io(&partial))?;
+        let (dest, mut state) = (dest.to_path_buf(), state.clone());
+        let (sender, requests) = std::sync::mpsc::sync_channel::<ToDisk>(2);
+        let thread = std::thread::spawn(move || {
+            for request in requests {
+                match request {
+                    ToDisk::WriteBack(start, end) => start_writeback(&file, start, end),
+                    ToDisk::Checkpoint(offset) => {
+                        file.sync_data().map_err(io(&partial))?;
+                        state.done = vec![(0, offset)];
+                        save_state(&dest, &state)?;
+                    }
+                }
+            }
+            Ok(())
+        });
+        Ok(Disk { sender: Some(sender), thread: Some(thread) })
+    }
+
+    fn offer(&self, request: ToDisk) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.try_send(request);
+        }
+    }
+
+    /// Waits for what is in hand; the first error it met.
+    fn finish(mut self) -> Result<(), S3Error> {
+        drop(self.sender.take());
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(S3Error::Other("the disk thread failed".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn start_writeback(file: &std::fs::File, start: u64, end: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(start), Ok(len)) = (i64::try_from(start), i64::try_from(end.saturating_sub(start))) else { return };
+    // SAFETY: sync_file_range on an fd we own, with plain integer arguments;
+    // it touches no memory of ours. Best effort: the sync that follows is
+    // what makes the data durable.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), start, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn start_writeback(_file: &std::fs::File, _start: u64, _end: u64) {}
 
 /// Concurrent ranged GETs, each written at its offset.
 async fn ranged(

@@ -36,7 +36,8 @@ pub async fn run(
         let events = events.clone();
         let step_id = step_id.to_string();
         async move {
-            let _ = events.send(EngineEvent::Output { step_id, stream: OutputStream::Stdout, lines }).await;
+            let _ =
+                events.send(EngineEvent::Output { step_id, stream: OutputStream::Stdout, lines: lines.into() }).await;
         }
     };
     say(vec![format!("training: the sandbox database answers instead of {}", step.target.display)]).await;

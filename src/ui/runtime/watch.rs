@@ -205,7 +205,7 @@ impl Followed {
             let msg = if restoring {
                 Msg::RestoredLog { step: *index, lines }
             } else {
-                Msg::Drive(Update::Output { step: *index, stream: OutputStream::Stdout, lines })
+                Msg::Drive(Update::Output { step: *index, stream: OutputStream::Stdout, lines: lines.into() })
             };
             let _ = update(app, msg);
         }

@@ -8,7 +8,7 @@ use super::*;
 use crate::engine::OutputStream;
 
 fn output(step: usize, stream: OutputStream, lines: Vec<String>) -> Msg {
-    Msg::Drive(Update::Output { step, stream, lines })
+    Msg::Drive(Update::Output { step, stream, lines: lines.into() })
 }
 
 /// The demo's brief done, its download running.

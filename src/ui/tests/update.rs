@@ -14,7 +14,7 @@ fn type_text(h: &mut Harness, text: &str) -> Vec<Effect> {
 }
 
 fn output(step: usize, lines: Vec<String>) -> Msg {
-    Msg::Drive(Update::Output { step, stream: OutputStream::Stdout, lines })
+    Msg::Drive(Update::Output { step, stream: OutputStream::Stdout, lines: lines.into() })
 }
 
 const FAILING: &str = r#"

@@ -137,10 +137,10 @@ impl LogPane {
     /// Appends output lines (without line terminator; ANSI escapes kept).
     /// A stray `\n` inside a line splits it; a `\r` keeps what a terminal
     /// would show (the text after the last carriage return).
-    pub fn push_lines(&mut self, stream: OutputStream, lines: &[String]) {
+    pub fn push_lines<S: AsRef<str>>(&mut self, stream: OutputStream, lines: impl IntoIterator<Item = S>) {
         let mut fold_buf = String::new();
         for line in lines {
-            self.push_text(Kind::from(stream), line, &mut fold_buf);
+            self.push_text(Kind::from(stream), line.as_ref(), &mut fold_buf);
         }
     }
 
@@ -800,9 +800,9 @@ mod tests {
     fn ring_keeps_capacity_and_counts_dropped() {
         let mut pane = LogPane::new(5);
         assert!(pane.is_empty());
-        pane.push_lines(OutputStream::Stdout, &numbered(0, 3));
+        pane.push_lines(OutputStream::Stdout, numbered(0, 3));
         assert_eq!((pane.len(), pane.dropped()), (3, 0));
-        pane.push_lines(OutputStream::Stderr, &numbered(3, 12));
+        pane.push_lines(OutputStream::Stderr, numbered(3, 12));
         pane.push_marker("exit code 3");
         assert_eq!((pane.len(), pane.dropped()), (5, 8));
         let held: Vec<&str> = pane.lines.iter().map(|e| &*e.text).collect();
@@ -814,7 +814,7 @@ mod tests {
         assert!(pane.is_empty());
         assert_eq!(pane.dropped(), 0);
         assert!(pane.follow());
-        pane.push_lines(OutputStream::Stdout, &numbered(0, 1));
+        pane.push_lines(OutputStream::Stdout, numbered(0, 1));
         assert_eq!(pane.first, 13, "line numbers keep increasing across clear");
     }
 
@@ -823,7 +823,7 @@ mod tests {
         let mut pane = LogPane::new(100);
         pane.push_lines(
             OutputStream::Stdout,
-            &lines(&["crlf\r", "10%\r20%\r30%", "two\nlines", "trailing newline\n", ""]),
+            lines(&["crlf\r", "10%\r20%\r30%", "two\nlines", "trailing newline\n", ""]),
         );
         let held: Vec<&str> = pane.lines.iter().map(|e| &*e.text).collect();
         assert_eq!(held, ["crlf", "30%", "two", "lines", "trailing newline", ""]);
@@ -839,10 +839,10 @@ mod tests {
     fn follow_sticks_to_bottom_while_lines_arrive() {
         let mut pane = LogPane::new(1000);
         assert!(pane.follow());
-        pane.push_lines(OutputStream::Stdout, &numbered(0, 50));
+        pane.push_lines(OutputStream::Stdout, numbered(0, 50));
         let body1 = body(&draw(&pane, 30, 7));
         assert_eq!(body1, ["line 45", "line 46", "line 47", "line 48", "line 49"]);
-        pane.push_lines(OutputStream::Stdout, &numbered(50, 53));
+        pane.push_lines(OutputStream::Stdout, numbered(50, 53));
         let body2 = body(&draw(&pane, 30, 7));
         assert_eq!(body2.last().map(String::as_str), Some("line 52"));
         assert!(pane.follow());
@@ -851,18 +851,18 @@ mod tests {
     #[test]
     fn scroll_up_pauses_and_view_stays_put() {
         let mut pane = LogPane::new(1000);
-        pane.push_lines(OutputStream::Stdout, &numbered(0, 50));
+        pane.push_lines(OutputStream::Stdout, numbered(0, 50));
         pane.scroll_up(10);
         assert!(!pane.follow());
         let before = body(&draw(&pane, 30, 7));
         assert_eq!(before.last().map(String::as_str), Some("line 39"));
-        pane.push_lines(OutputStream::Stdout, &numbered(50, 80));
+        pane.push_lines(OutputStream::Stdout, numbered(50, 80));
         let after = draw(&pane, 30, 7);
         assert_eq!(body(&after), before);
         assert!(rows(&after)[0].contains("paused ↓40"), "{:?}", rows(&after)[0]);
 
         // When the lines shown are evicted, the view clamps to the oldest line.
-        pane.push_lines(OutputStream::Stdout, &numbered(80, 1100));
+        pane.push_lines(OutputStream::Stdout, numbered(80, 1100));
         assert_eq!(body(&draw(&pane, 30, 7))[0], "line 100");
         assert!(!pane.follow());
     }
@@ -870,7 +870,7 @@ mod tests {
     #[test]
     fn end_and_scrolling_down_to_the_bottom_resume_follow() {
         let mut pane = viewport_pane(1000, 30, 7);
-        pane.push_lines(OutputStream::Stdout, &numbered(0, 50));
+        pane.push_lines(OutputStream::Stdout, numbered(0, 50));
         pane.scroll_up(3);
         pane.scroll_down(2);
         assert!(!pane.follow());
@@ -879,12 +879,12 @@ mod tests {
         pane.scroll_up(20);
         pane.end();
         assert!(pane.follow());
-        pane.push_lines(OutputStream::Stdout, &numbered(50, 51));
+        pane.push_lines(OutputStream::Stdout, numbered(50, 51));
         assert_eq!(body(&draw(&pane, 30, 7)).last().map(String::as_str), Some("line 50"));
 
         pane.toggle_follow();
         assert!(!pane.follow());
-        pane.push_lines(OutputStream::Stdout, &numbered(51, 60));
+        pane.push_lines(OutputStream::Stdout, numbered(51, 60));
         assert_eq!(body(&draw(&pane, 30, 7)).last().map(String::as_str), Some("line 50"));
         pane.toggle_follow();
         assert_eq!(body(&draw(&pane, 30, 7)).last().map(String::as_str), Some("line 59"));
@@ -894,7 +894,7 @@ mod tests {
     fn page_up_and_down_stay_in_bounds() {
         // 5 text rows.
         let mut pane = viewport_pane(1000, 30, 7);
-        pane.push_lines(OutputStream::Stdout, &numbered(0, 23));
+        pane.push_lines(OutputStream::Stdout, numbered(0, 23));
         pane.page_up(5);
         assert_eq!(body(&draw(&pane, 30, 7))[0], "line 13");
         pane.page_up(0); // 0: the viewport height
@@ -921,7 +921,7 @@ mod tests {
 
         // Fewer lines than rows: scrolling changes nothing visible.
         let mut short = viewport_pane(1000, 30, 7);
-        short.push_lines(OutputStream::Stdout, &numbered(0, 3));
+        short.push_lines(OutputStream::Stdout, numbered(0, 3));
         short.page_up(5);
         assert_eq!(body(&draw(&short, 30, 7))[..3], ["line 0", "line 1", "line 2"]);
         short.page_down(5);
@@ -931,7 +931,7 @@ mod tests {
     #[test]
     fn without_viewport_rendering_still_fills_from_the_top() {
         let mut pane = LogPane::new(1000);
-        pane.push_lines(OutputStream::Stdout, &numbered(0, 23));
+        pane.push_lines(OutputStream::Stdout, numbered(0, 23));
         pane.home();
         assert_eq!(body(&draw(&pane, 30, 7))[..2], ["line 0", "line 1"]);
         pane.page_down(3);
@@ -945,7 +945,7 @@ mod tests {
         let mut pane = LogPane::new(100);
         pane.push_lines(
             OutputStream::Stdout,
-            &lines(&["\x1b[31mERR\x1b[0mor: disk full", "all good", "no Errors here", "\x1b[1;31mbold red\x1b[0m"]),
+            lines(&["\x1b[31mERR\x1b[0mor: disk full", "all good", "no Errors here", "\x1b[1;31mbold red\x1b[0m"]),
         );
         pane.push_marker("── attempt 2 ── error again");
         pane.set_search(Some("error".into()));
@@ -999,41 +999,41 @@ mod tests {
     #[test]
     fn search_matches_follow_arrivals_and_evictions() {
         let mut pane = LogPane::new(10);
-        pane.push_lines(OutputStream::Stdout, &lines(&["warn a", "ok", "WARN b"]));
+        pane.push_lines(OutputStream::Stdout, lines(&["warn a", "ok", "WARN b"]));
         pane.set_search(Some("warn".into()));
         assert_eq!(pane.search_status(), Some((2, 2)));
-        pane.push_lines(OutputStream::Stderr, &lines(&["\x1b[33mwarn\x1b[0m c", "ok"]));
+        pane.push_lines(OutputStream::Stderr, lines(&["\x1b[33mwarn\x1b[0m c", "ok"]));
         assert_eq!(pane.search_status(), Some((2, 3)));
         // Evict "warn a" and "ok".
-        pane.push_lines(OutputStream::Stdout, &numbered(0, 7));
+        pane.push_lines(OutputStream::Stdout, numbered(0, 7));
         assert_eq!(pane.search_status(), Some((1, 2)));
         // Evict the current match too: it counts as before the first left.
-        pane.push_lines(OutputStream::Stdout, &numbered(7, 8));
+        pane.push_lines(OutputStream::Stdout, numbered(7, 8));
         assert_eq!(pane.search_status(), Some((0, 1)));
         pane.search_next();
         assert_eq!(pane.search_status(), Some((1, 1)));
-        pane.push_lines(OutputStream::Stdout, &numbered(0, 10));
+        pane.push_lines(OutputStream::Stdout, numbered(0, 10));
         assert_eq!(pane.search_status(), Some((0, 0)));
         pane.search_next();
         pane.search_prev();
         assert_eq!(pane.search_status(), Some((0, 0)));
 
         // Narrowing the query reuses the matches; clear keeps the query.
-        pane.push_lines(OutputStream::Stdout, &lines(&["line 1", "line 12"]));
+        pane.push_lines(OutputStream::Stdout, lines(&["line 1", "line 12"]));
         pane.set_search(Some("line 1".into()));
         assert_eq!(pane.search_status().map(|s| s.1), Some(2));
         pane.set_search(Some("line 12".into()));
         assert_eq!(pane.search_status(), Some((1, 1)));
         pane.clear();
         assert_eq!(pane.search_status(), Some((0, 0)));
-        pane.push_lines(OutputStream::Stdout, &lines(&["line 12"]));
+        pane.push_lines(OutputStream::Stdout, lines(&["line 12"]));
         assert_eq!(pane.search_status(), Some((0, 1)));
     }
 
     #[test]
     fn horizontal_scroll() {
         let mut pane = viewport_pane(100, 12, 5); // 9 text columns
-        pane.push_lines(OutputStream::Stdout, &lines(&["0123456789abcdef", "short"]));
+        pane.push_lines(OutputStream::Stdout, lines(&["0123456789abcdef", "short"]));
         pane.scroll_right(4);
         let b = body(&draw(&pane, 12, 5));
         assert_eq!(b, ["456789abc", "t", ""]);
@@ -1049,7 +1049,7 @@ mod tests {
 
         // A wide character cut by the left edge is blanked, not shifted.
         let mut wide = viewport_pane(100, 8, 5); // 5 text columns
-        wide.push_lines(OutputStream::Stdout, &lines(&["a日本語b"]));
+        wide.push_lines(OutputStream::Stdout, lines(&["a日本語b"]));
         wide.scroll_right(2);
         assert_eq!(body(&draw(&wide, 8, 5))[0], " 本語");
     }
@@ -1059,7 +1059,7 @@ mod tests {
         let mut pane = LogPane::new(50);
         pane.push_lines(
             OutputStream::Stderr,
-            &lines(&[
+            lines(&[
                 "\x1b[38;5;300m\x1b[9999;2;1m\x1b]8;;http://x\x1b\\link\x1b[",
                 "\x07\x08\x1b\x1b[\u{200d}\u{301}日\t本\x7f\u{85}",
                 "😀\u{fe0f}👩‍👩‍👧 \x1b[1;4;38;2;1;2;3mrgb",
@@ -1099,8 +1099,8 @@ mod tests {
     #[test]
     fn render_shows_text_gutter_highlight_and_badges() {
         let mut pane = viewport_pane(100, 60, 8);
-        pane.push_lines(OutputStream::Stdout, &lines(&["starting restore", "\x1b[32mrestored 12 tables\x1b[0m"]));
-        pane.push_lines(OutputStream::Stderr, &lines(&["warning: Index rebuild slow"]));
+        pane.push_lines(OutputStream::Stdout, lines(&["starting restore", "\x1b[32mrestored 12 tables\x1b[0m"]));
+        pane.push_lines(OutputStream::Stderr, lines(&["warning: Index rebuild slow"]));
         pane.push_marker("exit code 0");
         pane.set_search(Some("index".into()));
         let buf = draw(&pane, 60, 8);
@@ -1129,7 +1129,7 @@ mod tests {
 
         // Other matches: the weaker highlight; dropped lines and paused in the title.
         let mut pane = viewport_pane(3, 70, 8);
-        pane.push_lines(OutputStream::Stdout, &lines(&["a index", "b index", "c index", "d index"]));
+        pane.push_lines(OutputStream::Stdout, lines(&["a index", "b index", "c index", "d index"]));
         pane.set_search(Some("INDEX".into()));
         pane.search_prev();
         let buf = draw(&pane, 70, 8);
@@ -1273,15 +1273,15 @@ mod tests {
         pane.push_marker("── attempt 1 ──");
         pane.push_lines(
             OutputStream::Stdout,
-            &lines(&[
+            lines(&[
                 "$ pg_restore --dbname=orders /backups/orders.dump",
                 "\x1b[32m✔\x1b[0m restored table \x1b[1mcustomers\x1b[0m (12,408 rows)",
                 "\x1b[32m✔\x1b[0m restored table \x1b[1morders\x1b[0m (1,204,551 rows)",
                 "\x1b[33m⚠\x1b[0m index \x1b[36morders_created_at_idx\x1b[0m rebuilt in 41s",
             ]),
         );
-        pane.push_lines(OutputStream::Stderr, &lines(&["\x1b[31merror:\x1b[0m relation \"audit_log\" does not exist"]));
-        pane.push_lines(OutputStream::Stdout, &lines(&["progress\t\x1b[7m 87% \x1b[0m\tETA 0:12"]));
+        pane.push_lines(OutputStream::Stderr, lines(&["\x1b[31merror:\x1b[0m relation \"audit_log\" does not exist"]));
+        pane.push_lines(OutputStream::Stdout, lines(&["progress\t\x1b[7m 87% \x1b[0m\tETA 0:12"]));
         pane.push_marker("exit code 1");
         insta::assert_snapshot!("following_ansi_output", format!("{:?}", draw(&pane, 80, 12)));
     }

@@ -269,7 +269,7 @@ mod tests {
         let mut pane = LogPane::new(100);
         assert!(!pane.wrap());
         let long = format!("start {} end", "x".repeat(40));
-        pane.push_lines(OutputStream::Stdout, &lines(&["first", &long, "last"]));
+        pane.push_lines(OutputStream::Stdout, lines(&["first", &long, "last"]));
         // 20 wide: 17 text columns, 6 rows.
         let off = body(&draw(&pane, 20, 8));
         assert_eq!(off, ["first", "start xxxxxxxxxxx", "last", "", "", ""]);
@@ -294,7 +294,7 @@ mod tests {
     fn wrapped_wide_characters_and_tabs() {
         let mut pane = LogPane::new(100);
         pane.toggle_wrap();
-        pane.push_lines(OutputStream::Stdout, &lines(&["日本語のログ出力", "a\tb\tc"]));
+        pane.push_lines(OutputStream::Stdout, lines(&["日本語のログ出力", "a\tb\tc"]));
         // 9 wide: 6 text columns, i.e. three wide characters per row.
         let b = body(&draw(&pane, 9, 9));
         assert_eq!(b, ["日本語", "のログ", "出力", "a", "  b", "    c", ""]);
@@ -306,7 +306,7 @@ mod tests {
     fn snapshot_wrapped_long_line() {
         let mut pane = LogPane::new(DEFAULT_CAPACITY);
         pane.toggle_wrap();
-        pane.push_lines(OutputStream::Stdout, &lines(&["Checking backup manifest…"]));
+        pane.push_lines(OutputStream::Stdout, lines(&["Checking backup manifest…"]));
         let long = format!(
             "\x1b[2mmanifest:\x1b[0m {}",
             (0..12)
@@ -315,8 +315,8 @@ mod tests {
                 .join(" ")
         );
         pane.push_lines(OutputStream::Stdout, &[long]);
-        pane.push_lines(OutputStream::Stderr, &lines(&["warning: 2 chunks older than the retention window"]));
-        pane.push_lines(OutputStream::Stdout, &lines(&["done"]));
+        pane.push_lines(OutputStream::Stderr, lines(&["warning: 2 chunks older than the retention window"]));
+        pane.push_lines(OutputStream::Stdout, lines(&["done"]));
         insta::assert_snapshot!("wrapped_long_line", format!("{:?}", draw(&pane, 80, 12)));
     }
 }
