@@ -3,6 +3,7 @@
 //! Nothing here touches the journal or the terminal: the caller decides what
 //! to record and what to show.
 
+pub mod certificate;
 pub mod command;
 pub mod command_step;
 pub mod http;
