@@ -6,6 +6,7 @@
 pub mod certificate;
 pub mod command;
 pub mod command_step;
+pub mod dns;
 pub mod http;
 pub mod k8s;
 pub mod leftover;

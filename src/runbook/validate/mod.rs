@@ -20,9 +20,11 @@ use super::template::Templater;
 use super::types::*;
 use crate::digest::hex;
 
+mod dns;
 mod kinds;
 mod sql;
 
+pub use dns::{DEFAULT_DNS_TIMEOUT, DEFAULT_MIN_DAYS};
 pub use sql::parse_point_in_time;
 mod templates;
 mod vars;
