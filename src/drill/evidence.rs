@@ -164,7 +164,7 @@ pub struct DnsResult {
     pub elapsed_ms: u64,
     /// The certificate served for the name (with `tls`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<DnsCertificate>,
+    pub certificate: Option<Box<DnsCertificate>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

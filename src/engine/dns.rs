@@ -251,7 +251,7 @@ pub async fn run(
             say(events, step_id, OutputStream::Stdout, line).await;
         }
     }
-    result.certificate = Some(certificate);
+    result.certificate = Some(Box::new(certificate));
     Ok(DnsOutcome { result, failure })
 }
 

@@ -83,6 +83,10 @@ fn explain_toml_error(message: &str) -> String {
     if message.starts_with("data did not match any variant of untagged enum RawChecklistItem") {
         return "a checklist item must be a string or { text = \"...\", required = false }".to_string();
     }
+    // `min_days = "21"`: say what a number is, not the Rust type.
+    if message.starts_with("invalid type: ") && message.ends_with(", expected i64") {
+        return message.replace(", expected i64", ", expected a whole number (without quotes)");
+    }
     message.to_string()
 }
 
