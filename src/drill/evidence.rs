@@ -29,6 +29,8 @@ pub enum Evidence {
     Sql(SqlResult),
     /// What an `s3-check` found: the bucket's settings, an identity's permissions, the replica.
     Bucket(BucketResult),
+    /// The whole DNS answer of a `dns-check`, and the certificate served for the name.
+    Dns(DnsResult),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,6 +228,69 @@ pub struct ReplicaResult {
     pub max_lag: Option<String>,
 }
 
+/// What a `dns-check` step was answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsResult {
+    /// The name asked for.
+    pub name: String,
+    /// The DNS server that answered (or was asked, when none answered): `10.0.0.2:53`.
+    pub server: String,
+    /// `NOERROR`, `NXDOMAIN`, `SERVFAIL`, … or `no answer`.
+    pub response: String,
+    /// The CNAME chain from the name, in order.
+    #[serde(default)]
+    pub cnames: Vec<DnsCname>,
+    /// The addresses the name resolved to.
+    #[serde(default)]
+    pub addresses: Vec<DnsAddress>,
+    /// What was expected: `CNAME lb.example.net`, `203.0.113.7`, `any address`.
+    pub expected: String,
+    #[serde(default)]
+    pub elapsed_ms: u64,
+    /// The certificate served for the name (with `tls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Box<DnsCertificate>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsCname {
+    pub name: String,
+    pub target: String,
+    pub ttl: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsAddress {
+    pub address: String,
+    pub ttl: u32,
+}
+
+/// The certificate a `dns-check` was served at the resolved address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsCertificate {
+    /// `203.0.113.7:443`, asked with SNI = the name.
+    pub address: String,
+    /// The subject as a distinguished name.
+    #[serde(default)]
+    pub subject: String,
+    /// Common name and subject alternative names.
+    #[serde(default)]
+    pub names: Vec<String>,
+    #[serde(default)]
+    pub issuer: String,
+    /// notAfter, RFC 3339 UTC.
+    #[serde(default)]
+    pub not_after: Option<String>,
+    #[serde(default)]
+    pub days_left: Option<i64>,
+    pub min_days: i64,
+    /// Valid for the name and chained to a trusted CA (rustls/webpki).
+    pub trusted: bool,
+    /// Why the certificate is not good enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
 /// What a `sql-check` step found in the restored database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SqlResult {
@@ -325,6 +390,7 @@ impl Evidence {
             Evidence::Http(_) => "http",
             Evidence::Sql(_) => "sql",
             Evidence::Bucket(_) => "bucket",
+            Evidence::Dns(_) => "dns",
         }
     }
 
@@ -334,7 +400,7 @@ impl Evidence {
             Evidence::Tag(t) => Some((&t.context, &t.namespace, &t.server)),
             Evidence::Scale(s) => Some((&s.context, &s.namespace, &s.server)),
             Evidence::Wait(w) => Some((&w.context, &w.namespace, &w.server)),
-            Evidence::Backup(_) | Evidence::Http(_) | Evidence::Sql(_) | Evidence::Bucket(_) => None,
+            Evidence::Backup(_) | Evidence::Http(_) | Evidence::Sql(_) | Evidence::Dns(_) | Evidence::Bucket(_) => None,
         }
     }
 
@@ -349,6 +415,7 @@ impl Evidence {
             Evidence::Http(h) => serde_json::to_value(h),
             Evidence::Sql(q) => serde_json::to_value(q),
             Evidence::Bucket(b) => serde_json::to_value(b),
+            Evidence::Dns(d) => serde_json::to_value(d),
         };
         value.unwrap_or(serde_json::Value::Null)
     }
@@ -379,6 +446,7 @@ impl<'de> Deserialize<'de> for Evidence {
             "http" => serde_json::from_value(value).map(Evidence::Http),
             "sql" => serde_json::from_value(value).map(Evidence::Sql),
             "bucket" => serde_json::from_value(value).map(Evidence::Bucket),
+            "dns" => serde_json::from_value(value).map(Evidence::Dns),
             other => return Err(D::Error::custom(format!("unknown evidence kind `{other}`"))),
         };
         evidence.map_err(|e| D::Error::custom(format!("{kind} evidence: {e}")))
@@ -551,8 +619,10 @@ mod tests {
     fn unknown_evidence_is_a_clear_error() {
         let error = serde_json::from_str::<Evidence>(r#"{"what":1}"#).unwrap_err().to_string();
         assert!(error.contains("unrecognised evidence"), "{error}");
+        let error = serde_json::from_str::<Evidence>(r#"{"kind":"smtp"}"#).unwrap_err().to_string();
+        assert!(error.contains("unknown evidence kind `smtp`"), "{error}");
         let error = serde_json::from_str::<Evidence>(r#"{"kind":"dns"}"#).unwrap_err().to_string();
-        assert!(error.contains("unknown evidence kind `dns`"), "{error}");
+        assert!(error.starts_with("dns evidence:"), "{error}");
         let error = serde_json::from_str::<Evidence>(r#"{"kind":"tag","tag":1}"#).unwrap_err().to_string();
         assert!(error.starts_with("tag evidence:"), "{error}");
     }

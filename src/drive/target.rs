@@ -25,10 +25,17 @@ pub fn step_target(step: &Step, context: &TemplateContext, templater: &Templater
         Action::S3Backup(s) if training => Some(format!("bucket {} (the sandbox's copy, training)", render(&s.bucket))),
         Action::S3Check(s) if training => Some(format!("bucket {} (the sandbox's copy, training)", render(&s.bucket))),
         Action::SqlCheck(_) if training => Some("the sandbox database (training)".to_string()),
+        Action::DnsCheck(s) if training => {
+            Some(format!("DNS name {} (the sandbox's answer, training)", render(&s.name)))
+        }
         Action::S3Backup(s) => Some(format!("bucket {}", render(&s.bucket))),
         Action::S3Check(s) => Some(format!("bucket {}", render(&s.bucket))),
         Action::HttpCheck(s) => Some(render(&s.url)),
         Action::SqlCheck(s) => Some(format!("database {}", render(&s.database))),
+        Action::DnsCheck(s) => Some(match &s.nameserver {
+            Some(server) => format!("DNS name {} (asking {})", render(&s.name), render(server)),
+            None => format!("DNS name {}", render(&s.name)),
+        }),
         Action::Command(_) | Action::Manual | Action::Checklist(_) => None,
     }
 }

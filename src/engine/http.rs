@@ -5,8 +5,6 @@
 //! followed: a 301 is reported as a 301. For HTTPS the server certificate's
 //! expiry is read and reported, with a warning when it is near.
 
-pub mod der;
-
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -27,6 +25,7 @@ use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 
 use crate::drill::evidence::{Evidence, HttpResult};
+use crate::engine::certificate;
 use crate::engine::render::RenderError;
 use crate::engine::{EngineEvent, OutputStream};
 use crate::runbook::duration::format_duration;
@@ -175,7 +174,7 @@ pub enum HttpError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Certificate {
     Expires(Timestamp),
-    Unreadable(der::ValidityError),
+    Unreadable(certificate::CertificateError),
 }
 
 /// What one attempt saw.
@@ -392,7 +391,7 @@ async fn report_certificate(
     let host = &step.target.host;
     match certificate {
         Certificate::Expires(expiry) => {
-            let days = der::days_left(*expiry, Timestamp::now());
+            let days = certificate::days_left(*expiry, Timestamp::now());
             let line = format!("certificate of {host} expires {expiry} ({days} days left)");
             say(events, step_id, OutputStream::Stdout, line).await;
             if days < CERT_WARNING_DAYS {
@@ -420,7 +419,7 @@ pub(crate) fn system_roots() -> &'static [CertificateDer<'static>] {
 
 /// Why TLS for a check could not be set up.
 #[derive(Debug, thiserror::Error)]
-enum TlsSetupError {
+pub(crate) enum TlsSetupError {
     #[error("cannot read `ca_file` {}: {source}", .path.display())]
     ReadCaFile {
         path: PathBuf,
@@ -445,8 +444,14 @@ enum TlsSetupError {
     Config(#[source] rustls::Error),
 }
 
-/// TLS for one check: the system's CAs, plus `ca_file`'s.
-fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<Tls, TlsSetupError> {
+/// The CAs a check trusts: the system's, plus `ca_file`'s. Also says
+/// whether a `ca_file` was given (which explains an unknown issuer).
+pub(crate) fn root_store(ca_file: Option<&std::path::Path>) -> Result<(rustls::RootCertStore, bool), TlsSetupError> {
+    let (roots, _) = roots_counted(ca_file)?;
+    Ok((roots, ca_file.is_some()))
+}
+
+fn roots_counted(ca_file: Option<&std::path::Path>) -> Result<(rustls::RootCertStore, usize), TlsSetupError> {
     let mut roots = rustls::RootCertStore::empty();
     let (system, _) = roots.add_parsable_certificates(system_roots().iter().cloned());
     if let Some(path) = ca_file {
@@ -461,6 +466,12 @@ fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<Tls, TlsSetupError
             return Err(TlsSetupError::NoCertificate { path: path.into() });
         }
     }
+    Ok((roots, system))
+}
+
+/// TLS for one check: the system's CAs, plus `ca_file`'s.
+fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<Tls, TlsSetupError> {
+    let (roots, system) = roots_counted(ca_file)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -508,13 +519,12 @@ async fn attempt(step: &HttpCheckStep, tls: Option<&Tls>) -> Observation {
                 Ok(stream) => stream,
                 Err(error) => return Observation::Error(describe_tls(&error, &address, tls)),
             };
-            let certificate =
-                stream.get_ref().1.peer_certificates().and_then(|chain| chain.first()).map(|leaf| match der::validity(
-                    leaf,
-                ) {
-                    Ok(validity) => Certificate::Expires(validity.not_after),
+            let certificate = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first()).map(|leaf| {
+                match certificate::read(leaf) {
+                    Ok(info) => Certificate::Expires(info.not_after),
                     Err(why) => Certificate::Unreadable(why),
-                });
+                }
+            });
             exchange(step, stream, certificate).await
         }
     }

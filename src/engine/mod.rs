@@ -3,8 +3,10 @@
 //! Nothing here touches the journal or the terminal: the caller decides what
 //! to record and what to show.
 
+pub mod certificate;
 pub mod command;
 pub mod command_step;
+pub mod dns;
 pub mod http;
 pub mod k8s;
 pub mod leftover;

@@ -22,6 +22,9 @@ pub enum RenderError {
     /// The rendered `url` cannot be checked.
     #[error("`url`: {0}")]
     Url(#[source] HttpUrlError),
+    /// The rendered value of `key` is not what the key takes.
+    #[error("`{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
     /// The rendered `before` is not a point in time.
     #[error("`before`: {0}")]
     PointInTime(String),

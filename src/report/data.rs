@@ -1,4 +1,4 @@
-//! The evidence of a `sql-check` in words, the same for every report
+//! The evidence of a `sql-check` (and a `dns-check`) in words, the same for every report
 //! format (each escapes it its own way): what each query answered against
 //! what was expected, the newest data restored, the fingerprint and how it
 //! compares with the previous completed drill.
@@ -60,6 +60,41 @@ pub fn sql_lines(result: &SqlResult) -> Vec<String> {
                 }
                 lines.extend(comparison.problems.iter().map(|p| format!("problem: {p}")));
             }
+        }
+    }
+    lines
+}
+
+/// The evidence of a `dns-check` in words, for every report format and
+/// the TUI: the server and its response, the CNAME chain and addresses with
+/// their TTLs, then the certificate served for the name.
+pub fn dns_lines(result: &crate::drill::evidence::DnsResult) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{} asked of {}: {} in {} ms (expected {})",
+        result.name, result.server, result.response, result.elapsed_ms, result.expected
+    )];
+    for cname in &result.cnames {
+        lines.push(format!("{} CNAME {} (TTL {} s)", cname.name, cname.target, cname.ttl));
+    }
+    if !result.addresses.is_empty() {
+        let addresses: Vec<String> =
+            result.addresses.iter().map(|a| format!("{} (TTL {} s)", a.address, a.ttl)).collect();
+        lines.push(format!("addresses: {}", addresses.join(", ")));
+    }
+    if let Some(certificate) = &result.certificate {
+        let names = if certificate.names.is_empty() { "-".to_string() } else { certificate.names.join(", ") };
+        lines.push(format!("TLS certificate at {}: {names}", certificate.address));
+        if !certificate.issuer.is_empty() {
+            lines.push(format!("issued by {}", certificate.issuer));
+        }
+        if let Some(expires) = &certificate.not_after {
+            let days = certificate.days_left.map(|d| format!(", {d} days left at the check")).unwrap_or_default();
+            lines.push(format!("expires {expires}{days} (at least {} wanted)", certificate.min_days));
+        }
+        match &certificate.problem {
+            Some(problem) => lines.push(format!("certificate FAILED: {problem}")),
+            None if certificate.trusted => lines.push("certificate trusted and valid for the name".to_string()),
+            None => {}
         }
     }
     lines

@@ -313,6 +313,11 @@ fn evidence_markdown(out: &mut String, evidence: &Evidence) {
                 let _ = writeln!(out, "- {}", line.trim_start());
             }
         }
+        Evidence::Dns(result) => {
+            for line in super::data::dns_lines(result) {
+                let _ = writeln!(out, "- {line}");
+            }
+        }
         Evidence::Http(http) => {
             let attempts = match http.attempts {
                 1 => String::new(),

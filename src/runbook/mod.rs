@@ -13,7 +13,7 @@ use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use types::*;
-pub use validate::{parse, parse_point_in_time};
+pub use validate::{DEFAULT_DNS_TIMEOUT, DEFAULT_MIN_DAYS, parse, parse_point_in_time};
 
 /// Why a runbook could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -186,6 +186,7 @@ pub enum StepKind {
     K8sScale,
     HttpCheck,
     SqlCheck,
+    DnsCheck,
 }
 
 impl StepKind {
@@ -201,6 +202,7 @@ impl StepKind {
             StepKind::K8sScale => "k8s-scale",
             StepKind::HttpCheck => "http-check",
             StepKind::SqlCheck => "sql-check",
+            StepKind::DnsCheck => "dns-check",
         }
     }
 }
@@ -301,7 +303,7 @@ pub struct RawStep {
     pub retries: Option<Sp<i64>>,
     /// Wait between attempts (default `5s`).
     pub interval: Option<Sp<String>>,
-    /// PEM file of CA certificates trusted besides the system's, for a site behind a private CA.
+    /// PEM file of CA certificates trusted besides the system's, for a site behind a private CA (`http-check`, `dns-check`).
     pub ca_file: Option<Sp<String>>,
 
     // s3-backup: the restore-target policy
@@ -325,6 +327,28 @@ pub struct RawStep {
     pub on_shrink: Option<Sp<String>>,
     /// The queries of a `sql-check`, each with what it must answer.
     pub check: Option<Sp<Vec<Sp<RawSqlCheck>>>>,
+
+    // dns-check
+    /// The DNS name a `dns-check` resolves, e.g. `dr.{{ project }}.com`.
+    pub name: Option<Sp<String>>,
+    /// The name must be a CNAME to this host name (directly or through further CNAMEs).
+    pub cname: Option<Sp<String>>,
+    /// The name must resolve to exactly these addresses (instead of `cname`).
+    pub resolves_to: Option<Sp<Vec<Sp<String>>>>,
+    /// Connect to the resolved address and check its TLS certificate for the name.
+    pub tls: Option<Sp<RawTls>>,
+    /// Ask this DNS server (`IP` or `IP:port`) instead of the system's resolver.
+    pub nameserver: Option<Sp<String>>,
+}
+
+/// `tls = { port = 443, min_days = 21 }` of a `dns-check`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// The port to connect to (default 443).
+    pub port: Option<Sp<i64>>,
+    /// The certificate must be valid for at least this many more days (default 14).
+    pub min_days: Option<Sp<i64>>,
 }
 
 /// One `[[step.check]]` of a `sql-check` step.
@@ -415,6 +439,11 @@ impl RawStep {
             max_shrink,
             on_shrink,
             check,
+            name,
+            cname,
+            resolves_to,
+            tls,
+            nameserver,
             url,
             capture,
             confirm
@@ -476,11 +505,12 @@ pub fn allowed_keys(kind: StepKind) -> &'static [&'static str] {
         StepKind::SqlCheck => {
             &["database", "password", "fingerprint", "exact", "max_shrink", "on_shrink", "check", "timeout"]
         }
+        StepKind::DnsCheck => &["name", "cname", "resolves_to", "tls", "ca_file", "nameserver", "timeout"],
     }
 }
 
 /// Every kind, for suggestions and the "which kinds use this key" hint.
-pub const ALL_KINDS: [StepKind; 10] = [
+pub const ALL_KINDS: [StepKind; 11] = [
     StepKind::Manual,
     StepKind::Checklist,
     StepKind::Command,
@@ -491,4 +521,5 @@ pub const ALL_KINDS: [StepKind; 10] = [
     StepKind::K8sScale,
     StepKind::HttpCheck,
     StepKind::SqlCheck,
+    StepKind::DnsCheck,
 ];

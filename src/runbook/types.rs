@@ -126,6 +126,7 @@ pub enum Action {
     K8sScale(K8sScaleSpec),
     HttpCheck(HttpCheckSpec),
     SqlCheck(SqlCheckSpec),
+    DnsCheck(DnsCheckSpec),
 }
 
 #[derive(Debug, Clone)]
@@ -372,6 +373,76 @@ pub struct HttpCheckSpec {
     pub timeout: Option<Duration>,
     /// PEM CA certificates trusted besides the system's.
     pub ca_file: Option<Template>,
+}
+
+/// What a `dns-check` expects the name to resolve to.
+#[derive(Debug, Clone)]
+pub enum DnsExpect {
+    /// Any address will do.
+    Resolves,
+    /// A CNAME to this host name.
+    Cname(Template),
+    /// Exactly these addresses.
+    Addresses(Vec<Template>),
+}
+
+/// `tls = { port, min_days }`: the certificate served for the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsExpect {
+    pub port: u16,
+    pub min_days: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct DnsCheckSpec {
+    pub name: Template,
+    pub expect: DnsExpect,
+    pub tls: Option<TlsExpect>,
+    /// PEM CA certificates trusted besides the system's.
+    pub ca_file: Option<Template>,
+    /// `IP` or `IP:port`; `None`: the system's resolver.
+    pub nameserver: Option<Template>,
+    /// For the answer (and, apart, for the TLS handshake).
+    pub timeout: Duration,
+}
+
+/// Parses a `nameserver`: an IP address with an optional port (53 by default).
+pub fn parse_nameserver(text: &str) -> Result<std::net::SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(address) = text.parse::<std::net::SocketAddr>() {
+        return Ok(address);
+    }
+    if let Ok(ip) = text.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    Err(format!("`{text}` is not a DNS server address: give an IP address with an optional port, e.g. \"10.0.0.2:53\""))
+}
+
+/// Checks a DNS name: labels of letters, digits, `-` and `_`, each 1 to 63
+/// characters, 253 in all; a final dot is allowed.
+pub fn check_dns_name(text: &str) -> Result<(), String> {
+    let name = text.strip_suffix('.').unwrap_or(text);
+    if name.is_empty() {
+        return Err("the name is empty".to_string());
+    }
+    if name.len() > 253 {
+        return Err(format!("`{text}` is longer than 253 characters"));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(format!("`{text}` has an empty label (two dots in a row?)"));
+        }
+        if label.len() > 63 {
+            return Err(format!("`{text}`: the label `{label}` is longer than 63 characters"));
+        }
+        if let Some(bad) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+            return Err(format!("`{text}` is not a DNS name: `{bad}` is not allowed (letters, digits, `-`)"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("`{text}`: the label `{label}` starts or ends with `-`"));
+        }
+    }
+    Ok(())
 }
 
 /// An `http-check` URL taken apart: what the connection needs.

@@ -4,6 +4,7 @@
 //! the decisions about interrupted and failed steps.
 
 mod command;
+mod dns;
 mod http;
 mod k8s;
 mod manual;
@@ -71,6 +72,7 @@ impl Conductor {
             Action::K8sScale(spec) => self.k8s_scale(index, &step, spec, began).await,
             Action::HttpCheck(spec) => self.http_check(index, &step, spec, began).await,
             Action::SqlCheck(spec) => self.sql_check(index, &step, spec, began).await,
+            Action::DnsCheck(spec) => self.dns_check(index, &step, spec, began).await,
         }
     }
 

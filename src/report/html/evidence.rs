@@ -17,6 +17,7 @@ pub(super) fn evidence_title(evidence: &Evidence) -> &'static str {
         Evidence::Http(_) => "How the URL answered",
         Evidence::Sql(_) => "What the database answered",
         Evidence::Bucket(_) => "What the bucket check found",
+        Evidence::Dns(_) => "What DNS answered",
     }
 }
 
@@ -94,6 +95,7 @@ pub(super) fn evidence_lines(evidence: &Evidence) -> Vec<String> {
         Evidence::Bucket(result) => {
             lines.extend(result.lines().iter().map(|line| format!("<code>{}</code>", esc(line.trim_start()))))
         }
+        Evidence::Dns(result) => lines.extend(crate::report::data::dns_lines(result).iter().map(|line| esc(line))),
     }
     lines
 }

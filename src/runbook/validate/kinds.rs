@@ -41,6 +41,7 @@ impl Validator<'_> {
             }
             StepKind::Command => Action::Command(self.command(raw)?),
             StepKind::SqlCheck => Action::SqlCheck(self.sql_check(raw)?),
+            StepKind::DnsCheck => Action::DnsCheck(self.dns_check(raw)?),
             StepKind::S3Backup => {
                 let bucket = template(self.require(raw, &raw.bucket, "bucket")?);
                 let select = self.backup_select(raw);
@@ -420,7 +421,7 @@ impl Validator<'_> {
         Some(AccessSpec { identity, can, cannot })
     }
 
-    fn ranged(&mut self, value: &Sp<i64>, key: &str, min: i64, max: i64) -> Option<i64> {
+    pub(super) fn ranged(&mut self, value: &Sp<i64>, key: &str, min: i64, max: i64) -> Option<i64> {
         if (min..=max).contains(&**value) {
             Some(**value)
         } else {

@@ -20,9 +20,11 @@ use super::template::Templater;
 use super::types::*;
 use crate::digest::hex;
 
+mod dns;
 mod kinds;
 mod sql;
 
+pub use dns::{DEFAULT_DNS_TIMEOUT, DEFAULT_MIN_DAYS};
 pub use sql::parse_point_in_time;
 mod templates;
 mod vars;
@@ -80,6 +82,10 @@ fn explain_toml_error(message: &str) -> String {
     }
     if message.starts_with("data did not match any variant of untagged enum RawChecklistItem") {
         return "a checklist item must be a string or { text = \"...\", required = false }".to_string();
+    }
+    // `min_days = "21"`: say what a number is, not the Rust type.
+    if message.starts_with("invalid type: ") && message.ends_with(", expected i64") {
+        return message.replace(", expected i64", ", expected a whole number (without quotes)");
     }
     message.to_string()
 }

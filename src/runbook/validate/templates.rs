@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use super::{BUILTIN_DRILL, CaptureInfo, DRILL_FIELDS, Validator};
 use crate::runbook::diagnostic::did_you_mean;
-use crate::runbook::types::{Action, BackupSelect, K8sTarget, ProbeIdentity, Template, VarDef};
+use crate::runbook::types::{Action, BackupSelect, DnsExpect, K8sTarget, ProbeIdentity, Template, VarDef};
 
 /// Where a template's value ends up decides what it may contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +238,18 @@ pub(super) fn collect_templates(action: &Action, out: &mut Vec<(Template, Templa
         Action::HttpCheck(http) => {
             plain(&http.contains);
             plain(&http.ca_file);
+        }
+        Action::DnsCheck(dns) => {
+            plain(&dns.ca_file);
+            plain(&dns.nameserver);
+            out.push((dns.name.clone(), TemplateUse::Plain));
+            match &dns.expect {
+                DnsExpect::Resolves => {}
+                DnsExpect::Cname(cname) => out.push((cname.clone(), TemplateUse::Plain)),
+                DnsExpect::Addresses(addresses) => {
+                    out.extend(addresses.iter().map(|a| (a.clone(), TemplateUse::Plain)));
+                }
+            }
         }
         Action::SqlCheck(sql) => {
             out.push((sql.database.clone(), TemplateUse::Plain));

@@ -149,6 +149,17 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             };
             sql_table(app, spec, result, running, area.width.saturating_sub(2) as usize, &mut lines);
         }
+        Action::DnsCheck(_) => match state.and_then(|s| s.evidence.as_ref()) {
+            // The whole answer, as the reports give it.
+            Some(crate::drill::evidence::Evidence::Dns(result)) => {
+                for line in crate::report::data::dns_lines(result) {
+                    let style = if line.contains("FAILED") { theme.bad() } else { theme.code() };
+                    lines.push(Line::from(Span::styled(line, style)));
+                }
+            }
+            _ if running => lines.push(Line::from(Span::styled("asking DNS…", theme.warn()))),
+            _ => {}
+        },
         _ => {}
     }
     // Screenshots and attachments kept for the step (`A` attaches one).
