@@ -324,6 +324,7 @@ fn unsupported_steps(runbook: &Runbook) -> Vec<String> {
                     | Action::K8sScale(_)
                     | Action::HttpCheck(_)
                     | Action::SqlCheck(_)
+                    | Action::BrowserCheck(_)
             )
         })
         .map(|s| format!("`{}` ({}, line {})", s.id, s.kind.name(), s.line))

@@ -25,6 +25,8 @@ pub fn step_target(step: &Step, context: &TemplateContext, templater: &Templater
         Action::S3Check(s) => Some(format!("bucket {}", render(&s.bucket))),
         Action::HttpCheck(s) => Some(render(&s.url)),
         Action::SqlCheck(s) => Some(format!("database {}", render(&s.database))),
+        Action::BrowserCheck(_) if training => Some("the training sandbox site on 127.0.0.1".to_string()),
+        Action::BrowserCheck(s) => Some(render(&s.url)),
         Action::Command(_) | Action::Manual | Action::Checklist(_) => None,
     }
 }

@@ -16,6 +16,7 @@ pub(super) fn evidence_title(evidence: &Evidence) -> &'static str {
         Evidence::Wait(_) => "What DR ran",
         Evidence::Http(_) => "How the URL answered",
         Evidence::Sql(_) => "What the database answered",
+        Evidence::Browser(_) => "What the browser did",
     }
 }
 
@@ -90,6 +91,9 @@ pub(super) fn evidence_lines(evidence: &Evidence) -> Vec<String> {
             }
         }
         Evidence::Sql(result) => lines.extend(crate::report::data::sql_lines(result).iter().map(|line| esc(line))),
+        Evidence::Browser(result) => {
+            lines.extend(crate::report::data::browser_lines(result).iter().map(|line| esc(line)))
+        }
     }
     lines
 }

@@ -40,6 +40,7 @@ impl Validator<'_> {
             }
             StepKind::Command => Action::Command(self.command(raw)?),
             StepKind::SqlCheck => Action::SqlCheck(self.sql_check(raw)?),
+            StepKind::BrowserCheck => Action::BrowserCheck(self.browser_check(raw)?),
             StepKind::S3Backup => {
                 let bucket = template(self.require(raw, &raw.bucket, "bucket")?);
                 let select = self.backup_select(raw);
@@ -312,7 +313,7 @@ impl Validator<'_> {
         Some(K8sTarget { context: raw.context.as_ref().map(template), namespace })
     }
 
-    fn ranged(&mut self, value: &Sp<i64>, key: &str, min: i64, max: i64) -> Option<i64> {
+    pub(super) fn ranged(&mut self, value: &Sp<i64>, key: &str, min: i64, max: i64) -> Option<i64> {
         if (min..=max).contains(&**value) {
             Some(**value)
         } else {
