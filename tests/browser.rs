@@ -112,9 +112,9 @@ fn events(home: &Home) -> Vec<Value> {
 fn browser_evidence(home: &Home) -> Value {
     events(home)
         .into_iter()
-        .filter(|e| e["type"] == "evidence" && e["evidence"]["kind"] == "browser")
+        .filter(|e| e["type"] == "chosen" && e["choice"]["kind"] == "browser")
         .last()
-        .map(|e| e["evidence"].clone())
+        .map(|e| e["choice"].clone())
         .unwrap_or_else(|| panic!("no browser evidence in\n{}", home.journal()))
 }
 

@@ -159,7 +159,10 @@ impl Plain {
                     return;
                 }
                 // Kubernetes steps say as much in their output and pod tables.
-                if self.kind_of_running().is_some_and(|kind| kind.starts_with("k8s-") || kind == "http-check") {
+                if self
+                    .kind_of_running()
+                    .is_some_and(|kind| kind.starts_with("k8s-") || kind == "http-check" || kind == "browser-check")
+                {
                     return;
                 }
                 self.progress_at = Some(Instant::now());

@@ -313,6 +313,13 @@ where
     for (index, action) in step.actions.iter().enumerate() {
         let number = index + 1;
         let started = Instant::now();
+        let message = format!(
+            "action {number}/{}: {} {}",
+            step.actions.len(),
+            action.action.verb(),
+            step.redact(&action.action.target())
+        );
+        let _ = events.send(EngineEvent::Progress { step_id: place.step_id.to_string(), message }).await;
         let done = tokio::select! {
             // Each wait inside says what it waited for when its time is up; this
             // outer limit (a little longer) only catches a browser that stopped answering.
