@@ -112,8 +112,8 @@ fn events(home: &Home) -> Vec<Value> {
 fn browser_evidence(home: &Home) -> Value {
     events(home)
         .into_iter()
-        .filter(|e| e["type"] == "chosen" && e["choice"]["kind"] == "browser")
-        .last()
+        .rev()
+        .find(|e| e["type"] == "chosen" && e["choice"]["kind"] == "browser")
         .map(|e| e["choice"].clone())
         .unwrap_or_else(|| panic!("no browser evidence in\n{}", home.journal()))
 }
@@ -125,8 +125,8 @@ fn attached(home: &Home) -> Vec<Value> {
 fn finished(home: &Home) -> Value {
     events(home)
         .into_iter()
-        .filter(|e| e["type"] == "step_finished" && e["step"] == "smoke-browser")
-        .last()
+        .rev()
+        .find(|e| e["type"] == "step_finished" && e["step"] == "smoke-browser")
         .unwrap_or_else(|| panic!("the step did not finish:\n{}", home.journal()))
 }
 
@@ -159,6 +159,8 @@ fn action_verdicts(evidence: &Value) -> Vec<(String, bool)> {
 fn the_happy_path_logs_in_edits_uploads_and_keeps_hashed_screenshots() {
     let site = TestSite::start();
     let home = Home::new();
+    // The site answers the upload with the size it received.
+    let size = std::fs::metadata(sample_image()).unwrap().len();
     let actions = format!(
         r##"{LOGIN}
 [[step.action]]
@@ -189,7 +191,7 @@ upload = {{ selector = "input[type=file]", file = "{{{{ sample_image }}}}" }}
 [[step.action]]
 click = "button[type=submit]"
 [[step.action]]
-expect_text = "Uploaded sample-upload.png"
+expect_text = "Uploaded sample-upload.png ({size} bytes)"
 [[step.action]]
 goto = "/admin/"
 [[step.action]]
@@ -213,10 +215,8 @@ screenshot = "dashboard"
     assert_eq!(first["url"], format!("{}/admin/login/", site.url()));
     // After the login's click the browser is on the dashboard.
     assert_eq!(evidence["actions"][2]["url"], format!("{}/admin/", site.url()), "{evidence:#}");
-    // The upload reached the server, the right size.
-    let size = std::fs::metadata(sample_image()).unwrap().len();
-    let page = evidence["actions"].as_array().unwrap().iter().find(|a| a["verb"] == "upload").unwrap();
-    assert!(page["target"].as_str().unwrap().contains("sample-upload.png"), "{page}");
+    let upload = evidence["actions"].as_array().unwrap().iter().find(|a| a["verb"] == "upload").unwrap();
+    assert!(upload["target"].as_str().unwrap().contains("sample-upload.png"), "{upload}");
     assert!(stdout.contains("ok 17. expect_text"), "{stdout}");
 
     let files = assert_files_match(&home);
@@ -233,7 +233,6 @@ screenshot = "dashboard"
     assert!(markdown.contains("after-login.png"), "{markdown}");
     let html = std::fs::read_to_string(drill.join("report.html")).unwrap();
     assert!(html.contains("What the browser did") && html.contains("dashboard.png"), "html report");
-    let _ = size;
 }
 
 #[test]

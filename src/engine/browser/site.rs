@@ -236,7 +236,9 @@ fn page(status: StatusCode, title: &str, content: &str) -> Reply {
     );
     let mut reply = Response::new(Full::new(Bytes::from(html)));
     *reply.status_mut() = status;
-    reply.headers_mut().insert(hyper::header::CONTENT_TYPE, "text/html; charset=utf-8".parse().expect("static header"));
+    reply
+        .headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/html; charset=utf-8"));
     reply
 }
 
