@@ -471,10 +471,12 @@ async fn perform(page: &Page, action: &Act, timeout: Duration) -> Result<Done, S
                 if found {
                     return Ok(Done::nothing());
                 }
-                if Instant::now() + POLL >= deadline {
+                // One last look at (or after) the deadline: it waits its whole limit, never less.
+                let now = Instant::now();
+                if now >= deadline {
                     return Err(format!("the page does not show \"{text}\" (waited {limit})"));
                 }
-                tokio::time::sleep(POLL).await;
+                tokio::time::sleep(POLL.min(deadline - now)).await;
             }
         }
         Act::Upload { selector, file } => {
@@ -530,13 +532,14 @@ async fn element(
                 .await
                 .map_err(|e| format!("cannot reach `{selector}`: {}", describe(&e)));
         }
-        if Instant::now() + POLL >= deadline {
+        let now = Instant::now();
+        if now >= deadline {
             return Err(match last {
                 0 => format!("no element matches `{selector}` (waited {limit})"),
                 _ => format!("`{selector}` is on the page but not visible (waited {limit})"),
             });
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(POLL.min(deadline - now)).await;
     }
 }
 
