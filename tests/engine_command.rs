@@ -47,7 +47,10 @@ async fn collect(mut rx: mpsc::Receiver<EngineEvent>) -> (Vec<String>, Vec<Strin
                     OutputStream::Stderr => err.extend(lines),
                 }
             }
-            EngineEvent::Progress { .. } | EngineEvent::Pods { .. } | EngineEvent::Evidence { .. } => {}
+            EngineEvent::Progress { .. }
+            | EngineEvent::Pods { .. }
+            | EngineEvent::Evidence { .. }
+            | EngineEvent::FileSaved { .. } => {}
         }
     }
     (out, err)

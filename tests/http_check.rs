@@ -184,6 +184,7 @@ async fn check_with(step: &HttpCheckStep, cancel: CancellationToken) -> Checked 
                 EngineEvent::Progress { message, .. } => progress.push(message),
                 EngineEvent::Pods { .. } => panic!("an http-check has no pods"),
                 EngineEvent::Evidence { .. } => panic!("an http-check journals its evidence when it ends"),
+                EngineEvent::FileSaved { .. } => panic!("an http-check saves no file"),
             }
         }
         (lines, progress)

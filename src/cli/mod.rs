@@ -340,6 +340,7 @@ fn unsupported_steps(runbook: &Runbook) -> Vec<String> {
                     | Action::HttpCheck(_)
                     | Action::SqlCheck(_)
                     | Action::DnsCheck(_)
+                    | Action::BrowserCheck(_)
             )
         })
         .map(|s| format!("`{}` ({}, line {})", s.id, s.kind.name(), s.line))

@@ -159,10 +159,9 @@ impl Plain {
                     return;
                 }
                 // Kubernetes steps say as much in their output and pod tables.
-                if self
-                    .kind_of_running()
-                    .is_some_and(|kind| kind.starts_with("k8s-") || kind == "http-check" || kind == "dns-check")
-                {
+                if self.kind_of_running().is_some_and(|kind| {
+                    kind.starts_with("k8s-") || matches!(kind, "http-check" | "dns-check" | "browser-check")
+                }) {
                     return;
                 }
                 self.progress_at = Some(Instant::now());

@@ -31,6 +31,8 @@ pub enum Evidence {
     Bucket(BucketResult),
     /// The whole DNS answer of a `dns-check`, and the certificate served for the name.
     Dns(DnsResult),
+    /// What the actions of a `browser-check` did, each with where the page was.
+    Browser(BrowserResult),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -328,6 +330,72 @@ pub struct SqlAnswer {
     pub elapsed_ms: u64,
 }
 
+/// What a `browser-check` step did: journaled when the browser is up and
+/// again after each action, so the report (and a live view) has every
+/// action that ran, even when a later one failed or drillbook died.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserResult {
+    /// The base URL the actions ran against (the sandbox site's, in training).
+    pub url: String,
+    /// The browser's product and version (`Chrome/156.0.8078.129`).
+    #[serde(default)]
+    pub browser: String,
+    /// The actions ran against drillbook's training sandbox site, not the runbook's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sandbox: bool,
+    /// The attempt of the step this is the evidence of.
+    #[serde(default)]
+    pub attempt: u32,
+    /// The actions that ran, in order (the failing one last).
+    pub actions: Vec<BrowserActionResult>,
+}
+
+/// One action, how long it took and where the page was after it. Never a
+/// value typed into a field: `target` is the selectors, and every text is
+/// redacted of secrets before it is journaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserActionResult {
+    /// 1-based, as `drillbook check` counts them.
+    pub index: usize,
+    /// `goto`, `fill`, `click`, `wait_for`, `expect_text`, `upload`, `screenshot`.
+    pub verb: String,
+    /// The path, selector(s), text or screenshot name it acted on.
+    pub target: String,
+    /// The page's URL after it.
+    #[serde(default)]
+    pub url: String,
+    /// The HTTP status of the page's document, where the browser knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub duration_ms: u64,
+    pub ok: bool,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// A screenshot it took (or of the failing page), relative to the drill directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screenshot: Option<String>,
+}
+
+impl BrowserActionResult {
+    /// One line for the log, the plain output and the reports.
+    pub fn line(&self) -> String {
+        let status = self.status.map(|s| format!(" {s}")).unwrap_or_default();
+        let mark = if self.ok { "ok" } else { "FAILED" };
+        let mut line = format!(
+            "{mark} {}. {} {} ({} ms){status} {}",
+            self.index, self.verb, self.target, self.duration_ms, self.url
+        );
+        if let Some(shot) = &self.screenshot {
+            line.push_str(&format!(" → {shot}"));
+        }
+        if let Some(problem) = &self.problem {
+            line.push_str(&format!(": {problem}"));
+        }
+        line.trim_end().to_string()
+    }
+}
+
 /// Every table's row count and columns, and one hash of the whole schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprint {
@@ -391,6 +459,7 @@ impl Evidence {
             Evidence::Sql(_) => "sql",
             Evidence::Bucket(_) => "bucket",
             Evidence::Dns(_) => "dns",
+            Evidence::Browser(_) => "browser",
         }
     }
 
@@ -400,7 +469,12 @@ impl Evidence {
             Evidence::Tag(t) => Some((&t.context, &t.namespace, &t.server)),
             Evidence::Scale(s) => Some((&s.context, &s.namespace, &s.server)),
             Evidence::Wait(w) => Some((&w.context, &w.namespace, &w.server)),
-            Evidence::Backup(_) | Evidence::Http(_) | Evidence::Sql(_) | Evidence::Dns(_) | Evidence::Bucket(_) => None,
+            Evidence::Backup(_)
+            | Evidence::Http(_)
+            | Evidence::Sql(_)
+            | Evidence::Dns(_)
+            | Evidence::Bucket(_)
+            | Evidence::Browser(_) => None,
         }
     }
 
@@ -416,6 +490,7 @@ impl Evidence {
             Evidence::Sql(q) => serde_json::to_value(q),
             Evidence::Bucket(b) => serde_json::to_value(b),
             Evidence::Dns(d) => serde_json::to_value(d),
+            Evidence::Browser(b) => serde_json::to_value(b),
         };
         value.unwrap_or(serde_json::Value::Null)
     }
@@ -447,6 +522,7 @@ impl<'de> Deserialize<'de> for Evidence {
             "sql" => serde_json::from_value(value).map(Evidence::Sql),
             "bucket" => serde_json::from_value(value).map(Evidence::Bucket),
             "dns" => serde_json::from_value(value).map(Evidence::Dns),
+            "browser" => serde_json::from_value(value).map(Evidence::Browser),
             other => return Err(D::Error::custom(format!("unknown evidence kind `{other}`"))),
         };
         evidence.map_err(|e| D::Error::custom(format!("{kind} evidence: {e}")))

@@ -36,6 +36,8 @@ pub fn step_target(step: &Step, context: &TemplateContext, templater: &Templater
             Some(server) => format!("DNS name {} (asking {})", render(&s.name), render(server)),
             None => format!("DNS name {}", render(&s.name)),
         }),
+        Action::BrowserCheck(_) if training => Some("the training sandbox site on 127.0.0.1".to_string()),
+        Action::BrowserCheck(s) => Some(render(&s.url)),
         Action::Command(_) | Action::Manual | Action::Checklist(_) => None,
     }
 }

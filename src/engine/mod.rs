@@ -3,6 +3,7 @@
 //! Nothing here touches the journal or the terminal: the caller decides what
 //! to record and what to show.
 
+pub mod browser;
 pub mod certificate;
 pub mod command;
 pub mod command_step;
@@ -47,6 +48,20 @@ pub enum EngineEvent {
     /// What the step found so far, journaled at once (a data check's
     /// answers as they come, so a crash keeps those already given).
     Evidence { step_id: String, evidence: crate::drill::evidence::Evidence },
+    /// A file the step wrote and synced under `evidence/STEP/` (a
+    /// screenshot), journaled at once as a `file_attached`.
+    FileSaved { step_id: String, file: SavedFile },
+}
+
+/// A file a step saved as evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedFile {
+    /// Relative to the drill directory, `/`-separated.
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+    /// What it shows (a screenshot's name).
+    pub label: String,
 }
 
 /// Default grace period between SIGTERM and SIGKILL when a step is cancelled

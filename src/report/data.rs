@@ -1,4 +1,5 @@
 //! The evidence of a `sql-check` (and a `dns-check`) in words, the same for every report
+//! The evidence of a `sql-check` (and a `browser-check`) in words, the same for every report
 //! format (each escapes it its own way): what each query answered against
 //! what was expected, the newest data restored, the fingerprint and how it
 //! compares with the previous completed drill.
@@ -97,5 +98,15 @@ pub fn dns_lines(result: &crate::drill::evidence::DnsResult) -> Vec<String> {
             None => {}
         }
     }
+    lines
+}
+
+/// The evidence of a `browser-check` in words: where it ran (saying so when
+/// it was the training sandbox), then each action with its verdict.
+pub fn browser_lines(result: &crate::drill::evidence::BrowserResult) -> Vec<String> {
+    let browser = if result.browser.is_empty() { String::new() } else { format!(" with {}", result.browser) };
+    let sandbox = if result.sandbox { " (training: drillbook's sandbox site, not the runbook's)" } else { "" };
+    let mut lines = vec![format!("site {}{sandbox}{browser}", result.url)];
+    lines.extend(result.actions.iter().map(|action| action.line()));
     lines
 }

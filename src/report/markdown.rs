@@ -308,6 +308,11 @@ fn evidence_markdown(out: &mut String, evidence: &Evidence) {
                 let _ = writeln!(out, "- `{}`", line.trim_start());
             }
         }
+        Evidence::Browser(result) => {
+            for line in super::data::browser_lines(result) {
+                let _ = writeln!(out, "- {}", line.trim_start());
+            }
+        }
         Evidence::Sql(result) => {
             for line in super::data::sql_lines(result) {
                 let _ = writeln!(out, "- {}", line.trim_start());

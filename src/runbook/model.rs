@@ -187,6 +187,7 @@ pub enum StepKind {
     HttpCheck,
     SqlCheck,
     DnsCheck,
+    BrowserCheck,
 }
 
 impl StepKind {
@@ -203,6 +204,7 @@ impl StepKind {
             StepKind::HttpCheck => "http-check",
             StepKind::SqlCheck => "sql-check",
             StepKind::DnsCheck => "dns-check",
+            StepKind::BrowserCheck => "browser-check",
         }
     }
 }
@@ -229,7 +231,7 @@ pub struct RawStep {
     pub always: bool,
     pub confirm: Option<Sp<RawConfirm>>,
     pub capture: Option<Sp<RawCapture>>,
-    /// Link opened from the step (checklist, manual, http-check).
+    /// Link opened from the step (checklist, manual, http-check); a `browser-check`'s base URL.
     pub url: Option<Sp<String>>,
 
     // command
@@ -339,6 +341,15 @@ pub struct RawStep {
     pub tls: Option<Sp<RawTls>>,
     /// Ask this DNS server (`IP` or `IP:port`) instead of the system's resolver.
     pub nameserver: Option<Sp<String>>,
+
+    // browser-check
+    /// The browser window of a `browser-check`: `{ width = 1280, height = 800 }`.
+    pub viewport: Option<Sp<RawViewport>>,
+    /// The Chromium (or Chrome) executable of a `browser-check`; default: `chromium`,
+    /// `chromium-browser` or `google-chrome` on PATH.
+    pub browser: Option<Sp<String>>,
+    /// The actions of a `browser-check`, in order; each has exactly one verb.
+    pub action: Option<Sp<Vec<Sp<RawBrowserAction>>>>,
 }
 
 /// `tls = { port = 443, min_days = 21 }` of a `dns-check`.
@@ -349,6 +360,45 @@ pub struct RawTls {
     pub port: Option<Sp<i64>>,
     /// The certificate must be valid for at least this many more days (default 14).
     pub min_days: Option<Sp<i64>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawViewport {
+    pub width: Sp<i64>,
+    pub height: Sp<i64>,
+}
+
+/// One `[[step.action]]` of a `browser-check` step: exactly one of `goto`,
+/// `fill`, `click`, `wait_for`, `expect_text`, `upload`, `screenshot`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBrowserAction {
+    /// Open this path (relative to the step's `url`) or absolute URL, and wait for it to load.
+    pub goto: Option<Sp<String>>,
+    /// With `goto`: the HTTP status the page must answer.
+    pub expect_status: Option<Sp<i64>>,
+    /// Selector → value typed into the field (values may use secret variables: never journaled or logged).
+    pub fill: Option<Sp<BTreeMap<String, Sp<String>>>>,
+    /// Click the element the selector finds (and wait for the page it loads, if any).
+    pub click: Option<Sp<String>>,
+    /// Wait until the selector finds a visible element.
+    pub wait_for: Option<Sp<String>>,
+    /// Wait until the page's visible text contains this.
+    pub expect_text: Option<Sp<String>>,
+    /// Set a file input's file: `{ selector = "input[type=file]", file = "/path/image.png" }`.
+    pub upload: Option<Sp<RawUpload>>,
+    /// Save a screenshot as `evidence/STEP/NAME.png` (letters, digits, `-`, `_`, `.`).
+    pub screenshot: Option<Sp<String>>,
+    /// This action's limit (default: the step's `timeout`, else 15s).
+    pub timeout: Option<Sp<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpload {
+    pub selector: Sp<String>,
+    pub file: Sp<String>,
 }
 
 /// One `[[step.check]]` of a `sql-check` step.
@@ -444,6 +494,9 @@ impl RawStep {
             resolves_to,
             tls,
             nameserver,
+            viewport,
+            browser,
+            action,
             url,
             capture,
             confirm
@@ -506,11 +559,12 @@ pub fn allowed_keys(kind: StepKind) -> &'static [&'static str] {
             &["database", "password", "fingerprint", "exact", "max_shrink", "on_shrink", "check", "timeout"]
         }
         StepKind::DnsCheck => &["name", "cname", "resolves_to", "tls", "ca_file", "nameserver", "timeout"],
+        StepKind::BrowserCheck => &["url", "viewport", "timeout", "browser", "action"],
     }
 }
 
 /// Every kind, for suggestions and the "which kinds use this key" hint.
-pub const ALL_KINDS: [StepKind; 11] = [
+pub const ALL_KINDS: [StepKind; 12] = [
     StepKind::Manual,
     StepKind::Checklist,
     StepKind::Command,
@@ -522,4 +576,5 @@ pub const ALL_KINDS: [StepKind; 11] = [
     StepKind::HttpCheck,
     StepKind::SqlCheck,
     StepKind::DnsCheck,
+    StepKind::BrowserCheck,
 ];

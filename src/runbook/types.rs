@@ -127,6 +127,7 @@ pub enum Action {
     HttpCheck(HttpCheckSpec),
     SqlCheck(SqlCheckSpec),
     DnsCheck(DnsCheckSpec),
+    BrowserCheck(BrowserCheckSpec),
 }
 
 #[derive(Debug, Clone)]
@@ -227,6 +228,74 @@ pub struct SqlQuery {
     pub expect: Option<super::expect::Expectation>,
     pub capture: Option<String>,
     pub freshness: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct BrowserCheckSpec {
+    /// The base URL (`goto` paths are relative to it); the step's `url`.
+    pub url: Template,
+    /// Width and height of the page, in CSS pixels.
+    pub viewport: (u32, u32),
+    /// Each action's limit unless it gives its own.
+    pub timeout: Duration,
+    /// The browser executable; `None`: found on PATH.
+    pub browser: Option<Template>,
+    pub actions: Vec<BrowserAction>,
+}
+
+/// One `[[step.action]]`.
+#[derive(Debug, Clone)]
+pub struct BrowserAction {
+    pub verb: BrowserVerb,
+    /// Its own limit (else the step's).
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub enum BrowserVerb {
+    Goto {
+        path: Template,
+        expect_status: Option<u16>,
+    },
+    /// Selector → value, in the runbook's (alphabetical) order. The values may hold secrets.
+    Fill(Vec<(String, Template)>),
+    Click(Template),
+    WaitFor(Template),
+    ExpectText(Template),
+    Upload {
+        selector: Template,
+        file: Template,
+    },
+    /// A literal file name (checked: no template, so no secret can name a file).
+    Screenshot(String),
+}
+
+impl BrowserVerb {
+    /// The verb as the runbook writes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BrowserVerb::Goto { .. } => "goto",
+            BrowserVerb::Fill(_) => "fill",
+            BrowserVerb::Click(_) => "click",
+            BrowserVerb::WaitFor(_) => "wait_for",
+            BrowserVerb::ExpectText(_) => "expect_text",
+            BrowserVerb::Upload { .. } => "upload",
+            BrowserVerb::Screenshot(_) => "screenshot",
+        }
+    }
+
+    /// What it acts on, unrendered (selectors, a path): never a fill's values.
+    pub fn target_template(&self) -> String {
+        match self {
+            BrowserVerb::Goto { path, .. } => path.text.clone(),
+            BrowserVerb::Fill(fields) => {
+                fields.iter().map(|(selector, _)| selector.as_str()).collect::<Vec<_>>().join(", ")
+            }
+            BrowserVerb::Click(t) | BrowserVerb::WaitFor(t) | BrowserVerb::ExpectText(t) => t.text.clone(),
+            BrowserVerb::Upload { selector, file } => format!("{} ← {}", selector.text, file.text),
+            BrowserVerb::Screenshot(name) => name.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -3,6 +3,7 @@
 //! attempt reports (while still hearing the operator), confirmations, and
 //! the decisions about interrupted and failed steps.
 
+mod browser;
 mod command;
 mod dns;
 mod http;
@@ -22,7 +23,7 @@ use super::attempt::{StepLog, next_attempt};
 use super::protocol::{Answer, Question, Update};
 use super::target::{step_target, typed_target};
 use super::{By, Conductor, Halt, Incoming, Input, elapsed_ms};
-use crate::drill::event::{AttemptResult, Event, SkipCause};
+use crate::drill::event::{AttemptResult, Event, FileOrigin, SkipCause};
 use crate::engine::{EngineEvent, OutputStream};
 use crate::runbook::{Action, Confirm, Step};
 
@@ -73,6 +74,7 @@ impl Conductor {
             Action::HttpCheck(spec) => self.http_check(index, &step, spec, began).await,
             Action::SqlCheck(spec) => self.sql_check(index, &step, spec, began).await,
             Action::DnsCheck(spec) => self.dns_check(index, &step, spec, began).await,
+            Action::BrowserCheck(spec) => self.browser_check(index, &step, spec, began).await,
         }
     }
 
@@ -217,6 +219,24 @@ impl Conductor {
                     Some(EngineEvent::Evidence { evidence, .. }) => {
                         let step = self.step(index).id.clone();
                         self.record(Event::Evidence { step, evidence }).await?;
+                    }
+                    Some(EngineEvent::FileSaved { file, .. }) => {
+                        // Journaled right after the file was written and synced.
+                        let step = self.step(index).id.clone();
+                        if let Some(log) = log.as_deref_mut() {
+                            log.line(&format!("saved {} (sha256 {})", file.path, &file.sha256[..12.min(file.sha256.len())]));
+                        }
+                        self.record(Event::FileAttached {
+                            step,
+                            path: file.path,
+                            sha256: file.sha256,
+                            bytes: file.bytes,
+                            origin: FileOrigin::Screenshot,
+                            label: file.label,
+                            note: None,
+                            by: None,
+                        })
+                        .await?;
                     }
                     Some(EngineEvent::Pods { table, .. }) => {
                         if let Some(log) = log.as_deref_mut()

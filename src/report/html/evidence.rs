@@ -18,6 +18,7 @@ pub(super) fn evidence_title(evidence: &Evidence) -> &'static str {
         Evidence::Sql(_) => "What the database answered",
         Evidence::Bucket(_) => "What the bucket check found",
         Evidence::Dns(_) => "What DNS answered",
+        Evidence::Browser(_) => "What the browser did",
     }
 }
 
@@ -96,6 +97,9 @@ pub(super) fn evidence_lines(evidence: &Evidence) -> Vec<String> {
             lines.extend(result.lines().iter().map(|line| format!("<code>{}</code>", esc(line.trim_start()))))
         }
         Evidence::Dns(result) => lines.extend(crate::report::data::dns_lines(result).iter().map(|line| esc(line))),
+        Evidence::Browser(result) => {
+            lines.extend(crate::report::data::browser_lines(result).iter().map(|line| esc(line)))
+        }
     }
     lines
 }

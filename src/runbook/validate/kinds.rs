@@ -42,6 +42,7 @@ impl Validator<'_> {
             StepKind::Command => Action::Command(self.command(raw)?),
             StepKind::SqlCheck => Action::SqlCheck(self.sql_check(raw)?),
             StepKind::DnsCheck => Action::DnsCheck(self.dns_check(raw)?),
+            StepKind::BrowserCheck => Action::BrowserCheck(self.browser_check(raw)?),
             StepKind::S3Backup => {
                 let bucket = template(self.require(raw, &raw.bucket, "bucket")?);
                 let select = self.backup_select(raw);

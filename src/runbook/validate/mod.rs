@@ -20,6 +20,7 @@ use super::template::Templater;
 use super::types::*;
 use crate::digest::hex;
 
+mod browser;
 mod dns;
 mod kinds;
 mod sql;

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use super::{BUILTIN_DRILL, CaptureInfo, DRILL_FIELDS, Validator};
 use crate::runbook::diagnostic::did_you_mean;
-use crate::runbook::types::{Action, BackupSelect, DnsExpect, K8sTarget, ProbeIdentity, Template, VarDef};
+use crate::runbook::types::{Action, BackupSelect, BrowserVerb, DnsExpect, K8sTarget, ProbeIdentity, Template, VarDef};
 
 /// Where a template's value ends up decides what it may contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,6 +256,27 @@ pub(super) fn collect_templates(action: &Action, out: &mut Vec<(Template, Templa
             // Like a command's `env`: may hold a secret, which reaches the server only.
             if let Some(password) = &sql.password {
                 out.push((password.clone(), TemplateUse::Env));
+            }
+        }
+        // The `url` is checked with every step's common keys.
+        Action::BrowserCheck(browser) => {
+            plain(&browser.browser);
+            for action in &browser.actions {
+                match &action.verb {
+                    BrowserVerb::Goto { path, .. } => out.push((path.clone(), TemplateUse::Plain)),
+                    // Like a command's `env`: a value typed into a field may be a secret (a password).
+                    BrowserVerb::Fill(fields) => {
+                        out.extend(fields.iter().map(|(_, value)| (value.clone(), TemplateUse::Env)));
+                    }
+                    BrowserVerb::Click(t) | BrowserVerb::WaitFor(t) | BrowserVerb::ExpectText(t) => {
+                        out.push((t.clone(), TemplateUse::Plain));
+                    }
+                    BrowserVerb::Upload { selector, file } => {
+                        out.push((selector.clone(), TemplateUse::Plain));
+                        out.push((file.clone(), TemplateUse::Plain));
+                    }
+                    BrowserVerb::Screenshot(_) => {}
+                }
             }
         }
     }

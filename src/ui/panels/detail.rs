@@ -160,6 +160,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             _ if running => lines.push(Line::from(Span::styled("asking DNS…", theme.warn()))),
             _ => {}
         },
+        Action::BrowserCheck(spec) => {
+            let attempt = state.map_or(0, |s| s.attempt_count());
+            let result = match state.and_then(|s| s.evidence.as_ref()) {
+                // Only the current attempt's results: a retry starts the list afresh.
+                Some(crate::drill::evidence::Evidence::Browser(result)) if result.attempt == attempt => Some(result),
+                _ => None,
+            };
+            browser_actions(app, spec, result, running, &mut lines);
+        }
         _ => {}
     }
     // Screenshots and attachments kept for the step (`A` attaches one).
@@ -273,6 +282,56 @@ fn sql_table(
         for problem in &comparison.problems {
             lines.push(Line::from(Span::styled(format!("! {problem}"), theme.bad())));
         }
+    }
+}
+
+/// A browser check's actions, each with its result once it ran (live, as
+/// the evidence is journaled after every action): ✓ with the time taken and
+/// where the page was, ✗ with why, `…` for the one running. Never a value
+/// typed into a field: only the selectors.
+fn browser_actions(
+    app: &App,
+    spec: &crate::runbook::BrowserCheckSpec,
+    result: Option<&crate::drill::evidence::BrowserResult>,
+    running: bool,
+    lines: &mut Vec<Line<'static>>,
+) {
+    let theme = app.theme;
+    if let Some(result) = result {
+        let sandbox = if result.sandbox { " (training sandbox)" } else { "" };
+        lines.push(Line::from(Span::styled(format!("site {}{sandbox} · {}", result.url, result.browser), theme.dim())));
+    }
+    let done = result.map_or(0, |r| r.actions.len());
+    for (index, action) in spec.actions.iter().enumerate() {
+        let what = format!("{:>2}. {} {}", index + 1, action.verb.name(), action.verb.target_template());
+        let mut spans = Vec::new();
+        match result.and_then(|r| r.actions.get(index)) {
+            Some(ran) if ran.ok => {
+                spans.push(Span::styled("✓ ", theme.ok()));
+                spans.push(Span::raw(what));
+                let status = ran.status.map(|s| format!(" {s}")).unwrap_or_default();
+                spans.push(Span::styled(format!("  {} ms{status}", ran.duration_ms), theme.dim()));
+                if let Some(shot) = &ran.screenshot {
+                    spans.push(Span::styled(format!(" → {shot}"), theme.dim()));
+                }
+            }
+            Some(ran) => {
+                spans.push(Span::styled("✗ ", theme.bad()));
+                spans.push(Span::styled(what, theme.bad()));
+                if let Some(problem) = &ran.problem {
+                    spans.push(Span::styled(format!(" — {problem}"), theme.bad()));
+                }
+            }
+            None if running && index == done => {
+                spans.push(Span::styled("… ", theme.warn()));
+                spans.push(Span::raw(what));
+            }
+            None => {
+                spans.push(Span::styled("· ", theme.dim()));
+                spans.push(Span::styled(what, theme.dim()));
+            }
+        }
+        lines.push(Line::from(spans));
     }
 }
 
