@@ -353,6 +353,36 @@ fn unreadable_input_exits_2() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let output = drill.verify_pack(&cut, None);
     assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("cannot be read to its end"), "{}", stderr_of(&output));
+    // Empty, and a tar that is not compressed.
+    let empty = drill.work().join("empty.tar.zst");
+    std::fs::write(&empty, b"").unwrap();
+    let output = drill.verify_pack(&empty, None);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("empty.tar.zst"), "{}", stderr_of(&output));
+    let plain = drill.work().join("plain.tar.zst");
+    run(Command::new("tar").arg("-cf").arg(&plain).arg("-C").arg(&drill.dir).arg("journal.jsonl"));
+    let output = drill.verify_pack(&plain, None);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    // A well-formed tar.zst without a manifest: said so, not a panic.
+    let no_manifest = altered(&pack, "no-manifest", |top| std::fs::remove_file(top.join("manifest.json")).unwrap());
+    let output = drill.verify_pack(&no_manifest, None);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("no manifest.json in it"), "{}", stderr_of(&output));
+    // An entry that would land outside the pack's directory.
+    let escaping = drill.work().join("escaping.tar.zst");
+    let mut tar = tar::Builder::new(zstd::Encoder::new(std::fs::File::create(&escaping).unwrap(), 3).unwrap());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(5);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    // Written raw: the tar crate refuses `..` in set_path.
+    header.as_old_mut().name[..13].copy_from_slice(b"drill-x/../..");
+    header.set_cksum();
+    tar.append(&header, &b"hello"[..]).unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
+    let output = drill.verify_pack(&escaping, None);
+    assert_mismatch(&output, &["would be extracted outside the pack's directory"]);
 }
 
 #[test]

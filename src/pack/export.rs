@@ -164,7 +164,9 @@ pub fn export(
         files.push(FileEntry { path: source.relative.clone(), sha256, bytes });
     }
 
+    // Whole seconds: what a reader of `created_at` wants, and what the tar headers hold.
     let now = jiff::Timestamp::now();
+    let now = now.round(jiff::Unit::Second).unwrap_or(now);
     let manifest = Manifest {
         format: FORMAT.to_string(),
         version: VERSION,
