@@ -115,7 +115,9 @@ impl Drill {
     /// An ed25519 key pair made by ssh-keygen, and an allowed_signers file naming `principal`.
     fn key(&self, name: &str, principal: &str, passphrase: &str) -> (PathBuf, PathBuf) {
         let key = self.work().join(name);
-        run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-C", principal, "-N", passphrase, "-f"]).arg(&key));
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-C", principal, "-N", passphrase, "-f"])
+            .arg(&key));
         let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
         let allowed = self.work().join(format!("{name}.allowed_signers"));
         std::fs::write(&allowed, format!("{principal} {public}")).unwrap();
@@ -307,7 +309,10 @@ fn every_alteration_is_detected_and_named() {
             .stdin(std::fs::File::open(top.join("manifest.json")).unwrap()));
         std::fs::write(top.join("manifest.json.sig"), output.stdout).unwrap();
     });
-    assert_mismatch(&drill.verify_pack(&pack, Some(&allowed)), &["manifest.json.sig", "not one of the allowed signers"]);
+    assert_mismatch(
+        &drill.verify_pack(&pack, Some(&allowed)),
+        &["manifest.json.sig", "not one of the allowed signers"],
+    );
 
     // Signature removed: --signer asks for one.
     let pack = altered(&signed, "unsigned", |top| std::fs::remove_file(top.join("manifest.json.sig")).unwrap());
@@ -502,8 +507,14 @@ fn ssh_agent_signs_with_a_public_key_named() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr_of(&output).contains("does not hold the key"), "{}", stderr_of(&output));
-    let output =
-        drill.home.cmd().env_remove("SSH_AUTH_SOCK").args(["export", &drill.id, "--sign"]).arg(&public).output().unwrap();
+    let output = drill
+        .home
+        .cmd()
+        .env_remove("SSH_AUTH_SOCK")
+        .args(["export", &drill.id, "--sign"])
+        .arg(&public)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr_of(&output).contains("SSH_AUTH_SOCK is not set"), "{}", stderr_of(&output));
 }
