@@ -279,6 +279,18 @@ fn pack_signed_with_a_key_file_verifies_with_ssh_keygen_and_verify_pack() {
     let output = drill.verify_pack(&pack, None);
     assert!(output.status.success());
     assert!(stdout_of(&output).contains("NOT CHECKED: signed by ED25519"), "{}", stdout_of(&output));
+
+    // A bad allowed_signers file is an error naming its line, before the pack is read.
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let bad = drill.work().join("bad_signers");
+    std::fs::write(&bad, format!("# auditors\nalice@example.com valid-after=\"20241399Z\" {public}")).unwrap();
+    let output = drill.verify_pack(&pack, Some(&bad));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains("bad_signers:2: valid-after=\"20241399Z\" is not a time"),
+        "{}",
+        stderr_of(&output)
+    );
 }
 
 #[test]

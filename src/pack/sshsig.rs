@@ -370,7 +370,8 @@ fn parse_time(text: &str) -> Option<jiff::Timestamp> {
         return None;
     }
     let number = |range: std::ops::Range<usize>| digits.get(range).and_then(|d| d.parse::<i16>().ok());
-    let date = jiff::civil::date(number(0..4)?, number(4..6)? as i8, number(6..8)? as i8);
+    // `Date::new`, not `civil::date`, which panics on a day like 20241399.
+    let date = jiff::civil::Date::new(number(0..4)?, number(4..6)? as i8, number(6..8)? as i8).ok()?;
     let hour = if digits.len() >= 12 { number(8..10)? } else { 0 };
     let minute = if digits.len() >= 12 { number(10..12)? } else { 0 };
     let second = if digits.len() == 14 { number(12..14)? } else { 0 };
