@@ -18,6 +18,7 @@ pub mod drill;
 pub mod drive;
 pub mod engine;
 pub mod fleet;
+pub mod pack;
 pub mod report;
 pub mod runbook;
 pub mod ui;

@@ -8,6 +8,7 @@ mod archive;
 mod attach;
 mod fleet;
 pub mod input;
+mod pack;
 pub mod plain;
 mod sandbox;
 
@@ -141,6 +142,15 @@ pub enum Command {
         #[arg(long)]
         archive: bool,
     },
+    /// Write a drill's evidence pack, drill-ID.tar.zst: journal, runbook snapshot, logs/, evidence/,
+    /// the four reports (written afresh) and manifest.json (every file's SHA-256, the journal's chain
+    /// head), optionally signed with an SSH key. Never downloads/ (restored backups: production data).
+    /// Refused (exit 1) when the journal's chain or a journaled evidence file does not verify.
+    Export(pack::ExportArgs),
+    /// Check an evidence pack offline: every file against the manifest, the journal's chain and head,
+    /// each evidence file against its journaled hash, and the signature. Exit 0 when all holds, 1 at
+    /// the first mismatch (named), 2 when the file cannot be read.
+    VerifyPack(pack::VerifyPackArgs),
     /// The shared archive (`archive = "s3://BUCKET/PREFIX/"` in the configuration).
     Archive {
         #[command(subcommand)]
@@ -291,6 +301,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         Command::Attach { args, note } => attach::run(&args, note),
         Command::Verify { drill, archive: false } => verify(&drill),
         Command::Verify { drill, archive: true } => archive::verify(&drill),
+        Command::Export(args) => pack::export(args),
+        Command::VerifyPack(args) => pack::verify_pack(args),
         Command::Archive { command } => archive::run(command),
         Command::Sandbox { command } => sandbox::run(command),
         Command::Fleet(args) => fleet::run(args),
