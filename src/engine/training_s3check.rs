@@ -45,10 +45,22 @@ pub fn seed(
     if write_settings(&s3.join(&bucket), &settings, false)? && !existed {
         made.push(format!("sandbox bucket `{bucket}`"));
     }
-    for other in [&spec.same_as, &spec.other_region_than, &spec.replicated_from].into_iter().flatten() {
-        if let Some(other) = render(other)
-            && write_settings(&s3.join(&other), &provisioned(), false)?
-        {
+    for (other, role) in
+        [(&spec.same_as, "same"), (&spec.other_region_than, "region"), (&spec.replicated_from, "source")]
+    {
+        let Some(other) = other.as_ref().and_then(render) else { continue };
+        // The sandbox is provisioned as the page asks: the source in another region, with a
+        // replication rule writing to this bucket.
+        let mut settings = provisioned();
+        if role != "same" {
+            settings["region"] = serde_json::json!("sandbox-primary");
+        }
+        if role == "source" {
+            settings["replication_destinations"] = serde_json::json!([bucket]);
+        }
+        let existed = s3.join(&other).join(".bucket.json").exists();
+        if !existed {
+            write_settings(&s3.join(&other), &settings, true)?;
             made.push(format!("sandbox bucket `{other}`"));
         }
     }
@@ -57,8 +69,10 @@ pub fn seed(
     {
         let prefix = spec.prefix.as_ref().and_then(render).unwrap_or_default();
         let source_dir = s3.join(&source);
-        if !source_dir.exists() {
+        let seeded = source_dir.join(format!("{prefix}{}", ASSETS[0])).exists();
+        if !seeded {
             let mut source_settings = provisioned();
+            source_settings["region"] = serde_json::json!("sandbox-primary");
             source_settings["replication_destinations"] = serde_json::json!([bucket]);
             write_settings(&source_dir, &source_settings, true)?;
             for key in ASSETS {
