@@ -58,7 +58,7 @@ fn the_bundled_postgres_restore_drill() {
 
 #[test]
 fn the_bundled_provisioning_runbook() {
-    same_journal("runbooks/dr-provisioning.toml", &[("project", "acme")]);
+    same_journal("runbooks/dr-provisioning.toml", &[("project", "acme"), ("lb_hostname", "lb.acme.example")]);
 }
 
 /// Every step kind and every question: picks, typed and yes/no
