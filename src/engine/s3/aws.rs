@@ -115,19 +115,14 @@ impl AwsStore {
                 }
             }
         } else {
-            let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| self.error(e, bucket, "ListObjectsV2"))?;
-                for object in page.contents() {
-                    let Some(key) = object.key() else { continue };
-                    objects.push(ObjectInfo {
-                        key: key.to_string(),
-                        version_id: None,
-                        size: object.size().unwrap_or(0).max(0) as u64,
-                        last_modified: timestamp(object.last_modified()),
-                        etag: object.e_tag().map(str::to_string),
-                        is_latest: true,
-                    });
+            // The same pages the replica check reads one at a time.
+            let mut token = None;
+            loop {
+                let (page, next) = self.list_page(bucket, prefix, token.take()).await?;
+                objects.extend(page);
+                match next {
+                    Some(next) => token = Some(next),
+                    None => break,
                 }
             }
         }
