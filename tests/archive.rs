@@ -5,10 +5,9 @@
 //! drill paused on one machine is resumed on another (another
 //! DRILLBOOK_HOME), pulled from the archive, on the same hash chain.
 
-mod support;
+use crate::support;
 
-#[path = "support/moto.rs"]
-mod moto;
+use crate::moto;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

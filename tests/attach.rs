@@ -3,7 +3,7 @@
 //! after it ended (journaled here, reports refreshed), and refused with a
 //! clear error for a step or a file that does not exist, copying nothing.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;

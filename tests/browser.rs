@@ -11,7 +11,7 @@
 //! Chromium must be installed (`./scripts/test` installs it): without it
 //! every test here fails saying so; none is skipped.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

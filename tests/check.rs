@@ -1,6 +1,6 @@
 //! `drillbook check` and `drillbook schema` on fixture runbooks.
 
-mod support;
+use crate::support;
 
 use support::{Home, fixture, stderr_of, stdout_of};
 

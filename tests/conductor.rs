@@ -4,12 +4,10 @@
 //! lasted, what happens when the journal refuses a capture, who decides
 //! about deployments that run different tags, and `--report-to` with the TUI.
 
-mod support;
+use crate::support;
 
-#[path = "support/moto.rs"]
-mod moto;
-#[path = "support/tmux.rs"]
-mod tmux;
+use crate::moto;
+use crate::tmux;
 
 use std::io::Write;
 use std::path::Path;

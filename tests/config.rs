@@ -1,6 +1,6 @@
 //! `drillbook config`: the effective configuration and where each value came from.
 
-mod support;
+use crate::support;
 
 use support::{Home, stderr_of, stdout_of};
 

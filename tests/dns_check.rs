@@ -6,10 +6,9 @@
 //! expired one, an untrusted issuer. Drills through the binary check the
 //! journal's typed evidence and the reports; `drillbook check` the keys.
 
-mod support;
+use crate::support;
 
-#[path = "support/dns.rs"]
-mod dns_server;
+use crate::dns as dns_server;
 
 use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};

@@ -2,7 +2,7 @@
 //! pause, resume, report, list, verify, torn journals. (Secrets, injection,
 //! locks and storage faults are in the reliability suite, `reliability_*.rs`.)
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::Stdio;

@@ -548,7 +548,9 @@ const LOCK_CHILD_MARKER: &str = "DRILLBOOK-TEST-LOCK-HELD";
 /// Runs this test binary again, restricted to the helper test `name`, with `env_key=dir`.
 fn helper_command(name: &str, env_key: &str, dir: &Path) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"]).env(env_key, dir);
+    // Tests are named by their module in the one integration binary.
+    let name = format!("drill_journal::{name}");
+    cmd.args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"]).env(env_key, dir);
     cmd
 }
 

@@ -1,9 +1,8 @@
 //! Integration tests for the `command` step executor. They run real `sh`
 //! processes; timings are generous because CI machines are small and busy.
 
-#[path = "support/process.rs"]
-mod process;
-mod support;
+use crate::process;
+use crate::support;
 
 use std::path::Path;
 use std::time::Duration;

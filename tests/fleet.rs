@@ -3,12 +3,10 @@
 //! training drills, de-duplication, every output, exit codes, and what an
 //! archive that cannot be read gives.
 
-mod support;
+use crate::support;
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/moto.rs"]
-mod moto;
+use crate::fault_proxy;
+use crate::moto;
 
 use std::path::PathBuf;
 

@@ -5,7 +5,7 @@
 //! `ca_file`, the certificate's expiry reported). Then a drill through the
 //! binary in plain mode, its journal and report.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -6,11 +6,9 @@
 //!
 //! Every test starts its own emulator. Waits poll against generous deadlines.
 
-#[path = "support/k8s.rs"]
-mod k8s;
-#[path = "support/k8s_cases.rs"]
-mod k8s_cases;
-mod support;
+use crate::k8s;
+use crate::k8s_cases;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

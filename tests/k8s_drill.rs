@@ -7,11 +7,9 @@
 //! and the API server restarting during the wait, are in
 //! `reliability_faults_k8s.rs`.)
 
-#[path = "support/k8s.rs"]
-mod k8s;
-#[path = "support/k8s_dr.rs"]
-mod k8s_dr;
-mod support;
+use crate::k8s;
+use crate::k8s_dr;
+use crate::support;
 
 use k8s::table_row;
 use k8s_dr::{Cluster, DRILL, image};

@@ -6,9 +6,8 @@
 //! Every test starts its own emulator. Waits are polls with generous deadlines, never fixed
 //! sleeps, so a loaded machine makes them slower, not flaky.
 
-#[path = "support/k8s.rs"]
-mod k8s;
-mod support;
+use crate::k8s;
+use crate::support;
 
 use std::time::Duration;
 

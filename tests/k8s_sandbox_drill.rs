@@ -5,7 +5,7 @@
 //! namespace refused at run time, a crash-looping image timing out with its
 //! reason and logs, a forbidden scale.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;

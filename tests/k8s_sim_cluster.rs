@@ -4,9 +4,8 @@
 //! like the real thing. The fixture changes the simulated cluster through
 //! its own API, as `drillbook sandbox` does.
 
-#[path = "support/k8s_cases.rs"]
-mod k8s_cases;
-mod support;
+use crate::k8s_cases;
+use crate::support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! `drillbook abort` stops it before the teardown runs and journals what it
 //! stopped as a note, which the report shows.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::Duration;

@@ -8,7 +8,7 @@
 //! such, the `--report-to` location (uploaded to moto, or not), and the
 //! notifier's own time limit and retries through the library.
 
-mod support;
+use crate::support;
 
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -517,8 +517,7 @@ fn a_target_url_that_cannot_be_used_is_refused_without_showing_it() {
     }
 }
 
-#[path = "support/moto.rs"]
-mod moto;
+use crate::moto;
 
 #[test]
 fn the_end_says_where_the_reports_were_uploaded_or_that_the_upload_failed() {

@@ -7,7 +7,7 @@
 //! the verdict at their top is new (that version called the drill
 //! "completed" though a required step failed and was skipped past).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! packs altered one byte at a time, SSH signatures made from a key file and
 //! by ssh-agent and checked by `ssh-keygen -Y verify`.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;

@@ -11,7 +11,7 @@
 //! required checklist item, run again after an interruption, skip a failed
 //! step with a reason.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

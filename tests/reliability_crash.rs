@@ -4,7 +4,7 @@
 //! Trials: 100 locally, 20 when `CI` is set, `DRILLBOOK_CRASH_TRIALS` to
 //! choose; `DRILLBOOK_CRASH_SEED` picks the kill moments.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Child, Stdio};

@@ -3,9 +3,8 @@
 //! stopped; invalid UTF-8 and a 1 MiB line are logged byte for byte and the
 //! drill carries on.
 
-#[path = "support/process.rs"]
-mod process;
-mod support;
+use crate::process;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -3,11 +3,9 @@
 //! namespace, an unreachable API server, a 403 on scale (resume scales once
 //! RBAC allows it), and the API server restarted mid-watch.
 
-#[path = "support/k8s.rs"]
-mod k8s;
-#[path = "support/k8s_dr.rs"]
-mod k8s_dr;
-mod support;
+use crate::k8s;
+use crate::k8s_dr;
+use crate::support;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -4,14 +4,11 @@
 //! server killed and restarted mid-download is survived, kill -9
 //! mid-download resumes from the bytes on disk.
 
-mod support;
+use crate::support;
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/moto.rs"]
-mod moto;
-#[path = "support/s3_drill.rs"]
-mod s3_drill;
+use crate::fault_proxy;
+use crate::moto;
+use crate::s3_drill;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -8,7 +8,7 @@
 //! choose (journal truncations: every offset locally, about as many as
 //! inputs per property in CI).
 
-mod support;
+use crate::support;
 
 use std::cell::Cell;
 use std::path::Path;

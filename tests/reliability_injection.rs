@@ -5,7 +5,7 @@
 //! write: a `touch` of a marker file hidden in each value never happens, and
 //! the command step prints the value back as one intact argument.
 
-mod support;
+use crate::support;
 
 use support::reliability::{self, Counts};
 use support::{Home, stderr_of, stdout_of};

@@ -3,7 +3,7 @@
 //! with SIGKILL, the lock it left behind (the file still names it) is taken
 //! over by the next `resume`, which finishes the drill.
 
-mod support;
+use crate::support;
 
 use support::reliability::{self, Counts};
 use support::{Home, stderr_of, stdout_of};

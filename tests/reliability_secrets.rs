@@ -7,10 +7,9 @@
 //! `DRILLBOOK_DEBUG_PANIC_AFTER_MS` hook) whose message holds the secret, as
 //! a bug's could, prints it masked.
 
-mod support;
+use crate::support;
 
-#[path = "support/tmux.rs"]
-mod tmux;
+use crate::tmux;
 
 use support::reliability::{self, Counts, occurrences};
 use support::{Home, stderr_of, stdout_of, wait_for};

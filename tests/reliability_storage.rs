@@ -6,7 +6,7 @@
 //! is refused on resume without losing a line. The mounts need root (CI runs
 //! as root); without it those tests say SKIPPED.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

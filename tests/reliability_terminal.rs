@@ -5,12 +5,11 @@
 //! "Restored" means: no alternate screen, cursor visible, no mouse
 //! reporting, and `stty` in the same terminal shows `echo` afterwards.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 
-#[path = "support/tmux.rs"]
-mod tmux;
+use crate::tmux;
 
 use support::reliability::{self, Counts};
 use support::{Home, fixture};

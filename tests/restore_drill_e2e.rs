@@ -9,15 +9,11 @@
 //! caught, and the HTML report rendered by headless Chromium to a PNG that is
 //! not blank.
 
-#[path = "support/k8s.rs"]
-mod k8s;
-#[path = "support/moto.rs"]
-mod moto;
-#[path = "support/postgres.rs"]
-mod postgres;
-mod support;
-#[path = "support/tmux.rs"]
-mod tmux;
+use crate::k8s;
+use crate::moto;
+use crate::postgres;
+use crate::support;
+use crate::tmux;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -4,12 +4,10 @@
 //! connections, the server killed and restarted mid-download and kill -9
 //! mid-download are in `reliability_faults_s3.rs`.)
 
-mod support;
+use crate::support;
 
-#[path = "support/moto.rs"]
-mod moto;
-#[path = "support/s3_drill.rs"]
-mod s3_drill;
+use crate::moto;
+use crate::s3_drill;
 
 use std::time::Duration;
 

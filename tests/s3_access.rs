@@ -2,11 +2,9 @@
 //! IAM enforced: real signatures, real policies) and a replica's completeness, through the
 //! binary, with the evidence in the journal and the reports and no secret on disk.
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/moto.rs"]
-mod moto;
-mod support;
+use crate::fault_proxy;
+use crate::moto;
+use crate::support;
 
 use std::process::Command;
 

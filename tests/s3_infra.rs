@@ -3,11 +3,9 @@
 //! injects its faults. Everything here speaks plain HTTP through the helpers, never the
 //! crate's own S3 client.
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/moto.rs"]
-mod moto;
-mod support;
+use crate::fault_proxy;
+use crate::moto;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

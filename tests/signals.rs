@@ -2,7 +2,7 @@
 //! group is killed, the attempt is journaled as interrupted, and `resume`
 //! runs it again. Also: unbounded output streams through in bounded memory.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -5,10 +5,9 @@
 //! unreachable server, a missing database, a statement timeout, a query that
 //! tries to write, and a secret password that reaches no file.
 
-mod support;
+use crate::support;
 
-#[path = "support/postgres.rs"]
-mod postgres;
+use crate::postgres;
 
 use postgres::Postgres;
 use serde_json::Value;

@@ -4,7 +4,7 @@
 //! are shown and never executed, and everything stays in the drill's
 //! directory.
 
-mod support;
+use crate::support;
 
 use support::{Home, stderr_of, stdout_of};
 
@@ -110,8 +110,7 @@ fn the_reports_are_written_when_a_drill_ends() {
     assert!(junit.contains("<testsuite") && junit.contains("scale-down"), "{junit}");
 }
 
-#[path = "support/moto.rs"]
-mod moto;
+use crate::moto;
 
 /// A scheduled drill: `--report-to s3://…` uploads the four reports to moto when it ends.
 #[test]

@@ -5,10 +5,9 @@
 //! running Kubernetes wait can be stopped and then retried, skipped or
 //! aborted. And the same rules in plain mode: an empty line skips nothing.
 
-mod support;
+use crate::support;
 
-#[path = "support/tmux.rs"]
-mod tmux;
+use crate::tmux;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -3,10 +3,9 @@
 //! and see the same state. (Signals, SIGKILL and panics in the terminal are
 //! in `reliability_terminal.rs`.)
 
-mod support;
+use crate::support;
 
-#[path = "support/tmux.rs"]
-mod tmux;
+use crate::tmux;
 
 use support::{Home, fixture};
 use tmux::{Tmux, drillbook_in_shell};

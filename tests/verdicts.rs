@@ -6,7 +6,7 @@
 //! drill with a manual step; and, through the binary, a drill killed during
 //! its restore then aborted, and one aborted before any step ran.
 
-mod support;
+use crate::support;
 
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;

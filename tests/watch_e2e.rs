@@ -3,14 +3,13 @@
 //! the journal and the logs live, refuses every key that would change the
 //! drill, and never writes into the drill directory.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-#[path = "support/tmux.rs"]
-mod tmux;
+use crate::tmux;
 
 use support::{Home, fixture, stderr_of};
 use tmux::{Tmux, drillbook_in_shell};

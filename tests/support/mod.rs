@@ -2,9 +2,9 @@
 //! other support file builds on: the one HTTP client ([`http`]), the one way to start a
 //! server ([`server`]) and the one way to wait ([`wait_for`]).
 //!
-//! Every test binary includes it with `mod support;`. The servers' harnesses
-//! (`moto.rs`, `k8s.rs`, `postgres.rs`, `fault_proxy.rs`, `tmux.rs`…) are included next to it
-//! with `#[path = "support/NAME.rs"] mod NAME;` and use it as `crate::support`.
+//! tests/main.rs declares it once (`mod support;`), and the servers' harnesses
+//! (`moto.rs`, `k8s.rs`, `postgres.rs`, `fault_proxy.rs`, `tmux.rs`…) next to it at the
+//! crate root (`#[path = "support/NAME.rs"] mod NAME;`); they use it as `crate::support`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
