@@ -12,10 +12,13 @@ use sha2::{Digest, Sha256};
 
 use super::CommandError;
 
-/// Buffer size of the combined log writer.
-pub(super) const COMBINED_BUF: usize = 1 << 20;
+/// Buffer size of the combined log writer. Small on purpose: a chunk at
+/// least this big (a fast producer's read is up to 256 KiB) is written
+/// straight from the read buffer instead of being copied into ours first,
+/// and the logs are flushed whenever the pipe runs empty anyway.
+pub(super) const COMBINED_BUF: usize = 64 * 1024;
 /// Buffer size of the stderr log writer (stderr is usually small).
-pub(super) const STDERR_BUF: usize = 256 * 1024;
+pub(super) const STDERR_BUF: usize = 64 * 1024;
 
 /// A buffered log file that remembers its first write error instead of
 /// failing mid-stream: the command keeps running (its pipes must be drained)

@@ -119,7 +119,7 @@ impl<'a> Sink<'a> {
         let mut tail: Vec<String> = body
             .rsplit(|&b| b == b'\n')
             .take(TAIL_LINES)
-            .map(|l| String::from_utf8_lossy(line_text(l, kind)).into_owned())
+            .map(|l| utf8_lossy(line_text(l, kind)).into_owned())
             .collect();
         tail.reverse();
         {
@@ -144,7 +144,7 @@ impl<'a> Sink<'a> {
         // Lossy UTF-8 of the whole chunk is that of each line in turn: a
         // '\n' is never part of a multi-byte sequence, so no replacement
         // spans two lines. Valid text (the usual case) is not copied here.
-        let text = String::from_utf8_lossy(body);
+        let text = utf8_lossy(body);
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', text.as_bytes()).chain(std::iter::once(text.len())) {
             let line = line_str(text.get(start..end).unwrap_or_default(), kind);
@@ -200,6 +200,16 @@ impl<'a> Sink<'a> {
             }
             () = self.shared.hard_stop.cancelled() => {}
         }
+    }
+}
+
+/// `String::from_utf8_lossy`, with `str::from_utf8`'s faster validation
+/// first: the lossy decoder walks valid text a character at a time, which
+/// was a tenth of drillbook's CPU when streaming 63 MB.
+fn utf8_lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
