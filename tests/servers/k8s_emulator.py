@@ -17,8 +17,10 @@ What it implements
   parameter: what kubectl create/apply look for to leave validation to the server (with no
   OpenAPI at all they refuse to run without --validate=false). Having no schemas, kubectl
   apply builds its patches from its compiled-in types. /openapi/v2 is a 404.
-- Request bodies in JSON (YAML only when it is JSON), and protobuf for the two kinds kubectl's
-  generators send that way: `kubectl create namespace` and `kubectl create deployment`.
+- Request bodies in JSON (YAML only when it is JSON), and protobuf for the kinds kubectl's
+  generators send that way (typed clients, no JSON fallback): `kubectl create namespace`,
+  `create deployment`, `create configmap`, `create secret generic|tls|docker-registry`,
+  `create cronjob` and `create ingress`.
 - Resources: namespaces, pods, events (always empty), configmaps, secrets, apps/v1
   deployments, replicasets and statefulsets, batch/v1 cronjobs, and networking.k8s.io/v1
   networkpolicies and ingresses: list (labelSelector, fieldSelector, all namespaces), get,
@@ -103,7 +105,8 @@ What it does not implement
 --------------------------
 Authentication and RBAC (any or no token is accepted; only the forbid hook denies), TLS,
 HTTP/2, protobuf responses and most protobuf requests (JSON is always answered, which every
-client accepts), OpenAPI schemas, admission, field
+client accepts; protobuf bodies decode only the fields kubectl's generators fill in, and any
+other field answers 415 rather than being lost), OpenAPI schemas, admission, field
 validation (unknown fields pass even with fieldValidation=Strict; a status sent for a kind
 without one, ConfigMap, Secret or NetworkPolicy, is dropped), server-side apply field
 management (managedFields), limit/continue pagination (lists come whole),
@@ -874,11 +877,12 @@ def apply_patch(content_type, target, body):
 
 # --- protobuf request bodies ----------------------------------------------------------------------
 #
-# kubectl's typed-client generators (`kubectl create namespace`, `kubectl create deployment`)
-# send protobuf, not JSON, and client-go does not retry in JSON on 415. Those objects are
-# decoded here from their field numbers in k8s.io/api's generated.proto; any field outside
-# these tables answers 415 rather than being dropped without a word. kube-rs and the
-# dynamic-client commands (`create -f`, `apply`, patches) always send JSON.
+# kubectl's typed-client generators (`kubectl create namespace`, `deployment`, `configmap`,
+# `secret`, `cronjob`, `ingress`) send protobuf, not JSON, and client-go does not retry in
+# JSON on 415. Those objects are decoded here from their field numbers in k8s.io/api's
+# generated.proto; any field outside these tables answers 415 rather than being dropped
+# without a word. kube-rs and the dynamic-client commands (`create -f`, `apply`, patches)
+# always send JSON.
 
 PROTOBUF_MAGIC = b"k8s\x00"
 PB_OBJECT_META = {1: ("name", "string"), 2: ("generateName", "string"), 3: ("namespace", "string"),
@@ -907,14 +911,52 @@ PB_DEPLOYMENT_SPEC = {
     5: ("minReadySeconds", "int"), 6: ("revisionHistoryLimit", "int"), 7: ("paused", "bool"),
     9: ("progressDeadlineSeconds", "int"),
 }
+PB_LABEL_SELECTOR = PB_DEPLOYMENT_SPEC[2][1]
+PB_POD_TEMPLATE = PB_DEPLOYMENT_SPEC[3][1]
+# `kubectl create cronjob`: batch/v1 CronJobSpec, its JobTemplateSpec and JobSpec.
+PB_JOB_SPEC = {1: ("parallelism", "int"), 2: ("completions", "int"), 3: ("activeDeadlineSeconds", "int"),
+               4: ("selector", PB_LABEL_SELECTOR), 5: ("manualSelector", "bool"), 6: ("template", PB_POD_TEMPLATE),
+               7: ("backoffLimit", "int"), 8: ("ttlSecondsAfterFinished", "int"), 9: ("completionMode", "string"),
+               10: ("suspend", "bool"), 12: ("backoffLimitPerIndex", "int"), 13: ("maxFailedIndexes", "int"),
+               14: ("podReplacementPolicy", "string"), 15: ("managedBy", "string")}
+PB_CRONJOB_SPEC = {1: ("schedule", "string"), 2: ("startingDeadlineSeconds", "int"),
+                   3: ("concurrencyPolicy", "string"), 4: ("suspend", "bool"),
+                   5: ("jobTemplate", {1: ("metadata", PB_OBJECT_META), 2: ("spec", PB_JOB_SPEC)}),
+                   6: ("successfulJobsHistoryLimit", "int"), 7: ("failedJobsHistoryLimit", "int"),
+                   8: ("timeZone", "string")}
+# `kubectl create ingress`: networking/v1 IngressSpec. A rule's IngressRuleValue (field 2) is
+# inlined in JSON: its `http` sits in the rule itself (a None name says so).
+PB_INGRESS_BACKEND = {
+    3: ("resource", {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")}),
+    4: ("service", {1: ("name", "string"), 2: ("port", {1: ("name", "string"), 2: ("number", "int")})}),
+}
+PB_INGRESS_SPEC = {
+    1: ("defaultBackend", PB_INGRESS_BACKEND),
+    2: ("tls", {1: ("hosts", "string", True), 2: ("secretName", "string")}, True),
+    3: ("rules", {1: ("host", "string"), 2: (None, {1: ("http", {1: ("paths", {
+        1: ("path", "string"), 2: ("backend", PB_INGRESS_BACKEND), 3: ("pathType", "string")}, True)})})}, True),
+    4: ("ingressClassName", "string"),
+}
 # Go pointer fields: sent only when set, so a zero is meant. Every other scalar is a
 # non-pointer Go field, always on the wire, whose zero means "not set" (omitempty in JSON).
-PB_POINTERS = {"replicas", "revisionHistoryLimit", "progressDeadlineSeconds", "terminationGracePeriodSeconds"}
+PB_POINTERS = {"replicas", "revisionHistoryLimit", "progressDeadlineSeconds", "terminationGracePeriodSeconds",
+               "immutable", "suspend", "timeZone", "startingDeadlineSeconds", "successfulJobsHistoryLimit",
+               "failedJobsHistoryLimit", "parallelism", "completions", "activeDeadlineSeconds", "manualSelector",
+               "backoffLimit", "ttlSecondsAfterFinished", "completionMode", "backoffLimitPerIndex",
+               "maxFailedIndexes", "podReplacementPolicy", "managedBy", "ingressClassName"}
 PB_KINDS = {
     ("v1", "Namespace"): {1: ("metadata", PB_OBJECT_META), 2: ("spec", {1: ("finalizers", "string", True)}),
                           3: ("status", "ignore")},
     ("apps/v1", "Deployment"): {1: ("metadata", PB_OBJECT_META), 2: ("spec", PB_DEPLOYMENT_SPEC),
                                 3: ("status", "ignore")},
+    # `kubectl create configmap` and `kubectl create secret generic|tls|docker-registry`.
+    ("v1", "ConfigMap"): {1: ("metadata", PB_OBJECT_META), 2: ("data", "map"), 3: ("binaryData", "bytesmap"),
+                          4: ("immutable", "bool")},
+    ("v1", "Secret"): {1: ("metadata", PB_OBJECT_META), 2: ("data", "bytesmap"), 3: ("type", "string"),
+                       4: ("stringData", "map"), 5: ("immutable", "bool")},
+    ("batch/v1", "CronJob"): {1: ("metadata", PB_OBJECT_META), 2: ("spec", PB_CRONJOB_SPEC), 3: ("status", "ignore")},
+    ("networking.k8s.io/v1", "Ingress"): {1: ("metadata", PB_OBJECT_META), 2: ("spec", PB_INGRESS_SPEC),
+                                          3: ("status", "ignore")},
 }
 
 
@@ -962,12 +1004,14 @@ def protobuf_message(data, schema, where):
         name, kind, *repeated = schema[number]
         if kind == "ignore":
             continue
-        if kind in ("map", "quantities"):
+        if kind in ("map", "quantities", "bytesmap"):
             entry = {n: v for n, _, v in protobuf_fields(value)}
             item_value = entry.get(2, b"")
             if kind == "quantities":
                 item_value = {n: v for n, _, v in protobuf_fields(item_value)}.get(1, b"")
-            result.setdefault(name, {})[entry.get(1, b"").decode()] = item_value.decode()
+            # map<string, bytes> is base64 in JSON (Secret data, ConfigMap binaryData).
+            text = base64.b64encode(item_value).decode() if kind == "bytesmap" else item_value.decode()
+            result.setdefault(name, {})[entry.get(1, b"").decode()] = text
             continue
         if kind == "string":
             decoded = value.decode()
@@ -983,7 +1027,10 @@ def protobuf_message(data, schema, where):
             parts = {n: v for n, _, v in protobuf_fields(value)}
             decoded = parts.get(3, b"").decode() if parts.get(1) == 1 else parts.get(2, 0)
         else:
-            decoded = protobuf_message(value, kind, f"{where}.{name}")
+            decoded = protobuf_message(value, kind, f"{where}.{name or 'inline'}")
+        if name is None:
+            result.update(decoded)  # an inlined struct: its fields are the parent's
+            continue
         if repeated:
             result.setdefault(name, []).append(decoded)
         elif decoded not in ("", 0, False, None) or isinstance(decoded, dict) or name in PB_POINTERS:
