@@ -1150,7 +1150,7 @@ def ingress_hosts(rules):
     for rule in rules or []:
         if len(hosts) == 3:
             more = True
-        if not more and (rule or {}).get("host"):
+        if not more and isinstance(rule, dict) and rule.get("host"):
             hosts.append(rule["host"])
     if not hosts:
         return "*"
@@ -1161,7 +1161,8 @@ def ingress_address(status):
     """The ADDRESS column: the load balancer's IPs and host names, sorted, unique (the server
     prints tables wide, so they are never cut short)."""
     points = ((status or {}).get("loadBalancer") or {}).get("ingress") or []
-    return ",".join(sorted({p.get("ip") or p.get("hostname") for p in points if p.get("ip") or p.get("hostname")}))
+    return ",".join(sorted({p.get("ip") or p.get("hostname") for p in points
+                            if isinstance(p, dict) and (p.get("ip") or p.get("hostname"))}))
 
 
 def table_cells(kind, obj):
