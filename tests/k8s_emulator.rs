@@ -502,6 +502,454 @@ fn restart_keeps_objects_but_expires_old_resource_versions() {
     assert_eq!(status, 404);
 }
 
+/// A DR namespace's configuration and policy, as an isolation check reads it: a CronJob
+/// that must stay suspended-or-not as declared, a default-deny egress NetworkPolicy, an
+/// Ingress with a host rule, and a Secret given as stringData.
+const ISOLATION_MANIFEST: &str = r#"apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: db-backup
+  namespace: shop-dr
+spec:
+  schedule: "30 1 * * *"
+  timeZone: Europe/London
+  suspend: false
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+          - name: backup
+            image: registry.example.com/backup:2
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: default-deny-egress
+  namespace: shop-dr
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+  namespace: shop-dr
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: shop-dr.example.com
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          service:
+            name: web
+            port:
+              number: 80
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: api-token
+  namespace: shop-dr
+stringData:
+  token: dr-token-1
+"#;
+
+/// Writes the manifest into `dir` and `kubectl apply -f`s it (validation on).
+fn apply_manifest(emulator: &K8sEmulator, kubeconfig: &std::path::Path, dir: &std::path::Path, text: &str) -> String {
+    let file = dir.join("manifest.yaml");
+    std::fs::write(&file, text).expect("write the manifest");
+    kubectl_ok(emulator, kubeconfig, &["apply", "-f", file.to_str().expect("utf-8 path")])
+}
+
+/// The header names of kubectl's table and the cells of the row named `name`, cut at the
+/// header's column starts (two or more spaces apart: "LAST SCHEDULE" is one header), so a
+/// cell with spaces (a cron schedule) or an empty one (an Ingress without an address) stays
+/// whole and in its column.
+fn table_by_header(table: &str, name: &str) -> Option<Vec<(String, String)>> {
+    let mut lines = table.lines();
+    let header = lines.next()?.as_bytes();
+    let starts: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i] != b' ' && (i == 0 || (i >= 2 && header[i - 1] == b' ' && header[i - 2] == b' ')))
+        .collect();
+    let cell = |line: &str, column: usize| {
+        let end = starts.get(column + 1).copied().unwrap_or(usize::MAX).min(line.len());
+        line.get(starts[column].min(end)..end).unwrap_or_default().trim().to_owned()
+    };
+    let header = std::str::from_utf8(header).ok()?;
+    let line = lines.find(|line| cell(line, 0) == name)?;
+    Some((0..starts.len()).map(|column| (cell(header, column), cell(line, column))).collect())
+}
+
+/// [`table_by_header`] that insists on the row and on these headers, in this order, and
+/// returns the row's cells.
+fn row_under(table: &str, name: &str, headers: &[&str]) -> Vec<String> {
+    let row = table_by_header(table, name).unwrap_or_else(|| panic!("no row {name}:\n{table}"));
+    let names: Vec<&str> = row.iter().map(|(header, _)| header.as_str()).collect();
+    assert_eq!(names, headers, "{table}");
+    row.into_iter().map(|(_, cell)| cell).collect()
+}
+
+fn base64(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[test]
+fn configmaps_secrets_cronjobs_netpols_and_ingresses_read_back_like_the_real_server() {
+    let emulator = K8sEmulator::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = emulator.kubeconfig(dir.path());
+    emulator.create_namespace("shop-dr");
+
+    let ns = ["-n", "shop-dr"];
+    let create = |args: &[&str]| kubectl_ok(&emulator, &kubeconfig, &[args, &ns[..]].concat());
+    assert_eq!(
+        create(&["create", "configmap", "app-config", "--from-literal=mode=dr", "--from-literal=region=eu-west-2"])
+            .trim(),
+        "configmap/app-config created"
+    );
+    assert_eq!(
+        create(&["create", "secret", "generic", "db-credentials", "--from-literal=password=s3cr3t-pw"]).trim(),
+        "secret/db-credentials created"
+    );
+    let applied = apply_manifest(&emulator, &kubeconfig, dir.path(), ISOLATION_MANIFEST);
+    for line in [
+        "cronjob.batch/db-backup created",
+        "networkpolicy.networking.k8s.io/default-deny-egress created",
+        "ingress.networking.k8s.io/shop created",
+        "secret/api-token created",
+    ] {
+        assert!(applied.lines().any(|l| l == line), "{line}: {applied}");
+    }
+    // kubectl's create generators send protobuf, which the emulator decodes.
+    let posts: Vec<Value> = emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.starts_with("/api/v1/namespaces/")))
+        .collect();
+    assert!(
+        posts.iter().filter(|r| r["contentType"] == "application/vnd.kubernetes.protobuf").count() >= 2,
+        "{posts:?}"
+    );
+
+    // The default tables, with the real server's columns.
+    let get = |kind: &str| kubectl_ok(&emulator, &kubeconfig, &[&["get", kind][..], &ns[..]].concat());
+    let configmaps = get("configmaps");
+    assert_eq!(row_under(&configmaps, "app-config", &["NAME", "DATA", "AGE"])[1], "2", "{configmaps}");
+    let secrets = get("secrets");
+    let headers = ["NAME", "TYPE", "DATA", "AGE"];
+    assert_eq!(row_under(&secrets, "db-credentials", &headers)[1..3], ["Opaque", "1"], "{secrets}");
+    assert_eq!(row_under(&secrets, "api-token", &headers)[1..3], ["Opaque", "1"], "{secrets}");
+    let cronjobs = get("cronjobs");
+    let row = row_under(
+        &cronjobs,
+        "db-backup",
+        &["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"],
+    );
+    assert_eq!(row[1..6], ["30 1 * * *", "Europe/London", "False", "0", "<none>"], "{cronjobs}");
+    let policies = get("networkpolicies");
+    // An empty podSelector selects every pod; kubectl prints it as <none>.
+    assert_eq!(row_under(&policies, "default-deny-egress", &["NAME", "POD-SELECTOR", "AGE"])[1], "<none>");
+    let ingresses = get("ingresses");
+    let row = row_under(&ingresses, "shop", &["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]);
+    assert_eq!(row[1..5], ["nginx", "shop-dr.example.com", "", "80"], "{ingresses}");
+    // The short names resolve through discovery.
+    for short in ["cm", "cj", "netpol", "ing"] {
+        assert!(get(short).starts_with("NAME "), "{short}");
+    }
+
+    // The stored objects: Secret data is base64, stringData went into it and is gone.
+    let json = |what: &str| -> Value {
+        let out = kubectl_ok(&emulator, &kubeconfig, &[&["get", what, "-o", "json"][..], &ns[..]].concat());
+        serde_json::from_str(&out).unwrap_or_else(|err| panic!("{what} -o json: {err}: {out}"))
+    };
+    let secret = json("secret/db-credentials");
+    assert_eq!((&secret["type"], &secret["data"]), (&json!("Opaque"), &json!({"password": base64("s3cr3t-pw")})));
+    let token = json("secret/api-token");
+    assert_eq!(token["data"], json!({"token": base64("dr-token-1")}), "{token}");
+    assert!(token.get("stringData").is_none(), "{token}");
+    let configmap = json("configmap/app-config");
+    assert_eq!(configmap["data"], json!({"mode": "dr", "region": "eu-west-2"}));
+    let cronjob = json("cronjob/db-backup");
+    assert_eq!((&cronjob["spec"]["suspend"], &cronjob["spec"]["concurrencyPolicy"]), (&json!(false), &json!("Allow")));
+    assert_eq!(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["name"], "backup");
+    let policy = json("networkpolicy/default-deny-egress");
+    assert_eq!(policy["spec"], json!({"podSelector": {}, "policyTypes": ["Egress"]}));
+    let ingress = json("ingress/shop");
+    assert_eq!(ingress["spec"]["rules"][0]["host"], "shop-dr.example.com");
+    assert_eq!(ingress["status"], json!({"loadBalancer": {}}));
+}
+
+#[test]
+fn patching_a_cronjob_to_suspend_it_shows_true_in_the_suspend_column() {
+    let emulator = K8sEmulator::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = emulator.kubeconfig(dir.path());
+    emulator.create_namespace("shop-dr");
+    apply_manifest(&emulator, &kubeconfig, dir.path(), ISOLATION_MANIFEST);
+    let columns = ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"];
+    let table = kubectl_ok(&emulator, &kubeconfig, &["get", "cronjob", "db-backup", "-n", "shop-dr"]);
+    assert_eq!(row_under(&table, "db-backup", &columns)[3], "False", "{table}");
+
+    let out = kubectl_ok(
+        &emulator,
+        &kubeconfig,
+        &["patch", "cronjob", "db-backup", "-n", "shop-dr", "-p", r#"{"spec":{"suspend":true}}"#],
+    );
+    assert_eq!(out.trim(), "cronjob.batch/db-backup patched");
+    let table = kubectl_ok(&emulator, &kubeconfig, &["get", "cronjobs", "-n", "shop-dr"]);
+    assert_eq!(row_under(&table, "db-backup", &columns)[3], "True", "{table}");
+    let cronjob = emulator.get("/apis/batch/v1/namespaces/shop-dr/cronjobs/db-backup");
+    assert_eq!((&cronjob["spec"]["suspend"], &cronjob["metadata"]["generation"]), (&json!(true), &json!(2)));
+    // Patching it to what it already is changes nothing, so the generation stays.
+    kubectl_ok(
+        &emulator,
+        &kubeconfig,
+        &["patch", "cj", "db-backup", "-n", "shop-dr", "-p", r#"{"spec":{"suspend":true}}"#],
+    );
+    assert_eq!(emulator.get("/apis/batch/v1/namespaces/shop-dr/cronjobs/db-backup")["metadata"]["generation"], 2);
+}
+
+#[test]
+fn forbidden_secret_list_fails_like_rbac_would() {
+    let emulator = K8sEmulator::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = emulator.kubeconfig(dir.path());
+    for namespace in ["shop-production", "shop-dr"] {
+        emulator.create_namespace(namespace);
+        kubectl_ok(
+            &emulator,
+            &kubeconfig,
+            &["create", "secret", "generic", "db", "--from-literal=a=b", "-n", namespace],
+        );
+    }
+    emulator.forbid("list", "secrets", "shop-production");
+
+    let output = emulator.kubectl(&kubeconfig, &["get", "secrets", "-n", "shop-production"]);
+    assert!(!output.status.success(), "{}", stdout(&output));
+    let expected = "Error from server (Forbidden): secrets is forbidden: User \"test\" cannot list resource \
+                    \"secrets\" in API group \"\" in the namespace \"shop-production\"";
+    assert!(stderr(&output).lines().any(|line| line == expected), "{}", stderr(&output));
+
+    // Only listing there is denied: another namespace lists, and a get by name still works.
+    let table = kubectl_ok(&emulator, &kubeconfig, &["get", "secrets", "-n", "shop-dr"]);
+    assert!(table_row(&table, "db").is_some(), "{table}");
+    kubectl_ok(&emulator, &kubeconfig, &["get", "secret", "db", "-n", "shop-production"]);
+    emulator.allow_all();
+    kubectl_ok(&emulator, &kubeconfig, &["get", "secrets", "-n", "shop-production"]);
+}
+
+#[test]
+fn get_all_includes_cronjobs() {
+    let emulator = K8sEmulator::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = emulator.kubeconfig(dir.path());
+    emulator.create_namespace("shop-dr");
+    apply_manifest(&emulator, &kubeconfig, dir.path(), ISOLATION_MANIFEST);
+    emulator.apply_deployment("shop-dr", "web", "example.com/web:1", 1);
+    emulator.wait_deployment_ready("shop-dr", "web", PATIENCE);
+
+    let all = kubectl_ok(&emulator, &kubeconfig, &["get", "all", "-n", "shop-dr"]);
+    // One table per kind; the CronJob's has its own columns.
+    let cronjobs = all.split("\n\n").find(|table| table.contains("cronjob.batch/")).unwrap_or_else(|| panic!("{all}"));
+    let row = row_under(
+        cronjobs,
+        "cronjob.batch/db-backup",
+        &["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"],
+    );
+    assert_eq!(row[1], "30 1 * * *", "{all}");
+    assert!(all.contains("deployment.apps/web"), "{all}");
+    // "all" is a category: the config and policy kinds are not in it, as on a real server.
+    for other in ["secret/", "configmap/", "networkpolicy.", "ingress."] {
+        assert!(!all.contains(other), "{other}: {all}");
+    }
+}
+
+#[test]
+fn raw_lists_of_ingresses_and_secrets_answer_their_list_kinds() {
+    let emulator = K8sEmulator::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = emulator.kubeconfig(dir.path());
+    emulator.create_namespace("shop-dr");
+    apply_manifest(&emulator, &kubeconfig, dir.path(), ISOLATION_MANIFEST);
+
+    let list = |path: &str| -> Value {
+        let response = Request::new("GET", path).header("Accept", "application/json").send(&emulator.url).expect(path);
+        assert_eq!(response.status, 200, "{path}: {}", response.text());
+        serde_json::from_slice(&response.body).expect("json")
+    };
+    let ingresses = list("/apis/networking.k8s.io/v1/namespaces/shop-dr/ingresses");
+    assert_eq!((&ingresses["kind"], &ingresses["apiVersion"]), (&json!("IngressList"), &json!("networking.k8s.io/v1")));
+    let items = ingresses["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{ingresses}");
+    assert_eq!(items[0]["metadata"]["name"], "shop");
+    assert!(ingresses["metadata"]["resourceVersion"].as_str().is_some_and(|rv| !rv.is_empty()), "{ingresses}");
+
+    let secrets = list("/api/v1/namespaces/shop-dr/secrets");
+    assert_eq!((&secrets["kind"], &secrets["apiVersion"]), (&json!("SecretList"), &json!("v1")));
+    let names: Vec<&str> =
+        secrets["items"].as_array().expect("items").iter().filter_map(|s| s["metadata"]["name"].as_str()).collect();
+    assert_eq!(names, ["api-token"], "{secrets}");
+    assert_eq!(secrets["items"][0]["data"]["token"], base64("dr-token-1"));
+
+    // Every namespace, and a field selector on the Secret's type.
+    let all = list("/api/v1/secrets?fieldSelector=type%3DOpaque");
+    assert_eq!(all["items"].as_array().map(Vec::len), Some(1), "{all}");
+    let none = list("/api/v1/secrets?fieldSelector=type%3Dkubernetes.io%2Ftls");
+    assert_eq!(none["items"], json!([]), "{none}");
+
+    // Both new groups are discoverable, legacy and aggregated.
+    let batch = list("/apis/batch/v1");
+    assert_eq!(batch["resources"][0]["name"], "cronjobs", "{batch}");
+    let aggregated = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+    let response = Request::new("GET", "/apis").header("Accept", aggregated).send(&emulator.url).expect("GET /apis");
+    let groups: Value = serde_json::from_slice(&response.body).expect("json");
+    let names: Vec<&str> =
+        groups["items"].as_array().expect("items").iter().filter_map(|g| g["metadata"]["name"].as_str()).collect();
+    assert_eq!(names, ["apps", "batch", "networking.k8s.io"], "{groups}");
+}
+
+#[test]
+fn secret_data_must_be_base64_and_string_data_is_merged_into_it() {
+    let emulator = K8sEmulator::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = emulator.kubeconfig(dir.path());
+    emulator.create_namespace("shop-dr");
+
+    // Plain text where base64 belongs: the real server's decoding error, byte offset and all.
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: bad, namespace: shop-dr}\ndata: {user: admin}\n",
+    )
+    .expect("write");
+    let output = emulator.kubectl(&kubeconfig, &["apply", "-f", file.to_str().expect("utf-8 path")]);
+    assert!(!output.status.success(), "{}", stdout(&output));
+    let expected = format!(
+        "Error from server (BadRequest): error when creating \"{}\": Secret in version \"v1\" cannot be handled as a \
+         Secret: illegal base64 data at input byte 4",
+        file.display()
+    );
+    assert!(stderr(&output).lines().any(|line| line == expected), "{}", stderr(&output));
+    let (status, _) = emulator.request("GET", "/api/v1/namespaces/shop-dr/secrets/bad", None);
+    assert_eq!(status, 404);
+
+    // A patch whose result does not decode is a 422 on the patch.
+    kubectl_ok(
+        &emulator,
+        &kubeconfig,
+        &["create", "secret", "generic", "db", "--from-literal=user=dr_app", "-n", "shop-dr"],
+    );
+    let output =
+        emulator.kubectl(&kubeconfig, &["patch", "secret", "db", "-n", "shop-dr", "-p", r#"{"data":{"x":"billy"}}"#]);
+    assert!(
+        !output.status.success() && stderr(&output).contains("illegal base64 data at input byte 4"),
+        "{}",
+        stderr(&output)
+    );
+    let (status, body) = emulator.request_with_type(
+        "PATCH",
+        "/api/v1/namespaces/shop-dr/secrets/db",
+        "application/merge-patch+json",
+        Some(&json!({"data": {"x": "billy"}})),
+    );
+    assert_eq!((status, &body["reason"]), (422, &json!("Invalid")), "{body}");
+
+    // stringData in a patch lands in data, base64-encoded, and is not stored.
+    kubectl_ok(
+        &emulator,
+        &kubeconfig,
+        &["patch", "secret", "db", "-n", "shop-dr", "--type=merge", "-p", r#"{"stringData":{"password":"s3cr3t-pw"}}"#],
+    );
+    let secret = emulator.get("/api/v1/namespaces/shop-dr/secrets/db");
+    assert_eq!(secret["data"], json!({"user": base64("dr_app"), "password": base64("s3cr3t-pw")}), "{secret}");
+    assert!(secret.get("stringData").is_none(), "{secret}");
+}
+
+#[test]
+fn kubectl_create_cronjob_and_ingress_send_protobuf_the_emulator_decodes() {
+    let emulator = K8sEmulator::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = emulator.kubeconfig(dir.path());
+    emulator.create_namespace("shop-dr");
+
+    let out = kubectl_ok(
+        &emulator,
+        &kubeconfig,
+        &[
+            "create",
+            "cronjob",
+            "report",
+            "--image=example.com/report:3",
+            "--schedule=*/10 * * * *",
+            "-n",
+            "shop-dr",
+            "--",
+            "report",
+            "--daily",
+        ],
+    );
+    assert_eq!(out.trim(), "cronjob.batch/report created");
+    let out = kubectl_ok(
+        &emulator,
+        &kubeconfig,
+        &[
+            "create",
+            "ingress",
+            "shop",
+            "--class=nginx",
+            "--rule=shop-dr.example.com/api*=api:8080",
+            "--rule=www.example.com/=web:http",
+            "-n",
+            "shop-dr",
+        ],
+    );
+    assert_eq!(out.trim(), "ingress.networking.k8s.io/shop created");
+    let posts: Vec<Value> = emulator.requests().into_iter().filter(|r| r["method"] == "POST").collect();
+    for resource in ["cronjobs", "ingresses"] {
+        let post = posts.iter().find(|r| r["path"].as_str().is_some_and(|p| p.ends_with(resource)));
+        assert_eq!(post.expect("the POST")["contentType"], "application/vnd.kubernetes.protobuf", "{posts:?}");
+    }
+
+    let cronjob = emulator.get("/apis/batch/v1/namespaces/shop-dr/cronjobs/report");
+    assert_eq!(cronjob["spec"]["schedule"], "*/10 * * * *");
+    let pod = &cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "OnFailure", "{cronjob}");
+    assert_eq!(pod["containers"][0]["image"], "example.com/report:3", "{cronjob}");
+    assert_eq!(pod["containers"][0]["command"], json!(["report", "--daily"]), "{cronjob}");
+
+    let ingress = emulator.get("/apis/networking.k8s.io/v1/namespaces/shop-dr/ingresses/shop");
+    assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
+    let rules = &ingress["spec"]["rules"];
+    assert_eq!(
+        rules[0],
+        json!({"host": "shop-dr.example.com", "http": {"paths": [{"path": "/api", "pathType": "Prefix",
+            "backend": {"service": {"name": "api", "port": {"number": 8080}}}}]}}),
+        "{ingress}"
+    );
+    assert_eq!(rules[1]["http"]["paths"][0]["backend"]["service"]["port"], json!({"name": "http"}), "{ingress}");
+    let table = kubectl_ok(&emulator, &kubeconfig, &["get", "ingress", "-n", "shop-dr"]);
+    let row = row_under(&table, "shop", &["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]);
+    assert_eq!(row[2], "shop-dr.example.com,www.example.com", "{table}");
+
+    // Its status subresource gives it an ADDRESS, as an ingress controller would.
+    let (status, body) = emulator.request_with_type(
+        "PATCH",
+        "/apis/networking.k8s.io/v1/namespaces/shop-dr/ingresses/shop/status",
+        "application/merge-patch+json",
+        Some(&json!({"status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let table = kubectl_ok(&emulator, &kubeconfig, &["get", "ingress", "-n", "shop-dr"]);
+    assert_eq!(row_under(&table, "shop", &["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"])[3], "203.0.113.7");
+}
+
 #[test]
 #[should_panic(expected = "run ./scripts/test")]
 fn a_missing_venv_panics_with_the_install_hint() {

@@ -9,22 +9,45 @@ tests/support/k8s.rs starts it.
 
 What it implements
 ------------------
-- Discovery: /version, /api, /api/v1, /apis, /apis/apps, /apis/apps/v1, in the legacy form and,
-  when the client asks for it in Accept, the aggregated form (apidiscovery.k8s.io/v2 and v2beta1)
-  that kubectl >= 1.30 prefers. /openapi/v3 holds only PATCH operations tagged with their kind
-  and a fieldValidation parameter: what kubectl create/apply look for to leave validation to
-  the server (with no OpenAPI at all they refuse to run without --validate=false). Having no
-  schemas, kubectl apply builds its patches from its compiled-in types. /openapi/v2 is a 404.
-- Request bodies in JSON (YAML only when it is JSON), and protobuf for the two kinds kubectl's
-  generators send that way: `kubectl create namespace` and `kubectl create deployment`.
-- Resources: namespaces, pods, events (always empty), and apps/v1 deployments, replicasets and
-  statefulsets: list (labelSelector, fieldSelector, all namespaces), get, create, replace,
-  patch (JSON merge, strategic merge with the directives kubectl sends, JSON patch, and
-  apply-patch treated as a strategic merge that may create), delete (with propagationPolicy
-  and owner-reference garbage collection), deletecollection, the status subresource, and the
-  scale subresource (autoscaling/v1 Scale) for the three workload kinds.
+- Discovery: /version, /api, /api/v1, /apis, and /apis/GROUP and /apis/GROUP/v1 for the groups
+  apps, batch and networking.k8s.io, in the legacy form and, when the client asks for it in
+  Accept, the aggregated form (apidiscovery.k8s.io/v2 and v2beta1) that kubectl >= 1.30
+  prefers, with the real short names and the "all" category (what `kubectl get all` expands).
+  /openapi/v3 holds only PATCH operations tagged with their kind and a fieldValidation
+  parameter: what kubectl create/apply look for to leave validation to the server (with no
+  OpenAPI at all they refuse to run without --validate=false). Having no schemas, kubectl
+  apply builds its patches from its compiled-in types. /openapi/v2 is a 404.
+- Request bodies in JSON (YAML only when it is JSON), and protobuf for the kinds kubectl's
+  generators send that way (typed clients, no JSON fallback): `kubectl create namespace`,
+  `create deployment`, `create configmap`, `create secret generic|tls|docker-registry`,
+  `create cronjob` and `create ingress`.
+- Resources: namespaces, pods, events (always empty), configmaps, secrets, apps/v1
+  deployments, replicasets and statefulsets, batch/v1 cronjobs, and networking.k8s.io/v1
+  networkpolicies and ingresses: list (labelSelector, fieldSelector, all namespaces), get,
+  create, replace, patch (JSON merge, strategic merge with the directives kubectl sends, JSON
+  patch, and apply-patch treated as a strategic merge that may create), delete (with
+  propagationPolicy and owner-reference garbage collection), deletecollection, watch, the
+  status subresource, and the scale subresource (autoscaling/v1 Scale) for the three workload
+  kinds. Every kind goes through the same registry (KINDS), so the forbid hook and the Table,
+  metadata and watch forms apply to all of them.
+- ConfigMaps, Secrets, CronJobs, NetworkPolicies and Ingresses are stored and served with the
+  real defaults (Secret type Opaque; CronJob concurrencyPolicy Allow, suspend false, history
+  limits 3/1 and the pod defaults in its job template; NetworkPolicy podSelector {},
+  policyTypes and port protocols; status {} and {"loadBalancer": {}} for CronJobs and
+  Ingresses) and validation (config keys, immutable ConfigMaps and Secrets, Secret type
+  immutable; cron schedules as robfig/cron parses them, time zones, CronJob names of at most
+  52 characters and a job restartPolicy of OnFailure or Never; Ingress hosts, paths and path
+  types; NetworkPolicy policyTypes). CronJobs and Ingresses have a status subresource. No
+  controller acts on them: a CronJob never fires (ACTIVE 0, LAST SCHEDULE <none> unless a
+  client writes its status) and an Ingress gets no ADDRESS unless its status is written.
+- Secrets decode as on the real server: data values must be base64 (else 400 BadRequest
+  'Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte N',
+  N as Go computes it; from a patch, 422 Invalid on "patch"), and stringData, on create,
+  replace or patch, is base64-encoded into data (its values win) and never stored. ConfigMap
+  binaryData is checked the same way.
 - Every object has uid, creationTimestamp and a resourceVersion from one global counter;
-  workload kinds have generation and observedGeneration. Optimistic concurrency: a PUT with a
+  workload kinds have generation and observedGeneration, CronJobs, NetworkPolicies and
+  Ingresses a generation. Optimistic concurrency: a PUT with a
   stale resourceVersion answers 409 Conflict. Names are validated (422 Invalid), as are
   workload selectors and containers; objects in a missing namespace answer 404.
 - Watch (?watch=true, or the legacy /watch/ path prefix): chunked newline-delimited events
@@ -36,8 +59,11 @@ What it implements
   server, HTTP 200 and an ERROR event holding a 410 Expired Status (a reflector or kube-rs
   watcher then relists).
 - Output forms picked by Accept: plain JSON, meta.k8s.io Table (with the columns the real
-  server prints for deployments, replicasets, statefulsets, pods and namespaces, also in
-  watches) and PartialObjectMetadata(List) (kube-rs metadata watchers).
+  server prints for deployments, replicasets, statefulsets, pods, namespaces, configmaps
+  (NAME DATA AGE), secrets (NAME TYPE DATA AGE), cronjobs (NAME SCHEDULE TIMEZONE SUSPEND
+  ACTIVE LAST SCHEDULE AGE, then CONTAINERS IMAGES SELECTOR with -o wide), networkpolicies
+  (NAME POD-SELECTOR AGE) and ingresses (NAME CLASS HOSTS ADDRESS PORTS AGE), also in watches)
+  and PartialObjectMetadata(List) (kube-rs metadata watchers).
 - pods/log with container, follow, tailLines, timestamps, sinceSeconds, limitBytes and
   previous; "waiting to start" errors while a container is not running, as the kubelet gives.
 - Controllers, run after every write and on a 50 ms tick:
@@ -79,19 +105,29 @@ What it does not implement
 --------------------------
 Authentication and RBAC (any or no token is accepted; only the forbid hook denies), TLS,
 HTTP/2, protobuf responses and most protobuf requests (JSON is always answered, which every
-client accepts), OpenAPI schemas, admission, server-side apply field management
-(managedFields), limit/continue pagination (lists come whole), resourceVersionMatch=Exact,
-Services, Nodes, Events (listed, always empty), Jobs, DaemonSets, ControllerRevisions,
+client accepts; protobuf bodies decode only the fields kubectl's generators fill in, and any
+other field answers 415 rather than being lost), OpenAPI schemas, admission, field
+validation (unknown fields pass even with fieldValidation=Strict; a status sent for a kind
+without one, ConfigMap, Secret or NetworkPolicy, is dropped), server-side apply field
+management (managedFields), limit/continue pagination (lists come whole),
+resourceVersionMatch=Exact, Services and Endpoints (so `kubectl describe ingress` shows an
+error for each backend), Nodes, ServiceAccounts, Events (listed, always empty), Jobs (so a
+CronJob never runs one), IngressClasses, DaemonSets, ControllerRevisions,
 exec/attach/port-forward, scheduling, resources, probes (a container is ready once started)
 and real rolling-update timing (a step happens each time pods become ready). ReplicaSets do
 not adopt orphan pods, and pod status belongs to the emulated kubelet (writes to it are
-overwritten). Without --state-file, or on a hard kill, a restart loses every object.
+overwritten). Nothing kube-controller-manager adds: a new namespace gets no kube-root-ca.crt
+ConfigMap and no default ServiceAccount, as it would on a real cluster. The keys a Secret's
+type requires (tls.crt and tls.key for kubernetes.io/tls...) and Ingress backends are not
+validated. Without --state-file, or on a hard kill, a restart loses every object.
 """
 
 import argparse
+import base64
 import bisect
 import copy
 import datetime
+import functools
 import json
 import os
 import random
@@ -103,6 +139,7 @@ import threading
 import time
 import traceback
 import uuid
+import zoneinfo
 from collections import deque, namedtuple
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -192,10 +229,20 @@ KINDS = {
         Kind("deployments", "Deployment", "apps", "v1", True, ["deploy"], ["all"], ["scale", "status"], True),
         Kind("replicasets", "ReplicaSet", "apps", "v1", True, ["rs"], ["all"], ["scale", "status"], True),
         Kind("statefulsets", "StatefulSet", "apps", "v1", True, ["sts"], ["all"], ["scale", "status"], True),
+        # Configuration and policy kinds: stored and served, no controller acts on them.
+        Kind("configmaps", "ConfigMap", "", "v1", True, ["cm"], status_subresource=False),
+        Kind("secrets", "Secret", "", "v1", True, status_subresource=False),
+        Kind("cronjobs", "CronJob", "batch", "v1", True, ["cj"], ["all"], ["status"], True),
+        Kind("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ["netpol"], generation=True,
+             status_subresource=False),
+        Kind("ingresses", "Ingress", "networking.k8s.io", "v1", True, ["ing"], subresources=["status"],
+             generation=True),
     ]
 }
-GROUP_VERSIONS = {"": "v1", "apps": "v1"}
+GROUP_VERSIONS = {"": "v1", "apps": "v1", "batch": "v1", "networking.k8s.io": "v1"}
 WORKLOADS = ("deployments", "replicasets", "statefulsets")
+# Kinds whose objects have no spec (and no status): data, or a record.
+SPECLESS = ("events", "configmaps", "secrets")
 
 # --- errors -----------------------------------------------------------------------------------
 
@@ -248,6 +295,20 @@ def invalid(kind, name, causes):
             "causes": [{"reason": reason, "message": message, "field": field} for field, reason, message in causes],
         },
     )
+
+
+def undecodable(kind, message):
+    """The real server's 400 for a body it cannot decode into the kind's Go type (a Secret's
+    data that is not base64, a number where a string belongs)."""
+    return bad_request(f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: {message}')
+
+
+def patch_invalid(body, message):
+    """The real server's 422 for a patch whose result cannot be decoded into the kind's type."""
+    value = (body or b"").decode(errors="replace")
+    return ApiError(422, "Invalid", f' "" is invalid: patch: Invalid value: "{value}": {message}',
+                    {"causes": [{"reason": "FieldValueInvalid", "message": f'Invalid value: "{value}": {message}',
+                                 "field": "patch"}]})
 
 
 def conflict(kind, name):
@@ -418,6 +479,87 @@ def without_rv(obj):
 
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+BASE64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def go_base64_error(text):
+    """Where Go's base64.StdEncoding.DecodeString gives up on text (the byte offset its
+    "illegal base64 data at input byte N" names), or None when it decodes. The real server
+    decodes Secret data and ConfigMap binaryData that way: padding required, CR/LF skipped."""
+    src = text.encode()
+    si, end = 0, len(src)
+    while True:
+        j = 0  # base64 characters of the current quantum
+        while j < 4:
+            if si == end:
+                return None if j == 0 else si - j
+            char = src[si]
+            si += 1
+            if char in BASE64_ALPHABET:
+                j += 1
+                continue
+            if char in (10, 13):
+                continue
+            if char != ord("=") or j < 2:
+                return si - 1
+            if j == 2:
+                # "==" is expected; the first "=" is consumed.
+                while si < end and src[si] in (10, 13):
+                    si += 1
+                if si == end:
+                    return end
+                if src[si] != ord("="):
+                    return si - 1
+                si += 1
+            while si < end and src[si] in (10, 13):
+                si += 1
+            return si if si < end else None
+
+
+def go_json_type(value):
+    """How Go's encoding/json names a JSON value's type in an unmarshal error."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {dict: "object", list: "array", str: "string"}.get(type(value), "null")
+
+
+def decode_data_fields(kind, obj, error):
+    """What decoding a v1 Secret or ConfigMap does before anything else sees it: base64
+    values (Secret data, ConfigMap binaryData) must decode, string maps must hold strings,
+    and a Secret's stringData is merged into data (its values win) and dropped, as the
+    real conversion to the internal type does. error(message) builds the ApiError to raise;
+    empty maps are dropped, as omitempty does on the way out."""
+    if kind.plural not in ("secrets", "configmaps"):
+        return
+    binary, text = ("data", "stringData") if kind.plural == "secrets" else ("binaryData", "data")
+    for field, byte_values in ((binary, True), (text, False)):
+        values = obj.get(field)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise error(f"json: cannot unmarshal {go_json_type(values)} into Go struct field {kind.kind}.{field} of "
+                        f"type map[string]{'[]uint8' if byte_values else 'string'}")
+        for key, value in values.items():
+            if value is None:
+                values[key] = ""
+            elif not isinstance(value, str):
+                raise error(f"json: cannot unmarshal {go_json_type(value)} into Go struct field {kind.kind}.{field} of "
+                            f"type {'[]uint8' if byte_values else 'string'}")
+            elif byte_values and go_base64_error(value) is not None:
+                raise error(f"illegal base64 data at input byte {go_base64_error(value)}")
+    if kind.plural == "secrets" and "stringData" in obj:
+        string_data = obj.pop("stringData") or {}
+        if string_data:
+            data = dict(obj.get("data") or {})
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(value.encode()).decode()
+            obj["data"] = data
+    for field in (binary, text):
+        if field in obj and not obj[field]:
+            del obj[field]
 
 # --- selectors ------------------------------------------------------------------------------------
 
@@ -735,11 +877,12 @@ def apply_patch(content_type, target, body):
 
 # --- protobuf request bodies ----------------------------------------------------------------------
 #
-# kubectl's typed-client generators (`kubectl create namespace`, `kubectl create deployment`)
-# send protobuf, not JSON, and client-go does not retry in JSON on 415. Those objects are
-# decoded here from their field numbers in k8s.io/api's generated.proto; any field outside
-# these tables answers 415 rather than being dropped without a word. kube-rs and the
-# dynamic-client commands (`create -f`, `apply`, patches) always send JSON.
+# kubectl's typed-client generators (`kubectl create namespace`, `deployment`, `configmap`,
+# `secret`, `cronjob`, `ingress`) send protobuf, not JSON, and client-go does not retry in
+# JSON on 415. Those objects are decoded here from their field numbers in k8s.io/api's
+# generated.proto; any field outside these tables answers 415 rather than being dropped
+# without a word. kube-rs and the dynamic-client commands (`create -f`, `apply`, patches)
+# always send JSON.
 
 PROTOBUF_MAGIC = b"k8s\x00"
 PB_OBJECT_META = {1: ("name", "string"), 2: ("generateName", "string"), 3: ("namespace", "string"),
@@ -768,14 +911,52 @@ PB_DEPLOYMENT_SPEC = {
     5: ("minReadySeconds", "int"), 6: ("revisionHistoryLimit", "int"), 7: ("paused", "bool"),
     9: ("progressDeadlineSeconds", "int"),
 }
+PB_LABEL_SELECTOR = PB_DEPLOYMENT_SPEC[2][1]
+PB_POD_TEMPLATE = PB_DEPLOYMENT_SPEC[3][1]
+# `kubectl create cronjob`: batch/v1 CronJobSpec, its JobTemplateSpec and JobSpec.
+PB_JOB_SPEC = {1: ("parallelism", "int"), 2: ("completions", "int"), 3: ("activeDeadlineSeconds", "int"),
+               4: ("selector", PB_LABEL_SELECTOR), 5: ("manualSelector", "bool"), 6: ("template", PB_POD_TEMPLATE),
+               7: ("backoffLimit", "int"), 8: ("ttlSecondsAfterFinished", "int"), 9: ("completionMode", "string"),
+               10: ("suspend", "bool"), 12: ("backoffLimitPerIndex", "int"), 13: ("maxFailedIndexes", "int"),
+               14: ("podReplacementPolicy", "string"), 15: ("managedBy", "string")}
+PB_CRONJOB_SPEC = {1: ("schedule", "string"), 2: ("startingDeadlineSeconds", "int"),
+                   3: ("concurrencyPolicy", "string"), 4: ("suspend", "bool"),
+                   5: ("jobTemplate", {1: ("metadata", PB_OBJECT_META), 2: ("spec", PB_JOB_SPEC)}),
+                   6: ("successfulJobsHistoryLimit", "int"), 7: ("failedJobsHistoryLimit", "int"),
+                   8: ("timeZone", "string")}
+# `kubectl create ingress`: networking/v1 IngressSpec. A rule's IngressRuleValue (field 2) is
+# inlined in JSON: its `http` sits in the rule itself (a None name says so).
+PB_INGRESS_BACKEND = {
+    3: ("resource", {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")}),
+    4: ("service", {1: ("name", "string"), 2: ("port", {1: ("name", "string"), 2: ("number", "int")})}),
+}
+PB_INGRESS_SPEC = {
+    1: ("defaultBackend", PB_INGRESS_BACKEND),
+    2: ("tls", {1: ("hosts", "string", True), 2: ("secretName", "string")}, True),
+    3: ("rules", {1: ("host", "string"), 2: (None, {1: ("http", {1: ("paths", {
+        1: ("path", "string"), 2: ("backend", PB_INGRESS_BACKEND), 3: ("pathType", "string")}, True)})})}, True),
+    4: ("ingressClassName", "string"),
+}
 # Go pointer fields: sent only when set, so a zero is meant. Every other scalar is a
 # non-pointer Go field, always on the wire, whose zero means "not set" (omitempty in JSON).
-PB_POINTERS = {"replicas", "revisionHistoryLimit", "progressDeadlineSeconds", "terminationGracePeriodSeconds"}
+PB_POINTERS = {"replicas", "revisionHistoryLimit", "progressDeadlineSeconds", "terminationGracePeriodSeconds",
+               "immutable", "suspend", "timeZone", "startingDeadlineSeconds", "successfulJobsHistoryLimit",
+               "failedJobsHistoryLimit", "parallelism", "completions", "activeDeadlineSeconds", "manualSelector",
+               "backoffLimit", "ttlSecondsAfterFinished", "completionMode", "backoffLimitPerIndex",
+               "maxFailedIndexes", "podReplacementPolicy", "managedBy", "ingressClassName"}
 PB_KINDS = {
     ("v1", "Namespace"): {1: ("metadata", PB_OBJECT_META), 2: ("spec", {1: ("finalizers", "string", True)}),
                           3: ("status", "ignore")},
     ("apps/v1", "Deployment"): {1: ("metadata", PB_OBJECT_META), 2: ("spec", PB_DEPLOYMENT_SPEC),
                                 3: ("status", "ignore")},
+    # `kubectl create configmap` and `kubectl create secret generic|tls|docker-registry`.
+    ("v1", "ConfigMap"): {1: ("metadata", PB_OBJECT_META), 2: ("data", "map"), 3: ("binaryData", "bytesmap"),
+                          4: ("immutable", "bool")},
+    ("v1", "Secret"): {1: ("metadata", PB_OBJECT_META), 2: ("data", "bytesmap"), 3: ("type", "string"),
+                       4: ("stringData", "map"), 5: ("immutable", "bool")},
+    ("batch/v1", "CronJob"): {1: ("metadata", PB_OBJECT_META), 2: ("spec", PB_CRONJOB_SPEC), 3: ("status", "ignore")},
+    ("networking.k8s.io/v1", "Ingress"): {1: ("metadata", PB_OBJECT_META), 2: ("spec", PB_INGRESS_SPEC),
+                                          3: ("status", "ignore")},
 }
 
 
@@ -823,12 +1004,14 @@ def protobuf_message(data, schema, where):
         name, kind, *repeated = schema[number]
         if kind == "ignore":
             continue
-        if kind in ("map", "quantities"):
+        if kind in ("map", "quantities", "bytesmap"):
             entry = {n: v for n, _, v in protobuf_fields(value)}
             item_value = entry.get(2, b"")
             if kind == "quantities":
                 item_value = {n: v for n, _, v in protobuf_fields(item_value)}.get(1, b"")
-            result.setdefault(name, {})[entry.get(1, b"").decode()] = item_value.decode()
+            # map<string, bytes> is base64 in JSON (Secret data, ConfigMap binaryData).
+            text = base64.b64encode(item_value).decode() if kind == "bytesmap" else item_value.decode()
+            result.setdefault(name, {})[entry.get(1, b"").decode()] = text
             continue
         if kind == "string":
             decoded = value.decode()
@@ -844,7 +1027,10 @@ def protobuf_message(data, schema, where):
             parts = {n: v for n, _, v in protobuf_fields(value)}
             decoded = parts.get(3, b"").decode() if parts.get(1) == 1 else parts.get(2, 0)
         else:
-            decoded = protobuf_message(value, kind, f"{where}.{name}")
+            decoded = protobuf_message(value, kind, f"{where}.{name or 'inline'}")
+        if name is None:
+            result.update(decoded)  # an inlined struct: its fields are the parent's
+            continue
         if repeated:
             result.setdefault(name, []).append(decoded)
         elif decoded not in ("", 0, False, None) or isinstance(decoded, dict) or name in PB_POINTERS:
@@ -937,7 +1123,46 @@ def table_columns(kind):
                 column("Readiness Gates", priority=1)]
     if kind.plural == "namespaces":
         return [column("Name", format_="name"), column("Status"), column("Age")]
+    if kind.plural == "configmaps":
+        return [column("Name", format_="name"), column("Data"), column("Age")]
+    if kind.plural == "secrets":
+        return [column("Name", format_="name"), column("Type"), column("Data"), column("Age")]
+    if kind.plural == "cronjobs":
+        return [column("Name", format_="name"), column("Schedule"), column("Timezone"), column("Suspend", "boolean"),
+                column("Active", "integer"), column("Last Schedule"), column("Age"), column("Containers", priority=1),
+                column("Images", priority=1), column("Selector", priority=1)]
+    if kind.plural == "networkpolicies":
+        return [column("Name", format_="name"), column("Pod-Selector"), column("Age")]
+    if kind.plural == "ingresses":
+        return [column("Name", format_="name"), column("Class"), column("Hosts"), column("Address"), column("Ports"),
+                column("Age")]
     return [column("Name", format_="name"), column("Created At", "date")]
+
+
+def format_label_selector(selector):
+    """metav1.FormatLabelSelector: the selector's string, "<none>" when it selects by nothing."""
+    return selector_string(selector) or "<none>"
+
+
+def ingress_hosts(rules):
+    """The HOSTS column: the first three rules' hosts, "*" when none has one."""
+    hosts, more = [], False
+    for rule in rules or []:
+        if len(hosts) == 3:
+            more = True
+        if not more and isinstance(rule, dict) and rule.get("host"):
+            hosts.append(rule["host"])
+    if not hosts:
+        return "*"
+    return ",".join(hosts) + (f" + {len(rules) - 3} more..." if more else "")
+
+
+def ingress_address(status):
+    """The ADDRESS column: the load balancer's IPs and host names, sorted, unique (the server
+    prints tables wide, so they are never cut short)."""
+    points = ((status or {}).get("loadBalancer") or {}).get("ingress") or []
+    return ",".join(sorted({p.get("ip") or p.get("hostname") for p in points
+                            if isinstance(p, dict) and (p.get("ip") or p.get("hostname"))}))
 
 
 def table_cells(kind, obj):
@@ -962,6 +1187,24 @@ def table_cells(kind, obj):
                 spec.get("nodeName") or "<none>", status.get("nominatedNodeName") or "<none>", "<none>"]
     if kind.plural == "namespaces":
         return [name, status.get("phase", "Active"), age(obj)]
+    if kind.plural == "configmaps":
+        return [name, len(obj.get("data") or {}) + len(obj.get("binaryData") or {}), age(obj)]
+    if kind.plural == "secrets":
+        return [name, obj.get("type", ""), len(obj.get("data") or {}), age(obj)]
+    if kind.plural == "cronjobs":
+        suspend = spec.get("suspend")
+        last = parse_time(status.get("lastScheduleTime"))
+        job_spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+        containers, images = containers_and_images(job_spec.get("template"))
+        return [name, spec.get("schedule", ""), spec.get("timeZone") or "<none>",
+                "<unset>" if suspend is None else str(bool(suspend)), len(status.get("active") or []),
+                "<none>" if last is None else human_duration(time.time() - last), age(obj), containers, images,
+                format_label_selector(job_spec.get("selector"))]
+    if kind.plural == "networkpolicies":
+        return [name, format_label_selector(spec.get("podSelector")), age(obj)]
+    if kind.plural == "ingresses":
+        return [name, spec.get("ingressClassName") or "<none>", ingress_hosts(spec.get("rules")),
+                ingress_address(status), "80, 443" if spec.get("tls") else "80", age(obj)]
     return [name, obj["metadata"].get("creationTimestamp")]
 
 
@@ -1247,6 +1490,7 @@ class Emulator:
     def create(self, kind, namespace, obj, dry_run=False):
         if not isinstance(obj, dict):
             raise bad_request("the body must be a JSON object")
+        decode_data_fields(kind, obj, lambda message: undecodable(kind, message))
         metadata = meta(obj)
         if kind.namespaced:
             if metadata.get("namespace") and metadata["namespace"] != namespace:
@@ -1260,6 +1504,8 @@ class Emulator:
         if not metadata.get("name") and metadata.get("generateName"):
             metadata["name"] = metadata["generateName"] + random_suffix()
         self.check_namespace(kind, namespace, creating=True)
+        # Defaults come first, as on the real server, where decoding applies them.
+        apply_defaults(kind, obj)
         self.validate(kind, obj, None)
         if self._get(kind, namespace, metadata["name"]) is not None:
             raise ApiError(409, "AlreadyExists", f'{kind.qualified} "{metadata["name"]}" already exists',
@@ -1271,7 +1517,6 @@ class Emulator:
             metadata.pop(field, None)
         if kind.generation:
             metadata["generation"] = 1
-        apply_defaults(kind, obj)
         if kind.plural == "namespaces":
             obj["status"] = {"phase": "Active"}
             metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
@@ -1279,6 +1524,10 @@ class Emulator:
             obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
         elif kind.plural in WORKLOADS:
             obj["status"] = {"replicas": 0} if kind.plural != "deployments" else {}
+        elif kind.plural == "cronjobs":
+            obj["status"] = {}
+        elif kind.plural == "ingresses":
+            obj["status"] = {"loadBalancer": {}}
         if dry_run:
             return obj
         if kind.plural == "pods":
@@ -1294,6 +1543,8 @@ class Emulator:
             raise not_found(kind, name)
         if not isinstance(obj, dict):
             raise bad_request("the body must be a JSON object")
+        if subresource != "status":
+            decode_data_fields(kind, obj, lambda message: undecodable(kind, message))
         metadata = meta(obj)
         if metadata.get("name") and metadata["name"] != name:
             raise bad_request(f"the name of the object ({metadata['name']}) does not match the name on the URL "
@@ -1335,6 +1586,8 @@ class Emulator:
         patched = apply_patch(content_type, copy.deepcopy(current), body)
         if not isinstance(patched, dict):
             raise bad_request("the patch must leave an object")
+        # The patched object is decoded as a body is, but a failure there is the patch's.
+        decode_data_fields(kind, patched, lambda message: patch_invalid(body, message))
         rv = patched.get("metadata", {}).get("resourceVersion")
         if rv and rv != current["metadata"]["resourceVersion"]:
             raise conflict(kind, name)
@@ -1429,6 +1682,18 @@ class Emulator:
             causes += container_causes("spec.template.spec", template.get("spec") or {})
         if kind.plural == "pods":
             causes += container_causes("spec", spec)
+        if kind.plural == "cronjobs":
+            if len(name) > 52:
+                # Job names get an 11-character suffix and must stay DNS-1035 labels.
+                causes.append(("metadata.name", "FieldValueInvalid",
+                               f'Invalid value: "{name}": must be no more than 52 characters'))
+            causes += cronjob_causes(spec)
+        if kind.plural in ("configmaps", "secrets"):
+            causes += data_causes(kind, obj, old)
+        if kind.plural == "ingresses":
+            causes += ingress_causes(spec)
+        if kind.plural == "networkpolicies":
+            causes += network_policy_causes(spec)
         if causes:
             raise invalid(kind, name, causes)
 
@@ -2052,6 +2317,226 @@ def keep_transition_times(old_conditions, wanted, update_times=False):
     return result
 
 
+def not_supported(path, value, supported):
+    """field.NotSupported's cause."""
+    return (path, "FieldValueNotSupported", f"Unsupported value: {json.dumps(value)}: supported values: "
+                                            f"{', '.join(json.dumps(v) for v in supported)}")
+
+
+def data_causes(kind, obj, old):
+    """ConfigMap and Secret validation: config keys, and what immutable objects forbid."""
+    causes = []
+    fields = ("data",) if kind.plural == "secrets" else ("data", "binaryData")
+    for field in fields:
+        for key in obj.get(field) or {}:
+            messages = []
+            if len(key) > 253:
+                messages.append("must be no more than 253 characters")
+            if not CONFIG_KEY.match(key):
+                messages.append("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. "
+                                "'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
+                                "'[-._a-zA-Z0-9]+')")
+            if key in (".", ".."):
+                messages.append(f"must not be '{key}'")
+            elif key.startswith(".."):
+                messages.append("must not start with '..'")
+            if field == "binaryData" and key in (obj.get("data") or {}):
+                messages.append("duplicate of key present in data")
+            causes += [(f"{field}[{key}]", "FieldValueInvalid", f"Invalid value: {json.dumps(key)}: {message}")
+                       for message in messages]
+    if old is None:
+        return causes
+    if kind.plural == "secrets" and obj.get("type") != old.get("type"):
+        causes.append(("type", "FieldValueInvalid",
+                       f"Invalid value: {json.dumps(obj.get('type'))}: field is immutable"))
+    if old.get("immutable"):
+        forbidden = "Forbidden: field is immutable when `immutable` is set"
+        if not obj.get("immutable"):
+            causes.append(("immutable", "FieldValueForbidden", forbidden))
+        for field in fields:
+            if (obj.get(field) or {}) != (old.get(field) or {}):
+                causes.append((field, "FieldValueForbidden", forbidden))
+    return causes
+
+
+CRON_BOUNDS = [
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, {name: i + 1 for i, name in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}),
+    ("day of week", 0, 6, {name: i for i, name in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}),
+]
+CRON_DESCRIPTORS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+
+
+def cron_schedule_error(schedule):
+    """The error robfig/cron's ParseStandard (what the real server validates schedules with)
+    gives for a schedule, or None: five fields of numbers, names, ranges, steps, lists and
+    */?, or a descriptor such as @hourly or "@every 1h"."""
+    if not schedule:
+        return "empty spec string"
+    if schedule.startswith("@"):
+        if schedule in CRON_DESCRIPTORS:
+            return None
+        if schedule.startswith("@every "):
+            duration = schedule[len("@every "):]
+            if re.fullmatch(r"(\d+(\.\d*)?(ns|us|µs|ms|s|m|h))+", duration):
+                return None
+            return f'failed to parse duration {schedule}: time: invalid duration "{duration}"'
+        return f"unrecognized descriptor: {schedule}"
+    fields = schedule.split()
+    if len(fields) != 5:
+        return f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]"
+
+    def number(text, names):
+        if text.lower() in names:
+            return names[text.lower()], None
+        if not re.fullmatch(r"[+-]?\d+", text):
+            return None, f'failed to parse int from {text}: strconv.Atoi: parsing "{text}": invalid syntax'
+        if int(text) < 0:
+            return None, f"negative number ({int(text)}) not allowed: {text}"
+        return int(text), None
+
+    for field, (_, low, high, names) in zip(fields, CRON_BOUNDS):
+        for expr in field.split(","):
+            range_and_step = expr.split("/")
+            low_high = range_and_step[0].split("-")
+            if low_high[0] in ("*", "?"):
+                start, end = low, high
+            else:
+                start, error = number(low_high[0], names)
+                if error:
+                    return error
+                if len(low_high) == 1:
+                    end = start
+                elif len(low_high) == 2:
+                    end, error = number(low_high[1], names)
+                    if error:
+                        return error
+                else:
+                    return f"too many hyphens: {expr}"
+            step = 1
+            if len(range_and_step) == 2:
+                step, error = number(range_and_step[1], {})
+                if error:
+                    return error
+                if len(low_high) == 1:
+                    end = high  # "N/step" means "N-max/step"
+            elif len(range_and_step) > 2:
+                return f"too many slashes: {expr}"
+            if start < low:
+                return f"beginning of range ({start}) below minimum ({low}): {expr}"
+            if end > high:
+                return f"end of range ({end}) above maximum ({high}): {expr}"
+            if start > end:
+                return f"beginning of range ({start}) beyond end of range ({end}): {expr}"
+            if step == 0:
+                return f"step of range should be a positive number: {expr}"
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def have_time_zones():
+    return bool(zoneinfo.available_timezones())
+
+
+def time_zone_known(name):
+    """Whether the tz database knows the zone (any name passes on a machine without one)."""
+    if not have_time_zones():
+        return True
+    try:
+        zoneinfo.ZoneInfo(name)
+        return True
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return False
+
+
+def cronjob_causes(spec):
+    """CronJob validation: the schedule (and its time zone), the policies and the job
+    template's pods."""
+    causes = []
+    schedule = spec.get("schedule")
+    if not schedule:
+        causes.append(("spec.schedule", "FieldValueRequired", "Required value"))
+    else:
+        error = cron_schedule_error(schedule) if isinstance(schedule, str) else "expected a string"
+        if error:
+            causes.append(("spec.schedule", "FieldValueInvalid", f"Invalid value: {json.dumps(schedule)}: {error}"))
+        if "TZ" in str(schedule):
+            causes.append(("spec.schedule", "FieldValueInvalid",
+                           f"Invalid value: {json.dumps(schedule)}: cannot use TZ or CRON_TZ in schedule, use "
+                           f"timeZone field instead"))
+    zone = spec.get("timeZone")
+    if zone is not None:
+        if zone == "":
+            causes.append(("spec.timeZone", "FieldValueInvalid",
+                           'Invalid value: "": timeZone must be nil or non-empty string'))
+        elif not re.fullmatch(r"[A-Za-z.\-_0-9+]{1,14}(/[A-Za-z.\-_0-9+]{1,14})*", zone) or \
+                not time_zone_known(zone):
+            causes.append(("spec.timeZone", "FieldValueInvalid",
+                           f"Invalid value: {json.dumps(zone)}: unknown time zone {zone}"))
+    if spec.get("concurrencyPolicy") not in ("Allow", "Forbid", "Replace"):
+        causes.append(not_supported("spec.concurrencyPolicy", spec.get("concurrencyPolicy"),
+                                    ["Allow", "Forbid", "Replace"]))
+    for field in ("startingDeadlineSeconds", "successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
+        value = spec.get(field)
+        if value is not None and (not isinstance(value, int) or value < 0):
+            causes.append((f"spec.{field}", "FieldValueInvalid",
+                           f"Invalid value: {json.dumps(value)}: must be greater than or equal to 0"))
+    pod_spec = (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+    path = "spec.jobTemplate.spec.template.spec"
+    causes += container_causes(path, pod_spec)
+    restart = pod_spec.get("restartPolicy") or "Always"
+    if restart not in ("OnFailure", "Never"):
+        causes.append(not_supported(f"{path}.restartPolicy", restart, ["OnFailure", "Never"]))
+    return causes
+
+
+def ingress_causes(spec):
+    """Ingress validation: a backend or rules, host names, and each path's type."""
+    causes = []
+    if not spec.get("rules") and not spec.get("defaultBackend"):
+        causes.append(("spec", "FieldValueInvalid", "Invalid value: []networking.IngressRule(nil): either "
+                                                    "`defaultBackend` or `rules` must be specified"))
+    for i, rule in enumerate(spec.get("rules") or []):
+        rule = rule if isinstance(rule, dict) else {}
+        host = rule.get("host")
+        if host:
+            bare = host[2:] if host.startswith("*.") else host
+            if re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:.]*", host):
+                causes.append((f"spec.rules[{i}].host", "FieldValueInvalid",
+                               f"Invalid value: {json.dumps(host)}: must be a DNS name, not an IP address"))
+            elif not DNS_SUBDOMAIN.match(bare) or len(bare) > 253:
+                causes.append((f"spec.rules[{i}].host", "FieldValueInvalid",
+                               f"Invalid value: {json.dumps(host)}: a lowercase RFC 1123 subdomain must consist of "
+                               f"lower case alphanumeric characters, '-' or '.', and must start and end with an "
+                               f"alphanumeric character"))
+        for j, path in enumerate((rule.get("http") or {}).get("paths") or []):
+            where = f"spec.rules[{i}].http.paths[{j}]"
+            path = path if isinstance(path, dict) else {}
+            path_type = path.get("pathType")
+            if path_type is None:
+                causes.append((f"{where}.pathType", "FieldValueRequired", "Required value: pathType must be specified"))
+            elif path_type not in ("Exact", "ImplementationSpecific", "Prefix"):
+                causes.append(not_supported(f"{where}.pathType", path_type, ["Exact", "ImplementationSpecific",
+                                                                              "Prefix"]))
+            elif path_type != "ImplementationSpecific" and not str(path.get("path") or "").startswith("/"):
+                causes.append((f"{where}.path", "FieldValueInvalid",
+                               f"Invalid value: {json.dumps(path.get('path') or '')}: must be an absolute path"))
+    return causes
+
+
+def network_policy_causes(spec):
+    """NetworkPolicy validation: the policy types."""
+    types = spec.get("policyTypes") or []
+    if len(types) > 2:
+        return [("spec.policyTypes", "FieldValueInvalid",
+                 f"Invalid value: {json.dumps(types)}: may not specify more than two policyTypes")]
+    return [not_supported(f"spec.policyTypes[{i}]", value, ["Ingress", "Egress"])
+            for i, value in enumerate(types) if value not in ("Ingress", "Egress")]
+
+
 def container_causes(path, pod_spec):
     causes = []
     containers = pod_spec.get("containers")
@@ -2067,7 +2552,14 @@ def container_causes(path, pod_spec):
 
 def apply_defaults(kind, obj):
     """The defaults the real API server fills in, so objects read back as they would there."""
-    spec = obj.setdefault("spec", {}) if kind.plural != "events" else {}
+    if kind.plural in SPECLESS:
+        # No spec and no status in these types: the real server drops such fields.
+        obj.pop("spec", None)
+        obj.pop("status", None)
+        if kind.plural == "secrets" and not obj.get("type"):
+            obj["type"] = "Opaque"
+        return
+    spec = obj.setdefault("spec", {})
     if kind.plural == "namespaces":
         spec.setdefault("finalizers", ["kubernetes"])
     if kind.plural == "pods":
@@ -2092,6 +2584,30 @@ def apply_defaults(kind, obj):
         spec.setdefault("podManagementPolicy", "OrderedReady")
         spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
         spec.setdefault("serviceName", "")
+    if kind.plural == "cronjobs":
+        spec.setdefault("concurrencyPolicy", "Allow")
+        if spec.get("suspend") is None:
+            spec["suspend"] = False
+        spec.setdefault("successfulJobsHistoryLimit", 3)
+        spec.setdefault("failedJobsHistoryLimit", 1)
+        job_spec = spec.setdefault("jobTemplate", {}).setdefault("spec", {})
+        template = job_spec.setdefault("template", {})
+        template.setdefault("metadata", {})
+        # The pod defaults apply to the job template too: a missing restartPolicy becomes
+        # "Always", which validation then refuses for a job, as on the real server.
+        default_pod_spec(template.setdefault("spec", {}))
+    if kind.plural == "networkpolicies":
+        obj.pop("status", None)  # NetworkPolicy has had no status since 1.28
+        if spec.get("podSelector") is None:
+            spec["podSelector"] = {}
+        if not spec.get("policyTypes"):
+            spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+        for direction in ("ingress", "egress"):
+            for rule in spec.get(direction) or []:
+                ports = rule.get("ports") if isinstance(rule, dict) else None
+                for port in ports or []:
+                    if isinstance(port, dict):
+                        port.setdefault("protocol", "TCP")
 
 
 def default_pod_spec(spec):

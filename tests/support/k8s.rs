@@ -15,9 +15,14 @@
 //!   the legacy one. `/openapi/v3` holds only PATCH operations with a `fieldValidation`
 //!   parameter: that is what makes `kubectl create -f` / `apply -f` leave validation to the
 //!   server instead of failing with "failed to download openapi". `/openapi/v2` is a 404.
-//! - `kubectl create namespace` and `kubectl create deployment` send protobuf bodies (typed
-//!   clients); the emulator decodes those two kinds. Every other write from kubectl, and all
-//!   of kube-rs, is JSON.
+//! - `kubectl create namespace`, `create deployment`, `create configmap`, `create secret`,
+//!   `create cronjob` and `create ingress` send protobuf bodies (typed clients); the emulator
+//!   decodes those kinds. Every other write from kubectl, and all of kube-rs, is JSON.
+//! - ConfigMaps, Secrets, CronJobs (batch/v1), NetworkPolicies and Ingresses
+//!   (networking.k8s.io/v1) are stored and served with the real defaults, validation and
+//!   table columns, but nothing acts on them: a CronJob never fires. Secret data must be
+//!   base64 (the real 400 "cannot be handled as a Secret" otherwise) and stringData is merged
+//!   into data, never stored.
 //! - `kubectl scale --all` needs a resource type: `kubectl scale deployments --all
 //!   --replicas=0`. It then PATCHes `deployments/NAME/scale` with a JSON merge patch.
 //! - `kubectl set image` sends a strategic merge patch; `rollout undo` a JSON patch;
