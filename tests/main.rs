@@ -44,6 +44,7 @@ mod http_check;
 mod k8s_cluster;
 mod k8s_drill;
 mod k8s_emulator;
+mod k8s_isolation;
 mod k8s_sandbox_drill;
 mod k8s_sim_cluster;
 mod leftovers;

@@ -154,6 +154,14 @@ fn the_postgres_restore_drill_survives_a_kill_and_proves_it_restored() {
         stdout_of(&output)
     };
     kubectl(&["-n", "acme-production", "set", "image", "deployment/web", &format!("web={}", image("v2.14.1"))]);
+    // DR as the isolation check wants it before DR scales up: egress denied by default.
+    let (status, body) = emulator.request(
+        "POST",
+        "/apis/networking.k8s.io/v1/namespaces/acme-dr/networkpolicies",
+        Some(&serde_json::json!({"metadata": {"name": "default-deny-egress"},
+            "spec": {"podSelector": {}, "policyTypes": ["Egress"]}})),
+    );
+    assert_eq!(status, 201, "{body}");
 
     let health = serve_health();
     let health_port = health.port();

@@ -349,6 +349,7 @@ fn unsupported_steps(runbook: &Runbook) -> Vec<String> {
                     | Action::K8sImageTag(_)
                     | Action::K8sWait(_)
                     | Action::K8sScale(_)
+                    | Action::K8sIsolation(_)
                     | Action::HttpCheck(_)
                     | Action::SqlCheck(_)
                     | Action::DnsCheck(_)

@@ -33,6 +33,8 @@ pub enum Evidence {
     Dns(DnsResult),
     /// What the actions of a `browser-check` did, each with where the page was.
     Browser(BrowserResult),
+    /// What a `k8s-isolation` check compared between DR and production, and what it found.
+    Isolation(Box<IsolationResult>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +192,103 @@ pub struct ProbeResult {
     /// What a mismatch means, in an operator's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finding: Option<String>,
+}
+
+/// What a `k8s-isolation` step compared and found. It holds no value of any
+/// variable: findings name where a value came from, never the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsolationResult {
+    pub context: String,
+    pub server: String,
+    pub namespace: String,
+    pub production_context: String,
+    pub production_namespace: String,
+    /// Every finding, failures and warnings.
+    pub findings: Vec<IsolationFinding>,
+    pub compared: IsolationCompared,
+}
+
+/// One way DR could reach production.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsolationFinding {
+    /// `configuration`, `network`, `ingress`, `schedule`.
+    pub area: String,
+    /// `fail` or `warn`.
+    pub severity: String,
+    /// What in DR: `deployment/web container app: DATABASE_URL`.
+    pub subject: String,
+    /// What is wrong, naming where the value came from and what production uses it.
+    pub finding: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+/// What was compared, so a clean result shows the check was not empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsolationCompared {
+    /// The key patterns compared, and those allowed to be shared.
+    pub keys: Vec<String>,
+    pub allow: Vec<String>,
+    /// DR workloads (`deployment/web`), containers, and variables matching `keys`.
+    pub workloads: Vec<String>,
+    pub containers: u32,
+    pub variables: u32,
+    /// Production's workloads and variables matching `keys`.
+    pub production_workloads: u32,
+    pub production_variables: u32,
+    /// DR's NetworkPolicies (`name: selector`), and the `network_policy` rule.
+    pub policies: Vec<String>,
+    pub network_policy: String,
+    /// Hosts DR's Ingresses claim, against production's count.
+    pub hosts: Vec<String>,
+    pub production_hosts: u32,
+    /// DR's CronJobs (`name (suspended)`), and the `cronjobs` rule.
+    pub cronjobs: Vec<String>,
+    pub cronjobs_rule: String,
+}
+
+impl IsolationResult {
+    /// Findings that fail the step.
+    pub fn failures(&self) -> impl Iterator<Item = &IsolationFinding> {
+        self.findings.iter().filter(|f| f.severity == "fail")
+    }
+
+    /// What was compared and found, in lines an operator reads: the step
+    /// log, the TUI and every report show these.
+    pub fn lines(&self) -> Vec<String> {
+        let c = &self.compared;
+        let list = |items: &[String]| if items.is_empty() { "none".to_string() } else { items.join(", ") };
+        let mut lines = vec![
+            format!(
+                "DR `{}` ({}) against production `{}` ({})",
+                self.namespace, self.context, self.production_namespace, self.production_context
+            ),
+            format!(
+                "configuration: {} variable(s) matching {} in {} container(s) of {} DR workload(s) ({}), against {} \
+                 production variable(s) in {} workload(s); shared on purpose: {}",
+                c.variables,
+                c.keys.join(" "),
+                c.containers,
+                c.workloads.len(),
+                list(&c.workloads),
+                c.production_variables,
+                c.production_workloads,
+                list(&c.allow),
+            ),
+            format!("network policies ({}): {}", c.network_policy, list(&c.policies)),
+            format!("ingress hosts: {} (production has {})", list(&c.hosts), c.production_hosts),
+            format!("cronjobs ({}): {}", c.cronjobs_rule, list(&c.cronjobs)),
+        ];
+        if self.findings.is_empty() {
+            lines.push("no finding: nothing in DR points at production".into());
+        }
+        for finding in &self.findings {
+            let mark = if finding.severity == "fail" { "FAIL" } else { "WARN" };
+            lines.push(format!("{mark} {}: {}: {}", finding.area, finding.subject, finding.finding));
+            lines.push(format!("     fix: {}", finding.fix));
+        }
+        lines
+    }
 }
 
 /// How complete a replica is, object by object.
@@ -460,6 +559,7 @@ impl Evidence {
             Evidence::Bucket(_) => "bucket",
             Evidence::Dns(_) => "dns",
             Evidence::Browser(_) => "browser",
+            Evidence::Isolation(_) => "isolation",
         }
     }
 
@@ -469,6 +569,7 @@ impl Evidence {
             Evidence::Tag(t) => Some((&t.context, &t.namespace, &t.server)),
             Evidence::Scale(s) => Some((&s.context, &s.namespace, &s.server)),
             Evidence::Wait(w) => Some((&w.context, &w.namespace, &w.server)),
+            Evidence::Isolation(i) => Some((&i.context, &i.namespace, &i.server)),
             Evidence::Backup(_)
             | Evidence::Http(_)
             | Evidence::Sql(_)
@@ -491,6 +592,7 @@ impl Evidence {
             Evidence::Bucket(b) => serde_json::to_value(b),
             Evidence::Dns(d) => serde_json::to_value(d),
             Evidence::Browser(b) => serde_json::to_value(b),
+            Evidence::Isolation(i) => serde_json::to_value(i),
         };
         value.unwrap_or(serde_json::Value::Null)
     }
@@ -523,6 +625,7 @@ impl<'de> Deserialize<'de> for Evidence {
             "bucket" => serde_json::from_value(value).map(Evidence::Bucket),
             "dns" => serde_json::from_value(value).map(Evidence::Dns),
             "browser" => serde_json::from_value(value).map(Evidence::Browser),
+            "isolation" => serde_json::from_value(value).map(Evidence::Isolation),
             other => return Err(D::Error::custom(format!("unknown evidence kind `{other}`"))),
         };
         evidence.map_err(|e| D::Error::custom(format!("{kind} evidence: {e}")))

@@ -21,6 +21,7 @@ pub fn step_target(step: &Step, context: &TemplateContext, templater: &Templater
         Action::K8sImageTag(s) => Some(k8s(&s.target)),
         Action::K8sWait(s) => Some(k8s(&s.target)),
         Action::K8sScale(s) => Some(k8s(&s.target)),
+        Action::K8sIsolation(s) => Some(format!("{}, against production's {}", k8s(&s.target), k8s(&s.production))),
         // Training reads the sandbox's copy of the bucket and database, never the real ones.
         Action::S3Backup(s) if training => Some(format!("bucket {} (the sandbox's copy, training)", render(&s.bucket))),
         Action::S3Check(s) if training => Some(format!("bucket {} (the sandbox's copy, training)", render(&s.bucket))),

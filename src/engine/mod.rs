@@ -19,6 +19,7 @@ pub mod render;
 pub mod s3;
 pub mod sql;
 pub mod training;
+mod training_isolation;
 mod training_s3check;
 pub mod vars;
 

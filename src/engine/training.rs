@@ -110,14 +110,15 @@ pub fn prepare(
     }
     let cluster_path = cluster_dir(drill_dir);
     if !cluster_path.join("cluster.json").exists() && runbook.steps.iter().any(|s| is_k8s(&s.action)) {
-        seed_cluster(runbook, &render, &project, &cluster_path)?;
+        let seeded = seed_cluster(runbook, &render, &project, &cluster_path)?;
         done.push(format!("sandbox cluster in {}", cluster_path.display()));
+        done.extend(seeded);
     }
     Ok(done)
 }
 
 fn is_k8s(action: &Action) -> bool {
-    matches!(action, Action::K8sImageTag(_) | Action::K8sWait(_) | Action::K8sScale(_))
+    matches!(action, Action::K8sImageTag(_) | Action::K8sWait(_) | Action::K8sScale(_) | Action::K8sIsolation(_))
 }
 
 /// Nightly backups for the last week plus a weekly one, named the way
@@ -178,6 +179,9 @@ fn write_backup(path: &Path, at: Timestamp, seed: u8) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// An isolation check names no deployments: DR gets what production runs.
+static NO_DEPLOYMENTS: Vec<String> = Vec::new();
+
 /// Production namespaces (read by `k8s-image-tag`) run the current tag over
 /// an older revision; the others (DR: waited for, scaled) an older build.
 fn seed_cluster(
@@ -185,13 +189,19 @@ fn seed_cluster(
     render: &dyn Fn(&Template) -> Option<String>,
     project: &str,
     dir: &Path,
-) -> Result<(), K8sError> {
+) -> Result<Vec<String>, K8sError> {
     let mut sources: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut targets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut statefulsets: BTreeSet<String> = BTreeSet::new();
     for step in &runbook.steps {
         let (target, deployments, into) = match &step.action {
             Action::K8sImageTag(spec) => (&spec.target, &spec.deployments, &mut sources),
+            Action::K8sIsolation(spec) => {
+                if let Some(production) = render(&spec.production.namespace) {
+                    sources.entry(production).or_default();
+                }
+                (&spec.target, &NO_DEPLOYMENTS, &mut targets)
+            }
             Action::K8sWait(spec) => (&spec.target, &spec.deployments, &mut targets),
             Action::K8sScale(spec) => {
                 let Some(namespace) = render(&spec.target.namespace) else { continue };
@@ -231,5 +241,12 @@ fn seed_cluster(
             cluster.apply(namespace, WorkloadKind::StatefulSet, "db", &format!("postgres:{}", 15), 1)?;
         }
     }
-    Ok(())
+    let mut seeded = Vec::new();
+    for step in &runbook.steps {
+        let Action::K8sIsolation(spec) = &step.action else { continue };
+        if let (Some(dr), Some(production)) = (render(&spec.target.namespace), render(&spec.production.namespace)) {
+            seeded.extend(super::training_isolation::seed(&cluster, project, &dr, &production)?);
+        }
+    }
+    Ok(seeded)
 }

@@ -119,7 +119,7 @@ fn step_verdict(step: &StepReport) -> Verdict {
             Verdict::Failed { message: format!("marked done without running: {}", reason()), body: attempts(step) }
         }
         "marked done" => Verdict::Passed(Some(format!("marked done by hand: {}", reason()))),
-        "failed" => Verdict::Failed { message: reason(), body: attempts(step) },
+        "failed" => Verdict::Failed { message: reason(), body: attempts(step) + &findings(step) },
         "skipped" | "pending" | "interrupted" if step.always && step.skip_cause.as_deref() != Some("condition") => {
             Verdict::Failed {
                 message: format!("teardown did not run (DR left running): {}", reason()),
@@ -143,6 +143,15 @@ fn step_verdict(step: &StepReport) -> Verdict {
 /// what an unattended drill cannot do are not failures).
 fn required_skip(step: &StepReport) -> bool {
     !step.optional && matches!(step.skip_cause.as_deref(), Some("operator" | "declined"))
+}
+
+/// Every finding of a check that lists them (the failure message names
+/// only the first), so CI shows them all.
+fn findings(step: &StepReport) -> String {
+    match &step.evidence {
+        Some(crate::drill::evidence::Evidence::Isolation(result)) => format!("\n{}", result.lines().join("\n")),
+        _ => String::new(),
+    }
 }
 
 /// Each attempt on a line: how it ended, exit code, duration, command.

@@ -318,6 +318,11 @@ fn evidence_markdown(out: &mut String, evidence: &Evidence) {
                 let _ = writeln!(out, "- {}", line.trim_start());
             }
         }
+        Evidence::Isolation(result) => {
+            for line in result.lines() {
+                let _ = writeln!(out, "- {}", line.trim_start());
+            }
+        }
         Evidence::Dns(result) => {
             for line in super::data::dns_lines(result) {
                 let _ = writeln!(out, "- {line}");

@@ -172,6 +172,14 @@ pub struct RawIdentity {
     pub profile: Option<Sp<String>>,
 }
 
+/// The production side of a `k8s-isolation` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawProduction {
+    pub context: Option<Sp<String>>,
+    pub namespace: Sp<String>,
+}
+
 /// Every step kind drillbook knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -184,6 +192,7 @@ pub enum StepKind {
     K8sImageTag,
     K8sWait,
     K8sScale,
+    K8sIsolation,
     HttpCheck,
     SqlCheck,
     DnsCheck,
@@ -201,6 +210,7 @@ impl StepKind {
             StepKind::K8sImageTag => "k8s-image-tag",
             StepKind::K8sWait => "k8s-wait",
             StepKind::K8sScale => "k8s-scale",
+            StepKind::K8sIsolation => "k8s-isolation",
             StepKind::HttpCheck => "http-check",
             StepKind::SqlCheck => "sql-check",
             StepKind::DnsCheck => "dns-check",
@@ -291,6 +301,16 @@ pub struct RawStep {
     pub replicas: Option<Sp<i64>>,
     pub wait: Option<Sp<bool>>,
     pub expect_tag: Option<Sp<String>>,
+    /// k8s-isolation: production's context and namespace, compared with DR's.
+    pub production: Option<Sp<RawProduction>>,
+    /// k8s-isolation: variable names compared (globs, e.g. `*DATABASE_URL*`).
+    pub keys: Option<Sp<Vec<Sp<String>>>>,
+    /// k8s-isolation: variable names whose values DR may share with production on purpose.
+    pub allow: Option<Sp<Vec<Sp<String>>>>,
+    /// k8s-isolation: `require` (default), `warn` or `ignore` an egress gap.
+    pub network_policy: Option<Sp<String>>,
+    /// k8s-isolation: `suspended` (default: DR CronJobs must be suspended), `warn` or `ignore`.
+    pub cronjobs: Option<Sp<String>>,
 
     // http-check
     /// HTTP method of an `http-check` (default `GET`).
@@ -543,6 +563,9 @@ pub fn allowed_keys(kind: StepKind) -> &'static [&'static str] {
         StepKind::K8sScale => {
             &["context", "namespace", "deployments", "statefulsets", "all", "replicas", "wait", "confirm", "timeout"]
         }
+        StepKind::K8sIsolation => {
+            &["context", "namespace", "production", "keys", "allow", "network_policy", "cronjobs", "timeout"]
+        }
         StepKind::HttpCheck => &[
             "url",
             "method",
@@ -564,7 +587,7 @@ pub fn allowed_keys(kind: StepKind) -> &'static [&'static str] {
 }
 
 /// Every kind, for suggestions and the "which kinds use this key" hint.
-pub const ALL_KINDS: [StepKind; 12] = [
+pub const ALL_KINDS: [StepKind; 13] = [
     StepKind::Manual,
     StepKind::Checklist,
     StepKind::Command,
@@ -573,6 +596,7 @@ pub const ALL_KINDS: [StepKind; 12] = [
     StepKind::K8sImageTag,
     StepKind::K8sWait,
     StepKind::K8sScale,
+    StepKind::K8sIsolation,
     StepKind::HttpCheck,
     StepKind::SqlCheck,
     StepKind::DnsCheck,

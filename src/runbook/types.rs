@@ -124,6 +124,7 @@ pub enum Action {
     K8sImageTag(K8sImageTagSpec),
     K8sWait(K8sWaitSpec),
     K8sScale(K8sScaleSpec),
+    K8sIsolation(K8sIsolationSpec),
     HttpCheck(HttpCheckSpec),
     SqlCheck(SqlCheckSpec),
     DnsCheck(DnsCheckSpec),
@@ -425,6 +426,41 @@ pub struct K8sScaleSpec {
     pub statefulsets: bool,
     pub replicas: u32,
     pub wait: bool,
+    pub timeout: Option<Duration>,
+}
+
+/// What a `k8s-isolation` step does with a kind of finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enforce {
+    /// Fails the step (`require`, `suspended`).
+    Require,
+    /// Listed, the step passes.
+    Warn,
+    /// Not checked.
+    Ignore,
+}
+
+impl Enforce {
+    /// As the runbook spells it; `strict` is the key's word for `Require`.
+    pub fn name(self, strict: &'static str) -> &'static str {
+        match self {
+            Enforce::Require => strict,
+            Enforce::Warn => "warn",
+            Enforce::Ignore => "ignore",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct K8sIsolationSpec {
+    /// DR.
+    pub target: K8sTarget,
+    pub production: K8sTarget,
+    /// Empty: the defaults (`engine::k8s::isolation::DEFAULT_KEYS`).
+    pub keys: Vec<String>,
+    pub allow: Vec<String>,
+    pub network_policy: Enforce,
+    pub cronjobs: Enforce,
     pub timeout: Option<Duration>,
 }
 

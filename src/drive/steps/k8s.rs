@@ -25,7 +25,7 @@ const POD_LOG_TAIL: u32 = 200;
 
 impl Conductor {
     /// The step's cluster; in training always the sandbox's.
-    fn cluster_context(&self, context: Option<String>) -> Option<String> {
+    pub(super) fn cluster_context(&self, context: Option<String>) -> Option<String> {
         self.session.k8s_context_override().or(context)
     }
 

@@ -7,6 +7,7 @@ mod browser;
 mod command;
 mod dns;
 mod http;
+mod isolation;
 mod k8s;
 mod manual;
 mod s3;
@@ -71,6 +72,7 @@ impl Conductor {
             Action::K8sImageTag(spec) => self.k8s_image_tag(index, &step, spec, began).await,
             Action::K8sWait(spec) => self.k8s_wait(index, &step, spec, began).await,
             Action::K8sScale(spec) => self.k8s_scale(index, &step, spec, began).await,
+            Action::K8sIsolation(spec) => self.k8s_isolation(index, &step, spec, began).await,
             Action::HttpCheck(spec) => self.http_check(index, &step, spec, began).await,
             Action::SqlCheck(spec) => self.sql_check(index, &step, spec, began).await,
             Action::DnsCheck(spec) => self.dns_check(index, &step, spec, began).await,

@@ -6,6 +6,7 @@
 //! sandbox of `demo` and training mode). Both pass the same tests.
 
 pub mod image;
+pub mod isolation;
 pub mod kube_cluster;
 pub mod scale;
 pub mod sim;
@@ -255,6 +256,10 @@ pub trait Cluster: Send + Sync + std::fmt::Debug {
     /// Lines of a pod's log (the first container unless named). `previous`:
     /// the container's last terminated run (what a crash-looping pod said).
     fn logs(&self, namespace: &str, pod: &str, options: LogOptions) -> BoxStream<'static, Result<String, K8sError>>;
+    /// What an isolation check compares ([`isolation`]): the pod templates of
+    /// Deployments, StatefulSets and CronJobs, ConfigMaps, Secrets,
+    /// NetworkPolicies and Ingress hosts; one list per kind.
+    fn config<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<isolation::config::NamespaceConfig, K8sError>>;
     /// Sets replicas through the Scale subresource; returns the previous count.
     fn scale<'a>(
         &'a self,

@@ -21,6 +21,13 @@ use futures::stream::BoxStream;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvFromSource, EnvVar, PodSpec, PodTemplateSpec, Secret};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::isolation::config::NamespaceConfig;
 use super::{
     Cluster, ClusterTarget, K8sError, LogOptions, PodInfo, RevisionInfo, Snapshot, WatchEvent, Workload, WorkloadKind,
 };
@@ -53,6 +60,25 @@ struct Namespace {
     workloads: Vec<SimWorkload>,
     /// Lines appended to pods' logs, by pod name.
     logs: BTreeMap<String, Vec<String>>,
+    /// What an isolation check reads besides the workloads.
+    #[serde(default)]
+    objects: SimObjects,
+}
+
+/// The namespace's configuration objects, as the API would list them (a
+/// sandbox journal never holds them: they stay in cluster.json).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SimObjects {
+    #[serde(default)]
+    pub config_maps: Vec<ConfigMap>,
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
+    #[serde(default)]
+    pub network_policies: Vec<NetworkPolicy>,
+    #[serde(default)]
+    pub ingresses: Vec<Ingress>,
+    #[serde(default)]
+    pub cron_jobs: Vec<CronJob>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +95,11 @@ struct SimWorkload {
     scaled_from: u32,
     scaled_at: Timestamp,
     created: Timestamp,
+    /// The container's `env` and `envFrom`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    env: Vec<EnvVar>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    env_from: Vec<EnvFromSource>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,6 +228,8 @@ impl SimCluster {
                         scaled_from: 0,
                         scaled_at: now,
                         created: now,
+                        env: Vec::new(),
+                        env_from: Vec::new(),
                     });
                     ns.workloads.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
                 }
@@ -235,6 +268,48 @@ impl SimCluster {
         self.change(|state| {
             let ns = state.namespaces.entry(namespace.to_string()).or_default();
             ns.logs.entry(pod.to_string()).or_default().extend(lines.iter().map(|l| l.to_string()));
+            Ok(())
+        })
+    }
+
+    /// Sets a workload's container environment (`env`, `envFrom`).
+    pub fn set_env(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+        env: Vec<EnvVar>,
+        env_from: Vec<EnvFromSource>,
+    ) -> Result<(), K8sError> {
+        self.change(|state| {
+            let workload = find_workload(state, namespace, kind, name)?;
+            workload.env = env;
+            workload.env_from = env_from;
+            Ok(())
+        })
+    }
+
+    /// The names of the namespace's Deployments.
+    pub fn workloads_in(&self, namespace: &str) -> Result<Vec<String>, K8sError> {
+        let state = self.load()?;
+        Ok(self
+            .namespace(&state, namespace)?
+            .workloads
+            .iter()
+            .filter(|w| w.kind == WorkloadKind::Deployment)
+            .map(|w| w.name.clone())
+            .collect())
+    }
+
+    /// Adds configuration objects to a namespace (creating it).
+    pub fn add_objects(&self, namespace: &str, objects: SimObjects) -> Result<(), K8sError> {
+        self.change(|state| {
+            let ns = &mut state.namespaces.entry(namespace.to_string()).or_default().objects;
+            ns.config_maps.extend(objects.config_maps);
+            ns.secrets.extend(objects.secrets);
+            ns.network_policies.extend(objects.network_policies);
+            ns.ingresses.extend(objects.ingresses);
+            ns.cron_jobs.extend(objects.cron_jobs);
             Ok(())
         })
     }
@@ -528,9 +603,75 @@ fn workload_status(state: &State, workload: &SimWorkload, now: Timestamp) -> Wor
     }
 }
 
+/// The workload as the API would list it: its pod template (labels
+/// `app=NAME`, one container with its image and environment).
+fn sim_template(workload: &SimWorkload) -> PodTemplateSpec {
+    let image = workload.revisions.last().map(|r| r.image.clone());
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some([("app".to_string(), workload.name.clone())].into()),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: workload.container.clone(),
+                image,
+                env: Some(workload.env.clone()).filter(|e| !e.is_empty()),
+                env_from: Some(workload.env_from.clone()).filter(|e| !e.is_empty()),
+                ..Container::default()
+            }],
+            ..PodSpec::default()
+        }),
+    }
+}
+
 impl Cluster for SimCluster {
     fn target(&self) -> &ClusterTarget {
         &self.target
+    }
+
+    fn config<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<NamespaceConfig, K8sError>> {
+        Box::pin(async move {
+            let state = self.load()?;
+            for resource in
+                ["deployments", "statefulsets", "cronjobs", "configmaps", "secrets", "networkpolicies", "ingresses"]
+            {
+                self.allow(&state, "list", resource, namespace)?;
+            }
+            let ns = self.namespace(&state, namespace)?;
+            let meta = |name: &str| ObjectMeta { name: Some(name.to_string()), ..ObjectMeta::default() };
+            let deployments: Vec<Deployment> = ns
+                .workloads
+                .iter()
+                .filter(|w| w.kind == WorkloadKind::Deployment)
+                .map(|w| Deployment {
+                    metadata: meta(&w.name),
+                    spec: Some(DeploymentSpec { template: sim_template(w), ..DeploymentSpec::default() }),
+                    status: None,
+                })
+                .collect();
+            let statefulsets: Vec<StatefulSet> = ns
+                .workloads
+                .iter()
+                .filter(|w| w.kind == WorkloadKind::StatefulSet)
+                .map(|w| StatefulSet {
+                    metadata: meta(&w.name),
+                    spec: Some(StatefulSetSpec { template: sim_template(w), ..StatefulSetSpec::default() }),
+                    status: None,
+                })
+                .collect();
+            let objects = &ns.objects;
+            Ok(NamespaceConfig::from_objects(
+                namespace,
+                &deployments,
+                &statefulsets,
+                &objects.cron_jobs,
+                &objects.config_maps,
+                &objects.secrets,
+                &objects.network_policies,
+                &objects.ingresses,
+            ))
+        })
     }
 
     fn check_namespace<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<(), K8sError>> {

@@ -19,6 +19,7 @@ pub(super) fn evidence_title(evidence: &Evidence) -> &'static str {
         Evidence::Bucket(_) => "What the bucket check found",
         Evidence::Dns(_) => "What DNS answered",
         Evidence::Browser(_) => "What the browser did",
+        Evidence::Isolation(_) => "What the isolation check compared and found",
     }
 }
 
@@ -97,6 +98,7 @@ pub(super) fn evidence_lines(evidence: &Evidence) -> Vec<String> {
             lines.extend(result.lines().iter().map(|line| format!("<code>{}</code>", esc(line.trim_start()))))
         }
         Evidence::Dns(result) => lines.extend(crate::report::data::dns_lines(result).iter().map(|line| esc(line))),
+        Evidence::Isolation(result) => lines.extend(result.lines().iter().map(|line| esc(line))),
         Evidence::Browser(result) => {
             lines.extend(crate::report::data::browser_lines(result).iter().map(|line| esc(line)))
         }

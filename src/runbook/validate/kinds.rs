@@ -122,6 +122,7 @@ impl Validator<'_> {
                     timeout: self.duration(&raw.timeout, "timeout"),
                 })
             }
+            StepKind::K8sIsolation => Action::K8sIsolation(self.k8s_isolation(raw)?),
             StepKind::HttpCheck => {
                 let url = template(self.require(raw, &raw.url, "url")?);
                 let method = raw.method.as_ref().map_or_else(|| "GET".to_string(), |m| m.to_ascii_uppercase());
@@ -270,6 +271,72 @@ impl Validator<'_> {
     fn target(&mut self, raw: &Sp<RawStep>) -> Option<K8sTarget> {
         let namespace = template(self.require(raw, &raw.namespace, "namespace")?);
         Some(K8sTarget { context: raw.context.as_ref().map(template), namespace })
+    }
+
+    fn k8s_isolation(&mut self, raw: &Sp<RawStep>) -> Option<K8sIsolationSpec> {
+        let target = self.target(raw)?;
+        let production = self.require(raw, &raw.production, "production")?;
+        let production = K8sTarget {
+            context: production.context.as_ref().map(template),
+            namespace: template(&production.namespace),
+        };
+        if production.namespace.text == target.namespace.text
+            && production.context.as_ref().map(|c| &c.text) == target.context.as_ref().map(|c| &c.text)
+        {
+            self.error(
+                raw.production.as_ref().map_or(0..0, |p| p.span()),
+                "`production` names the DR namespace itself: compare DR with production's namespace",
+            );
+        }
+        let patterns = |this: &mut Self, list: &Option<Sp<Vec<Sp<String>>>>, key: &str| -> Vec<String> {
+            let Some(list) = list else { return Vec::new() };
+            if list.is_empty() && key == "keys" {
+                this.error(list.span(), "`keys` is empty: leave it out for the defaults, or name the keys to compare");
+            }
+            list.iter()
+                .filter_map(|pattern| {
+                    let ok = !pattern.trim().is_empty()
+                        && pattern.chars().all(|c| c.is_ascii_alphanumeric() || "_-.*?".contains(c));
+                    if !ok {
+                        this.error(
+                            pattern.span(),
+                            format!(
+                                "`{key}` entry `{}`: a variable name, with `*` and `?` as wildcards",
+                                pattern.as_str()
+                            ),
+                        );
+                    }
+                    ok.then(|| pattern.to_string())
+                })
+                .collect()
+        };
+        let keys = patterns(self, &raw.keys, "keys");
+        let allow = patterns(self, &raw.allow, "allow");
+        let network_policy = self.enforce(&raw.network_policy, "network_policy", "require");
+        let cronjobs = self.enforce(&raw.cronjobs, "cronjobs", "suspended");
+        Some(K8sIsolationSpec {
+            target,
+            production,
+            keys,
+            allow,
+            network_policy,
+            cronjobs,
+            timeout: self.duration(&raw.timeout, "timeout"),
+        })
+    }
+
+    /// `require`/`suspended`, `warn` or `ignore` (default: the strict one).
+    fn enforce(&mut self, value: &Option<Sp<String>>, key: &str, strict: &str) -> Enforce {
+        match value.as_ref().map(|v| (v.as_str(), v.span())) {
+            None => Enforce::Require,
+            Some((word, _)) if word == strict => Enforce::Require,
+            Some(("warn", _)) => Enforce::Warn,
+            Some(("ignore", _)) => Enforce::Ignore,
+            Some((other, span)) => {
+                self.error(span, format!("`{key}` = `{other}`: expected \"{strict}\", \"warn\" or \"ignore\""));
+                Enforce::Require
+            }
+        }
     }
 
     fn s3_check(&mut self, raw: &Sp<RawStep>) -> Option<S3CheckSpec> {

@@ -234,6 +234,10 @@ pub(super) fn collect_templates(action: &Action, out: &mut Vec<(Template, Templa
             push_target(&k8s.target, out);
         }
         Action::K8sScale(k8s) => push_target(&k8s.target, out),
+        Action::K8sIsolation(k8s) => {
+            push_target(&k8s.target, out);
+            push_target(&k8s.production, out);
+        }
         // The `url` is checked with every step's common keys.
         Action::HttpCheck(http) => {
             plain(&http.contains);

@@ -160,6 +160,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             _ if running => lines.push(Line::from(Span::styled("asking DNS…", theme.warn()))),
             _ => {}
         },
+        Action::K8sIsolation(_) => match state.and_then(|s| s.evidence.as_ref()) {
+            Some(crate::drill::evidence::Evidence::Isolation(result)) => isolation_table(result, &theme, &mut lines),
+            _ if running => lines.push(Line::from(Span::styled("reading DR and production…", theme.warn()))),
+            _ => {}
+        },
         Action::BrowserCheck(spec) => {
             let attempt = state.map_or(0, |s| s.attempt_count());
             let result = match state.and_then(|s| s.evidence.as_ref()) {
@@ -433,4 +438,30 @@ fn pod_table(
 
 fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
+}
+
+/// A `k8s-isolation` result: what was compared, then one row per finding
+/// (mark, area, what in DR) with what it is and the fix beneath.
+fn isolation_table(
+    result: &crate::drill::evidence::IsolationResult,
+    theme: &crate::ui::theme::Theme,
+    lines: &mut Vec<Line<'static>>,
+) {
+    let summary = result.lines();
+    // The summary lines come first in `lines()`; the findings follow.
+    let compared = summary.len() - 2 * result.findings.len();
+    for line in summary.into_iter().take(compared) {
+        lines.push(Line::from(Span::styled(line, theme.dim())));
+    }
+    let area_width = result.findings.iter().map(|f| f.area.len()).max().unwrap_or(0);
+    for finding in &result.findings {
+        let (mark, style) = if finding.severity == "fail" { ("FAIL", theme.bad()) } else { ("WARN", theme.warn()) };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{mark} "), style),
+            Span::styled(format!("{:<area_width$}  ", finding.area), theme.dim()),
+            Span::raw(finding.subject.clone()),
+        ]));
+        lines.push(Line::from(Span::raw(format!("     {}", finding.finding))));
+        lines.push(Line::from(Span::styled(format!("     fix: {}", finding.fix), theme.dim())));
+    }
 }

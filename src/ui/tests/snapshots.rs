@@ -146,13 +146,15 @@ fn at_smoke_test() -> Harness {
     let tag = capture("main-4f2a9c1", 0);
     h.record(Event::CaptureSet { step: "pick-tag".into(), name: "tag".into(), value: tag });
     h.ends("pick-tag", 0);
+    h.starts("check-isolation", true);
+    h.ends("check-isolation", 0);
     h.record(Event::StepConfirmed { step: "deploy".into(), how: "answered yes".into() });
     h.starts("deploy", true);
     h.ends("deploy", 0);
     h.starts("wait", true);
     h.ends("wait", 0);
     h.starts("smoke", false);
-    h.ask(crate::drive::Question::Checklist { step: 7 });
+    h.ask(crate::drive::Question::Checklist { step: 10 });
     h
 }
 
@@ -230,7 +232,7 @@ fn typed_confirm() {
     }
     h.done_by_hand("smoke");
     h.ask(crate::drive::Question::Confirm {
-        step: 8,
+        step: 11,
         command: [
             "context:   sandbox",
             "namespace: acme-dr",

@@ -22,7 +22,9 @@ use futures::io::AsyncBufRead;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use kube::Client;
 use kube::api::{Api, ListParams, LogParams, Patch, PatchParams};
 use serde::de::DeserializeOwned;
@@ -31,6 +33,7 @@ use self::convert::{count, deployment_workload, pod_info, revision_info, statefu
 use self::errors::Op;
 use self::logs::LogLines;
 use self::watch::NamespaceWatch;
+use super::isolation::config::{HostClaim, NamespaceConfig};
 use super::{Cluster, ClusterTarget, K8sError, LogOptions, PodInfo, RevisionInfo, WatchEvent, Workload, WorkloadKind};
 
 mod client;
@@ -131,6 +134,72 @@ impl KubeCluster {
         }
         pods.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(pods)
+    }
+
+    /// Lists every object of kind `K` in the namespace (one request).
+    async fn list_all<K>(&self, namespace: &str, resource: &'static str, kind: &'static str) -> Result<Vec<K>, K8sError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        let op = Op::new("list", resource, kind, namespace);
+        Ok(self.call(op, api.list(&ListParams::default())).await?.items)
+    }
+
+    /// Host names of Gateway API HTTPRoutes, where the cluster serves them
+    /// (a 404 means it has no Gateway API: nothing to compare).
+    async fn route_hosts(&self, namespace: &str) -> Result<Vec<HostClaim>, K8sError> {
+        use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+        let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
+        let resource = ApiResource::from_gvk_with_plural(&gvk, "httproutes");
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &resource);
+        let routes = match tokio::time::timeout(REQUEST_TIMEOUT, api.list(&ListParams::default())).await {
+            Ok(Ok(list)) => list.items,
+            Ok(Err(kube::Error::Api(status))) if status.code == 404 => return Ok(Vec::new()),
+            Ok(Err(err)) => return Err(self.error(Op::new("list", "httproutes", "httproute", namespace), err).await),
+            Err(_) => return Ok(Vec::new()),
+        };
+        Ok(routes
+            .iter()
+            .flat_map(|route| {
+                let by = format!("HTTPRoute {}", route.metadata.name.clone().unwrap_or_default());
+                let hosts = route.data["spec"]["hostnames"].as_array().cloned().unwrap_or_default();
+                hosts
+                    .into_iter()
+                    .filter_map(|h| h.as_str().map(str::to_string))
+                    .map(move |host| HostClaim { by: by.clone(), host })
+            })
+            .collect())
+    }
+
+    async fn namespace_config(&self, namespace: &str) -> Result<NamespaceConfig, K8sError> {
+        let (deployments, statefulsets, cronjobs, config_maps, secrets, policies, ingresses, routes) = futures::try_join!(
+            self.list_all::<Deployment>(namespace, "deployments", "deployment"),
+            self.list_all::<StatefulSet>(namespace, "statefulsets", "statefulset"),
+            self.list_all::<CronJob>(namespace, "cronjobs", "cronjob"),
+            self.list_all::<ConfigMap>(namespace, "configmaps", "configmap"),
+            self.list_all::<Secret>(namespace, "secrets", "secret"),
+            self.list_all::<NetworkPolicy>(namespace, "networkpolicies", "networkpolicy"),
+            self.list_all::<Ingress>(namespace, "ingresses", "ingress"),
+            self.route_hosts(namespace),
+        )?;
+        if deployments.is_empty() && statefulsets.is_empty() && cronjobs.is_empty() && config_maps.is_empty() {
+            self.empty_list_check(namespace).await?;
+        }
+        let mut config = NamespaceConfig::from_objects(
+            namespace,
+            &deployments,
+            &statefulsets,
+            &cronjobs,
+            &config_maps,
+            &secrets,
+            &policies,
+            &ingresses,
+        );
+        config.hosts.extend(routes);
+        config.hosts.sort_by(|a, b| (&a.host, &a.by).cmp(&(&b.host, &b.by)));
+        Ok(config)
     }
 
     async fn scale_workload(
@@ -247,6 +316,10 @@ impl Cluster for KubeCluster {
             Some((item, lines))
         })
         .boxed()
+    }
+
+    fn config<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, Result<NamespaceConfig, K8sError>> {
+        self.namespace_config(namespace).boxed()
     }
 
     fn scale<'a>(
