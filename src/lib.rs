@@ -19,6 +19,7 @@ pub mod drive;
 pub mod engine;
 pub mod fleet;
 pub mod pack;
+pub mod project;
 pub mod report;
 pub mod runbook;
 pub mod ui;

@@ -52,6 +52,7 @@ mod notify;
 mod older_journals;
 mod pack;
 mod parity;
+mod projects;
 mod reliability_crash;
 mod reliability_faults_command;
 mod reliability_faults_k8s;

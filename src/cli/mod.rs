@@ -325,11 +325,28 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     }
 }
 
+/// A runbook, or a project file resolved against its pattern.
 fn load_runbook(path: &Path) -> Result<Runbook, String> {
-    runbook::load(path).map_err(|error| match error {
-        runbook::LoadError::Invalid(diagnostics) => format!("the runbook is invalid:\n{diagnostics}"),
-        other => other.to_string(),
-    })
+    match load_any(path) {
+        Ok(runbook) => Ok(runbook),
+        Err(runbook::LoadError::Invalid(diagnostics)) => Err(format!("the runbook is invalid:\n{diagnostics}")),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+/// Reads `path` as a project file when it is one (a `[project]` naming a
+/// `runbook`), else as a runbook.
+fn load_any(path: &Path) -> Result<Runbook, runbook::LoadError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| runbook::LoadError::Read { path: display, source })?;
+    if !crate::project::is_project(&text) {
+        return runbook::load(path);
+    }
+    match crate::project::resolve(path, &text) {
+        Ok(project) => Ok(project.runbook),
+        Err(crate::project::ProjectError::Invalid(diagnostics)) => Err(runbook::LoadError::Invalid(diagnostics)),
+        Err(crate::project::ProjectError::Read { path, source }) => Err(runbook::LoadError::Read { path, source }),
+    }
 }
 
 /// Step kinds this build can run.
@@ -536,7 +553,7 @@ fn latest_unfinished(store: &DrillStore) -> Result<DrillDir, String> {
 fn check(paths: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     for path in paths {
-        match runbook::load(path) {
+        match load_any(path) {
             Ok(runbook) => println!("ok: {} ({}, {} steps)", path.display(), runbook.id, runbook.steps.len()),
             Err(runbook::LoadError::Invalid(diagnostics)) => {
                 failed = true;

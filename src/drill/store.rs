@@ -45,9 +45,10 @@ impl DrillStore {
         &self.root
     }
 
-    /// Makes a new drill directory with the runbook snapshot in it. Fails
-    /// before anything is journaled when the directory is not writable.
-    pub fn create(&self, runbook_text: &str) -> Result<DrillDir, StoreError> {
+    /// Makes a new drill directory with the runbook snapshot in it (and the
+    /// files it was resolved from, `sources`). Fails before anything is
+    /// journaled when the directory is not writable.
+    pub fn create(&self, runbook_text: &str, sources: &[(String, String)]) -> Result<DrillDir, StoreError> {
         fs::create_dir_all(&self.root).map_err(io("create", &self.root))?;
         let id = uuid::Uuid::now_v7().to_string();
         let dir = DrillDir { path: self.root.join(&id), id };
@@ -58,6 +59,10 @@ impl DrillStore {
         let mut file = fs::File::create(&snapshot).map_err(io("write", &snapshot))?;
         file.write_all(runbook_text.as_bytes()).map_err(io("write", &snapshot))?;
         file.sync_all().map_err(io("write", &snapshot))?;
+        for (name, text) in sources {
+            let path = dir.path.join(name);
+            fs::write(&path, text).and_then(|()| fs::File::open(&path)?.sync_all()).map_err(io("write", &path))?;
+        }
         Ok(dir)
     }
 

@@ -76,7 +76,7 @@ impl DrillSession {
         mode: SessionMode,
         training: bool,
     ) -> Result<Self, SessionError> {
-        let dir = store.create(&runbook.text)?;
+        let dir = store.create(&runbook.text, &runbook.sources)?;
         let lock = DrillLock::acquire(&dir.path)?;
         let journal = Journal::create(&dir.journal())?;
         let started = Event::DrillStarted {
@@ -396,6 +396,12 @@ pub fn load_snapshot(path: &Path, state: &DrillState) -> Result<Runbook, Session
 /// Compares the runbook file on disk (if still there) with the snapshot.
 fn detect_change(snapshot: &Runbook, path: &str) -> Option<RunbookChange> {
     let text = std::fs::read_to_string(path).ok()?;
+    // A project file is compared as what it resolves to now.
+    let text = if crate::project::is_project(&text) {
+        crate::project::resolve(std::path::Path::new(path), &text).ok()?.runbook.text
+    } else {
+        text
+    };
     if text == snapshot.text {
         return None;
     }

@@ -35,6 +35,10 @@ pub struct Runbook {
     /// In file order; defaults may refer to earlier or later variables.
     pub vars: Vec<VarDef>,
     pub steps: Vec<Step>,
+    /// Files this runbook was resolved from (a project file and its
+    /// pattern), as (file name, text): a drill keeps them beside its
+    /// snapshot of `text`. Empty for a runbook read as it is.
+    pub sources: Vec<(String, String)>,
 }
 
 impl Runbook {

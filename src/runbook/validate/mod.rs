@@ -195,6 +195,7 @@ impl Validator<'_> {
             cadence,
             vars,
             steps,
+            sources: Vec::new(),
         }
     }
 

@@ -1,0 +1,163 @@
+//! Project files over a shared pattern, through the real binary: a team
+//! repository with one pattern and three projects (one overriding a step,
+//! one adding a step, one never drilled). `check` accepts them and names a
+//! bad one's problems at file:line:col; each drill runs what its project
+//! says and keeps the project file and the pattern beside its resolved
+//! runbook; a drill killed with -9 resumes from its snapshot even after the
+//! pattern was edited.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{Home, stderr_of, stdout_of, wait_for};
+
+const PATTERN: &str = r#"[runbook]
+id = "team-drill"
+title = "The team's drill"
+
+[vars.project]
+prompt = "Project"
+[vars.dr_namespace]
+
+[[step]]
+id = "restore"
+kind = "command"
+run = "echo restore the pattern way into {{ dr_namespace }}"
+
+[[step]]
+id = "deploy"
+kind = "command"
+run = "echo deploy {{ project }}"
+
+[[step]]
+id = "teardown"
+kind = "command"
+run = "echo teardown from the pattern"
+"#;
+
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("runbooks/team.toml", PATTERN);
+        write(
+            "projects/shop.toml",
+            "[project]\nname = \"shop\"\nrunbook = \"../runbooks/team.toml\"\ncadence = \"quarterly\"\n\
+             [vars]\ndr_namespace = \"shop-dr\"\n\
+             [[override]]\nstep = \"restore\"\nrun = \"echo restore with the shop task\"\n",
+        );
+        write(
+            "projects/blog.toml",
+            "[project]\nname = \"blog\"\nrunbook = \"../runbooks/team.toml\"\n[vars]\ndr_namespace = \"blog-dr\"\n\
+             [[add]]\nafter = \"deploy\"\nid = \"reindex\"\nkind = \"command\"\nrun = \"echo reindex the blog\"\n",
+        );
+        write(
+            "projects/wiki.toml",
+            "[project]\nname = \"wiki\"\nrunbook = \"../runbooks/team.toml\"\n[vars]\ndr_namespace = \"wiki-dr\"\n",
+        );
+        Repo { dir }
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+}
+
+fn run(home: &Home, project: &Path) -> std::process::Output {
+    home.cmd_std().args(["run", "--plain", "--yes"]).arg(project).output().unwrap()
+}
+
+#[test]
+fn check_accepts_the_projects_and_names_a_bad_ones_problems_at_file_line_col() {
+    let repo = Repo::new();
+    let home = Home::new();
+    let projects: Vec<PathBuf> =
+        ["shop", "blog", "wiki"].iter().map(|p| repo.path(&format!("projects/{p}.toml"))).collect();
+    let output = home.cmd_std().arg("check").args(&projects).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = stdout_of(&output);
+    assert!(stdout.contains("shop.toml (team-drill, 3 steps)") && stdout.contains("blog.toml (team-drill, 4 steps)"));
+
+    std::fs::write(
+        repo.path("projects/bad.toml"),
+        "[project]\nname = \"bad\"\nrunbook = \"../runbooks/team.toml\"\n[vars]\ndr_namespace = \"x\"\n\
+         [[override]]\nstep = \"deplo\"\nrun = \"x\"\n",
+    )
+    .unwrap();
+    let output = home.cmd_std().arg("check").arg(repo.path("projects/bad.toml")).output().unwrap();
+    let stderr = stderr_of(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("bad.toml:6:1")
+            && stderr.contains("`[[override]]` of step `deplo`: the runbook has no such step; did you mean `deploy`?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn each_project_runs_what_its_file_says_and_keeps_its_sources() {
+    let repo = Repo::new();
+    let home = Home::new();
+    let output = run(&home, &repo.path("projects/shop.toml"));
+    let stdout = stdout_of(&output);
+    assert!(output.status.success(), "{stdout}\n{}", stderr_of(&output));
+    assert!(stdout.contains("restore with the shop task"), "the override: {stdout}");
+    assert!(!stdout.contains("restore the pattern way"), "{stdout}");
+    let drill = home.only_drill();
+    let snapshot = std::fs::read_to_string(drill.join("runbook.toml")).unwrap();
+    assert!(snapshot.starts_with("# The runbook of project `shop`"), "{snapshot}");
+    assert_eq!(std::fs::read_to_string(drill.join("pattern.toml")).unwrap(), PATTERN);
+    assert!(std::fs::read_to_string(drill.join("project.toml")).unwrap().contains("restore with the shop task"));
+
+    let home = Home::new();
+    let output = run(&home, &repo.path("projects/blog.toml"));
+    let stdout = stdout_of(&output);
+    assert!(output.status.success(), "{stdout}");
+    let deploy = stdout.find("deploy blog").expect("deploy ran");
+    let reindex = stdout.find("reindex the blog").expect("the added step ran");
+    assert!(deploy < reindex && reindex < stdout.find("teardown from the pattern").unwrap(), "{stdout}");
+}
+
+#[test]
+fn a_killed_drill_resumes_from_its_snapshot_after_the_pattern_was_edited() {
+    let repo = Repo::new();
+    let home = Home::new();
+    // The shop's restore now holds the drill until it is killed.
+    let marker = repo.path("restore-began");
+    std::fs::write(
+        repo.path("projects/shop.toml"),
+        format!(
+            "[project]\nname = \"shop\"\nrunbook = \"../runbooks/team.toml\"\n[vars]\ndr_namespace = \"shop-dr\"\n\
+             [[override]]\nstep = \"restore\"\nrun = \"test -f '{0}' || {{ touch '{0}'; sleep 600; }}\"\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let mut child = home.spawn_run(&repo.path("projects/shop.toml"));
+    wait_for("the restore to start", std::time::Duration::from_secs(20), || {
+        home.drills()
+            .first()
+            .filter(|d| std::fs::read_to_string(d.join("journal.jsonl")).is_ok_and(|j| j.contains("step_started")))
+            .cloned()
+    });
+    let _ = std::process::Command::new("kill").args(["-9", &child.id().to_string()]).status();
+    let _ = child.wait();
+    // The pattern changes between the kill and the resume.
+    std::fs::write(repo.path("runbooks/team.toml"), PATTERN.replace("echo teardown from the pattern", "echo EDITED"))
+        .unwrap();
+    let output = home.cmd_std().args(["resume", "--plain", "--yes"]).output().unwrap();
+    let stdout = stdout_of(&output);
+    assert!(
+        stdout.contains("teardown from the pattern"),
+        "the drill keeps its snapshot: {stdout}\n{}",
+        stderr_of(&output)
+    );
+    assert!(!stdout.contains("EDITED"), "{stdout}");
+}
