@@ -135,7 +135,8 @@ fn the_status_bar_of_a_drill_that_skipped_its_restore_claims_no_objective() {
 
 /// The demo drill journaled up to its checklist: confirmations given,
 /// every step ended well, the typed steps captured what later steps use.
-fn at_smoke_test() -> Harness {
+/// The demo up to its production tag, picked.
+fn tag_picked() -> Harness {
     let mut h = downloaded();
     h.record(Event::StepConfirmed { step: "restore".into(), how: "typed `restore`".into() });
     h.starts("restore", true);
@@ -146,6 +147,11 @@ fn at_smoke_test() -> Harness {
     let tag = capture("main-4f2a9c1", 0);
     h.record(Event::CaptureSet { step: "pick-tag".into(), name: "tag".into(), value: tag });
     h.ends("pick-tag", 0);
+    h
+}
+
+fn at_smoke_test() -> Harness {
+    let mut h = tag_picked();
     h.starts("check-isolation", true);
     h.ends("check-isolation", 0);
     h.record(Event::StepConfirmed { step: "deploy".into(), how: "answered yes".into() });
@@ -361,4 +367,55 @@ fn watching() {
     let full = screen(&h, 120, 30);
     let status: Vec<&str> = full.lines().rev().take(2).collect::<Vec<_>>().into_iter().rev().collect();
     insta::assert_snapshot!("watching_status_bar_finished", status.join("\n"));
+}
+
+/// The isolation check's findings in the detail pane: what was compared,
+/// then one row per finding with what it is and the fix.
+#[test]
+fn isolation_findings() {
+    use crate::drill::evidence::{Evidence, IsolationCompared, IsolationFinding, IsolationResult};
+    let mut h = tag_picked();
+    h.starts("check-isolation", true);
+    let result = IsolationResult {
+        context: "sandbox".into(),
+        server: "sandbox:/drills/x/sandbox/cluster".into(),
+        namespace: "acme-dr".into(),
+        production_context: "sandbox".into(),
+        production_namespace: "acme-production".into(),
+        findings: vec![
+            IsolationFinding {
+                area: "configuration".into(),
+                severity: "fail".into(),
+                subject: "deployment/web container web: DB_HOST".into(),
+                finding: "DB_HOST from ConfigMap acme-config (envFrom) key DB_HOST points at what production uses: \
+                          deployment/web (DATABASE_URL)"
+                    .into(),
+                fix: "point DB_HOST at DR's own service in ConfigMap acme-config".into(),
+            },
+            IsolationFinding {
+                area: "schedule".into(),
+                severity: "warn".into(),
+                subject: "cronjob/backup-job-daily".into(),
+                finding: "runs in DR on `0 3 * * *`".into(),
+                fix: "kubectl -n acme-dr patch cronjob backup-job-daily -p '{\"spec\":{\"suspend\":true}}'".into(),
+            },
+        ],
+        compared: IsolationCompared {
+            keys: vec!["*_HOST".into()],
+            workloads: vec!["deployment/web".into(), "cronjob/backup-job-daily".into()],
+            containers: 2,
+            variables: 3,
+            production_workloads: 2,
+            production_variables: 3,
+            policies: vec!["default-deny-egress (egress; (all pods))".into()],
+            network_policy: "require".into(),
+            cronjobs: vec!["backup-job-daily (NOT suspended)".into()],
+            cronjobs_rule: "warn".into(),
+            ..IsolationCompared::default()
+        },
+    };
+    h.record(Event::Evidence { step: "check-isolation".into(), evidence: Evidence::Isolation(Box::new(result)) });
+    h.ends("check-isolation", 1);
+    at(&mut h, 300);
+    both("isolation", &mut h);
 }
