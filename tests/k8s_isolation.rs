@@ -127,11 +127,12 @@ fn setup(clean: bool) -> Setup {
         json!({"metadata": {"name": "shop-env"}, "stringData": {"DATABASE_URL": dr_database}}),
     );
     // The kubelet's rules: envFrom with a prefix gives APP_EMAIL_HOST (production's mail
-    // server), then an `env` entry overrides APP_MODE from the ConfigMap.
+    // server) and APP_DB_HOST, which an `env` entry then overrides.
     let mail_host = if clean { "smtp.dr.example" } else { "smtp.mail.example" };
     setup.create(
         &format!("{dr}/configmaps"),
-        json!({"metadata": {"name": "dr-config"}, "data": {"EMAIL_HOST": mail_host, "MODE": "prod"}}),
+        // DB_HOST still names production's database, but the `env` entry APP_DB_HOST replaces it.
+        json!({"metadata": {"name": "dr-config"}, "data": {"EMAIL_HOST": mail_host, "DB_HOST": "db.prod.internal"}}),
     );
     setup.create(
         "/apis/apps/v1/namespaces/shop-dr/deployments",
@@ -139,7 +140,7 @@ fn setup(clean: bool) -> Setup {
             "web",
             json!([
                 {"name": "SENTRY_DSN", "value": "https://key@sentry.example/42"},
-                {"name": "APP_MODE", "value": "dr"},
+                {"name": "APP_DB_HOST", "value": "db.dr.internal"},
                 {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "shop-env", "key": "DATABASE_URL"}}}
             ]),
             json!([{"configMapRef": {"name": "dr-config"}, "prefix": "APP_"}]),
@@ -207,7 +208,7 @@ fn every_way_dr_reaches_production_is_found_and_named_without_a_value() {
         assert!(stdout.contains(line), "missing `{line}`:\n{stdout}");
     }
     assert!(!stdout.contains("SENTRY_DSN:"), "shared on purpose (allow): {stdout}");
-    assert!(!stdout.contains("APP_MODE:"), "env overrode the ConfigMap's MODE=prod with `dr`: {stdout}");
+    assert!(!stdout.contains("APP_DB_HOST:"), "env replaced the ConfigMap's production DB_HOST: {stdout}");
     assert!(stdout.contains("5 isolation findings, the first:"), "{stdout}");
     assert!(stdout.contains("fix: kubectl -n shop-dr patch cronjob backup-job-daily"), "{stdout}");
 
@@ -232,7 +233,7 @@ fn a_clean_dr_passes_and_the_evidence_says_what_was_compared() {
     let stdout = stdout_of(&output);
     assert!(output.status.success(), "{stdout}\n{}", stderr_of(&output));
     for line in [
-        "configuration: 2 variable(s) matching",
+        "configuration: 3 variable(s) matching",
         "in 2 container(s) of 2 DR workload(s) (deployment/web, cronjob/backup-job-daily)",
         "shared on purpose: SENTRY_DSN",
         "network policies (require): default-deny-egress (egress; (all pods))",

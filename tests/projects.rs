@@ -161,3 +161,50 @@ fn a_killed_drill_resumes_from_its_snapshot_after_the_pattern_was_edited() {
     );
     assert!(!stdout.contains("EDITED"), "{stdout}");
 }
+
+#[test]
+fn init_writes_a_repository_that_projects_and_fleet_read_with_never_drilled_and_retired_projects() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let init = home.cmd_std().args(["init"]).arg(dir.path()).output().unwrap();
+    assert!(init.status.success(), "{}", stderr_of(&init));
+    for file in ["drillbook.toml", "README.md", "projects/example.toml", "runbooks/backup-verification.toml"] {
+        assert!(dir.path().join(file).is_file(), "{file} written");
+    }
+    let again = home.cmd_std().args(["init"]).arg(dir.path()).output().unwrap();
+    assert!(!again.status.success() && stderr_of(&again).contains("not overwriting"), "{}", stderr_of(&again));
+
+    // From a subdirectory: the repository is found by walking up.
+    let sub = dir.path().join("projects");
+    let check = home.cmd_std().arg("check").current_dir(&sub).output().unwrap();
+    assert!(check.status.success(), "{}", stderr_of(&check));
+    assert!(stdout_of(&check).contains("example.toml (backup-verification, 12 steps)"), "{}", stdout_of(&check));
+
+    // A project of a small pattern, drilled once, then its file deleted: retired.
+    std::fs::write(dir.path().join("runbooks/team.toml"), PATTERN).unwrap();
+    std::fs::write(
+        dir.path().join("projects/gone.toml"),
+        "[project]\nname = \"gone\"\nrunbook = \"../runbooks/team.toml\"\n[vars]\ndr_namespace = \"gone-dr\"\n",
+    )
+    .unwrap();
+    let drill =
+        home.cmd_std().args(["run", "--plain", "--yes", "--project", "gone"]).current_dir(&sub).output().unwrap();
+    assert!(drill.status.success(), "{}\n{}", stdout_of(&drill), stderr_of(&drill));
+    let projects = home.cmd_std().args(["projects"]).current_dir(&sub).output().unwrap();
+    let listing = stdout_of(&projects);
+    assert!(listing.contains("example  backup-verification  quarterly  never drilled"), "{listing}");
+    assert!(listing.lines().any(|l| l.starts_with("gone") && l.contains("passed")), "{listing}");
+
+    std::fs::remove_file(dir.path().join("projects/gone.toml")).unwrap();
+    let fleet = home.cmd_std().args(["fleet", "--json"]).current_dir(&sub).output().unwrap();
+    let register: serde_json::Value =
+        serde_json::from_slice(&fleet.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr_of(&fleet)));
+    let rows = register["rows"].as_array().unwrap();
+    let row = |project: &str| rows.iter().find(|r| r["project"] == project).unwrap_or_else(|| panic!("{register}"));
+    assert_eq!(row("example")["status"], "OVERDUE", "never drilled: {register}");
+    assert_eq!(row("example")["reason"], "never drilled");
+    assert_eq!(row("gone")["status"], "RETIRED", "{register}");
+
+    let unknown = home.cmd_std().args(["run", "--plain", "--project", "exampel"]).current_dir(&sub).output().unwrap();
+    assert!(stderr_of(&unknown).contains("did you mean `example`?"), "{}", stderr_of(&unknown));
+}

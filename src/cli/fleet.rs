@@ -18,7 +18,8 @@ use crate::ui::theme::Theme;
 #[derive(Debug, Clone, clap::Args)]
 pub struct FleetArgs {
     /// Projects expected to drill, and their runbooks (TOML: [[project]] name, runbooks, cadence):
-    /// one never drilled shows as OVERDUE.
+    /// one never drilled shows as OVERDUE. Inside a drill repository (`drillbook init`) its
+    /// project files are the roster, and a project whose file was deleted shows as RETIRED.
     #[arg(long, value_name = "FILE")]
     pub roster: Option<PathBuf>,
     /// Count training drills too.
@@ -39,7 +40,15 @@ pub struct FleetArgs {
 }
 
 pub fn run(args: FleetArgs) -> Result<ExitCode, String> {
-    let roster = args.roster.as_deref().map(Roster::load).transpose().map_err(|e| e.to_string())?;
+    let roster = match args.roster.as_deref() {
+        Some(path) => Some(Roster::load(path).map_err(|e| e.to_string())?),
+        // Inside a drill repository its project files are the roster.
+        None => match crate::project::repo::Repo::find(&std::env::current_dir().unwrap_or_default()) {
+            Ok(repo) => Some(crate::project::repo::roster(&crate::project::repo::entries(&repo))),
+            Err(crate::project::repo::RepoError::NotFound) => None,
+            Err(error) => return Err(error.to_string()),
+        },
+    };
     let config = Config::load().map_err(|e| format!("configuration: {e}"))?;
     let archive = config.archive.map(|sourced| sourced.value);
     let store = DrillStore::from_env().map_err(|e| e.to_string())?;

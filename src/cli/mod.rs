@@ -10,6 +10,7 @@ mod fleet;
 pub mod input;
 mod pack;
 pub mod plain;
+mod projects;
 mod sandbox;
 
 use std::io::Write;
@@ -46,10 +47,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start a new drill from a runbook.
+    /// Start a new drill from a runbook, or from a project file (a project's fill-in of a shared runbook).
     Run {
-        /// The runbook (TOML).
-        runbook: PathBuf,
+        /// The runbook or project file (TOML).
+        #[arg(required_unless_present = "project")]
+        runbook: Option<PathBuf>,
+        /// The project NAME of the drill repository (`projects/NAME.toml`), instead of a file.
+        #[arg(long, value_name = "NAME", conflicts_with = "runbook")]
+        project: Option<String>,
         /// Set a variable: --var project=acme (repeatable). Secrets come from their environment variable instead.
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,
@@ -94,10 +99,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Validate runbooks: every problem with file:line:col.
-    Check {
-        #[arg(required = true)]
-        runbooks: Vec<PathBuf>,
+    /// Validate runbooks and project files: every problem with file:line:col (no argument:
+    /// every runbook and project of the drill repository).
+    Check { runbooks: Vec<PathBuf> },
+    /// Write a drill repository for a team: drillbook.toml, runbooks/ (the bundled patterns),
+    /// projects/ with an example project, and a README saying how to add a project.
+    Init {
+        /// Where (default: the current directory).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// List the drill repository's projects with their runbook, cadence and last drill.
+    Projects {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Write a drill's report (built from its journal).
     Report {
@@ -274,9 +290,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         crate::config::Config::load().map_err(|e| format!("configuration: {e}"))?;
     }
     match cli.command {
-        Command::Run { runbook, vars, ui, training, participants } => {
+        Command::Run { runbook, project, vars, ui, training, participants } => {
             ui.export_aws_settings();
-            let loaded = load_runbook(&runbook)?;
+            let path = match (runbook, project) {
+                (Some(path), _) => path,
+                (None, Some(name)) => projects::project_path(&name)?,
+                (None, None) => return Err("name a runbook or project file, or --project NAME".into()),
+            };
+            let loaded = load_runbook(&path)?;
             start(loaded, &vars, ui, training, participants)
         }
         Command::Demo { ui, participants } => {
@@ -295,7 +316,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Watch { drill, plain } => watch(drill.as_deref(), plain),
         Command::List { json } => list(json),
+        Command::Check { runbooks } if runbooks.is_empty() => Ok(check(&projects::everything_to_check()?)),
         Command::Check { runbooks } => Ok(check(&runbooks)),
+        Command::Init { dir } => projects::init(&dir),
+        Command::Projects { json } => projects::list(json),
         Command::Report { drill, format, output } => report(&drill, format, output.as_deref()),
         Command::Action { drill, text, owner, step } => action(&drill, &text, owner.as_deref(), step.as_deref()),
         Command::Attach { args, note } => attach::run(&args, note),

@@ -114,6 +114,7 @@ fn class(status: Status) -> &'static str {
         Status::Overdue => "bad overdue",
         Status::DueSoon => "warn due-soon",
         Status::Ok => "ok",
+        Status::Retired => "retired",
     }
 }
 

@@ -55,6 +55,10 @@ pub enum Status {
     DueSoon,
     #[serde(rename = "OK")]
     Ok,
+    /// Its project file was deleted from the drill repository: kept in the
+    /// register with its history, never due.
+    #[serde(rename = "RETIRED")]
+    Retired,
 }
 
 impl Status {
@@ -64,6 +68,7 @@ impl Status {
             Status::Overdue => "OVERDUE",
             Status::DueSoon => "DUE SOON",
             Status::Ok => "OK",
+            Status::Retired => "RETIRED",
         }
     }
 
@@ -72,7 +77,7 @@ impl Status {
         matches!(self, Status::Failed | Status::Overdue)
     }
 
-    pub const ALL: [Status; 4] = [Status::Failed, Status::Overdue, Status::DueSoon, Status::Ok];
+    pub const ALL: [Status; 5] = [Status::Failed, Status::Overdue, Status::DueSoon, Status::Ok, Status::Retired];
 }
 
 /// Where a row's cadence came from.

@@ -68,7 +68,14 @@ pub fn register(drills: Vec<Drill>, roster: Option<&Roster>, options: &Options) 
         .map(|((project, runbook_id), mut drills)| {
             drills.sort_by(|a, b| (a.started_at, &a.summary.drill_id).cmp(&(b.started_at, &b.summary.drill_id)));
             let expected = roster.and_then(|r| r.expects(project.as_deref(), &runbook_id));
-            row(project, runbook_id, &drills, expected, options, &mut warnings)
+            let retired = project.is_some() && expected.is_none() && roster.is_some_and(|r| r.complete);
+            let mut row = row(project, runbook_id, &drills, expected, options, &mut warnings);
+            if retired {
+                row.status = Status::Retired;
+                row.reason = "no project file any more: retired".into();
+                row.next_due = None;
+            }
+            row
         })
         .collect();
     rows.sort_by(|a, b| urgency(a).cmp(&urgency(b)));

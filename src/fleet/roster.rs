@@ -18,6 +18,9 @@ use crate::runbook::duration::parse_cadence;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Roster {
     pub projects: Vec<RosterProject>,
+    /// The roster lists every project there is (a drill repository's
+    /// project files): a project with drills and no entry is retired.
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +94,7 @@ impl Roster {
             let runbooks = project.runbooks.iter().map(|r| r.trim().to_string()).collect();
             projects.push(RosterProject { name, runbooks, cadence: project.cadence });
         }
-        Ok(Roster { projects })
+        Ok(Roster { projects, complete: false })
     }
 
     /// The roster's entry for a project's runbook: `Some(cadence)` when expected.

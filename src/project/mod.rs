@@ -21,6 +21,8 @@
 //! file are reported at `file:line:col` in the project file, those of the
 //! pattern in the pattern, with a "did you mean" for a misspelt step or var.
 
+pub mod repo;
+
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 

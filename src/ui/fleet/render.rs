@@ -51,6 +51,7 @@ fn status_style(app: &FleetApp, status: Status) -> Style {
         Status::Failed | Status::Overdue => app.theme.bad(),
         Status::DueSoon => app.theme.warn(),
         Status::Ok => app.theme.ok(),
+        Status::Retired => app.theme.dim(),
     }
 }
 
