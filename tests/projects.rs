@@ -208,3 +208,54 @@ fn init_writes_a_repository_that_projects_and_fleet_read_with_never_drilled_and_
     let unknown = home.cmd_std().args(["run", "--plain", "--project", "exampel"]).current_dir(&sub).output().unwrap();
     assert!(stderr_of(&unknown).contains("did you mean `example`?"), "{}", stderr_of(&unknown));
 }
+
+#[test]
+fn since_the_last_drill_shows_an_edited_slower_step_and_the_first_drill_has_no_baseline() {
+    let repo = Repo::new();
+    let home = Home::new();
+    let shop = repo.path("projects/shop.toml");
+    let first = run(&home, &shop);
+    assert!(first.status.success(), "{}", stderr_of(&first));
+    let first_dir = home.only_drill();
+    let report = std::fs::read_to_string(first_dir.join("report.md")).unwrap();
+    assert!(
+        report.contains(
+            "## Since the last drill\n\n- the first drill of this project with this runbook: no baseline yet"
+        ),
+        "{report}"
+    );
+
+    let printed = stdout_of(&first);
+    assert!(printed.contains("since the last drill: this is the project's first drill"), "{printed}");
+
+    // The project's deploy changes, and now takes over a second longer.
+    let text = std::fs::read_to_string(&shop).unwrap();
+    std::fs::write(&shop, format!("{text}[[override]]\nstep = \"deploy\"\nrun = \"sleep 1.3; echo deploy slowly\"\n"))
+        .unwrap();
+    let second = run(&home, &shop);
+    assert!(second.status.success(), "{}", stderr_of(&second));
+    // Before it starts, the drill says what changed and how long each step took.
+    let printed = stdout_of(&second);
+    assert!(printed.contains("since the last drill ("), "{printed}");
+    assert!(printed.contains("step `deploy` changed (took 0.0s then)"), "{printed}");
+    assert!(printed.contains("step `restore` took 0.0s then"), "{printed}");
+    let second_dir = home.drills().into_iter().find(|d| d != &first_dir).unwrap();
+    let report = std::fs::read_to_string(second_dir.join("report.md")).unwrap();
+    let section = &report[report.find("## Since the last drill").expect("the section")..];
+    let first_id = first_dir.file_name().unwrap().to_string_lossy().to_string();
+    assert!(section.contains(&format!("- last drill {} on ", &first_id[..8])), "{section}");
+    let deploy = section.lines().find(|l| l.starts_with("- deploy")).unwrap_or_else(|| panic!("{section}"));
+    assert!(
+        deploy.starts_with("- deploy (changed): 0.0s → 1.3s") || deploy.starts_with("- deploy (changed): 0.0s → 1.4s"),
+        "{deploy}"
+    );
+    assert!(deploy.contains("SLOWER: at least 1.5x the median of the last drills"), "{deploy}");
+    let restore = section.lines().find(|l| l.starts_with("- restore")).unwrap();
+    assert!(!restore.contains("changed") && !restore.contains("SLOWER"), "{restore}");
+    assert!(section.contains("RTO trend (oldest first): "), "{section}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(second_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["since_last"]["previous"]["drill_id"], first_id.as_str());
+    let html = std::fs::read_to_string(second_dir.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Since the last drill</h2>"));
+}

@@ -708,6 +708,7 @@ fn report(drill: &str, format: ReportFormat, output: Option<&Path>) -> Result<Ex
     let head = journal::verify(&dir.journal()).ok().map(|v| v.head);
     let mut built = report::build(&state, head);
     report::files::check_files(&mut built, &dir.path);
+    built.since_last = report::history::since_last(&built, &dir.path);
     let text = match format {
         ReportFormat::Md => report::to_markdown(&built),
         ReportFormat::Html => report::to_html(&built),

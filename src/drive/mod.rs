@@ -235,6 +235,12 @@ impl Conductor {
             notices.extend(made.iter().map(|line| format!("training: {line}")));
         }
         notices.extend(self.notifications.take_warnings());
+        // Before a new drill starts: what changed since the project's last one.
+        if !resumed
+            && let Some(since) = crate::report::history::since_last(&self.session.report(), &self.session.dir.path)
+        {
+            notices.extend(crate::report::history::preview(&since));
+        }
         self.session.take_new_records();
         let opened = Update::Opened {
             id: self.session.dir.id.clone(),

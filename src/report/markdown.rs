@@ -63,6 +63,12 @@ pub fn to_markdown(report: &Report) -> String {
         }
     }
     steps(&mut out, report);
+    if let Some(since) = &report.since_last {
+        let _ = writeln!(out, "\n## Since the last drill\n");
+        for line in super::history::lines(since) {
+            let _ = writeln!(out, "- {line}");
+        }
+    }
     deviations(&mut out, report);
     teardown(&mut out, report);
     follow_up(&mut out, report);

@@ -12,6 +12,7 @@
 pub(crate) mod data;
 mod environment;
 pub mod files;
+pub mod history;
 mod html;
 mod junit;
 mod markdown;
@@ -81,6 +82,10 @@ pub struct Report {
     pub notes: Vec<NoteReport>,
     pub sessions: Vec<SessionReport>,
     pub journal: JournalInfo,
+    /// This drill against the project's earlier drills (filled in where the
+    /// drill's directory is known: the reports written beside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_last: Option<history::SinceLast>,
 }
 
 /// Something that departs from the runbook and weighs on the verdict.
@@ -345,6 +350,7 @@ pub fn build(state: &DrillState, head_sha256: Option<String>) -> Report {
             })
             .collect(),
         journal: JournalInfo { events: state.event_count, head_sha256 },
+        since_last: None,
     }
 }
 
@@ -518,6 +524,7 @@ pub struct WriteError {
 pub fn write_all(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, WriteError> {
     let mut report = report.clone();
     files::check_files(&mut report, dir);
+    report.since_last = history::since_last(&report, dir);
     let report = &report;
     FILES
         .iter()

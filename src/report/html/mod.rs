@@ -119,6 +119,7 @@ pub fn to_html(report: &Report) -> String {
     summary(&mut out, report);
     timeline(&mut out, report);
     steps(&mut out, report);
+    since_last(&mut out, report);
     deviations(&mut out, report);
     teardown(&mut out, report);
     people(&mut out, report);
@@ -456,6 +457,17 @@ fn step_section(out: &mut String, index: usize, step: &StepReport) {
         let _ = writeln!(out, "</ul>");
     }
     let _ = writeln!(out, "</section>");
+}
+
+/// This drill against the project's last drills: a slower step is marked.
+fn since_last(out: &mut String, report: &Report) {
+    let Some(since) = &report.since_last else { return };
+    let _ = writeln!(out, "<section id=\"since-last\">\n<h2>Since the last drill</h2>\n<ul>");
+    for line in crate::report::history::lines(since) {
+        let class = if line.contains("SLOWER") { " class=\"bad\"" } else { "" };
+        let _ = writeln!(out, "<li{class}>{}</li>", esc(&line));
+    }
+    let _ = writeln!(out, "</ul>\n</section>");
 }
 
 fn deviations(out: &mut String, report: &Report) {
