@@ -99,31 +99,79 @@ fn step_sources(dir: &Path) -> Option<BTreeMap<String, String>> {
     Some(runbook.steps.into_iter().map(|s| (s.id, s.source)).collect())
 }
 
+/// The drill being compared: a finished one (its report) or one about to start (its plan).
+struct Current<'a> {
+    project: String,
+    runbook_id: &'a str,
+    training: bool,
+    /// RFC 3339; earlier drills started before it.
+    started_at: String,
+    /// `None` for a drill not started yet: it has no point in the RTO trend.
+    trend_point: Option<RtoPoint>,
+    /// Each step's id and duration so far.
+    steps: Vec<(String, Option<u64>)>,
+    sources: BTreeMap<String, String>,
+    store: &'a Path,
+    exclude: Option<&'a Path>,
+}
+
 /// Computes the section for the drill in `dir`; `None` when it names no project.
 pub fn since_last(report: &Report, dir: &Path) -> Option<SinceLast> {
-    let project = project_of(report, dir)?;
-    let store = dir.parent()?;
-    let mut earlier: Vec<(Summary, std::path::PathBuf)> = std::fs::read_dir(store)
-        .ok()?
+    let current = Current {
+        project: project_of(report, dir)?,
+        runbook_id: &report.runbook.id,
+        training: report.training,
+        started_at: report.started_at.clone(),
+        trend_point: Some(RtoPoint {
+            drill_id: report.drill_id.clone(),
+            started_at: report.started_at.clone(),
+            achieved_secs: report.rto.achieved_secs,
+        }),
+        steps: report.steps.iter().map(|s| (s.id.clone(), step_ms(s.attempts.iter().map(|a| a.duration_ms)))).collect(),
+        sources: step_sources(dir).unwrap_or_default(),
+        store: dir.parent()?,
+        exclude: Some(dir),
+    };
+    Some(compare(current))
+}
+
+/// The same comparison before a drill starts (the start screen): `runbook`
+/// as it would run for `project`, against the store under `drills`.
+pub fn for_plan(runbook: &crate::runbook::Runbook, project: &str, training: bool, drills: &Path) -> SinceLast {
+    compare(Current {
+        project: project.to_string(),
+        runbook_id: &runbook.id,
+        training,
+        started_at: jiff::Timestamp::now().to_string(),
+        trend_point: None,
+        steps: runbook.steps.iter().map(|s| (s.id.clone(), None)).collect(),
+        sources: runbook.steps.iter().map(|s| (s.id.clone(), s.source.clone())).collect(),
+        store: drills,
+        exclude: None,
+    })
+}
+
+fn compare(current: Current<'_>) -> SinceLast {
+    let mut earlier: Vec<(Summary, std::path::PathBuf)> = std::fs::read_dir(current.store)
+        .into_iter()
+        .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p != dir)
+        .filter(|p| Some(p.as_path()) != current.exclude)
         .filter_map(|p| {
             let summary: Summary = serde_json::from_slice(&std::fs::read(p.join("summary.json")).ok()?).ok()?;
             Some((summary, p))
         })
         .filter(|(s, _)| {
-            s.project.as_deref() == Some(project.as_str())
-                && s.runbook_id == report.runbook.id
-                && s.training == report.training
-                && s.started_at < report.started_at
+            s.project.as_deref() == Some(current.project.as_str())
+                && s.runbook_id == current.runbook_id
+                && s.training == current.training
+                && s.started_at < current.started_at
                 && !matches!(s.outcome.as_str(), "aborted" | "incomplete")
         })
         .collect();
     earlier.sort_by(|a, b| a.0.started_at.cmp(&b.0.started_at));
     let earlier = &earlier[earlier.len().saturating_sub(LOOKBACK)..];
-    let now: BTreeMap<&str, Option<u64>> =
-        report.steps.iter().map(|s| (s.id.as_str(), step_ms(s.attempts.iter().map(|a| a.duration_ms)))).collect();
     let mut rto_trend: Vec<RtoPoint> = earlier
         .iter()
         .map(|(s, _)| RtoPoint {
@@ -132,13 +180,9 @@ pub fn since_last(report: &Report, dir: &Path) -> Option<SinceLast> {
             achieved_secs: s.rto.achieved_secs,
         })
         .collect();
-    rto_trend.push(RtoPoint {
-        drill_id: report.drill_id.clone(),
-        started_at: report.started_at.clone(),
-        achieved_secs: report.rto.achieved_secs,
-    });
+    rto_trend.extend(current.trend_point);
     let Some((last, last_dir)) = earlier.last() else {
-        return Some(SinceLast { previous: None, steps: Vec::new(), rto_trend });
+        return SinceLast { previous: None, steps: Vec::new(), rto_trend };
     };
     // Durations of every step in the earlier drills, oldest first.
     let history: Vec<BTreeMap<String, Option<u64>>> = earlier
@@ -156,13 +200,13 @@ pub fn since_last(report: &Report, dir: &Path) -> Option<SinceLast> {
                 .unwrap_or_default()
         })
         .collect();
-    let (then_sources, now_sources) =
-        (step_sources(last_dir).unwrap_or_default(), step_sources(dir).unwrap_or_default());
-    let mut steps: Vec<StepTrend> = report
+    let then_sources = step_sources(last_dir).unwrap_or_default();
+    let now_sources = &current.sources;
+    let mut steps: Vec<StepTrend> = current
         .steps
         .iter()
-        .map(|step| {
-            let id = step.id.as_str();
+        .map(|(id, now_ms)| {
+            let id = id.as_str();
             let change = match (then_sources.get(id), now_sources.get(id)) {
                 (None, _) => Some("added".to_string()),
                 (Some(then), Some(now)) if then != now => Some("changed".to_string()),
@@ -171,7 +215,7 @@ pub fn since_last(report: &Report, dir: &Path) -> Option<SinceLast> {
             let mut past: Vec<u64> = history.iter().filter_map(|h| h.get(id).copied().flatten()).collect();
             past.sort_unstable();
             let median_ms = (!past.is_empty()).then(|| past[past.len() / 2]);
-            let now_ms = now.get(id).copied().flatten();
+            let now_ms = *now_ms;
             let slower = matches!((now_ms, median_ms), (Some(now), Some(median))
                 if now as f64 >= SLOWER * median as f64 && now.saturating_sub(median) >= SLOWER_MIN_MS);
             let then_ms = history.last().and_then(|h| h.get(id).copied().flatten());
@@ -193,7 +237,7 @@ pub fn since_last(report: &Report, dir: &Path) -> Option<SinceLast> {
         rto: objective(&last.rto),
         rpo: objective(&last.rpo),
     };
-    Some(SinceLast { previous: Some(previous), steps, rto_trend })
+    SinceLast { previous: Some(previous), steps, rto_trend }
 }
 
 fn objective(o: &super::summary::ObjectiveSummary) -> String {

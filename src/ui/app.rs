@@ -241,6 +241,9 @@ pub struct StartForm {
     pub participants_error: Option<String>,
     /// A training drill: its steps act on the sandbox, and the plan says so.
     pub training: bool,
+    /// What changed since the project's last drill (read by the runtime
+    /// when the screen opens; `None` when the runbook names no project).
+    pub since_last: Option<crate::report::history::SinceLast>,
 }
 
 impl StartForm {

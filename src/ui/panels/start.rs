@@ -32,8 +32,10 @@ fn areas(app: &App, area: Rect) -> [Rect; 4] {
     // Below the variables and above the key hints: the about box, then the plan.
     let room = area.height.saturating_sub(fields + 1);
     let plan_wanted = app.runbook.steps.len() as u16 + 2;
-    let plan = plan_wanted.min(room.saturating_sub(ABOUT_MIN_ROWS));
-    let about = (description_rows + 5).min(room.saturating_sub(plan)).max(3);
+    // The last drill's line is part of what the about box must show.
+    let since_rows = u16::from(app.start.since_last.is_some());
+    let plan = plan_wanted.min(room.saturating_sub(ABOUT_MIN_ROWS + since_rows));
+    let about = (description_rows + 5 + since_rows).min(room.saturating_sub(plan)).max(3);
     let [about, vars, plan, _, footer] = Layout::vertical([
         Constraint::Length(about),
         Constraint::Length(fields),
@@ -74,8 +76,21 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                     .map_or_else(|| "no RPO target".into(), |t| format!("RPO target {}", format_duration(t))),
             ),
         ]),
-        Line::raw(""),
     ];
+    if let Some(since) = &app.start.since_last {
+        let line = match &since.previous {
+            Some(previous) => format!(
+                "last drill {}: {}; RTO {}; RPO {}",
+                previous.started_at.get(..10).unwrap_or(&previous.started_at),
+                previous.outcome,
+                previous.rto,
+                previous.rpo
+            ),
+            None => "the project's first drill of this runbook: no baseline yet".to_string(),
+        };
+        lines.push(Line::from(Span::styled(line, theme.dim())));
+    }
+    lines.push(Line::raw(""));
     if let Some(description) = &runbook.description {
         let markdown: Text = tui_markdown::from_str(description);
         for line in markdown.lines {
@@ -192,6 +207,25 @@ fn plan(app: &App, area: Rect, buf: &mut Buffer) {
         .collect();
         if !tags.is_empty() {
             spans.push(Span::styled(format!("  [{}]", tags.join(", ")), theme.dim()));
+        }
+        if let Some(trend) = app.start.since_last.as_ref().and_then(|s| s.steps.iter().find(|t| t.id == step.id)) {
+            let then = match trend.then_ms {
+                Some(ms) if ms < 60_000 => format!("{:.1}s last time", ms as f64 / 1000.0),
+                Some(ms) => format!("{} last time", crate::drill::evidence::human_seconds(ms / 1000)),
+                None => String::new(),
+            };
+            match trend.change.as_deref() {
+                Some(change) => spans.push(Span::styled(
+                    format!(
+                        "  {} since the last drill{}",
+                        change,
+                        if then.is_empty() { String::new() } else { format!(", {then}") }
+                    ),
+                    theme.warn(),
+                )),
+                None if !then.is_empty() => spans.push(Span::styled(format!("  {then}"), theme.dim())),
+                None => {}
+            }
         }
         lines.push(Line::from(spans));
     }

@@ -419,3 +419,35 @@ fn isolation_findings() {
     at(&mut h, 300);
     both("isolation", &mut h);
 }
+
+/// The start screen of a project drilled before: the last drill's outcome
+/// in the about box, each step's change and duration then in the plan.
+#[test]
+fn start_screen_since_the_last_drill() {
+    use crate::report::history::{PreviousDrill, SinceLast, StepTrend};
+    let mut h = Harness::start(demo());
+    let trend = |id: &str, change: Option<&str>, then_ms: Option<u64>| StepTrend {
+        id: id.into(),
+        change: change.map(str::to_string),
+        then_ms,
+        now_ms: None,
+        median_ms: then_ms,
+        slower: false,
+    };
+    h.app.start.since_last = Some(SinceLast {
+        previous: Some(PreviousDrill {
+            drill_id: "01a2b3c4-0000".into(),
+            started_at: "2026-09-02T09:00:00Z".into(),
+            outcome: "passed with deviations".into(),
+            rto: "PASS (2h 10m)".into(),
+            rpo: "PASS (9h 0m)".into(),
+        }),
+        steps: vec![
+            trend("fetch-backup", None, Some(41_000)),
+            trend("restore", Some("changed"), Some(1_980_000)),
+            trend("check-isolation", Some("added"), None),
+        ],
+        rto_trend: Vec::new(),
+    });
+    both("start_since_last", &mut h);
+}

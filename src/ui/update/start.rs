@@ -28,6 +28,7 @@ pub fn start_form(
         participants: Input::new(crate::drill::participants::format_list(participants)),
         participants_error: None,
         training: false,
+        since_last: None,
         fields: runbook
             .vars
             .iter()
