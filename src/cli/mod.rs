@@ -33,6 +33,8 @@ use crate::runbook::{self, Runbook};
 /// The bundled sandbox drill: runs anywhere, touches nothing outside its drill directory.
 /// `drillbook demo` runs this, in training mode, on the sandbox.
 pub const DEMO_RUNBOOK: &str = include_str!("../../runbooks/backup-verification.toml");
+/// The sandbox project the demo runs over [`DEMO_RUNBOOK`].
+pub const DEMO_PROJECT: &str = include_str!("../../projects/acme.toml");
 
 #[derive(Debug, Parser)]
 #[command(
@@ -302,9 +304,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Demo { ui, participants } => {
             ui.export_aws_settings();
-            let demo = runbook::parse("(bundled) runbooks/backup-verification.toml", DEMO_RUNBOOK)
-                .map_err(|d| d.to_string())?;
-            start(demo, &["project=acme".to_string()], ui, true, participants)
+            // A project file over the team's pattern, as a drill repository keeps them.
+            let demo = crate::project::resolve_bundled(
+                Path::new("(bundled) projects/acme.toml"),
+                DEMO_PROJECT,
+                Path::new("(bundled) runbooks/backup-verification.toml"),
+                DEMO_RUNBOOK,
+            )
+            .map_err(|e| e.to_string())?;
+            start(demo.runbook, &[], ui, true, participants)
         }
         Command::Resume { drill, ui } => {
             ui.export_aws_settings();

@@ -128,6 +128,40 @@ pub fn resolve(path: &Path, text: &str) -> Result<Project, ProjectError> {
             format!("the runbook `{}` cannot be read ({}): {e}", project.runbook.get_ref(), pattern_path.display()),
         )]))
     })?;
+    resolve_with(path, text, raw, &pattern_path, pattern_text)
+}
+
+/// Resolves a project whose pattern is given (the demo's bundled project
+/// and runbook, which are no files).
+pub fn resolve_bundled(
+    path: &Path,
+    text: &str,
+    pattern_path: &Path,
+    pattern_text: &str,
+) -> Result<Project, ProjectError> {
+    let display = path.display().to_string();
+    let source = SourceText { path: &display, text };
+    let raw: RawProjectFile = toml::from_str(text).map_err(|e| {
+        ProjectError::Invalid(Diagnostics(vec![Diagnostic::new(
+            &source,
+            e.span().unwrap_or(0..0),
+            e.message().trim().to_string(),
+        )]))
+    })?;
+    resolve_with(path, text, raw, pattern_path, pattern_text.to_string())
+}
+
+fn resolve_with(
+    path: &Path,
+    text: &str,
+    raw: RawProjectFile,
+    pattern_path: &Path,
+    pattern_text: String,
+) -> Result<Project, ProjectError> {
+    let display = path.display().to_string();
+    let source = SourceText { path: &display, text };
+    let error = |span: Range<usize>, message: String| Diagnostic::new(&source, span, message);
+    let project = raw.project.get_ref();
     // The pattern on its own first: its problems are reported where they are.
     let pattern = runbook::parse(&pattern_path.display().to_string(), &pattern_text).map_err(ProjectError::Invalid)?;
     let mut document: toml::Table = toml::from_str(&pattern_text).map_err(|e| {
@@ -174,7 +208,7 @@ pub fn resolve(path: &Path, text: &str) -> Result<Project, ProjectError> {
     Ok(Project {
         name: name.to_string(),
         path: path.to_path_buf(),
-        pattern_path,
+        pattern_path: pattern_path.to_path_buf(),
         cadence: project.cadence.as_ref().map(|c| c.get_ref().clone()),
         owner: project.owner.as_ref().map(|o| o.get_ref().clone()),
         runbook,
