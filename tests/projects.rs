@@ -31,6 +31,7 @@ run = "echo deploy {{ project }}"
 [[step]]
 id = "teardown"
 kind = "command"
+optional = true
 run = "echo teardown from the pattern"
 "#;
 
@@ -121,6 +122,22 @@ fn each_project_runs_what_its_file_says_and_keeps_its_sources() {
     let stdout = stdout_of(&output);
     assert!(output.status.success(), "{stdout}");
     let deploy = stdout.find("deploy blog").expect("deploy ran");
+    // A project that does without an optional step: the report says so, and why.
+    std::fs::write(
+        repo.path("projects/news.toml"),
+        "[project]\nname = \"news\"\nrunbook = \"../runbooks/team.toml\"\n[vars]\ndr_namespace = \"news-dr\"\n\
+         [[remove]]\nstep = \"teardown\"\nreason = \"news has nothing to tear down\"\n",
+    )
+    .unwrap();
+    let news_home = Home::new();
+    let news = run(&news_home, &repo.path("projects/news.toml"));
+    assert!(news.status.success(), "{}", stderr_of(&news));
+    assert!(!stdout_of(&news).contains("teardown from the pattern"));
+    let report = std::fs::read_to_string(news_home.only_drill().join("report.md")).unwrap();
+    assert!(
+        report.contains("## Steps the project does without\n\n- `teardown`: news has nothing to tear down"),
+        "{report}"
+    );
     let reindex = stdout.find("reindex the blog").expect("the added step ran");
     assert!(deploy < reindex && reindex < stdout.find("teardown from the pattern").unwrap(), "{stdout}");
 }

@@ -717,6 +717,7 @@ fn report(drill: &str, format: ReportFormat, output: Option<&Path>) -> Result<Ex
     let mut built = report::build(&state, head);
     report::files::check_files(&mut built, &dir.path);
     built.since_last = report::history::since_last(&built, &dir.path);
+    built.removed_steps = report::removed_steps(&dir.path);
     let text = match format {
         ReportFormat::Md => report::to_markdown(&built),
         ReportFormat::Html => report::to_html(&built),

@@ -63,6 +63,12 @@ pub fn to_markdown(report: &Report) -> String {
         }
     }
     steps(&mut out, report);
+    if !report.removed_steps.is_empty() {
+        let _ = writeln!(out, "\n## Steps the project does without\n");
+        for removed in &report.removed_steps {
+            let _ = writeln!(out, "- `{}`: {}", removed.step, removed.reason);
+        }
+    }
     if let Some(since) = &report.since_last {
         let _ = writeln!(out, "\n## Since the last drill\n");
         for line in super::history::lines(since) {

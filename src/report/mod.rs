@@ -86,6 +86,17 @@ pub struct Report {
     /// drill's directory is known: the reports written beside it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since_last: Option<history::SinceLast>,
+    /// Steps of the pattern the project file removed, with its reasons (read
+    /// from the drill's snapshot of the project file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_steps: Vec<RemovedStep>,
+}
+
+/// A pattern's step a project does without, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemovedStep {
+    pub step: String,
+    pub reason: String,
 }
 
 /// Something that departs from the runbook and weighs on the verdict.
@@ -351,6 +362,7 @@ pub fn build(state: &DrillState, head_sha256: Option<String>) -> Report {
             .collect(),
         journal: JournalInfo { events: state.event_count, head_sha256 },
         since_last: None,
+        removed_steps: Vec::new(),
     }
 }
 
@@ -521,10 +533,29 @@ pub struct WriteError {
 /// `report.md`, `report.html`, `report.json`, `report.junit.xml`. Each file
 /// is written whole to a temporary file, synced, then renamed into place, so
 /// a reader never sees half a report.
+/// The `[[remove]]` entries of the drill's snapshot of its project file.
+pub fn removed_steps(dir: &Path) -> Vec<RemovedStep> {
+    let Ok(text) = std::fs::read_to_string(dir.join(crate::project::PROJECT_SNAPSHOT)) else { return Vec::new() };
+    let Ok(table) = toml::from_str::<toml::Table>(&text) else { return Vec::new() };
+    table
+        .get("remove")
+        .and_then(|r| r.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            Some(RemovedStep {
+                step: entry.get("step")?.as_str()?.to_string(),
+                reason: entry.get("reason").and_then(|r| r.as_str()).unwrap_or_default().to_string(),
+            })
+        })
+        .collect()
+}
+
 pub fn write_all(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, WriteError> {
     let mut report = report.clone();
     files::check_files(&mut report, dir);
     report.since_last = history::since_last(&report, dir);
+    report.removed_steps = removed_steps(dir);
     let report = &report;
     FILES
         .iter()

@@ -461,6 +461,13 @@ fn step_section(out: &mut String, index: usize, step: &StepReport) {
 
 /// This drill against the project's last drills: a slower step is marked.
 fn since_last(out: &mut String, report: &Report) {
+    if !report.removed_steps.is_empty() {
+        let _ = writeln!(out, "<section id=\"removed\">\n<h2>Steps the project does without</h2>\n<ul>");
+        for removed in &report.removed_steps {
+            let _ = writeln!(out, "<li><code>{}</code>: {}</li>", esc(&removed.step), esc(&removed.reason));
+        }
+        let _ = writeln!(out, "</ul>\n</section>");
+    }
     let Some(since) = &report.since_last else { return };
     let _ = writeln!(out, "<section id=\"since-last\">\n<h2>Since the last drill</h2>\n<ul>");
     for line in crate::report::history::lines(since) {
