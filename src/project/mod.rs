@@ -37,9 +37,9 @@ use crate::runbook::{self, Runbook};
 pub const PROJECT_SNAPSHOT: &str = "project.toml";
 pub const PATTERN_SNAPSHOT: &str = "pattern.toml";
 
-/// Keys every step has, whatever its kind (`id` and `kind` cannot be overridden).
-const COMMON_KEYS: [&str; 11] =
-    ["title", "help", "when", "optional", "on_failure", "always", "confirm", "capture", "url", "timeout", "env"];
+/// Keys every step has, whatever its kind (`id` and `kind` cannot be
+/// overridden); the others are the kind's (`model::allowed_keys`).
+const COMMON_KEYS: [&str; 6] = ["title", "help", "when", "optional", "on_failure", "always"];
 
 /// A project file resolved against its pattern.
 #[derive(Debug, Clone)]

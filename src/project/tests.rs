@@ -155,3 +155,18 @@ fn a_missing_pattern_is_named_at_the_runbook_key() {
     assert_eq!((file.as_str(), *line, *column), ("shop.toml", 3, 11));
     assert!(message.starts_with("the runbook `../runbooks/gone.toml` cannot be read"), "{message}");
 }
+
+#[test]
+fn a_key_of_another_kind_is_refused_even_where_some_kinds_take_it() {
+    // `env` is a command's key: an http-check takes none.
+    let found = problems(&format!(
+        "{HEADER}[vars]\nprod_namespace = \"p\"\n[[override]]\nstep = \"smoke\"\nenv = {{ A = \"b\" }}\n"
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].3, "`env` does not apply to step `smoke` (a `http-check` step)");
+    // …and a command step takes it.
+    let project = resolved(&format!(
+        "{HEADER}[vars]\nprod_namespace = \"p\"\n[[override]]\nstep = \"deploy\"\nenv = {{ A = \"b\" }}\n"
+    ));
+    assert!(project.runbook.text.contains("A = \"b\""), "{}", project.runbook.text);
+}
