@@ -224,20 +224,13 @@ pub async fn run(
         checked = tokio::time::timeout(step.timeout, check_certificate(step, tls, &addresses, roots, private_ca)) => checked,
     };
     let certificate = checked.unwrap_or_else(|_| DnsCertificate {
-        address: addresses.first().map(|ip| SocketAddr::new(*ip, tls.port).to_string()).unwrap_or_default(),
-        subject: String::new(),
-        names: Vec::new(),
-        issuer: String::new(),
-        not_after: None,
-        days_left: None,
-        min_days: tls.min_days,
-        trusted: false,
         problem: Some(format!(
             "no TLS handshake with {} on port {} within {}",
             step.name,
             tls.port,
             format_duration(step.timeout)
         )),
+        ..unchecked_certificate(&addresses, tls)
     });
     for line in certificate_lines(&certificate) {
         say(events, step_id, OutputStream::Stdout, line).await;
@@ -515,6 +508,21 @@ fn certificate_lines(certificate: &DnsCertificate) -> Vec<String> {
     lines
 }
 
+/// A certificate not seen yet: the address it is asked of, nothing known.
+fn unchecked_certificate(addresses: &[IpAddr], tls: TlsExpect) -> DnsCertificate {
+    DnsCertificate {
+        address: addresses.first().map(|ip| SocketAddr::new(*ip, tls.port).to_string()).unwrap_or_default(),
+        subject: String::new(),
+        names: Vec::new(),
+        issuer: String::new(),
+        not_after: None,
+        days_left: None,
+        min_days: tls.min_days,
+        trusted: false,
+        problem: None,
+    }
+}
+
 /// Remembers the certificate the server presented, then lets webpki judge
 /// it: a refused certificate can still be described.
 #[derive(Debug)]
@@ -571,17 +579,7 @@ async fn check_certificate(
     private_ca: bool,
 ) -> DnsCertificate {
     let name = &step.name;
-    let mut certificate = DnsCertificate {
-        address: addresses.first().map(|ip| SocketAddr::new(*ip, tls.port).to_string()).unwrap_or_default(),
-        subject: String::new(),
-        names: Vec::new(),
-        issuer: String::new(),
-        not_after: None,
-        days_left: None,
-        min_days: tls.min_days,
-        trusted: false,
-        problem: None,
-    };
+    let mut certificate = unchecked_certificate(addresses, tls);
     let fail = |mut certificate: DnsCertificate, problem: String| {
         certificate.problem = Some(problem);
         certificate

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Report;
 use super::summary::Summary;
+use crate::runbook::Runbook;
 
 /// Drills the median and the trend look back over.
 const LOOKBACK: usize = 5;
@@ -80,23 +81,31 @@ fn step_ms(attempts: impl Iterator<Item = Option<u64>>) -> Option<u64> {
     (!durations.is_empty()).then(|| durations.iter().sum())
 }
 
-/// The project a drill belongs to: its runbook snapshot's `project`, a var
-/// reference filled from the drill's vars.
-fn project_of(report: &Report, dir: &Path) -> Option<String> {
+/// The project a runbook's drill belongs to: its `project`, literal or a
+/// `{{ var }}` looked up with `var`; `None` when it names none.
+pub fn project_name(runbook: &Runbook, var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let text = runbook.project.as_ref()?.text.trim();
+    let name = match text.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")) {
+        Some(name) => var(name.trim())?.trim().to_string(),
+        None => text.to_string(),
+    };
+    (!name.is_empty()).then_some(name)
+}
+
+/// A drill's runbook snapshot.
+fn snapshot(dir: &Path) -> Option<Runbook> {
     let text = std::fs::read_to_string(dir.join("runbook.toml")).ok()?;
-    let table: toml::Table = toml::from_str(&text).ok()?;
-    let project = table.get("runbook")?.get("project")?.as_str()?.trim().to_string();
-    match project.strip_prefix("{{").and_then(|p| p.strip_suffix("}}")) {
-        Some(var) => report.vars.get(var.trim()).cloned(),
-        None => Some(project),
-    }
+    crate::runbook::parse("runbook.toml", &text).ok()
 }
 
 /// Each step's table as written, by id.
-fn step_sources(dir: &Path) -> Option<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(dir.join("runbook.toml")).ok()?;
-    let runbook = crate::runbook::parse("runbook.toml", &text).ok()?;
-    Some(runbook.steps.into_iter().map(|s| (s.id, s.source)).collect())
+fn step_sources(runbook: &Runbook) -> BTreeMap<String, String> {
+    runbook.steps.iter().map(|s| (s.id.clone(), s.source.clone())).collect()
+}
+
+/// `1.2s` under a minute, else `3m`, `2h 10m`.
+pub fn human_ms(ms: u64) -> String {
+    if ms < 60_000 { format!("{:.1}s", ms as f64 / 1000.0) } else { crate::drill::evidence::human_seconds(ms / 1000) }
 }
 
 /// The drill being compared: a finished one (its report) or one about to start (its plan).
@@ -117,8 +126,9 @@ struct Current<'a> {
 
 /// Computes the section for the drill in `dir`; `None` when it names no project.
 pub fn since_last(report: &Report, dir: &Path) -> Option<SinceLast> {
+    let snapshot = snapshot(dir)?;
     let current = Current {
-        project: project_of(report, dir)?,
+        project: project_name(&snapshot, |var| report.vars.get(var).cloned())?,
         runbook_id: &report.runbook.id,
         training: report.training,
         started_at: report.started_at.clone(),
@@ -128,7 +138,7 @@ pub fn since_last(report: &Report, dir: &Path) -> Option<SinceLast> {
             achieved_secs: report.rto.achieved_secs,
         }),
         steps: report.steps.iter().map(|s| (s.id.clone(), step_ms(s.attempts.iter().map(|a| a.duration_ms)))).collect(),
-        sources: step_sources(dir).unwrap_or_default(),
+        sources: step_sources(&snapshot),
         store: dir.parent()?,
         exclude: Some(dir),
     };
@@ -137,7 +147,7 @@ pub fn since_last(report: &Report, dir: &Path) -> Option<SinceLast> {
 
 /// The same comparison before a drill starts (the start screen): `runbook`
 /// as it would run for `project`, against the store under `drills`.
-pub fn for_plan(runbook: &crate::runbook::Runbook, project: &str, training: bool, drills: &Path) -> SinceLast {
+pub fn for_plan(runbook: &Runbook, project: &str, training: bool, drills: &Path) -> SinceLast {
     compare(Current {
         project: project.to_string(),
         runbook_id: &runbook.id,
@@ -145,7 +155,7 @@ pub fn for_plan(runbook: &crate::runbook::Runbook, project: &str, training: bool
         started_at: jiff::Timestamp::now().to_string(),
         trend_point: None,
         steps: runbook.steps.iter().map(|s| (s.id.clone(), None)).collect(),
-        sources: runbook.steps.iter().map(|s| (s.id.clone(), s.source.clone())).collect(),
+        sources: step_sources(runbook),
         store: drills,
         exclude: None,
     })
@@ -200,7 +210,7 @@ fn compare(current: Current<'_>) -> SinceLast {
                 .unwrap_or_default()
         })
         .collect();
-    let then_sources = step_sources(last_dir).unwrap_or_default();
+    let then_sources = snapshot(last_dir).map(|r| step_sources(&r)).unwrap_or_default();
     let now_sources = &current.sources;
     let mut steps: Vec<StepTrend> = current
         .steps
@@ -252,11 +262,7 @@ pub fn lines(since: &SinceLast) -> Vec<String> {
     let Some(previous) = &since.previous else {
         return vec!["the first drill of this project with this runbook: no baseline yet".into()];
     };
-    let ms = |v: Option<u64>| match v {
-        None => "-".to_string(),
-        Some(ms) if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
-        Some(ms) => crate::drill::evidence::human_seconds(ms / 1000),
-    };
+    let ms = |v: Option<u64>| v.map_or_else(|| "-".to_string(), human_ms);
     let mut lines = vec![format!(
         "last drill {} on {}: {}; RTO {}; RPO {}",
         previous.drill_id.get(..8).unwrap_or(&previous.drill_id),
@@ -297,11 +303,8 @@ pub fn preview(since: &SinceLast) -> Vec<String> {
         previous.rto,
         previous.rpo
     )];
-    let took = |ms: Option<u64>| match ms {
-        Some(ms) if ms < 60_000 => format!("took {:.1}s then", ms as f64 / 1000.0),
-        Some(ms) => format!("took {} then", crate::drill::evidence::human_seconds(ms / 1000)),
-        None => "did not run then".to_string(),
-    };
+    let took =
+        |ms: Option<u64>| ms.map_or_else(|| "did not run then".to_string(), |ms| format!("took {} then", human_ms(ms)));
     for step in &since.steps {
         match &step.change {
             Some(change) if change == "added" => lines.push(format!("  step `{}` is new", step.id)),

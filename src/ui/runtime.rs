@@ -114,7 +114,9 @@ async fn run_async(opening: Opening, conducting: Conducting) -> Result<ExitCode,
         Opening::New { runbook, given, env, training, store, participants } => {
             let mut form = start_form(&runbook, &given, &env, &participants);
             form.training = training;
-            form.since_last = project_name(&runbook, &form)
+            // The project a new drill belongs to, its var filled from the form as it opens.
+            let var = |name: &str| form.fields.iter().find(|f| f.var.name == name).map(|f| f.input.value().to_string());
+            form.since_last = crate::report::history::project_name(&runbook, var)
                 .map(|project| crate::report::history::for_plan(&runbook, &project, training, store.root()));
             let app = App::new(Arc::new((*runbook).clone()), form, now, theme);
             runtime.pending = Some(Pending { store, runbook: *runbook, training });
@@ -426,15 +428,4 @@ fn open_url(url: &str) -> String {
         Ok(_) => format!("opened {url}"),
         Err(_) => format!("no browser opener ({opener}) here: copy the link {url}"),
     }
-}
-
-/// The project a new drill belongs to: the runbook's `project`, literal or a
-/// `{{ var }}` filled from the start form as it opens.
-fn project_name(runbook: &crate::runbook::Runbook, form: &super::app::StartForm) -> Option<String> {
-    let text = runbook.project.as_ref()?.text.trim().to_string();
-    let name = match text.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")) {
-        Some(var) => form.fields.iter().find(|f| f.var.name == var.trim())?.input.value().trim().to_string(),
-        None => text,
-    };
-    (!name.is_empty()).then_some(name)
 }

@@ -209,11 +209,10 @@ fn plan(app: &App, area: Rect, buf: &mut Buffer) {
             spans.push(Span::styled(format!("  [{}]", tags.join(", ")), theme.dim()));
         }
         if let Some(trend) = app.start.since_last.as_ref().and_then(|s| s.steps.iter().find(|t| t.id == step.id)) {
-            let then = match trend.then_ms {
-                Some(ms) if ms < 60_000 => format!("{:.1}s last time", ms as f64 / 1000.0),
-                Some(ms) => format!("{} last time", crate::drill::evidence::human_seconds(ms / 1000)),
-                None => String::new(),
-            };
+            let then = trend
+                .then_ms
+                .map(|ms| format!("{} last time", crate::report::history::human_ms(ms)))
+                .unwrap_or_default();
             match trend.change.as_deref() {
                 Some(change) => spans.push(Span::styled(
                     format!(
