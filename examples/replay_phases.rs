@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use drillbook::drill::event::Event;
 use drillbook::drill::journal::{self, Record};
-use drillbook::drill::state::DrillState;
+use drillbook::drill::state::{DrillState, Replayer};
 
 fn main() {
     let Some(path) = std::env::args().nth(1) else {
@@ -44,12 +44,27 @@ fn main() {
     let t = Instant::now();
     let replay = journal::read::<Event>(&path).map(|r| r.records.len()).unwrap_or(0);
     let read_journal = t.elapsed();
+    // What a resume does: every record into the state as it is checked.
+    let t = Instant::now();
+    let mut replayer = Replayer::default();
+    let state = journal::read_each::<Event>(&path, &mut |record| replayer.feed(record))
+        .ok()
+        .and_then(|_| replayer.finish().ok());
+    let read_each = t.elapsed();
+    let streamed = state.as_ref().map_or(0, |state| state.event_count);
+    // What the conductor hands the front-end when the drill opens.
+    let t = Instant::now();
+    let copy = state.clone();
+    let copied = t.elapsed();
+    drop((copy, state));
     let t = Instant::now();
     let state = DrillState::replay(&parsed).map(|s| s.steps.len()).unwrap_or(0);
     let apply = t.elapsed();
     println!(
         "{} lines; read {read:?}; parse Record<Event> {parse:?}; Record<IgnoredAny> {parse_header:?} ({}); Record<Value> {parse_event_value:?} ({}); parse as Value {parse_value:?} ({}); \
-         verify {verified:?} ({verify}); journal::read {read_journal:?} ({replay}); DrillState::replay {apply:?} ({state} steps); \
+         verify {verified:?} ({verify}); journal::read {read_journal:?} ({replay}); \
+         read_each into the state (a resume) {read_each:?} ({streamed}); \
+         a copy of that state {copied:?}; DrillState::replay {apply:?} ({state} steps); \
          size_of Record<Event> {}",
         lines.len(),
         headers.len(),

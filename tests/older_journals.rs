@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use drillbook::drill::event::Event;
 use drillbook::drill::evidence::Evidence;
 use drillbook::drill::journal;
-use drillbook::drill::state::DrillState;
+use drillbook::drill::state::{DrillState, Replayer};
 use support::{Home, stdout_of};
 
 const DRILL: &str = "01a24e9d-dab8-7514-b0b6-fb7339901687";
@@ -51,6 +51,10 @@ fn an_older_journal_verifies_and_replays_into_typed_evidence() {
     journal::verify(&path).expect("the chain written by b3f0fa5 verifies");
     let replay = journal::read::<Event>(&path).unwrap();
     let state = DrillState::replay(&replay.records).unwrap();
+    let mut replayer = Replayer::default();
+    let streamed = journal::read_each::<Event>(&path, &mut |record| replayer.feed(record));
+    assert!(streamed.is_ok_and(|torn| torn.is_none()));
+    assert_eq!(replayer.finish().unwrap(), state, "a resume's record-by-record replay builds the same state");
     let kinds: BTreeMap<&str, &str> = state
         .steps
         .iter()

@@ -306,23 +306,74 @@ fn io_message(path: &Path, op: &str, source: &io::Error) -> String {
     format!("journal {op} failed for {shown} ({source}): {advice}")
 }
 
-/// Hex SHA-256 of a line's bytes.
-fn line_hash(line: &[u8]) -> String {
-    // By table, not by `char` pushes: this runs once per line of every replay.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(line);
-    let mut out = [0u8; 64];
-    for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
-        pair[0] = HEX[usize::from(byte >> 4)];
-        pair[1] = HEX[usize::from(byte & 0x0f)];
-    }
-    String::from_utf8(out.to_vec()).unwrap_or_default()
+/// SHA-256 of a line's bytes: what the next line's `prev` names.
+type LineDigest = [u8; 32];
+
+/// The `prev` of [`GENESIS_PREV`], as a digest.
+const GENESIS_DIGEST: LineDigest = [0; 32];
+
+fn line_digest(line: &[u8]) -> LineDigest {
+    Sha256::digest(line).into()
 }
 
-/// Structure and chain of a whole journal.
-struct Scan<T> {
-    /// The decoded payload of every valid line, in order.
-    values: Vec<T>,
+/// Lower-case hex of a line digest, by table, not by `format!` per byte.
+fn digest_hex(digest: &LineDigest) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+/// Hex SHA-256 of a line's bytes.
+fn line_hash(line: &[u8]) -> String {
+    digest_hex(&line_digest(line))
+}
+
+/// A record's `prev` as read: a digest when it is 64 lower-case hex digits
+/// (as drillbook writes it), else kept as text for the error message. Decoded
+/// on the worker so the chain check compares 32 bytes and allocates nothing.
+#[derive(Debug)]
+enum Prev {
+    Digest(LineDigest),
+    Other(String),
+}
+
+impl Prev {
+    fn of(text: &str) -> Prev {
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            }
+        }
+        let bytes = text.as_bytes();
+        let mut digest = [0u8; 32];
+        if bytes.len() == 64 {
+            let decoded = digest.iter_mut().zip(bytes.chunks_exact(2)).all(|(out, pair)| {
+                match (nibble(pair[0]), nibble(pair[1])) {
+                    (Some(high), Some(low)) => {
+                        *out = (high << 4) | low;
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            if decoded {
+                return Prev::Digest(digest);
+            }
+        }
+        Prev::Other(text.to_owned())
+    }
+}
+
+/// Structure and chain of a whole journal (its records went to the visitor).
+struct Scan {
+    /// Valid records.
+    records: u64,
     head: String,
     next_seq: u64,
     /// Length of the valid part (where a torn tail starts).
@@ -336,14 +387,14 @@ struct Scan<T> {
 enum Parsed<T> {
     Record {
         seq: u64,
-        prev: String,
+        prev: Prev,
         value: T,
     },
     /// A journal record whose event does not decode (say, written by a newer
     /// drillbook): reported only when the chain itself is fine.
     BadEvent {
         seq: u64,
-        prev: String,
+        prev: Prev,
         message: String,
     },
     NotRecord(Corruption),
@@ -356,7 +407,7 @@ fn header(content: &[u8]) -> Result<RecordHeader, Corruption> {
 /// The line's record header only (`verify`: the events are not needed).
 fn parse_header(content: &[u8]) -> Parsed<()> {
     match header(content) {
-        Ok(header) => Parsed::Record { seq: header.seq, prev: header.prev, value: () },
+        Ok(header) => Parsed::Record { seq: header.seq, prev: Prev::of(&header.prev), value: () },
         Err(problem) => Parsed::NotRecord(problem),
     }
 }
@@ -364,9 +415,11 @@ fn parse_header(content: &[u8]) -> Parsed<()> {
 /// The whole record, falling back to the header to tell a bad event from a bad line.
 fn parse_record<E: DeserializeOwned>(content: &[u8]) -> Parsed<Record<E>> {
     match serde_json::from_slice::<Record<E>>(content) {
-        Ok(record) => Parsed::Record { seq: record.seq, prev: record.prev.clone(), value: record },
+        Ok(record) => Parsed::Record { seq: record.seq, prev: Prev::of(&record.prev), value: record },
         Err(event_error) => match header(content) {
-            Ok(header) => Parsed::BadEvent { seq: header.seq, prev: header.prev, message: serde_message(&event_error) },
+            Ok(header) => {
+                Parsed::BadEvent { seq: header.seq, prev: Prev::of(&header.prev), message: serde_message(&event_error) }
+            }
             Err(problem) => Parsed::NotRecord(problem),
         },
     }
@@ -374,42 +427,311 @@ fn parse_record<E: DeserializeOwned>(content: &[u8]) -> Parsed<Record<E>> {
 
 /// The line at `line` continues the chain: the expected seq, and the hash of
 /// the line before it.
-fn check_link(path: &Path, line: usize, seq: u64, prev: String, next_seq: u64, head: &str) -> Result<(), JournalError> {
+fn check_link(
+    path: &Path,
+    line: usize,
+    seq: u64,
+    prev: Prev,
+    next_seq: u64,
+    head: &LineDigest,
+) -> Result<(), JournalError> {
     if seq != next_seq {
         return Err(JournalError::Modified {
             path: path.to_path_buf(),
             brk: ChainBreak { line, kind: BreakKind::Seq, expected: next_seq.to_string(), found: seq.to_string() },
         });
     }
-    if prev != head {
-        return Err(JournalError::Modified {
-            path: path.to_path_buf(),
-            brk: ChainBreak { line, kind: BreakKind::PrevHash, expected: head.to_owned(), found: prev },
-        });
-    }
-    Ok(())
+    let found = match prev {
+        Prev::Digest(digest) if digest == *head => return Ok(()),
+        Prev::Digest(digest) => digest_hex(&digest),
+        Prev::Other(text) => text,
+    };
+    Err(JournalError::Modified {
+        path: path.to_path_buf(),
+        brk: ChainBreak { line, kind: BreakKind::PrevHash, expected: digest_hex(head), found },
+    })
 }
 
-/// `f` over `items` on every core, results in order. Small inputs stay on
-/// this thread: spawning costs more than it saves.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: &(dyn Fn(&T) -> R + Sync)) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || items.len() < 4096 {
-        return items.iter().map(f).collect();
+/// What a worker learnt of one line, apart from its decoded value: enough
+/// to check the chain in order afterwards.
+enum LineCheck {
+    /// A record; its value is the next one in its part's `values`.
+    Record {
+        seq: u64,
+        prev: Prev,
+        hash: LineDigest,
+    },
+    BadEvent {
+        seq: u64,
+        prev: Prev,
+        hash: LineDigest,
+        message: String,
+    },
+    NotRecord(Corruption),
+}
+
+/// One line as decoded: its length with the `'\n'`, whether it has one, and
+/// what it is.
+struct Checked {
+    bytes: usize,
+    terminated: bool,
+    check: LineCheck,
+}
+
+/// One worker's share of a round of lines: a check per line and the values
+/// of the records among them, in order. Values are kept apart from the
+/// checks so that each is written once; the vectors are reused round after
+/// round, so a long journal is decoded into the same few megabytes instead
+/// of fresh memory for every record (whose page faults cost more than the
+/// decoding did).
+struct Part<T> {
+    checks: Vec<Checked>,
+    values: Vec<T>,
+}
+
+impl<T> Part<T> {
+    fn new() -> Self {
+        Part { checks: Vec::new(), values: Vec::new() }
     }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> =
-            items.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>())).collect();
-        let mut out = Vec::with_capacity(items.len());
-        for part in parts {
-            match part.join() {
-                Ok(results) => out.extend(results),
-                Err(panic) => std::panic::resume_unwind(panic),
+}
+
+/// Consecutive lines decoded on every core, in order; `ends`: they hold the
+/// journal's last line.
+struct Round<T> {
+    parts: Vec<Part<T>>,
+    ends: bool,
+}
+
+/// Lines decoded per round: big enough that starting a worker is noise,
+/// small enough that a round's records are still in cache when the chain is
+/// followed through them, while the next round is being decoded.
+const ROUND_LINES: usize = 4096;
+
+/// Bytes read from the journal at a time. The buffer is reused block after
+/// block: reading a long journal whole into fresh memory cost more in page
+/// faults than decoding it. The unit tests read a few hundred bytes at a
+/// time, so that their journals cross block boundaries everywhere.
+#[cfg(not(test))]
+const BLOCK_BYTES: usize = 4 << 20;
+#[cfg(test)]
+const BLOCK_BYTES: usize = 300;
+
+type Parse<'a, T> = &'a (dyn Fn(&[u8]) -> Parsed<T> + Sync);
+
+fn check_lines<T>(lines: &[&[u8]], parse: Parse<'_, T>, part: &mut Part<T>) {
+    part.checks.clear();
+    part.values.clear();
+    for line in lines {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let parsed = if content.is_empty() { Parsed::NotRecord(Corruption::EmptyLine) } else { parse(content) };
+        let check = match parsed {
+            Parsed::Record { seq, prev, value } => {
+                part.values.push(value);
+                LineCheck::Record { seq, prev, hash: line_digest(content) }
+            }
+            Parsed::BadEvent { seq, prev, message } => {
+                LineCheck::BadEvent { seq, prev, hash: line_digest(content), message }
+            }
+            Parsed::NotRecord(problem) => LineCheck::NotRecord(problem),
+        };
+        part.checks.push(Checked { bytes: line.len(), terminated: content.len() < line.len(), check });
+    }
+}
+
+/// [`check_lines`] over one round on every core, one contiguous share per
+/// part (this thread takes the first). Small rounds stay on this thread.
+fn check_round<T: Send>(round: &[&[u8]], parse: Parse<'_, T>, parts: &mut [Part<T>]) {
+    for part in parts.iter_mut() {
+        part.checks.clear();
+        part.values.clear();
+    }
+    match parts {
+        [] => {}
+        [only] => check_lines(round, parse, only),
+        [first, ..] if round.len() < 1024 => check_lines(round, parse, first),
+        [first, rest @ ..] => {
+            let share = round.len().div_ceil(rest.len() + 1);
+            let mut shares = round.chunks(share);
+            let mine = shares.next().unwrap_or_default();
+            std::thread::scope(|scope| {
+                for (part, lines) in rest.iter_mut().zip(shares) {
+                    scope.spawn(move || check_lines(lines, parse, part));
+                }
+                check_lines(mine, parse, first);
+            });
+        }
+    }
+}
+
+/// Reads the journal a block at a time and decodes it round by round,
+/// sending each round on; emptied rounds come back through `recycled`.
+/// Stops when the receiver is gone (the chain broke).
+fn decode_rounds<T: Send>(
+    path: &Path,
+    file: &mut File,
+    parse: Parse<'_, T>,
+    decoded: &std::sync::mpsc::SyncSender<Result<Round<T>, JournalError>>,
+    recycled: &std::sync::mpsc::Receiver<Vec<Part<T>>>,
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK_BYTES);
+    let mut want = BLOCK_BYTES;
+    let mut at_end = false;
+    loop {
+        while !at_end && buf.len() < want {
+            let asked = want - buf.len();
+            match Read::by_ref(file).take(asked as u64).read_to_end(&mut buf) {
+                Ok(got) => at_end = got < asked,
+                Err(error) => {
+                    let _ = decoded.send(Err(JournalError::io(path, "read", error)));
+                    return;
+                }
             }
         }
-        out
+        // Before the end, the last complete line is held back with what
+        // follows it: only at the end is it known to be the last line
+        // (where a line that is not a record is a torn tail, not corruption).
+        let ready = if at_end {
+            buf.len()
+        } else {
+            match memchr::memrchr(b'\n', &buf).and_then(|last| memchr::memrchr(b'\n', &buf[..last])) {
+                Some(end) => end + 1,
+                None => {
+                    // A line longer than a block: read on.
+                    want = buf.len().saturating_add(BLOCK_BYTES);
+                    continue;
+                }
+            }
+        };
+        let lines = lines_of(&buf[..ready]);
+        let rounds = lines.len().div_ceil(ROUND_LINES);
+        for (index, round) in lines.chunks(ROUND_LINES).enumerate() {
+            let Ok(mut parts) = recycled.recv() else { return };
+            check_round(round, parse, &mut parts);
+            let ends = at_end && index + 1 == rounds;
+            if decoded.send(Ok(Round { parts, ends })).is_err() {
+                return;
+            }
+        }
+        if at_end {
+            return;
+        }
+        buf.drain(..ready);
+        want = BLOCK_BYTES.max(buf.len().saturating_add(BLOCK_BYTES / 2));
+    }
+}
+
+/// Checks structure and chain of the journal in `file` (read from its
+/// start), decoding each line with `parse` and handing each valid record's
+/// value to `visit`, in order. One thread reads and decodes (on every
+/// core) while this one follows the chain through the previous round and
+/// visits its records.
+/// The first structural problem or chain break is the error; a torn last
+/// line is reported, not an error (and not visited); a bad event is an
+/// error only when everything else holds. On an error, what was visited
+/// must be thrown away.
+fn scan<T: Send>(
+    path: &Path,
+    file: &mut File,
+    parse: Parse<'_, T>,
+    visit: &mut dyn FnMut(T),
+) -> Result<Scan, JournalError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let mut chain =
+        Chain { path, head: GENESIS_DIGEST, next_seq: FIRST_SEQ, offset: 0, lines: 0, records: 0, bad_event: None };
+    std::thread::scope(|scope| {
+        let (decoded_tx, decoded) = std::sync::mpsc::sync_channel(1);
+        let (recycle, recycled) = std::sync::mpsc::channel();
+        // Two rounds in flight: one decoded while the other is followed.
+        for _ in 0..2 {
+            let _ = recycle.send((0..workers).map(|_| Part::new()).collect::<Vec<_>>());
+        }
+        scope.spawn(move || decode_rounds(path, file, parse, &decoded_tx, &recycled));
+        for round in decoded {
+            let mut round = round?;
+            if let Some(torn) = chain.follow(&mut round.parts, round.ends, visit)? {
+                return chain.finish(Some(torn));
+            }
+            let _ = recycle.send(round.parts);
+        }
+        chain.finish(None)
     })
+}
+
+/// The hash chain as followed so far through a journal.
+struct Chain<'a> {
+    path: &'a Path,
+    head: LineDigest,
+    next_seq: u64,
+    /// Bytes of valid lines so far.
+    offset: u64,
+    /// Lines seen so far.
+    lines: usize,
+    records: u64,
+    /// The first record whose event did not decode: line, seq, why.
+    bad_event: Option<(usize, u64, String)>,
+}
+
+impl Chain<'_> {
+    /// Follows one round (the workers' `parts` hold their checks and
+    /// values, in order), visiting each valid record. `ends`: the round
+    /// holds the journal's last line. Returns the torn tail if there is one.
+    fn follow<T>(
+        &mut self,
+        parts: &mut [Part<T>],
+        ends: bool,
+        visit: &mut dyn FnMut(T),
+    ) -> Result<Option<TornTail>, JournalError> {
+        let path = self.path;
+        let mut left: usize = parts.iter().map(|part| part.checks.len()).sum();
+        for part in parts.iter_mut() {
+            let mut values = part.values.drain(..);
+            for Checked { bytes, terminated, check } in part.checks.drain(..) {
+                left = left.saturating_sub(1);
+                let line_number = self.lines.saturating_add(1);
+                let is_last = ends && left == 0;
+                let (seq, prev, hash, value) = match check {
+                    LineCheck::Record { seq, prev, hash } if terminated => (seq, prev, hash, values.next()),
+                    LineCheck::BadEvent { seq, prev, hash, message } if terminated => {
+                        self.bad_event.get_or_insert((line_number, seq, message));
+                        (seq, prev, hash, None)
+                    }
+                    // No '\n' at the end, or the last line is not a record: a crash mid-append.
+                    _ if is_last => {
+                        return Ok(Some(TornTail { line_number, byte_offset: self.offset, bytes, saved_to: None }));
+                    }
+                    LineCheck::NotRecord(problem) => {
+                        return Err(JournalError::Corrupt { path: path.to_path_buf(), line: line_number, problem });
+                    }
+                    LineCheck::Record { .. } | LineCheck::BadEvent { .. } => {
+                        unreachable_unterminated(path, line_number)?
+                    }
+                };
+                check_link(path, line_number, seq, prev, self.next_seq, &self.head)?;
+                if let Some(value) = value {
+                    visit(value);
+                    self.records = self.records.saturating_add(1);
+                }
+                self.lines = line_number;
+                self.head = hash;
+                self.next_seq = self.next_seq.saturating_add(1);
+                self.offset = self.offset.saturating_add(bytes as u64);
+            }
+        }
+        Ok(None)
+    }
+
+    fn finish(self, torn: Option<TornTail>) -> Result<Scan, JournalError> {
+        if let Some((line, seq, message)) = self.bad_event {
+            return Err(JournalError::Event { path: self.path.to_path_buf(), line, seq, message });
+        }
+        Ok(Scan {
+            records: self.records,
+            head: digest_hex(&self.head),
+            next_seq: self.next_seq,
+            valid_len: self.offset,
+            torn,
+        })
+    }
 }
 
 /// `data` cut after each '\n' (the last piece may lack one), like
@@ -427,62 +749,7 @@ fn lines_of(data: &[u8]) -> Vec<&[u8]> {
     lines
 }
 
-/// Checks structure and chain of `data`, decoding each line with `parse`.
-/// The first structural problem or chain break is the error; a torn last
-/// line is reported, not an error; a bad event is an error only when
-/// everything else holds.
-fn scan<T: Send>(
-    path: &Path,
-    data: &[u8],
-    parse: &(dyn Fn(&[u8]) -> Parsed<T> + Sync),
-) -> Result<Scan<T>, JournalError> {
-    let chunks = lines_of(data);
-    let checked = parallel_map(&chunks, &|chunk: &&[u8]| {
-        let content = chunk.strip_suffix(b"\n").unwrap_or(chunk);
-        let parsed = if content.is_empty() { Parsed::NotRecord(Corruption::EmptyLine) } else { parse(content) };
-        (parsed, line_hash(content))
-    });
-
-    let mut values = Vec::with_capacity(checked.len());
-    let mut head = GENESIS_PREV.to_owned();
-    let mut next_seq = FIRST_SEQ;
-    let mut offset: u64 = 0;
-    let mut torn = None;
-    let mut bad_event = None;
-    let count = checked.len();
-    for (index, ((parsed, hash), chunk)) in checked.into_iter().zip(&chunks).enumerate() {
-        let line_number = index.saturating_add(1);
-        let is_last = index + 1 == count;
-        let terminated = chunk.ends_with(b"\n");
-        let (seq, prev, value) = match parsed {
-            Parsed::Record { seq, prev, value } if terminated => (seq, prev, Some(value)),
-            Parsed::BadEvent { seq, prev, message } if terminated => {
-                bad_event.get_or_insert((line_number, seq, message));
-                (seq, prev, None)
-            }
-            // No '\n' at the end, or the last line is not a record: a crash mid-append.
-            _ if is_last => {
-                torn = Some(TornTail { line_number, byte_offset: offset, bytes: chunk.len(), saved_to: None });
-                break;
-            }
-            Parsed::NotRecord(problem) => {
-                return Err(JournalError::Corrupt { path: path.to_path_buf(), line: line_number, problem });
-            }
-            Parsed::Record { .. } | Parsed::BadEvent { .. } => unreachable_unterminated(path, line_number)?,
-        };
-        check_link(path, line_number, seq, prev, next_seq, &head)?;
-        head = hash;
-        next_seq = next_seq.saturating_add(1);
-        offset = offset.saturating_add(chunk.len() as u64);
-        values.extend(value);
-    }
-    if let Some((line, seq, message)) = bad_event {
-        return Err(JournalError::Event { path: path.to_path_buf(), line, seq, message });
-    }
-    Ok(Scan { values, head, next_seq, valid_len: offset, torn })
-}
-
-/// `split_inclusive` only yields a chunk without '\n' as the last one; kept as an
+/// `lines_of` only yields a line without '\n' as the last one; kept as an
 /// error rather than a panic should that ever not hold.
 fn unreachable_unterminated<T>(path: &Path, line: usize) -> Result<T, JournalError> {
     Err(JournalError::Corrupt { path: path.to_path_buf(), line, problem: Corruption::Unterminated })
@@ -497,10 +764,20 @@ fn read_all(path: &Path, file: &mut File) -> Result<Vec<u8>, JournalError> {
 /// Read-only replay (for `list`, `report`): same validation as [`Journal::open`], but the
 /// file is never modified (a torn tail is reported, not truncated or copied).
 pub fn read<E: DeserializeOwned + Send>(path: &Path) -> Result<Replay<E>, JournalError> {
+    let mut records = Vec::new();
+    let torn = read_each(path, &mut |record| records.push(record))?;
+    Ok(Replay { records, torn })
+}
+
+/// [`read`] handing each record to `visit` in order as it is checked,
+/// instead of collecting them. On an error, what was visited must be thrown
+/// away.
+pub fn read_each<E: DeserializeOwned + Send>(
+    path: &Path,
+    visit: &mut dyn FnMut(Record<E>),
+) -> Result<Option<TornTail>, JournalError> {
     let mut file = File::open(path).map_err(|e| JournalError::io(path, "open", e))?;
-    let data = read_all(path, &mut file)?;
-    let scan = scan(path, &data, &parse_record::<E>)?;
-    Ok(Replay { records: scan.values, torn: scan.torn })
+    Ok(scan(path, &mut file, &parse_record::<E>, visit)?.torn)
 }
 
 /// Checks the hash chain and seq continuity line by line without decoding events.
@@ -511,9 +788,8 @@ pub fn read<E: DeserializeOwned + Send>(path: &Path) -> Result<Replay<E>, Journa
 /// [`VerifyReport::torn`]. Never modifies the file.
 pub fn verify(path: &Path) -> Result<VerifyReport, JournalError> {
     let mut file = File::open(path).map_err(|e| JournalError::io(path, "open", e))?;
-    let data = read_all(path, &mut file)?;
-    let scan = scan(path, &data, &parse_header)?;
-    Ok(VerifyReport { records: scan.values.len() as u64, head: scan.head, torn: scan.torn })
+    let scan = scan(path, &mut file, &parse_header, &mut |()| {})?;
+    Ok(VerifyReport { records: scan.records, head: scan.head, torn: scan.torn })
 }
 
 /// An open journal writer.
@@ -557,16 +833,25 @@ impl<E: Serialize + DeserializeOwned + Send> Journal<E> {
     /// (`.torn-<seq>.<n>` if that exists), then cut off the journal (`set_len` + sync) so the
     /// next append starts on a clean line. It is returned in [`Replay::torn`].
     pub fn open(path: &Path) -> Result<(Self, Replay<E>), JournalError> {
+        let mut records = Vec::new();
+        let (journal, torn) = Self::open_each(path, &mut |record| records.push(record))?;
+        Ok((journal, Replay { records, torn }))
+    }
+
+    /// [`Journal::open`] handing each record to `visit` in order as it is
+    /// checked, instead of collecting them: a resume builds its state from a
+    /// long journal without holding every record at once. On an error, what
+    /// was visited must be thrown away.
+    pub fn open_each(path: &Path, visit: &mut dyn FnMut(Record<E>)) -> Result<(Self, Option<TornTail>), JournalError> {
         let mut file =
             OpenOptions::new().read(true).append(true).open(path).map_err(|e| JournalError::io(path, "open", e))?;
-        let data = read_all(path, &mut file)?;
-        let scan = scan(path, &data, &parse_record::<E>)?;
-        let records = scan.values;
+        let scan = scan(path, &mut file, &parse_record::<E>, visit)?;
         let mut torn = scan.torn;
         if let Some(tail) = torn.as_mut() {
-            let start = usize::try_from(tail.byte_offset).unwrap_or(usize::MAX);
-            let bytes = data.get(start..).unwrap_or_default();
-            let saved = save_torn(path, scan.next_seq, bytes)?;
+            use std::io::Seek;
+            file.seek(io::SeekFrom::Start(tail.byte_offset)).map_err(|e| JournalError::io(path, "read", e))?;
+            let bytes = read_all(path, &mut file)?;
+            let saved = save_torn(path, scan.next_seq, &bytes)?;
             file.set_len(scan.valid_len).map_err(|e| JournalError::io(path, "truncate", e))?;
             file.sync_all().map_err(|e| JournalError::io(path, "truncate", e))?;
             tail.saved_to = Some(saved);
@@ -579,7 +864,7 @@ impl<E: Serialize + DeserializeOwned + Send> Journal<E> {
             poisoned: false,
             _event: PhantomData,
         };
-        Ok((journal, Replay { records, torn }))
+        Ok((journal, torn))
     }
 
     /// Appends `Record { seq: next, ts: now, prev, event }` as one line with a single
@@ -693,7 +978,7 @@ pub struct Follower<E> {
     /// Lines consumed so far.
     lines: usize,
     next_seq: u64,
-    head: String,
+    head: LineDigest,
     _event: PhantomData<fn() -> E>,
 }
 
@@ -705,7 +990,7 @@ impl<E: DeserializeOwned> Follower<E> {
             offset: 0,
             lines: 0,
             next_seq: FIRST_SEQ,
-            head: GENESIS_PREV.to_owned(),
+            head: GENESIS_DIGEST,
             _event: PhantomData,
         }
     }
@@ -759,7 +1044,7 @@ impl<E: DeserializeOwned> Follower<E> {
                 message,
             })?;
             records.push(record);
-            self.head = line_hash(content);
+            self.head = line_digest(content);
             self.next_seq = self.next_seq.saturating_add(1);
             self.lines = line_number;
             self.offset = self.offset.saturating_add(chunk.len() as u64);
@@ -864,5 +1149,98 @@ mod follower_tests {
         std::fs::write(&path, text.lines().next().unwrap()).unwrap();
         let error = follower.poll().unwrap_err();
         assert!(error.to_string().contains("shrank"), "{error}");
+    }
+}
+
+/// The journal is read a block at a time (`BLOCK_BYTES`, a few hundred bytes
+/// under test) and decoded in rounds: every outcome must be what reading it
+/// whole would give, wherever the block and round boundaries fall.
+#[cfg(test)]
+mod block_tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Ev {
+        n: u32,
+        pad: String,
+    }
+
+    /// A journal of `count` events, some lines longer than a block.
+    fn written(count: u32) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = Journal::<Ev>::create(&path).unwrap();
+        for n in 1..=count {
+            let pad = "x".repeat(if n % 7 == 0 { 3 * BLOCK_BYTES } else { (n as usize * 13) % 90 });
+            journal.append(&Ev { n, pad }).unwrap();
+        }
+        (dir, path)
+    }
+
+    #[test]
+    fn every_record_is_read_in_order_across_blocks_and_rounds() {
+        for count in [0, 1, 2, 3, 40, ROUND_LINES as u32 + 5] {
+            let (_dir, path) = written(count);
+            let replay = read::<Ev>(&path).unwrap();
+            let numbers: Vec<u32> = replay.records.iter().map(|r| r.event.n).collect();
+            assert_eq!(numbers, (1..=count).collect::<Vec<_>>(), "{count} events");
+            assert!(replay.torn.is_none());
+            let report = verify(&path).unwrap();
+            assert_eq!(report.records, u64::from(count));
+            let (journal, _) = Journal::<Ev>::open(&path).unwrap();
+            assert_eq!(journal.head(), report.head, "{count} events");
+            let last = std::fs::read(&path).unwrap();
+            let expected = last
+                .strip_suffix(b"\n")
+                .and_then(|body| body.rsplit(|b| *b == b'\n').next())
+                .map_or_else(|| GENESIS_PREV.to_owned(), line_hash);
+            assert_eq!(report.head, expected);
+        }
+    }
+
+    #[test]
+    fn a_torn_or_unreadable_last_line_is_a_tail_at_any_length() {
+        let (_dir, path) = written(30);
+        let whole = std::fs::read(&path).unwrap();
+        let valid = whole.len();
+        for tail in [&b"{\"seq\":31,\"ts\""[..], b"{garbage}\n", b"\n"] {
+            std::fs::write(&path, &whole).unwrap();
+            OpenOptions::new().append(true).open(&path).unwrap().write_all(tail).unwrap();
+            let replay = read::<Ev>(&path).unwrap();
+            assert_eq!(replay.records.len(), 30);
+            let torn = replay.torn.expect("a torn tail");
+            assert_eq!((torn.line_number, torn.byte_offset, torn.bytes), (31, valid as u64, tail.len()));
+            let (_, replay) = Journal::<Ev>::open(&path).unwrap();
+            assert_eq!(replay.records.len(), 30);
+            assert_eq!(std::fs::read(&path).unwrap(), whole, "the tail is cut off");
+            let saved = replay.torn.and_then(|torn| torn.saved_to).expect("the tail is saved");
+            assert_eq!(std::fs::read(saved).unwrap(), tail);
+        }
+    }
+
+    #[test]
+    fn a_break_in_a_later_block_names_its_line() {
+        let (_dir, path) = written(25);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let edited = text.replacen("\"n\":20,", "\"n\":21,", 1);
+        std::fs::write(&path, edited).unwrap();
+        match read::<Ev>(&path).unwrap_err() {
+            JournalError::Modified { brk, .. } => assert_eq!(brk.line, 21, "the line after the edited one"),
+            other => panic!("{other}"),
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        let mut without = lines.clone();
+        without.remove(11);
+        std::fs::write(&path, without.join("\n") + "\n").unwrap();
+        match verify(&path).unwrap_err() {
+            JournalError::Modified { brk, .. } => assert_eq!(brk.line, 12),
+            other => panic!("{other}"),
+        }
+        let mut garbage = lines;
+        garbage[5] = "{not a record";
+        std::fs::write(&path, garbage.join("\n") + "\n").unwrap();
+        assert!(matches!(read::<Ev>(&path).unwrap_err(), JournalError::Corrupt { line: 6, .. }));
     }
 }

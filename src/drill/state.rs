@@ -263,6 +263,33 @@ pub enum ReplayError {
     UnknownStep { seq: u64, step: String },
 }
 
+/// Rebuilds a [`DrillState`] one record at a time, as a journal is read
+/// (`Journal::open_each`): the first error is kept and the rest ignored.
+#[derive(Debug, Default)]
+pub struct Replayer {
+    built: Option<Result<DrillState, ReplayError>>,
+}
+
+impl Replayer {
+    /// Applies the next record of the journal.
+    pub fn feed(&mut self, record: Record<Event>) {
+        match &mut self.built {
+            None => self.built = Some(DrillState::start(&record)),
+            Some(Ok(state)) => {
+                if let Err(error) = state.apply_owned(record) {
+                    self.built = Some(Err(error));
+                }
+            }
+            Some(Err(_)) => {}
+        }
+    }
+
+    /// The state after every record fed, or the first error.
+    pub fn finish(self) -> Result<DrillState, ReplayError> {
+        self.built.unwrap_or(Err(ReplayError::Empty))
+    }
+}
+
 impl DrillState {
     /// Rebuilds the state from every record of a journal.
     pub fn replay(records: &[Record<Event>]) -> Result<Self, ReplayError> {
@@ -357,24 +384,51 @@ impl DrillState {
             .ok_or_else(|| ReplayError::UnknownStep { seq, step: id.to_string() })
     }
 
-    /// Applies one more record.
-    pub fn apply(&mut self, record: &Record<Event>) -> Result<(), ReplayError> {
+    /// [`DrillState::apply`] for a record the caller no longer needs (a
+    /// replay): a note, what a long journal is mostly made of, is moved into
+    /// the state instead of copied.
+    pub fn apply_owned(&mut self, record: Record<Event>) -> Result<(), ReplayError> {
         let (seq, at) = (record.seq, record.ts);
+        self.advance_clock(seq, at, &record.event);
+        match record.event {
+            Event::NoteAdded { step, text } => {
+                if let Some(step) = &step {
+                    self.step_mut(seq, step)?;
+                }
+                self.notes.push(Note { step, text, at });
+                Ok(())
+            }
+            event => self.apply_event(seq, at, &event),
+        }
+    }
+
+    /// The counters and clocks every record moves.
+    fn advance_clock(&mut self, seq: u64, at: Timestamp, event: &Event) {
         self.event_count += 1;
         self.last_seq = seq;
         // Annotations may come long after the drill (`drillbook action`): they
         // move no clock. A new session does not extend the previous one: the
         // time between them is time no drillbook process ran.
-        if !record.event.is_annotation() {
+        if !event.is_annotation() {
             self.last_event_at = at;
             if let Some(session) = self.sessions.last_mut()
-                && !matches!(record.event, Event::SessionStarted { .. })
+                && !matches!(event, Event::SessionStarted { .. })
             {
                 session.last_event_at = at;
                 session.alive_until = session.alive_until.max(at);
             }
         }
-        match &record.event {
+    }
+
+    /// Applies one more record.
+    pub fn apply(&mut self, record: &Record<Event>) -> Result<(), ReplayError> {
+        self.advance_clock(record.seq, record.ts, &record.event);
+        self.apply_event(record.seq, record.ts, &record.event)
+    }
+
+    /// What the event itself changes.
+    fn apply_event(&mut self, seq: u64, at: Timestamp, event: &Event) -> Result<(), ReplayError> {
+        match event {
             Event::DrillStarted { .. } => return Err(ReplayError::StartedTwice { seq }),
             Event::HandedOff { from, to, taken_over } => {
                 self.handoffs.push(HandOff { at, from: from.clone(), to: to.clone(), taken_over: *taken_over });

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::drill::event::{Event, SessionMode, StepOutline};
 use crate::drill::journal::{Journal, JournalError, Record, TornTail};
 use crate::drill::lock::{DrillLock, LockError};
-use crate::drill::state::{DrillState, ReplayError};
+use crate::drill::state::{DrillState, ReplayError, Replayer};
 use crate::drill::store::{DrillDir, DrillStore, StoreError};
 use crate::engine::vars::ResolvedVars;
 use crate::runbook::template::{TemplateContext, Templater};
@@ -139,9 +139,11 @@ impl DrillSession {
         // holder was last alive (a crash journals nothing).
         let previous_alive_at = crate::drill::lock::last_alive(&dir.path);
         let lock = DrillLock::acquire(&dir.path)?;
-        let (journal, replay) = Journal::<Event>::open(&dir.journal())?;
-        let mut state = DrillState::replay(&replay.records)
-            .map_err(|source| SessionError::Replay { journal: dir.journal(), source })?;
+        // Each record goes into the state as it is checked: a long journal is
+        // never held decoded all at once.
+        let mut replayer = Replayer::default();
+        let (journal, torn) = Journal::<Event>::open_each(&dir.journal(), &mut |record| replayer.feed(record))?;
+        let mut state = replayer.finish().map_err(|source| SessionError::Replay { journal: dir.journal(), source })?;
         if let Some(finish) = &state.finished {
             use crate::drill::event::DrillOutcome;
             match finish.outcome {
@@ -172,7 +174,7 @@ impl DrillSession {
         if let Some(from) = previous.filter(|from| *from != to) {
             session.record(Event::HandedOff { from, to, taken_over })?;
         }
-        Ok((session, ResumeNotice { torn: replay.torn, runbook_changed }))
+        Ok((session, ResumeNotice { torn, runbook_changed }))
     }
 
     fn assemble(dir: DrillDir, runbook: Runbook, state: DrillState, journal: Journal<Event>, lock: DrillLock) -> Self {
