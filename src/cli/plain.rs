@@ -559,14 +559,18 @@ impl Printer {
         }
     }
 
-    fn output<S: AsRef<str>>(&self, stream: OutputStream, lines: impl IntoIterator<Item = S>) {
+    fn output<S: AsRef<str>>(&self, stream: OutputStream, lines: impl IntoIterator<Item = S> + Clone) {
         let gutter = match (stream, self.color) {
             (OutputStream::Stdout, false) => "  | ",
             (OutputStream::Stderr, false) => "  ! ",
             (OutputStream::Stdout, true) => "  \x1b[2m│\x1b[0m ",
             (OutputStream::Stderr, true) => "  \x1b[31m│\x1b[0m ",
         };
-        let mut text = String::with_capacity(4096);
+        // Sized once: a batch is up to 4,096 lines, and growing the buffer
+        // by doubling copied it seven times over (and mapped fresh pages).
+        let per_line = gutter.len() + if self.color { "\x1b[0m".len() } else { 0 } + 1;
+        let size = lines.clone().into_iter().map(|line| line.as_ref().len() + per_line).sum();
+        let mut text = String::with_capacity(size);
         for line in lines {
             text.push_str(gutter);
             text.push_str(line.as_ref());
