@@ -11,6 +11,11 @@
 //! report it.
 //!
 //! Sequence numbers start at 1, so in an intact journal line *n* holds seq *n*.
+//!
+//! Reading is streamed: the file is read a block at a time, decoded in
+//! rounds on every core, and each record is handed on as soon as its link
+//! is checked ([`Journal::open_each`], [`read_each`]), so a resume of a long
+//! journal never holds it whole, raw or decoded.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -381,7 +386,7 @@ struct Scan {
     torn: Option<TornTail>,
 }
 
-/// What one line turned out to be. Computed for all lines at once, on
+/// What one line turned out to be. Computed a round of lines at a time, on
 /// every core (parsing and hashing are most of a replay's time); the chain
 /// is then checked in order.
 enum Parsed<T> {
