@@ -523,9 +523,8 @@ const BLOCK_BYTES: usize = 300;
 
 type Parse<'a, T> = &'a (dyn Fn(&[u8]) -> Parsed<T> + Sync);
 
+/// Decodes `lines` into `part`, which [`check_round`] emptied.
 fn check_lines<T>(lines: &[&[u8]], parse: Parse<'_, T>, part: &mut Part<T>) {
-    part.checks.clear();
-    part.values.clear();
     for line in lines {
         let content = line.strip_suffix(b"\n").unwrap_or(line);
         let parsed = if content.is_empty() { Parsed::NotRecord(Corruption::EmptyLine) } else { parse(content) };

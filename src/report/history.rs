@@ -39,6 +39,23 @@ pub struct PreviousDrill {
     pub rpo: String,
 }
 
+impl PreviousDrill {
+    /// The first 8 characters of the drill id, as lists show it.
+    pub fn short_id(&self) -> &str {
+        self.drill_id.get(..8).unwrap_or(&self.drill_id)
+    }
+
+    /// The day it started (`YYYY-MM-DD`).
+    pub fn date(&self) -> &str {
+        self.started_at.get(..10).unwrap_or(&self.started_at)
+    }
+
+    /// `outcome; RTO …; RPO …`.
+    pub fn result(&self) -> String {
+        format!("{}; RTO {}; RPO {}", self.outcome, self.rto, self.rpo)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepTrend {
     pub id: String,
@@ -263,14 +280,7 @@ pub fn lines(since: &SinceLast) -> Vec<String> {
         return vec!["the first drill of this project with this runbook: no baseline yet".into()];
     };
     let ms = |v: Option<u64>| v.map_or_else(|| "-".to_string(), human_ms);
-    let mut lines = vec![format!(
-        "last drill {} on {}: {}; RTO {}; RPO {}",
-        previous.drill_id.get(..8).unwrap_or(&previous.drill_id),
-        previous.started_at.get(..10).unwrap_or(&previous.started_at),
-        previous.outcome,
-        previous.rto,
-        previous.rpo
-    )];
+    let mut lines = vec![format!("last drill {} on {}: {}", previous.short_id(), previous.date(), previous.result())];
     for step in &since.steps {
         let change = step.change.as_ref().map(|c| format!(" ({c})")).unwrap_or_default();
         let flag = if step.slower {
@@ -295,14 +305,8 @@ pub fn preview(since: &SinceLast) -> Vec<String> {
     let Some(previous) = &since.previous else {
         return vec!["since the last drill: this is the project's first drill of this runbook (no baseline)".into()];
     };
-    let mut lines = vec![format!(
-        "since the last drill ({}, {}): {}; RTO {}; RPO {}",
-        previous.started_at.get(..10).unwrap_or(&previous.started_at),
-        previous.drill_id.get(..8).unwrap_or(&previous.drill_id),
-        previous.outcome,
-        previous.rto,
-        previous.rpo
-    )];
+    let mut lines =
+        vec![format!("since the last drill ({}, {}): {}", previous.date(), previous.short_id(), previous.result())];
     let took =
         |ms: Option<u64>| ms.map_or_else(|| "did not run then".to_string(), |ms| format!("took {} then", human_ms(ms)));
     for step in &since.steps {

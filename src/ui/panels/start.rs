@@ -79,13 +79,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     ];
     if let Some(since) = &app.start.since_last {
         let line = match &since.previous {
-            Some(previous) => format!(
-                "last drill {}: {}; RTO {}; RPO {}",
-                previous.started_at.get(..10).unwrap_or(&previous.started_at),
-                previous.outcome,
-                previous.rto,
-                previous.rpo
-            ),
+            Some(previous) => format!("last drill {}: {}", previous.date(), previous.result()),
             None => "the project's first drill of this runbook: no baseline yet".to_string(),
         };
         lines.push(Line::from(Span::styled(line, theme.dim())));
