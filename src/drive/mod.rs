@@ -49,6 +49,14 @@ use crate::runbook::Step;
 /// process ran (after a crash) is known to within this.
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Updates queued for the front-end at most. An output batch can be 64 KiB
+/// (see `engine::command::pump`), so this and the step's own event channel
+/// (64) bound what a command flooding a slow front-end holds queued to about
+/// 6 MiB; past that, the front-end slows the command down through its pipe.
+/// (With 1,024 here a debug build in CI once peaked at 64 MiB; measured now:
+/// 150 MB streamed adds 14 MiB to a quiet drill's peak, see tests/signals.rs.)
+const UPDATES_QUEUED: usize = 16;
+
 /// How long a drill's end waits for the archive to take what is left.
 const ARCHIVE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -106,7 +114,7 @@ pub fn start(
     notice: Option<ResumeNotice>,
     options: Options,
 ) -> Result<Link, signals::SignalError> {
-    let (updates_tx, updates) = mpsc::channel(1024);
+    let (updates_tx, updates) = mpsc::channel(UPDATES_QUEUED);
     let (inputs, inputs_rx) = mpsc::unbounded_channel();
     let (internal_tx, internal) = mpsc::unbounded_channel();
     if let Ok(mut heartbeat) = session.heartbeat() {

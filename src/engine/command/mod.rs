@@ -7,10 +7,11 @@
 //! - Both pipes are read concurrently in the calling task (no spawned tasks),
 //!   in chunks into a fixed-size buffer per stream, so memory stays bounded
 //!   whatever the command prints: about 320 KiB of read buffer per stream,
-//!   1.25 MiB of log buffers, and event batches of at most 256 lines or
-//!   256 KiB (times the capacity of the caller's channel). Work is done per chunk wherever possible
-//!   (one redaction search, one log write, one hash update per chunk) so that
-//!   throughput stays close to writing the output straight to a file.
+//!   1.25 MiB of log buffers, and event batches of at most 4,096 lines or
+//!   64 KiB (times the capacity of the caller's channel). Work is done per
+//!   chunk wherever possible (one redaction search, one log write, one hash
+//!   update per chunk) so that throughput stays close to writing the output
+//!   straight to a file.
 //! - A line is at most [`MAX_LINE`] bytes: a longer one is cut into pieces and
 //!   every piece is treated as a line of its own everywhere (events, counts,
 //!   logs), so no consumer ever has to hold an unbounded line.
