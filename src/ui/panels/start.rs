@@ -13,6 +13,7 @@ use crate::runbook::Confirm;
 use crate::runbook::duration::format_duration;
 use crate::ui::app::App;
 use crate::ui::keymap::{self, Context};
+use crate::ui::widgets::fit::{Part, fit, fit_line};
 
 /// Rows each field takes (label + input + error/help).
 const FIELD_ROWS: u16 = 2;
@@ -170,7 +171,7 @@ fn plan(app: &App, area: Rect, buf: &mut Buffer) {
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
         .border_style(theme.dim())
-        .title(Span::styled(format!("{title} "), theme.title()));
+        .title(Span::styled(fit(&format!("{title} "), usize::from(area.width.saturating_sub(2))), theme.title()));
     let inner = block.inner(area);
     block.render(area, buf);
     let rows = usize::from(inner.height);
@@ -182,12 +183,18 @@ fn plan(app: &App, area: Rect, buf: &mut Buffer) {
             Confirm::YesNo => Span::styled("? ", theme.warn()),
             Confirm::No => Span::raw("  "),
         };
-        let mut spans =
-            vec![Span::styled(format!("{:>2} ", index + 1), theme.dim()), marker, Span::raw(step.title.clone())];
-        spans.push(Span::styled(format!(" · {}", step.kind.name()), theme.dim()));
+        // What gives way when the line is too wide: the last duration first,
+        // then the tags (the marker already says what asks), the change since
+        // the last drill, the kind; the target goes last, and then the title
+        // is shortened.
+        let mut parts: Vec<Part> = vec![
+            (Span::styled(format!("{:>2} ", index + 1), theme.dim()), 0),
+            (marker, 0),
+            (Span::raw(step.title.clone()), 0),
+            (Span::styled(format!(" · {}", step.kind.name()), theme.dim()), 2),
+        ];
         if let Some(target) = app.planned_target(index) {
-            spans.push(Span::styled(" → ", theme.dim()));
-            spans.push(Span::styled(target, theme.warn()));
+            parts.push((Span::styled(format!(" → {target}"), theme.warn()), 1));
         }
         let tags: Vec<&str> = [
             (step.confirm == Confirm::Typed).then_some("typed confirmation"),
@@ -200,7 +207,7 @@ fn plan(app: &App, area: Rect, buf: &mut Buffer) {
         .flatten()
         .collect();
         if !tags.is_empty() {
-            spans.push(Span::styled(format!("  [{}]", tags.join(", ")), theme.dim()));
+            parts.push((Span::styled(format!("  [{}]", tags.join(", ")), theme.dim()), 4));
         }
         if let Some(trend) = app.start.since_last.as_ref().and_then(|s| s.steps.iter().find(|t| t.id == step.id)) {
             let then = trend
@@ -208,25 +215,28 @@ fn plan(app: &App, area: Rect, buf: &mut Buffer) {
                 .map(|ms| format!("{} last time", crate::report::history::human_ms(ms)))
                 .unwrap_or_default();
             match trend.change.as_deref() {
-                Some(change) => spans.push(Span::styled(
-                    format!(
-                        "  {} since the last drill{}",
-                        change,
-                        if then.is_empty() { String::new() } else { format!(", {then}") }
+                Some(change) => parts.push((
+                    Span::styled(
+                        format!(
+                            "  {} since the last drill{}",
+                            change,
+                            if then.is_empty() { String::new() } else { format!(", {then}") }
+                        ),
+                        theme.warn(),
                     ),
-                    theme.warn(),
+                    3,
                 )),
-                None if !then.is_empty() => spans.push(Span::styled(format!("  {then}"), theme.dim())),
+                None if !then.is_empty() => parts.push((Span::styled(format!("  {then}"), theme.dim()), 5)),
                 None => {}
             }
         }
-        lines.push(Line::from(spans));
+        lines.push(fit_line(parts, usize::from(inner.width)));
     }
     if shown.len() < steps.len() {
         let hidden: Vec<String> =
             (0..steps.len()).filter(|index| !shown.contains(index)).map(|index| (index + 1).to_string()).collect();
-        let more = format!("    … and {} more: {} (all shown once the drill starts)", hidden.len(), hidden.join(", "));
-        lines.push(Line::styled(more, theme.dim()));
+        let more = format!("    … {} more: {} (shown once the drill starts)", hidden.len(), hidden.join(", "));
+        lines.push(Line::styled(fit(&more, usize::from(inner.width)), theme.dim()));
     }
     Paragraph::new(lines).render(inner, buf);
 }

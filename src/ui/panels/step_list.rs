@@ -50,7 +50,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         x = buf.set_stringn(x, y, " ", usize::from(right.saturating_sub(x)), Style::new()).0;
         let room = usize::from(right.saturating_sub(x)).saturating_sub(elapsed.chars().count() + 1);
         let title_style = if step.always { Style::new().add_modifier(Modifier::ITALIC) } else { Style::new() };
-        buf.set_stringn(x, y, truncate(&step.title, room), room, title_style);
+        buf.set_stringn(x, y, crate::ui::widgets::fit::fit(&step.title, room), room, title_style);
         let elapsed_x = right.saturating_sub(elapsed.chars().count() as u16);
         buf.set_stringn(elapsed_x, y, &elapsed, usize::from(right - elapsed_x), theme.dim());
         if index == app.selected {
@@ -88,13 +88,4 @@ pub fn step_time(app: &App, step: &StepState) -> (std::time::Duration, std::time
     };
     let total = step.attempts.iter().map(took).sum();
     (total, step.attempts.last().map(took).unwrap_or_default())
-}
-
-fn truncate(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
