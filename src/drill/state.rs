@@ -3,6 +3,7 @@
 //! so what is on screen is always what a resume would see.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -236,7 +237,9 @@ pub struct DrillState {
     pub steps: Vec<StepState>,
     /// Capture name → (step that made it, value).
     pub captures: BTreeMap<String, (String, CaptureValue)>,
-    pub notes: Vec<Note>,
+    /// Shared, not copied, when a front-end takes its copy of the state: a
+    /// long drill holds many (100,000 notes cost 11 ms to copy as strings).
+    pub notes: Vec<Arc<Note>>,
     pub sessions: Vec<Session>,
     pub finished: Option<Finish>,
     /// Every failed attempt, interruption, retry, skip and step marked done, in journal order.
@@ -395,7 +398,7 @@ impl DrillState {
                 if let Some(step) = &step {
                     self.step_mut(seq, step)?;
                 }
-                self.notes.push(Note { step, text, at });
+                self.notes.push(Arc::new(Note { step, text, at }));
                 Ok(())
             }
             event => self.apply_event(seq, at, &event),
@@ -501,7 +504,7 @@ impl DrillState {
                 if let Some(step) = step {
                     self.step_mut(seq, step)?;
                 }
-                self.notes.push(Note { step: step.clone(), text: text.clone(), at });
+                self.notes.push(Arc::new(Note { step: step.clone(), text: text.clone(), at }));
             }
             Event::StepFinished { step, attempt, result, exit_code, reason, duration_ms, log_sha256 } => {
                 let state = self.step_mut(seq, step)?;
