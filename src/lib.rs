@@ -11,7 +11,6 @@
 //! at the bottom: an input read once, used by the layers above.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod digest;
