@@ -1,5 +1,5 @@
 fn main() -> std::process::ExitCode {
-    limit_malloc_arenas();
+    tune_malloc();
     // Plain mode prints panics with the default hook; the TUI installs its own chain.
     drillbook::engine::panic_redaction::install(|| {});
     drillbook::cli::main()
@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
 /// faults streaming 63 MB; 1,400 to 3,700 with these). Up to 16 MiB stays
 /// with each arena instead, and buffers under 4 MiB (a journal block, a
 /// decoded round) come from the heap rather than from an mmap each time.
-fn limit_malloc_arenas() {
+fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tuning; it is called before any
     // other thread exists.

@@ -394,15 +394,18 @@ impl DrillState {
         let (seq, at) = (record.seq, record.ts);
         self.advance_clock(seq, at, &record.event);
         match record.event {
-            Event::NoteAdded { step, text } => {
-                if let Some(step) = &step {
-                    self.step_mut(seq, step)?;
-                }
-                self.notes.push(Arc::new(Note { step, text, at }));
-                Ok(())
-            }
+            Event::NoteAdded { step, text } => self.add_note(seq, Note { step, text, at }),
             event => self.apply_event(seq, at, &event),
         }
+    }
+
+    /// A note, on the drill or on a step the runbook has.
+    fn add_note(&mut self, seq: u64, note: Note) -> Result<(), ReplayError> {
+        if let Some(step) = &note.step {
+            self.step_mut(seq, step)?;
+        }
+        self.notes.push(Arc::new(note));
+        Ok(())
     }
 
     /// The counters and clocks every record moves.
@@ -501,10 +504,7 @@ impl DrillState {
                 state.failed_items.insert(*item, note.clone());
             }
             Event::NoteAdded { step, text } => {
-                if let Some(step) = step {
-                    self.step_mut(seq, step)?;
-                }
-                self.notes.push(Arc::new(Note { step: step.clone(), text: text.clone(), at }));
+                self.add_note(seq, Note { step: step.clone(), text: text.clone(), at })?
             }
             Event::StepFinished { step, attempt, result, exit_code, reason, duration_ms, log_sha256 } => {
                 let state = self.step_mut(seq, step)?;
