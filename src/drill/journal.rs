@@ -483,7 +483,7 @@ struct Checked {
     check: LineCheck,
 }
 
-/// One worker's share of a round of lines: a check per line and the values
+/// A round of lines as decoded: a check per line and the values
 /// of the records among them, in order. Values are kept apart from the
 /// checks so that each is written once; the vectors are reused round after
 /// round, so a long journal is decoded into the same few megabytes instead
@@ -500,22 +500,20 @@ impl<T> Part<T> {
     }
 }
 
-/// Consecutive lines decoded on every core, in order; `ends`: they hold the
-/// journal's last line.
-struct Round<T> {
-    parts: Vec<Part<T>>,
-    ends: bool,
-}
-
-/// Lines decoded per round: big enough that starting a worker is noise,
+/// Bytes of whole lines decoded at a time by one worker (about 2,400 records
+/// of a typical journal): big enough that handing a round over is noise,
 /// small enough that a round's records are still in cache when the chain is
-/// followed through them, while the next round is being decoded.
-const ROUND_LINES: usize = 4096;
+/// followed through them, and that every core has rounds to take.
+#[cfg(not(test))]
+const ROUND_BYTES: usize = 512 << 10;
+#[cfg(test)]
+const ROUND_BYTES: usize = 100;
 
-/// Bytes read from the journal at a time. The buffer is reused block after
-/// block: reading a long journal whole into fresh memory cost more in page
-/// faults than decoding it. The unit tests read a few hundred bytes at a
-/// time, so that their journals cross block boundaries everywhere.
+/// Bytes read from the journal at a time. Blocks are reused once every
+/// round cut from them is decoded: reading a long journal whole into fresh
+/// memory cost more in page faults than decoding it. The unit tests read a
+/// few hundred bytes at a time, so that their journals cross block and
+/// round boundaries everywhere.
 #[cfg(not(test))]
 const BLOCK_BYTES: usize = 4 << 20;
 #[cfg(test)]
@@ -523,9 +521,12 @@ const BLOCK_BYTES: usize = 300;
 
 type Parse<'a, T> = &'a (dyn Fn(&[u8]) -> Parsed<T> + Sync);
 
-/// Decodes `lines` into `part`, which [`check_round`] emptied.
-fn check_lines<T>(lines: &[&[u8]], parse: Parse<'_, T>, part: &mut Part<T>) {
-    for line in lines {
+/// Decodes every line of `lines` (whole lines, the last possibly without a
+/// `'\n'`) into `part`.
+fn check_lines<T>(lines: &[u8], parse: Parse<'_, T>, part: &mut Part<T>) {
+    part.checks.clear();
+    part.values.clear();
+    for line in lines_of(lines) {
         let content = line.strip_suffix(b"\n").unwrap_or(line);
         let parsed = if content.is_empty() { Parsed::NotRecord(Corruption::EmptyLine) } else { parse(content) };
         let check = match parsed {
@@ -542,93 +543,120 @@ fn check_lines<T>(lines: &[&[u8]], parse: Parse<'_, T>, part: &mut Part<T>) {
     }
 }
 
-/// [`check_lines`] over one round on every core, one contiguous share per
-/// part (this thread takes the first). Small rounds stay on this thread.
-fn check_round<T: Send>(round: &[&[u8]], parse: Parse<'_, T>, parts: &mut [Part<T>]) {
-    for part in parts.iter_mut() {
-        part.checks.clear();
-        part.values.clear();
-    }
-    match parts {
-        [] => {}
-        [only] => check_lines(round, parse, only),
-        [first, ..] if round.len() < 1024 => check_lines(round, parse, first),
-        [first, rest @ ..] => {
-            let share = round.len().div_ceil(rest.len() + 1);
-            let mut shares = round.chunks(share);
-            let mine = shares.next().unwrap_or_default();
-            std::thread::scope(|scope| {
-                for (part, lines) in rest.iter_mut().zip(shares) {
-                    scope.spawn(move || check_lines(lines, parse, part));
-                }
-                check_lines(mine, parse, first);
-            });
-        }
-    }
+/// A round to decode: the bytes `lines` of `block` (whole lines), the
+/// `index`-th of the journal, with an emptied [`Part`] to decode it into.
+struct Job<T> {
+    index: usize,
+    block: std::sync::Arc<Vec<u8>>,
+    lines: std::ops::Range<usize>,
+    /// The round holds the journal's last line.
+    ends: bool,
+    part: Part<T>,
 }
 
-/// Reads the journal a block at a time and decodes it round by round,
-/// sending each round on; emptied rounds come back through `recycled`.
-/// Stops when the receiver is gone (the chain broke).
-fn decode_rounds<T: Send>(
+/// The `index`-th round, decoded, or the read error met instead of it.
+struct Decoded<T> {
+    index: usize,
+    round: Result<(Part<T>, bool), JournalError>,
+}
+
+/// Reads the journal a block at a time and cuts each block into rounds for
+/// the workers, each with a part that came back through `recycled` (so at
+/// most as many rounds are in flight as there are parts). Stops when the
+/// follower is gone (the chain broke, or the journal ended).
+fn cut_rounds<T>(
     path: &Path,
     file: &mut File,
-    parse: Parse<'_, T>,
-    decoded: &std::sync::mpsc::SyncSender<Result<Round<T>, JournalError>>,
-    recycled: &std::sync::mpsc::Receiver<Vec<Part<T>>>,
+    jobs: &std::sync::mpsc::Sender<Job<T>>,
+    recycled: &std::sync::mpsc::Receiver<Part<T>>,
+    decoded: &std::sync::mpsc::Sender<Decoded<T>>,
 ) {
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK_BYTES);
-    let mut want = BLOCK_BYTES;
+    use std::sync::Arc;
+    // Blocks still shared with a worker; the oldest is reused once it is not.
+    let mut shared: std::collections::VecDeque<Arc<Vec<u8>>> = std::collections::VecDeque::new();
+    let mut carried: Vec<u8> = Vec::new();
+    let mut index = 0;
     let mut at_end = false;
-    loop {
-        while !at_end && buf.len() < want {
-            let asked = want - buf.len();
-            match Read::by_ref(file).take(asked as u64).read_to_end(&mut buf) {
-                Ok(got) => at_end = got < asked,
-                Err(error) => {
-                    let _ = decoded.send(Err(JournalError::io(path, "read", error)));
-                    return;
-                }
-            }
-        }
+    while !at_end {
+        let mut buf = match shared.front().map(Arc::strong_count) {
+            Some(1) => shared.pop_front().and_then(|block| Arc::try_unwrap(block).ok()).unwrap_or_default(),
+            _ => Vec::with_capacity(BLOCK_BYTES),
+        };
+        buf.clear();
+        buf.append(&mut carried);
+        let mut want = BLOCK_BYTES.max(buf.len().saturating_add(BLOCK_BYTES / 2));
         // Before the end, the last complete line is held back with what
         // follows it: only at the end is it known to be the last line
         // (where a line that is not a record is a torn tail, not corruption).
-        let ready = if at_end {
-            buf.len()
-        } else {
-            match memchr::memrchr(b'\n', &buf).and_then(|last| memchr::memrchr(b'\n', &buf[..last])) {
-                Some(end) => end + 1,
-                None => {
-                    // A line longer than a block: read on.
-                    want = buf.len().saturating_add(BLOCK_BYTES);
-                    continue;
+        let ready = loop {
+            while !at_end && buf.len() < want {
+                let asked = want - buf.len();
+                match Read::by_ref(file).take(asked as u64).read_to_end(&mut buf) {
+                    Ok(got) => at_end = got < asked,
+                    Err(error) => {
+                        let _ = decoded.send(Decoded { index, round: Err(JournalError::io(path, "read", error)) });
+                        return;
+                    }
                 }
             }
+            if at_end {
+                break buf.len();
+            }
+            match memchr::memrchr(b'\n', &buf).and_then(|last| memchr::memrchr(b'\n', &buf[..last])) {
+                Some(end) => break end + 1,
+                // A line longer than a block: read on.
+                None => want = buf.len().saturating_add(BLOCK_BYTES),
+            }
         };
-        let lines = lines_of(&buf[..ready]);
-        let rounds = lines.len().div_ceil(ROUND_LINES);
-        for (index, round) in lines.chunks(ROUND_LINES).enumerate() {
-            let Ok(mut parts) = recycled.recv() else { return };
-            check_round(round, parse, &mut parts);
-            let ends = at_end && index + 1 == rounds;
-            if decoded.send(Ok(Round { parts, ends })).is_err() {
+        carried.extend_from_slice(&buf[ready..]);
+        let block = Arc::new(buf);
+        let mut start = 0;
+        while start < ready {
+            let end = match (start + ROUND_BYTES).checked_sub(1).filter(|from| *from < ready) {
+                Some(from) => memchr::memchr(b'\n', &block[from..ready]).map_or(ready, |at| from + at + 1),
+                None => ready,
+            };
+            let Ok(part) = recycled.recv() else { return };
+            let ends = at_end && end == ready;
+            if jobs.send(Job { index, block: Arc::clone(&block), lines: start..end, ends, part }).is_err() {
                 return;
             }
+            index += 1;
+            start = end;
         }
-        if at_end {
+        shared.push_back(block);
+    }
+}
+
+/// Decodes rounds as they come, on one core; several run at once, each
+/// taking the next round (no round waits for another to be decoded).
+fn decode_jobs<T>(
+    jobs: &std::sync::Mutex<std::sync::mpsc::Receiver<Job<T>>>,
+    parse: Parse<'_, T>,
+    decoded: &std::sync::mpsc::Sender<Decoded<T>>,
+) {
+    loop {
+        // The lock is held only to take a job; a poisoned lock means a
+        // sibling panicked, which the scope reports.
+        let job = match jobs.lock() {
+            Ok(jobs) => jobs.recv(),
+            Err(_) => return,
+        };
+        let Ok(Job { index, block, lines, ends, mut part }) = job else { return };
+        check_lines(&block[lines], parse, &mut part);
+        drop(block);
+        if decoded.send(Decoded { index, round: Ok((part, ends)) }).is_err() {
             return;
         }
-        buf.drain(..ready);
-        want = BLOCK_BYTES.max(buf.len().saturating_add(BLOCK_BYTES / 2));
     }
 }
 
 /// Checks structure and chain of the journal in `file` (read from its
 /// start), decoding each line with `parse` and handing each valid record's
-/// value to `visit`, in order. One thread reads and decodes (on every
-/// core) while this one follows the chain through the previous round and
-/// visits its records.
+/// value to `visit`, in order. One thread reads and cuts the journal into
+/// rounds, one worker per core decodes them (each round whole, as soon as a
+/// worker is free), and this thread follows the chain through the rounds
+/// in order and visits their records.
 /// The first structural problem or chain break is the error; a torn last
 /// line is reported, not an error (and not visited); a bad event is an
 /// error only when everything else holds. On an error, what was visited
@@ -639,23 +667,40 @@ fn scan<T: Send>(
     parse: Parse<'_, T>,
     visit: &mut dyn FnMut(T),
 ) -> Result<Scan, JournalError> {
+    use std::sync::mpsc;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     let mut chain =
         Chain { path, head: GENESIS_DIGEST, next_seq: FIRST_SEQ, offset: 0, lines: 0, records: 0, bad_event: None };
+    let (job_tx, job_rx) = mpsc::channel();
+    let job_rx = std::sync::Mutex::new(job_rx);
     std::thread::scope(|scope| {
-        let (decoded_tx, decoded) = std::sync::mpsc::sync_channel(1);
-        let (recycle, recycled) = std::sync::mpsc::channel();
-        // Two rounds in flight: one decoded while the other is followed.
-        for _ in 0..2 {
-            let _ = recycle.send((0..workers).map(|_| Part::new()).collect::<Vec<_>>());
+        let (decoded_tx, decoded) = mpsc::channel();
+        let (recycle, recycled) = mpsc::channel();
+        // A round for each worker, one being followed, and one cut ahead.
+        for _ in 0..workers + 2 {
+            let _ = recycle.send(Part::new());
         }
-        scope.spawn(move || decode_rounds(path, file, parse, &decoded_tx, &recycled));
+        for _ in 0..workers {
+            let decoded_tx = decoded_tx.clone();
+            let job_rx = &job_rx;
+            scope.spawn(move || decode_jobs(job_rx, parse, &decoded_tx));
+        }
+        // When this thread returns, `recycle` is dropped: the reader stops
+        // and drops `job_tx`, and then the workers stop.
+        scope.spawn(move || cut_rounds(path, file, &job_tx, &recycled, &decoded_tx));
+        // Rounds decoded ahead of the one the chain is at, by index.
+        let mut ahead = std::collections::BTreeMap::new();
+        let mut next = 0;
         for round in decoded {
-            let mut round = round?;
-            if let Some(torn) = chain.follow(&mut round.parts, round.ends, visit)? {
-                return chain.finish(Some(torn));
+            ahead.insert(round.index, round.round);
+            while let Some(round) = ahead.remove(&next) {
+                next += 1;
+                let (mut part, ends) = round?;
+                if let Some(torn) = chain.follow(&mut part, ends, visit)? {
+                    return chain.finish(Some(torn));
+                }
+                let _ = recycle.send(part);
             }
-            let _ = recycle.send(round.parts);
         }
         chain.finish(None)
     })
@@ -676,50 +721,46 @@ struct Chain<'a> {
 }
 
 impl Chain<'_> {
-    /// Follows one round (the workers' `parts` hold their checks and
-    /// values, in order), visiting each valid record. `ends`: the round
-    /// holds the journal's last line. Returns the torn tail if there is one.
+    /// Follows one round (`part` holds its checks and values, in order),
+    /// visiting each valid record. `ends`: the round holds the journal's
+    /// last line. Returns the torn tail if there is one.
     fn follow<T>(
         &mut self,
-        parts: &mut [Part<T>],
+        part: &mut Part<T>,
         ends: bool,
         visit: &mut dyn FnMut(T),
     ) -> Result<Option<TornTail>, JournalError> {
         let path = self.path;
-        let mut left: usize = parts.iter().map(|part| part.checks.len()).sum();
-        for part in parts.iter_mut() {
-            let mut values = part.values.drain(..);
-            for Checked { bytes, terminated, check } in part.checks.drain(..) {
-                left = left.saturating_sub(1);
-                let line_number = self.lines.saturating_add(1);
-                let is_last = ends && left == 0;
-                let (seq, prev, hash, value) = match check {
-                    LineCheck::Record { seq, prev, hash } if terminated => (seq, prev, hash, values.next()),
-                    LineCheck::BadEvent { seq, prev, hash, message } if terminated => {
-                        self.bad_event.get_or_insert((line_number, seq, message));
-                        (seq, prev, hash, None)
-                    }
-                    // No '\n' at the end, or the last line is not a record: a crash mid-append.
-                    _ if is_last => {
-                        return Ok(Some(TornTail { line_number, byte_offset: self.offset, bytes, saved_to: None }));
-                    }
-                    LineCheck::NotRecord(problem) => {
-                        return Err(JournalError::Corrupt { path: path.to_path_buf(), line: line_number, problem });
-                    }
-                    LineCheck::Record { .. } | LineCheck::BadEvent { .. } => {
-                        unreachable_unterminated(path, line_number)?
-                    }
-                };
-                check_link(path, line_number, seq, prev, self.next_seq, &self.head)?;
-                if let Some(value) = value {
-                    visit(value);
-                    self.records = self.records.saturating_add(1);
+        let mut left = part.checks.len();
+        let mut values = part.values.drain(..);
+        for Checked { bytes, terminated, check } in part.checks.drain(..) {
+            left = left.saturating_sub(1);
+            let line_number = self.lines.saturating_add(1);
+            let is_last = ends && left == 0;
+            let (seq, prev, hash, value) = match check {
+                LineCheck::Record { seq, prev, hash } if terminated => (seq, prev, hash, values.next()),
+                LineCheck::BadEvent { seq, prev, hash, message } if terminated => {
+                    self.bad_event.get_or_insert((line_number, seq, message));
+                    (seq, prev, hash, None)
                 }
-                self.lines = line_number;
-                self.head = hash;
-                self.next_seq = self.next_seq.saturating_add(1);
-                self.offset = self.offset.saturating_add(bytes as u64);
+                // No '\n' at the end, or the last line is not a record: a crash mid-append.
+                _ if is_last => {
+                    return Ok(Some(TornTail { line_number, byte_offset: self.offset, bytes, saved_to: None }));
+                }
+                LineCheck::NotRecord(problem) => {
+                    return Err(JournalError::Corrupt { path: path.to_path_buf(), line: line_number, problem });
+                }
+                LineCheck::Record { .. } | LineCheck::BadEvent { .. } => unreachable_unterminated(path, line_number)?,
+            };
+            check_link(path, line_number, seq, prev, self.next_seq, &self.head)?;
+            if let Some(value) = value {
+                visit(value);
+                self.records = self.records.saturating_add(1);
             }
+            self.lines = line_number;
+            self.head = hash;
+            self.next_seq = self.next_seq.saturating_add(1);
+            self.offset = self.offset.saturating_add(bytes as u64);
         }
         Ok(None)
     }
@@ -1185,7 +1226,7 @@ mod block_tests {
 
     #[test]
     fn every_record_is_read_in_order_across_blocks_and_rounds() {
-        for count in [0, 1, 2, 3, 40, ROUND_LINES as u32 + 5] {
+        for count in [0, 1, 2, 3, 40, 300] {
             let (_dir, path) = written(count);
             let replay = read::<Ev>(&path).unwrap();
             let numbers: Vec<u32> = replay.records.iter().map(|r| r.event.n).collect();
