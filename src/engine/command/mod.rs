@@ -45,7 +45,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::group::{Interrupt, Supervise, supervise};
 use self::logs::{COMBINED_BUF, Combined, LogSink, STDERR_BUF, finish_combined};
-use self::pump::{Shared, Sink, enlarge_pipe, pump};
+use self::pump::{Pipe, Shared, Sink, pump};
 use super::redact::Redactor;
 use super::{EngineEvent, KILL_GRACE, OutputStream, leftover};
 
@@ -378,10 +378,9 @@ pub async fn run_command(
     if let Some(pgid) = group.pgid {
         leftover::record(&pid_log_path, pgid);
     }
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    enlarge_pipe(stdout.as_ref());
-    enlarge_pipe(stderr.as_ref());
+    let pipes = Pipe::of(child.stdout.take()).and_then(|stdout| Ok((stdout, Pipe::of(child.stderr.take())?)));
+    let (stdout, stderr) =
+        pipes.map_err(|source| CommandError::Spawn { step_id: step_id.clone(), cwd: cwd.clone(), source })?;
     let deadline = timeout.map(|t| started + t);
 
     let soft_stop = CancellationToken::new();

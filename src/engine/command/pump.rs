@@ -3,12 +3,14 @@
 //! writes them to the logs, counts them, applies the capture rule and sends
 //! them to the event channel in batches.
 
-use std::io;
-use std::os::fd::AsRawFd;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +41,7 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// would otherwise wake us for every 4 KiB, and each wake-up costs more than
 /// the bytes it brings; meanwhile the pipe (1 MiB) keeps filling, so the
 /// producer never waits on us. Output still shows within a millisecond or two.
+/// The pipe is not watched meanwhile (see [`Pipe::unwatch`]).
 const COALESCE: Duration = Duration::from_millis(1);
 /// Once we stop waiting for EOF, at most this many more reads are taken
 /// (enough for a full pipe), each waiting at most [`DRAIN_IDLE`], so that a
@@ -230,24 +233,113 @@ fn line_str(line: &str, kind: Chunk) -> &str {
     }
 }
 
-/// Best effort: a failure only costs throughput.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(super) fn enlarge_pipe(pipe: Option<&impl AsRawFd>) {
-    if let Some(pipe) = pipe {
-        // SAFETY: fcntl on an fd we own; F_SETPIPE_SZ takes an int argument
-        // and touches no memory of ours.
-        unsafe {
-            libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE);
+/// A command's output pipe, read without blocking; the runtime's reactor
+/// watches it only while a read waits for it to fill.
+pub(super) struct Pipe {
+    watched: Option<AsyncFd<File>>,
+    idle: Option<File>,
+}
+
+impl Pipe {
+    /// Takes the pipe over from the runtime's child handle, as big as it can
+    /// be made. `None` when the stream was not piped.
+    pub(super) fn of(stream: Option<impl Into<PipeFd>>) -> io::Result<Option<Pipe>> {
+        let Some(stream) = stream else { return Ok(None) };
+        let PipeFd(fd) = stream.into();
+        let fd = fd?;
+        enlarge_pipe(&fd);
+        set_nonblocking(&fd)?;
+        Ok(Some(Pipe { watched: None, idle: Some(File::from(fd)) }))
+    }
+
+    /// Reads what the pipe holds, waiting until it holds something (or is
+    /// closed: 0). An unwatched pipe is read at once, and watched again only
+    /// if it is empty: a flood read after each pause costs no reactor work.
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(file) = self.idle.take() {
+            match (&file).read(buf) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    // SAFETY: the `File` owns its descriptor, which stays open
+                    // and the same until `into_inner` hands the `File` back.
+                    match unsafe { AsyncFd::register_with_interest(file, Interest::READABLE) } {
+                        Ok(watched) => self.watched = Some(watched),
+                        Err(failed) => {
+                            let (file, error) = failed.into_parts();
+                            self.idle = Some(file);
+                            return Err(error);
+                        }
+                    }
+                }
+                read => {
+                    self.idle = Some(file);
+                    return read;
+                }
+            }
+        }
+        let Some(watched) = &mut self.watched else {
+            return Err(io::Error::other("the pipe is neither watched nor idle"));
+        };
+        loop {
+            let mut ready = watched.readable().await?;
+            if let Ok(read) = ready.try_io(|file| file.get_ref().read(buf)) {
+                return read;
+            }
+        }
+    }
+
+    /// Stops the reactor watching the pipe until a read finds it empty. While
+    /// a pump waits to coalesce, a producer writing 4 KiB at a time would
+    /// otherwise wake a runtime thread for each write, only for it to find
+    /// nobody waiting: thousands of wake-ups per second of a flood, which
+    /// cost more CPU than the reads.
+    fn unwatch(&mut self) {
+        if let Some(watched) = self.watched.take() {
+            self.idle = Some(watched.into_inner());
         }
     }
 }
 
+/// A child's stdout or stderr, as a blocking file descriptor.
+pub(super) struct PipeFd(io::Result<OwnedFd>);
+
+impl From<tokio::process::ChildStdout> for PipeFd {
+    fn from(stream: tokio::process::ChildStdout) -> Self {
+        PipeFd(stream.into_owned_fd())
+    }
+}
+
+impl From<tokio::process::ChildStderr> for PipeFd {
+    fn from(stream: tokio::process::ChildStderr) -> Self {
+        PipeFd(stream.into_owned_fd())
+    }
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl on an fd we own, with integer arguments only.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Best effort: a failure only costs throughput.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn enlarge_pipe(pipe: &impl AsRawFd) {
+    // SAFETY: fcntl on an fd we own; F_SETPIPE_SZ takes an int argument
+    // and touches no memory of ours.
+    unsafe {
+        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE);
+    }
+}
+
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(super) fn enlarge_pipe(_pipe: Option<&impl AsRawFd>) {}
+fn enlarge_pipe(_pipe: &impl AsRawFd) {}
 
 /// Reads one pipe to EOF (or until told to stop) into a fixed buffer, handing
 /// complete lines and overlong pieces to the sink.
-pub(super) async fn pump<'a, R: AsyncRead + Unpin>(reader: Option<R>, mut sink: Sink<'a>) -> Sink<'a> {
+pub(super) async fn pump<'a>(reader: Option<Pipe>, mut sink: Sink<'a>) -> Sink<'a> {
     let Some(mut reader) = reader else {
         return sink;
     };
@@ -311,6 +403,7 @@ pub(super) async fn pump<'a, R: AsyncRead + Unpin>(reader: Option<R>, mut sink: 
         if drained {
             sink.flush_logs();
             if !soft_stop.is_cancelled() {
+                reader.unwatch();
                 tokio::select! {
                     biased;
                     () = soft_stop.cancelled() => {}
