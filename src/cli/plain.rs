@@ -15,7 +15,7 @@ use crate::drill::journal::Record;
 use crate::drill::state::DrillState;
 use crate::drive::session::{DrillSession, ResumeNotice};
 use crate::drive::{self, Answer, Ending, Link, PickWhat, PodTableLines, Question, Request, Summary, Update};
-use crate::engine::OutputStream;
+use crate::engine::{Lines, OutputStream};
 use crate::runbook::duration::format_duration;
 
 /// Progress with a percentage is printed at most this often.
@@ -151,7 +151,7 @@ impl Plain {
                 if let Some(table) = self.pods.flush() {
                     self.out.output(OutputStream::Stdout, &table);
                 }
-                self.out.output(stream, &lines);
+                self.out.output_lines(stream, &lines);
             }
             Update::Progress { message, .. } => {
                 let due = self.progress_at.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY);
@@ -559,13 +559,33 @@ impl Printer {
         }
     }
 
-    fn output<S: AsRef<str>>(&self, stream: OutputStream, lines: impl IntoIterator<Item = S> + Clone) {
-        let gutter = match (stream, self.color) {
+    /// A command's output, each line behind the stream's gutter.
+    fn output_lines(&self, stream: OutputStream, lines: &Lines) {
+        if self.color {
+            return self.output(stream, lines);
+        }
+        let gutter = Self::gutter(stream, false);
+        // Sized once, and each line copied with its '\n': a flood is
+        // millions of short lines, and this is a front-end's only work on it.
+        let mut text = String::with_capacity(lines.text_len() + lines.len() * gutter.len());
+        for line in lines.terminated() {
+            text.push_str(gutter);
+            text.push_str(line);
+        }
+        self.write(&text);
+    }
+
+    fn gutter(stream: OutputStream, color: bool) -> &'static str {
+        match (stream, color) {
             (OutputStream::Stdout, false) => "  | ",
             (OutputStream::Stderr, false) => "  ! ",
             (OutputStream::Stdout, true) => "  \x1b[2m│\x1b[0m ",
             (OutputStream::Stderr, true) => "  \x1b[31m│\x1b[0m ",
-        };
+        }
+    }
+
+    fn output<S: AsRef<str>>(&self, stream: OutputStream, lines: impl IntoIterator<Item = S> + Clone) {
+        let gutter = Self::gutter(stream, self.color);
         // Sized once: a batch is up to 4,096 lines, and growing the buffer
         // by doubling copied it seven times over (and mapped fresh pages).
         let per_line = gutter.len() + if self.color { "\x1b[0m".len() } else { 0 } + 1;

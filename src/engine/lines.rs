@@ -6,11 +6,14 @@
 
 use std::fmt;
 
-/// Lines without their terminators, in order, in one buffer.
+/// Lines in order, in one buffer.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Lines {
+    /// Every line followed by a `'\n'`: a command's output arrives that way,
+    /// so a chunk of it is copied in whole rather than a line at a time.
     text: String,
-    /// End of each line in `text` (exclusive); line `i` starts where `i - 1` ends.
+    /// End of each line's `'\n'` in `text` (exclusive); line `i` starts
+    /// where `i - 1` ends.
     ends: Vec<usize>,
 }
 
@@ -26,7 +29,32 @@ impl Lines {
 
     pub fn push(&mut self, line: &str) {
         self.text.push_str(line);
+        self.text.push('\n');
         self.ends.push(self.text.len());
+    }
+
+    /// Appends the lines of `text` (each ended by a `'\n'`, the last one
+    /// possibly not) until this holds `max_lines` lines or `max_bytes` bytes;
+    /// returns how much of `text` was taken (whole lines). The lines are
+    /// copied in one piece.
+    pub fn push_split(&mut self, text: &str, max_lines: usize, max_bytes: usize) -> usize {
+        let base = self.text.len();
+        let mut taken = 0;
+        for end in memchr::memchr_iter(b'\n', text.as_bytes()) {
+            taken = end + 1;
+            self.ends.push(base + taken);
+            if self.ends.len() >= max_lines || base + taken >= max_bytes {
+                break;
+            }
+        }
+        // `taken` is just past a '\n' (or 0): a character boundary.
+        self.text.push_str(text.get(..taken).unwrap_or_default());
+        let full = self.ends.len() >= max_lines || self.text.len() >= max_bytes;
+        if !full && taken < text.len() {
+            self.push(text.get(taken..).unwrap_or_default());
+            taken = text.len();
+        }
+        taken
     }
 
     pub fn len(&self) -> usize {
@@ -37,7 +65,7 @@ impl Lines {
         self.ends.is_empty()
     }
 
-    /// Bytes of text held (terminators not counted).
+    /// Bytes of text held, a `'\n'` after each line included.
     pub fn text_len(&self) -> usize {
         self.text.len()
     }
@@ -45,11 +73,17 @@ impl Lines {
     pub fn get(&self, index: usize) -> Option<&str> {
         let end = *self.ends.get(index)?;
         let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        self.text.get(start..end)
+        self.text.get(start..end.saturating_sub(1))
     }
 
     pub fn last(&self) -> Option<&str> {
         self.get(self.len().checked_sub(1)?)
+    }
+
+    /// Each line with its `'\n'`.
+    pub fn terminated(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(self.ends.iter().copied()).map(|(start, end)| self.text.get(start..end).unwrap_or_default())
     }
 
     pub fn iter(&self) -> Iter<'_> {
@@ -161,10 +195,33 @@ mod tests {
         assert_eq!(&lines[2], "thrée");
         assert_eq!(lines.last(), Some(""));
         assert_eq!(lines.get(4), None);
-        assert_eq!(lines.text_len(), 9);
+        assert_eq!(lines.text_len(), 13);
+        assert_eq!(lines.terminated().collect::<String>(), "one\n\nthrée\n\n");
         assert_eq!(Lines::from(lines.to_vec()), lines);
         assert_eq!(lines.clone().into_iter().collect::<Vec<_>>(), ["one", "", "thrée", ""]);
         assert!(Lines::new().is_empty());
         assert_eq!(format!("{:?}", Lines::from(vec!["a".to_owned()])), r#"["a"]"#);
+    }
+
+    #[test]
+    fn split_text_is_taken_in_whole_lines_up_to_the_limits() {
+        let mut lines = Lines::new();
+        assert_eq!(lines.push_split("a\nbb\n\nccc", 10, 100), 9);
+        assert_eq!(lines.iter().collect::<Vec<_>>(), ["a", "bb", "", "ccc"]);
+        assert_eq!(lines, Lines::from(vec!["a".to_owned(), "bb".into(), String::new(), "ccc".into()]));
+
+        // Stops at the line that fills it, by count or by bytes.
+        let mut lines = Lines::new();
+        assert_eq!(lines.push_split("a\nbb\nccc\n", 2, 100), 5);
+        assert_eq!(lines.iter().collect::<Vec<_>>(), ["a", "bb"]);
+        assert_eq!(lines.push_split("ccc\n", 3, 100), 4);
+        assert_eq!(lines.iter().collect::<Vec<_>>(), ["a", "bb", "ccc"]);
+        let mut lines = Lines::new();
+        assert_eq!(lines.push_split("a\nbb\nccc\n", 10, 4), 5);
+        assert_eq!(lines.iter().collect::<Vec<_>>(), ["a", "bb"]);
+        let mut lines = Lines::new();
+        assert_eq!(lines.push_split("abc", 10, 2), 3, "a last line without '\\n' is taken whole");
+        assert_eq!(lines.iter().collect::<Vec<_>>(), ["abc"]);
+        assert_eq!(Lines::new().push_split("", 10, 10), 0);
     }
 }

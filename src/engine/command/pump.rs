@@ -144,6 +144,27 @@ impl<'a> Sink<'a> {
             self.lines += memchr::memchr_iter(b'\n', body).count() as u64 + 1;
             return;
         }
+        if capture.is_none() && kind == Chunk::Lines && memchr::memchr(b'\r', &data).is_none() {
+            // The usual flood: whole lines with nothing to strip or look for
+            // go into batches a piece at a time, not a line at a time.
+            let text = utf8_lossy(&data);
+            let mut rest: &str = &text;
+            while !rest.is_empty() {
+                if self.batch.is_empty() {
+                    self.batch =
+                        Lines::with_capacity(BATCH_LINES.min(rest.len() / 32 + 1), BATCH_BYTES.min(rest.len()));
+                }
+                let before = self.batch.len();
+                let taken = self.batch.push_split(rest, BATCH_LINES, BATCH_BYTES);
+                self.lines += (self.batch.len() - before) as u64;
+                rest = rest.get(taken..).unwrap_or_default();
+                if self.batch.len() >= BATCH_LINES || self.batch.text_len() >= BATCH_BYTES {
+                    self.flush().await;
+                }
+            }
+            self.flush().await;
+            return;
+        }
         // Lossy UTF-8 of the whole chunk is that of each line in turn: a
         // '\n' is never part of a multi-byte sequence, so no replacement
         // spans two lines. Valid text (the usual case) is not copied here.
