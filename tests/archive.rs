@@ -240,6 +240,74 @@ fn one_operator_drives_at_a_time_and_an_expired_lease_is_taken_over_by_name() {
     assert_eq!(lease["released"], true, "given back at the end: {lease}");
 }
 
+/// The lease of another operator who took the drill over: live for a minute.
+fn taken_over_lease(moto: &Moto, id: &str, holder: &str) {
+    let now = jiff::Timestamp::now();
+    let lease = format!(
+        r#"{{"holder":"{holder}","pid":1,"renewed_at":"{now}","expires_at":"{}","released":false}}"#,
+        now + jiff::SignedDuration::from_secs(60)
+    );
+    moto.put_object(BUCKET, &format!("fleet/drills/{id}/lease.json"), lease.as_bytes());
+}
+
+#[test]
+fn a_drill_taken_over_elsewhere_stops_here_and_is_not_pushed_from_here() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let home = Home::new();
+    let runbook = home.runbook("rb.toml", RUNBOOK);
+    let config = config(home.path(), &moto);
+
+    // The drill waits at its manual step, renewing its lease every second.
+    let mut command = drillbook(&home, &moto, &config);
+    command
+        .env("DRILLBOOK_DEBUG_LEASE_RENEW_SECS", "1")
+        .args(["run", "--plain"])
+        .arg(&runbook)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let _stdin = child.stdin.take();
+    let id = support::wait_for("the drill to ship its lease", std::time::Duration::from_secs(30), || {
+        let drill = home.drills().into_iter().next()?;
+        let id = drill.file_name()?.to_string_lossy().to_string();
+        keys(&moto, &format!("fleet/drills/{id}/lease.json")).first().map(|_| id.clone())
+    });
+    support::wait_for("the manual step's question", std::time::Duration::from_secs(30), || {
+        Some(()).filter(|()| home.journal().contains("\"step\":\"check\""))
+    });
+
+    // Its laptop slept past the lease's minute and lee took the drill over:
+    // the next renewal finds the lease changed, and this drillbook stops.
+    taken_over_lease(&moto, &id, "lee@elsewhere");
+    let stopped = support::wait_for("drillbook to stop driving", std::time::Duration::from_secs(30), || {
+        child.try_wait().unwrap()
+    });
+    let output = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (stdout_of(&output), stderr_of(&output));
+    assert_eq!(stopped.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("archive: lee@elsewhere took drill {id} over")), "{stdout}");
+    assert!(stderr.contains("the archive lease was lost") && stderr.contains("no longer the drill's"), "{stderr}");
+    assert!(!stdout.contains("drillbook resume"), "not offered for resuming here: {stdout}");
+    let journal = home.journal();
+    let last = journal.lines().last().unwrap();
+    assert!(last.contains("\"session_ended\"") && last.contains("lease was lost"), "{last}");
+    assert!(!journal.contains("\"drill_finished\""), "the drill goes on elsewhere: {journal}");
+    let lease: serde_json::Value =
+        serde_json::from_slice(&moto.get_object(BUCKET, &format!("fleet/drills/{id}/lease.json"))).unwrap();
+    assert_eq!(lease["holder"], "lee@elsewhere", "another operator's lease is left alone: {lease}");
+
+    // What this machine journaled after the takeover is not pushed into lee's drill.
+    let pushed = run(drillbook(&home, &moto, &config), &["archive", "push", &id], "");
+    assert_eq!(pushed.status.code(), Some(1), "{}", stderr_of(&pushed));
+    assert!(
+        stderr_of(&pushed).contains("not pushed") && stderr_of(&pushed).contains("lee@elsewhere"),
+        "{}",
+        stderr_of(&pushed)
+    );
+}
+
 #[test]
 fn kill_9_while_shipping_loses_nothing_push_ships_the_rest() {
     let moto = Moto::start();

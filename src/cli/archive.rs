@@ -51,8 +51,24 @@ pub fn run(command: ArchiveCommand) -> Result<ExitCode, String> {
     runtime()?.block_on(async move {
         let store = Store::connect(&shipping::store_config(&archive)).await.map_err(|e| e.to_string())?;
         let mut failed = 0;
+        let holder = crate::drive::session::holder();
         for dir in &drills {
-            match shipping::ship_once(&store, &archive, dir, true).await {
+            // Held while shipping, like a drill's own shipper does: a drill another
+            // operator drives now (taken over from this machine) is not pushed, as
+            // what this machine journaled after the takeover would fork the archive's journal.
+            let held = match lease::take(&store, &archive, &dir.id, &holder).await {
+                Ok(held) => held,
+                Err(error) => {
+                    failed += 1;
+                    eprintln!("drillbook: {}: not pushed: {error}", dir.id);
+                    continue;
+                }
+            };
+            let shipped = shipping::ship_once(&store, &archive, dir, true).await;
+            if let Err(error) = lease::release(&store, &archive, &held).await {
+                eprintln!("drillbook: {}: the lease was not given back ({error}); it expires in a minute", dir.id);
+            }
+            match shipped {
                 Ok(shipped) => println!(
                     "{}: {} journal line(s), {} file(s) shipped to {}",
                     dir.id,

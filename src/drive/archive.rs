@@ -56,6 +56,10 @@ pub enum ShipError {
     S3(#[from] S3Error),
     #[error(transparent)]
     Lease(#[from] LeaseError),
+    /// Another operator holds the drill's lease now: nothing more is shipped
+    /// from here (it would fork the archive's journal).
+    #[error("this drillbook no longer holds the drill's lease: {0}")]
+    LeaseLost(String),
     #[error("cannot read {}: {source}", .path.display())]
     Read {
         path: PathBuf,
@@ -227,9 +231,14 @@ fn save_outbox(path: &Path, outbox: &Outbox) -> Result<(), ShipError> {
     crate::report::write_atomic(path, &text).map_err(|source| ShipError::Outbox { path: path.to_path_buf(), source })
 }
 
+/// Told once why this session lost the drill's lease (see [`Shipper::start`]).
+pub type OnLeaseLost = Box<dyn FnOnce(String) + Send>;
+
 /// The background shipper of one running drill.
 pub struct Shipper {
     poke: Arc<Notify>,
+    /// Set when the lease was lost (see [`Shipper::start`]).
+    lost: Arc<std::sync::atomic::AtomicBool>,
     logs: Arc<std::sync::atomic::AtomicBool>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Option<String>>,
@@ -238,15 +247,28 @@ pub struct Shipper {
 impl Shipper {
     /// Ships `dir` to `archive` as `holder` (`operator@host`), holding the drill's lease
     /// (taken now when `lease` is `None`: a new drill nobody else knows), renewing it,
-    /// and giving it back at the end.
-    pub fn start(archive: Archive, dir: DrillDir, holder: String, mut lease: Option<Lease>) -> Shipper {
+    /// and giving it back at the end. Should another operator take the lease over (this
+    /// drillbook could not renew it in time), `lost` is told who, once, and nothing more
+    /// is shipped: the drill goes on elsewhere, and what is journaled here from then on
+    /// would fork the archive's journal.
+    pub fn start(
+        archive: Archive,
+        dir: DrillDir,
+        holder: String,
+        mut lease: Option<Lease>,
+        lost: OnLeaseLost,
+    ) -> Shipper {
         let poke = Arc::new(Notify::new());
         let logs = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (stop, mut stopping) = watch::channel(false);
         let (task_poke, task_logs) = (poke.clone(), logs.clone());
+        let lost_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task_lost = lost_flag.clone();
         let task = tokio::spawn(async move {
             let mut store: Option<Store> = None;
             let mut backoff = Duration::ZERO;
+            let mut lost = Some(lost);
+            let mut lost_to: Option<String> = None;
             loop {
                 let last = *stopping.borrow();
                 if !last {
@@ -259,6 +281,9 @@ impl Shipper {
                 let last = last || *stopping.borrow();
                 let with_logs = task_logs.swap(false, std::sync::atomic::Ordering::SeqCst) || last;
                 let pass = async {
+                    if let Some(why) = &lost_to {
+                        return Err(ShipError::LeaseLost(why.clone()));
+                    }
                     if store.is_none() {
                         store = Some(Store::connect(&store_config(&archive)).await?);
                     }
@@ -274,7 +299,27 @@ impl Shipper {
                     };
                     ship_once(store, &archive, &dir, with_logs).await
                 };
-                let failed = pass.await.err().map(|error| error.to_string());
+                let failed = match pass.await {
+                    Err(ShipError::Lease(
+                        LeaseError::Lost { .. } | LeaseError::Held { .. } | LeaseError::Expired { .. },
+                    )) if lost_to.is_none() => {
+                        let now = match &store {
+                            Some(store) => lease::holder(store, &archive, &dir.id).await,
+                            None => None,
+                        };
+                        let why = match now {
+                            Some(now) => format!("{now} took drill {} over", dir.id),
+                            None => format!("someone else took drill {} over", dir.id),
+                        };
+                        task_lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                        if let Some(lost) = lost.take() {
+                            lost(why.clone());
+                        }
+                        lost_to = Some(why.clone());
+                        Some(ShipError::LeaseLost(why).to_string())
+                    }
+                    outcome => outcome.err().map(|error| error.to_string()),
+                };
                 if last {
                     return failed;
                 }
@@ -289,7 +334,7 @@ impl Shipper {
                 }
             }
         });
-        Shipper { poke, logs, stop, task }
+        Shipper { poke, lost: lost_flag, logs, stop, task }
     }
 
     /// New journal records: shipped with the next pass.
@@ -304,16 +349,27 @@ impl Shipper {
     }
 
     /// One last pass, waiting at most `within`; `Err` says what is still in
-    /// the outbox (it is shipped by the next run or `drillbook archive push`).
-    pub async fn finish(self, within: Duration) -> Result<(), String> {
+    /// the outbox (it is shipped by the next run or `drillbook archive push`),
+    /// or that the lease was lost ([`Unshipped::lease_lost`]: nothing more
+    /// is shipped from here).
+    pub async fn finish(self, within: Duration) -> Result<(), Unshipped> {
         let _ = self.stop.send(true);
-        match tokio::time::timeout(within, self.task).await {
-            Ok(Ok(None)) => Ok(()),
-            Ok(Ok(Some(error))) => Err(error),
-            Ok(Err(join)) => Err(format!("the archive shipper stopped: {join}")),
-            Err(_) => Err(format!("the archive did not answer within {} s", within.as_secs())),
-        }
+        let failed = match tokio::time::timeout(within, self.task).await {
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(error))) => error,
+            Ok(Err(join)) => format!("the archive shipper stopped: {join}"),
+            Err(_) => format!("the archive did not answer within {} s", within.as_secs()),
+        };
+        Err(Unshipped { message: failed, lease_lost: self.lost.load(std::sync::atomic::Ordering::SeqCst) })
     }
+}
+
+/// What a shipper's last pass could not ship, and why.
+#[derive(Debug)]
+pub struct Unshipped {
+    pub message: String,
+    /// Another operator took the drill's lease over.
+    pub lease_lost: bool,
 }
 
 /// The journal as the archive holds it: every batch, in seq order, each

@@ -154,7 +154,23 @@ pub async fn release(store: &Store, archive: &Archive, lease: &Lease) -> Result<
 
 /// Whether a held lease is due for renewal.
 pub fn due(lease: &Lease) -> bool {
-    Timestamp::now().duration_since(lease.renewed).as_secs_f64() >= RENEW_EVERY.as_secs_f64()
+    Timestamp::now().duration_since(lease.renewed).as_secs_f64() >= renew_every().as_secs_f64()
+}
+
+/// [`RENEW_EVERY`], or `DRILLBOOK_DEBUG_LEASE_RENEW_SECS` (for the tests of a
+/// lease lost mid-drill, which would otherwise wait 20 s for a renewal).
+fn renew_every() -> Duration {
+    std::env::var("DRILLBOOK_DEBUG_LEASE_RENEW_SECS")
+        .ok()
+        .and_then(|secs| secs.trim().parse::<u64>().ok())
+        .map_or(RENEW_EVERY, Duration::from_secs)
+}
+
+/// Who holds the drill's lease now, as the archive says (best effort: for
+/// telling an operator who took a drill over).
+pub async fn holder(store: &Store, archive: &Archive, drill: &str) -> Option<String> {
+    let bytes = get_bytes(store, &archive.bucket, &key(archive, drill)).await.ok()?;
+    serde_json::from_slice::<LeaseFile>(&bytes).ok().map(|file| file.holder)
 }
 
 /// Whether a process with this pid runs on this machine (a lease's holder on the same host).

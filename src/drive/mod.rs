@@ -132,10 +132,13 @@ pub fn start(
     signals::listen(internal_tx.clone(), options.on_second_signal, hard_exit_after)?;
     let mut session = session;
     let lease = session.take_lease();
-    let shipper = options
-        .archive
-        .clone()
-        .map(|archive| archive::Shipper::start(archive, session.dir.clone(), session.holder(), lease));
+    let lease_lost = internal_tx.clone();
+    let shipper = options.archive.clone().map(|archive| {
+        let lost: archive::OnLeaseLost = Box::new(move |why| {
+            let _ = lease_lost.send(Internal::LeaseLost(why));
+        });
+        archive::Shipper::start(archive, session.dir.clone(), session.holder(), lease, lost)
+    });
     let notifications = notify::Notifications::start(&session.state, internal_tx.clone());
     inbox::watch(session.dir.path.clone(), internal_tx.clone());
     let conductor = Conductor {
@@ -180,6 +183,15 @@ impl From<SessionError> for Halt {
 struct Leave {
     reason: String,
     code: u8,
+    /// The drill is paused and may be resumed here; not when another
+    /// operator took it over.
+    resumable: bool,
+}
+
+impl Leave {
+    fn paused(reason: impl Into<String>, code: u8) -> Self {
+        Leave { reason: reason.into(), code, resumable: true }
+    }
 }
 
 /// What the conductor hears besides the front-end.
@@ -193,6 +205,9 @@ enum Internal {
     /// A file attached to a step, to journal: from the inbox (`request`,
     /// removed once journaled) or copied for the TUI (see [`inbox`]).
     Attach { request: Option<std::path::PathBuf>, event: Box<Result<Event, String>> },
+    /// Another operator took the drill's archive lease over (this drillbook
+    /// could not renew it in time): the drill goes on there, not here.
+    LeaseLost(String),
 }
 
 enum Incoming {
@@ -286,9 +301,12 @@ impl Conductor {
             let archive = self.options.archive.as_ref().map(|a| a.url()).unwrap_or_default();
             self.notice(format!("archive: shipping to {archive}…")).await;
             match shipper.finish(ARCHIVE_PATIENCE).await {
+                Err(unshipped) if unshipped.lease_lost => {
+                    self.notice(format!("archive: nothing more shipped from here ({})", unshipped.message)).await;
+                }
                 Ok(()) => self.notice(format!("archive: the drill is in {archive}")).await,
-                Err(error) => {
-                    let id = &self.session.dir.id;
+                Err(unshipped) => {
+                    let (id, error) = (&self.session.dir.id, unshipped.message);
                     let text =
                         format!("archive: not all shipped ({error}); `drillbook archive push {id}` ships the rest");
                     self.notice(text).await;
@@ -330,6 +348,16 @@ impl Conductor {
             Halt::Left(leave) => {
                 if self.session.state.finished.is_none() {
                     let _ = self.record(Event::SessionEnded { reason: leave.reason.clone() }).await;
+                }
+                if !leave.resumable {
+                    // Resuming here would be refused (the lease is held elsewhere), and
+                    // what this machine journaled since the takeover is not the drill's.
+                    let error = format!(
+                        "{}. Drill {id} goes on with its new holder; this machine's copy of its journal is \
+                         no longer the drill's (`drillbook verify --archive {id}` compares them)",
+                        leave.reason
+                    );
+                    return Ending { code: leave.code, message: None, paused: None, error: Some(error) };
                 }
                 Ending { code: leave.code, message: Some(self.farewell()), paused: Some(leave.reason), error: None }
             }
@@ -446,7 +474,7 @@ impl Conductor {
                 Incoming::Input(Input::Request(request)) => self.request(request, None).await?,
                 Incoming::Internal(internal) => self.internal(internal, None).await?,
                 Incoming::Closed => {
-                    return Err(Halt::Left(Leave { reason: "the interface closed".into(), code: 0 }));
+                    return Err(Halt::Left(Leave::paused("the interface closed", 0)));
                 }
             }
         }
@@ -485,7 +513,7 @@ impl Conductor {
                 inbox::copy(dir, step, paths, by, self.attaching.clone(), self.internal_tx.clone());
                 Ok(())
             }
-            Request::Quit { reason } => self.leave(Leave { reason, code: 0 }, log),
+            Request::Quit { reason } => self.leave(Leave::paused(reason, 0), log),
             Request::StopStep => {
                 self.stop_step(log);
                 Ok(())
@@ -502,7 +530,7 @@ impl Conductor {
                 self.stop_step(log);
                 Ok(())
             }
-            Internal::Signal(name) => self.leave(Leave { reason: format!("stopped by {name}"), code: 130 }, log),
+            Internal::Signal(name) => self.leave(Leave::paused(format!("stopped by {name}"), 130), log),
             Internal::PodLog { step, mut lines } => {
                 crate::engine::redact::redact_lines(&self.session.template_context().secret_values(), &mut lines);
                 if let Some(log) = log {
@@ -513,6 +541,11 @@ impl Conductor {
             }
             Internal::NotificationFailed(failure) => self.notification_failed(failure).await,
             Internal::Attach { request, event } => self.attached(request, *event).await,
+            Internal::LeaseLost(why) => {
+                self.notice(format!("archive: {why}; this drillbook stops driving it")).await;
+                let reason = format!("the archive lease was lost: {why}");
+                self.leave(Leave { reason, code: 2, resumable: false }, log)
+            }
         }
     }
 

@@ -137,7 +137,7 @@ impl Conductor {
 
     /// Journals an attempt cut short because drillbook is leaving, and leaves.
     async fn interrupted(&mut self, step: &Step, attempt: u32, log: Option<&mut StepLog>) -> Result<(), Halt> {
-        let leave = self.leaving.take().unwrap_or(super::Leave { reason: "stopped".into(), code: 0 });
+        let leave = self.leaving.take().unwrap_or(super::Leave::paused("stopped", 0));
         if let Some(log) = log {
             log.line(&format!("{}: `drillbook resume` continues the step", leave.reason));
         }
@@ -256,9 +256,8 @@ impl Conductor {
             log.lines(&lines);
         }
         self.running = None;
-        task.await.map_err(|join| {
-            Halt::Left(super::Leave { reason: format!("internal error in the step runner: {join}"), code: 2 })
-        })
+        task.await
+            .map_err(|join| Halt::Left(super::Leave::paused(format!("internal error in the step runner: {join}"), 2)))
     }
 
     /// Awaits work done in place (a listing, a plan) while hearing the
@@ -283,7 +282,7 @@ impl Conductor {
             Incoming::Input(Input::Request(request)) => self.request(request, log).await,
             Incoming::Input(Input::Answer { .. }) => Ok(()),
             Incoming::Internal(internal) => self.internal(internal, log).await,
-            Incoming::Closed => self.leave(super::Leave { reason: "the interface closed".into(), code: 0 }, log),
+            Incoming::Closed => self.leave(super::Leave::paused("the interface closed", 0), log),
         }
     }
 
