@@ -407,7 +407,7 @@ async fn single_stream(
             position += want as u64;
         }
     }
-    let hasher = BackgroundHasher::new(digests);
+    let mut hasher = BackgroundHasher::new(digests);
     let mut rate = Rate::new(offset);
     let mut failures = 0u32;
     while offset < size {
@@ -426,7 +426,7 @@ async fn single_stream(
                 body = request => body?,
                 () = cancel.cancelled() => return Err(S3Error::Other("cancelled".into())),
             };
-            let mut pending: Vec<u8> = Vec::with_capacity(1 << 20);
+            let mut pending: Vec<u8> = hasher.spare();
             let (mut since_checkpoint, mut written_back) = (0u64, offset);
             loop {
                 let chunk = tokio::select! {
@@ -435,11 +435,20 @@ async fn single_stream(
                 };
                 let chunk = chunk.map_err(|source| S3Error::Body { endpoint: store.endpoint(), source })?;
                 let Some(chunk) = chunk else { break };
-                pending.extend_from_slice(&chunk);
-                if pending.len() >= 1 << 20 {
+                let mut chunk: &[u8] = &chunk;
+                while !chunk.is_empty() {
+                    // Exactly CHUNK bytes a piece: a buffer is never grown (and copied) past it.
+                    let room = CHUNK.saturating_sub(pending.len()).min(chunk.len());
+                    let (now, later) = chunk.split_at(room);
+                    pending.extend_from_slice(now);
+                    chunk = later;
+                    if pending.len() < CHUNK {
+                        continue;
+                    }
                     let written = pending.len() as u64;
                     file.write_all_at(&pending, offset).map_err(io(&partial))?;
-                    hasher.feed(std::mem::replace(&mut pending, Vec::with_capacity(1 << 20)));
+                    let spare = hasher.spare();
+                    hasher.feed(std::mem::replace(&mut pending, spare));
                     offset += written;
                     since_checkpoint += written;
                     rate.report(offset, size, progress, false);
@@ -512,7 +521,18 @@ async fn single_stream(
 struct BackgroundHasher {
     senders: Vec<std::sync::mpsc::SyncSender<Arc<Vec<u8>>>>,
     threads: Vec<std::thread::JoinHandle<Digests>>,
+    /// Chunks handed to the hashers, oldest first: each is reused once
+    /// every hasher is done with it. Fresh 1 MiB buffers for a 1 GiB
+    /// download were a quarter of a million page faults, and freed ones
+    /// stayed in the allocator's arenas (the download's peak went past 64 MiB).
+    sent: std::collections::VecDeque<Arc<Vec<u8>>>,
 }
+
+/// Bytes hashed (and written) per chunk.
+const CHUNK: usize = 1 << 20;
+/// Chunks a hasher's channel holds: with the one each hasher works on and
+/// the one being filled, about this many MiB are in flight.
+const CHUNKS_QUEUED: usize = 8;
 
 impl BackgroundHasher {
     fn new(digests: Digests) -> Self {
@@ -524,11 +544,12 @@ impl BackgroundHasher {
             crc64,
         });
         let sha256 = Digests { sha256, md5: None, crc32c: None, crc64: None };
-        let mut hasher = BackgroundHasher { senders: Vec::new(), threads: Vec::new() };
+        let mut hasher =
+            BackgroundHasher { senders: Vec::new(), threads: Vec::new(), sent: std::collections::VecDeque::new() };
         for (only_sha256, mut digests) in
             [(true, Some(sha256)), (false, others)].into_iter().filter_map(|(sha, digests)| Some((sha, digests?)))
         {
-            let (sender, chunks) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(8);
+            let (sender, chunks) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(CHUNKS_QUEUED);
             hasher.threads.push(std::thread::spawn(move || {
                 for chunk in chunks {
                     if only_sha256 {
@@ -544,11 +565,29 @@ impl BackgroundHasher {
         hasher
     }
 
-    fn feed(&self, chunk: Vec<u8>) {
+    fn feed(&mut self, chunk: Vec<u8>) {
         let chunk = Arc::new(chunk);
         for sender in &self.senders {
             let _ = sender.send(chunk.clone());
         }
+        self.sent.push_back(chunk);
+        // Never more than the channels can hold plus the chunks being hashed:
+        // past that the oldest is left to its hasher to free.
+        if self.sent.len() > CHUNKS_QUEUED + 2 {
+            self.sent.pop_front();
+        }
+    }
+
+    /// An empty buffer for the next chunk: the oldest one the hashers are
+    /// done with, or a new one.
+    fn spare(&mut self) -> Vec<u8> {
+        if self.sent.front().is_some_and(|oldest| Arc::strong_count(oldest) == 1)
+            && let Some(mut spare) = self.sent.pop_front().and_then(|oldest| Arc::try_unwrap(oldest).ok())
+        {
+            spare.clear();
+            return spare;
+        }
+        Vec::with_capacity(CHUNK)
     }
 
     fn finish(mut self) -> Result<Digests, S3Error> {
