@@ -328,6 +328,11 @@ impl Conductor {
             self.after_failure(index).await?;
         }
         loop {
+            // What arrived while the last step ran to its end (a signal, a lost
+            // lease) is heard before the next one starts, not at its first wait.
+            while let Ok(internal) = self.internal.try_recv() {
+                self.internal(internal, None).await?;
+            }
             match plan::next(&self.session.runbook, &self.session.state, self.aborting) {
                 plan::Next::Finish(outcome) => return Ok(outcome),
                 plan::Next::Decide(index) => self.decide_interrupted(index).await?,
