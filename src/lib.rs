@@ -11,6 +11,7 @@
 //! at the bottom: an input read once, used by the layers above.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod buffers;
 pub mod cli;
 pub mod config;
 pub mod digest;

@@ -510,7 +510,7 @@ const ROUND_BYTES: usize = 512 << 10;
 const ROUND_BYTES: usize = 100;
 
 /// Bytes read from the journal at a time. Blocks are reused once every
-/// round cut from them is decoded: reading a long journal whole into fresh
+/// round cut from them is decoded ([`crate::buffers::LentBuffers`]): reading a long journal whole into fresh
 /// memory cost more in page faults than decoding it. The unit tests read a
 /// few hundred bytes at a time, so that their journals cross block and
 /// round boundaries everywhere.
@@ -571,18 +571,13 @@ fn cut_rounds<T>(
     recycled: &std::sync::mpsc::Receiver<Part<T>>,
     decoded: &std::sync::mpsc::Sender<Decoded<T>>,
 ) {
-    use std::sync::Arc;
-    // Blocks still shared with a worker; the oldest is reused once it is not.
-    let mut shared: std::collections::VecDeque<Arc<Vec<u8>>> = std::collections::VecDeque::new();
+    // Blocks lent to the workers; in flight rounds are bounded by the parts.
+    let mut blocks = crate::buffers::LentBuffers::new(usize::MAX);
     let mut carried: Vec<u8> = Vec::new();
     let mut index = 0;
     let mut at_end = false;
     while !at_end {
-        let mut buf = match shared.front().map(Arc::strong_count) {
-            Some(1) => shared.pop_front().and_then(|block| Arc::try_unwrap(block).ok()).unwrap_or_default(),
-            _ => Vec::with_capacity(BLOCK_BYTES),
-        };
-        buf.clear();
+        let mut buf = blocks.spare(BLOCK_BYTES);
         buf.append(&mut carried);
         let mut want = BLOCK_BYTES.max(buf.len().saturating_add(BLOCK_BYTES / 2));
         // Before the end, the last complete line is held back with what
@@ -609,7 +604,7 @@ fn cut_rounds<T>(
             }
         };
         carried.extend_from_slice(&buf[ready..]);
-        let block = Arc::new(buf);
+        let block = blocks.lend(buf);
         let mut start = 0;
         while start < ready {
             let end = match (start + ROUND_BYTES).checked_sub(1).filter(|from| *from < ready) {
@@ -618,13 +613,12 @@ fn cut_rounds<T>(
             };
             let Ok(part) = recycled.recv() else { return };
             let ends = at_end && end == ready;
-            if jobs.send(Job { index, block: Arc::clone(&block), lines: start..end, ends, part }).is_err() {
+            if jobs.send(Job { index, block: std::sync::Arc::clone(&block), lines: start..end, ends, part }).is_err() {
                 return;
             }
             index += 1;
             start = end;
         }
-        shared.push_back(block);
     }
 }
 

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::{Checksum, ObjectHead, S3Error, Store};
+use crate::buffers::LentBuffers;
 use crate::digest::hex;
 
 /// Bytes between two saves of the resume state.
@@ -521,11 +522,11 @@ async fn single_stream(
 struct BackgroundHasher {
     senders: Vec<std::sync::mpsc::SyncSender<Arc<Vec<u8>>>>,
     threads: Vec<std::thread::JoinHandle<Digests>>,
-    /// Chunks handed to the hashers, oldest first: each is reused once
-    /// every hasher is done with it. Fresh 1 MiB buffers for a 1 GiB
-    /// download were a quarter of a million page faults, and freed ones
-    /// stayed in the allocator's arenas (the download's peak went past 64 MiB).
-    sent: std::collections::VecDeque<Arc<Vec<u8>>>,
+    /// Chunks lent to the hashers, each reused once every hasher is done
+    /// with it. Fresh 1 MiB buffers for a 1 GiB download were a quarter of a
+    /// million page faults, and freed ones stayed in the allocator's arenas
+    /// (the download's peak went past 64 MiB).
+    chunks: LentBuffers,
 }
 
 /// Bytes hashed (and written) per chunk.
@@ -544,8 +545,10 @@ impl BackgroundHasher {
             crc64,
         });
         let sha256 = Digests { sha256, md5: None, crc32c: None, crc64: None };
-        let mut hasher =
-            BackgroundHasher { senders: Vec::new(), threads: Vec::new(), sent: std::collections::VecDeque::new() };
+        // Never more than the channels hold plus the chunks being hashed:
+        // past that the oldest is left to its hasher to free.
+        let chunks = LentBuffers::new(CHUNKS_QUEUED + 2);
+        let mut hasher = BackgroundHasher { senders: Vec::new(), threads: Vec::new(), chunks };
         for (only_sha256, mut digests) in
             [(true, Some(sha256)), (false, others)].into_iter().filter_map(|(sha, digests)| Some((sha, digests?)))
         {
@@ -566,28 +569,15 @@ impl BackgroundHasher {
     }
 
     fn feed(&mut self, chunk: Vec<u8>) {
-        let chunk = Arc::new(chunk);
+        let chunk = self.chunks.lend(chunk);
         for sender in &self.senders {
             let _ = sender.send(chunk.clone());
         }
-        self.sent.push_back(chunk);
-        // Never more than the channels can hold plus the chunks being hashed:
-        // past that the oldest is left to its hasher to free.
-        if self.sent.len() > CHUNKS_QUEUED + 2 {
-            self.sent.pop_front();
-        }
     }
 
-    /// An empty buffer for the next chunk: the oldest one the hashers are
-    /// done with, or a new one.
+    /// An empty buffer for the next chunk.
     fn spare(&mut self) -> Vec<u8> {
-        if self.sent.front().is_some_and(|oldest| Arc::strong_count(oldest) == 1)
-            && let Some(mut spare) = self.sent.pop_front().and_then(|oldest| Arc::try_unwrap(oldest).ok())
-        {
-            spare.clear();
-            return spare;
-        }
-        Vec::with_capacity(CHUNK)
+        self.chunks.spare(CHUNK)
     }
 
     fn finish(mut self) -> Result<Digests, S3Error> {
